@@ -1,0 +1,106 @@
+/**
+ * TypeScript twins of the rollup contracts' own hashes (PROTOCOL.md §7): the
+ * chunk tree of a batch, the batch commitment, the step-roots hash and the
+ * step count. Each is tested against its Solidity twin.
+ */
+import { AbiCoder, concat, getBytes, keccak256 } from "ethers";
+import { MAX_QUEUE_ITEMS_PER_STEP } from "../protocol/constants";
+
+/** Depth of a batch's chunk tree (`ChunkTree.sol`). */
+export const CHUNK_TREE_DEPTH = 7;
+/** Most chunks in one batch: the leaves of the chunk tree. */
+export const MAX_CHUNKS_PER_BATCH = 2 ** CHUNK_TREE_DEPTH;
+/** Most chunk bytes in one batch (`RollupInbox.MAX_BATCH_BYTES`). */
+export const MAX_BATCH_BYTES = 256 * 1024;
+/** Most queue items one batch consumes (`RollupInbox.MAX_QUEUE_ITEMS_PER_BATCH`). */
+export const MAX_QUEUE_ITEMS_PER_BATCH = 32 * MAX_QUEUE_ITEMS_PER_STEP;
+
+const ZERO = "0x" + "00".repeat(32);
+
+function hashPair(left: string, right: string): string {
+  return keccak256(concat([left, right]));
+}
+
+/** Leaf of a chunk in the chunk tree: `keccak(chunk)`. */
+export function chunkLeaf(chunk: Uint8Array | string): string {
+  return keccak256(typeof chunk === "string" ? getBytes(chunk) : chunk);
+}
+
+/** The levels of the chunk tree, leaves first; each level holds only its non-empty nodes. */
+function levels(chunks: readonly (Uint8Array | string)[]): string[][] {
+  if (chunks.length > MAX_CHUNKS_PER_BATCH) {
+    throw new RangeError(`${chunks.length} chunks exceed the ${MAX_CHUNKS_PER_BATCH} a batch holds`);
+  }
+  const result: string[][] = [chunks.map(chunkLeaf)];
+  let empty = ZERO;
+  for (let h = 0; h < CHUNK_TREE_DEPTH; h++) {
+    const below = result[h];
+    const above: string[] = [];
+    for (let i = 0; i < below.length; i += 2) above.push(hashPair(below[i], below[i + 1] ?? empty));
+    result.push(above);
+    empty = hashPair(empty, empty);
+  }
+  return result;
+}
+
+/** The root of the empty subtree of each height 0..CHUNK_TREE_DEPTH. */
+const EMPTY_SUBTREES: readonly string[] = (() => {
+  const zs = [ZERO];
+  for (let h = 0; h < CHUNK_TREE_DEPTH; h++) zs.push(hashPair(zs[h], zs[h]));
+  return zs;
+})();
+
+/** Root of a batch's chunk tree (leaf i = keccak(chunk i), the rest empty). */
+export function chunksRoot(chunks: readonly (Uint8Array | string)[]): string {
+  const top = levels(chunks)[CHUNK_TREE_DEPTH];
+  return top[0] ?? EMPTY_SUBTREES[CHUNK_TREE_DEPTH];
+}
+
+/** The path of chunk `index` in the chunk tree: `proof[h]` is its sibling at height `h`. */
+export function chunkProof(chunks: readonly (Uint8Array | string)[], index: number): string[] {
+  if (!Number.isInteger(index) || index < 0 || index >= chunks.length) {
+    throw new RangeError(`chunk ${index} is not in a batch of ${chunks.length}`);
+  }
+  const tree = levels(chunks);
+  const proof: string[] = [];
+  for (let h = 0; h < CHUNK_TREE_DEPTH; h++) {
+    const sibling = (index >> h) ^ 1;
+    proof.push(tree[h][sibling] ?? EMPTY_SUBTREES[h]);
+  }
+  return proof;
+}
+
+/** Number of queue steps for `queueCount` items: ceil(queueCount / 32). */
+export function queueStepCount(queueCount: number | bigint): number {
+  const n = Number(queueCount);
+  return Math.ceil(n / MAX_QUEUE_ITEMS_PER_STEP);
+}
+
+/** A batch's step count: its queue steps, then one step per chunk. */
+export function batchStepCount(queueCount: number | bigint, chunkCount: number): number {
+  return queueStepCount(queueCount) + chunkCount;
+}
+
+/** The fields of a batch that its commitment binds. */
+export interface BatchCommitmentFields {
+  chunksRoot: string;
+  queueStart: bigint;
+  queueEnd: bigint;
+  feeRecipient: number | bigint;
+  stepCount: number | bigint;
+}
+
+/** `keccak(abi.encode(chunksRoot, queueStart, queueEnd, feeRecipient, stepCount))`. */
+export function batchCommitment(fields: BatchCommitmentFields): string {
+  return keccak256(
+    AbiCoder.defaultAbiCoder().encode(
+      ["bytes32", "uint64", "uint64", "uint32", "uint32"],
+      [fields.chunksRoot, fields.queueStart, fields.queueEnd, fields.feeRecipient, fields.stepCount],
+    ),
+  );
+}
+
+/** `keccak(abi.encodePacked(stepRoots))`, what a proposal stores of its roots. */
+export function stepRootsHash(stepRoots: readonly string[]): string {
+  return keccak256(concat([...stepRoots]));
+}
