@@ -62,7 +62,8 @@ library TxSignatures {
     }
 
     /// @notice The signer of `digest` under the compact signature `r ‖ vs`, or address(0) when the signature is
-    /// invalid (r or s out of range, high s, or no point recovers).
+    /// invalid: OpenZeppelin's `ECDSA.tryRecover(digest, r, vs)`, which refuses high s and whatever ecrecover
+    /// refuses (r or s zero, r ≥ n, no point).
     function recover(bytes32 digest_, bytes32 r, bytes32 vs) internal pure returns (address) {
         (address signer, ECDSA.RecoverError err, ) = ECDSA.tryRecover(digest_, r, vs);
         if (err != ECDSA.RecoverError.NoError) return address(0);
