@@ -1,0 +1,277 @@
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { time } from "@nomicfoundation/hardhat-network-helpers";
+import {
+  batchCommitment,
+  chunksRoot,
+  MAX_BATCH_BYTES,
+  MAX_CHUNKS_PER_BATCH,
+  MAX_QUEUE_ITEMS_PER_BATCH,
+} from "../../src/l1/batch";
+import { domainSeparator } from "../../src/protocol/eip712";
+import { fillQueue, FORCED_INCLUSION_DELAY_SECONDS, loadRollup } from "./helpers/fixtures";
+
+const GAS_CAP = 16_777_216n;
+
+/** `length` pseudo-random bytes with no zero byte (the most expensive calldata). */
+function nonZeroBytes(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = (x % 255) + 1;
+  }
+  return out;
+}
+
+describe("RollupInbox", function () {
+  describe("appendBatch", function () {
+    it("stores the commitment fields and emits them", async function () {
+      const { deployment, sequencer, alice } = await loadRollup();
+      const { inbox, bridge } = deployment.handles;
+      for (let i = 0; i < 40; i++) await bridge.connect(alice).depositEth(alice.address, 0, { value: 1n + BigInt(i) });
+      const chunks = [nonZeroBytes(80, 1), new Uint8Array(0), nonZeroBytes(3072, 2)];
+      const root = chunksRoot(chunks);
+      const fields = { chunksRoot: root, queueStart: 0n, queueEnd: 33n, feeRecipient: 9, stepCount: 5 };
+      const commitment = batchCommitment(fields);
+      await expect(inbox.connect(sequencer).appendBatch(chunks, 33, 9))
+        .to.emit(inbox, "BatchAppended")
+        .withArgs(0, commitment, root, 0, 33, 3, 5, 9, false);
+      expect(await inbox.batchCount()).to.equal(1);
+      expect(await inbox.stepCount(0)).to.equal(5);
+      expect(await inbox.batchCommitment(0)).to.equal(commitment);
+      expect(await inbox.queueConsumed()).to.equal(33);
+      const stored = await inbox.batch(0);
+      expect([
+        stored.chunksRoot,
+        stored.queueStart,
+        stored.queueEnd,
+        stored.chunkCount,
+        stored.stepCount,
+      ]).to.deep.equal([root, 0n, 33n, 3n, 5n]);
+      // The next batch starts where this one ended.
+      await inbox.connect(sequencer).appendBatch([], 7, 0);
+      const second = await inbox.batch(1);
+      expect([second.queueStart, second.queueEnd, second.stepCount]).to.deep.equal([33n, 40n, 1n]);
+    });
+
+    it("lets only the sequencer append, and the admin change the sequencer", async function () {
+      const { deployment, deployer, sequencer, outsider } = await loadRollup();
+      const { inbox } = deployment.handles;
+      const role = await inbox.SEQUENCER_ROLE();
+      await expect(inbox.connect(outsider).appendBatch(["0x01"], 0, 0))
+        .to.be.revertedWithCustomError(inbox, "AccessControlUnauthorizedAccount")
+        .withArgs(outsider.address, role);
+      await inbox.connect(deployer).grantRole(role, outsider.address);
+      await inbox.connect(deployer).revokeRole(role, sequencer.address);
+      await expect(inbox.connect(outsider).appendBatch(["0x01"], 0, 0)).to.emit(inbox, "BatchAppended");
+      await expect(inbox.connect(sequencer).appendBatch(["0x01"], 0, 0)).to.be.revertedWithCustomError(
+        inbox,
+        "AccessControlUnauthorizedAccount",
+      );
+    });
+
+    it("refuses a batch with no step", async function () {
+      const { deployment, sequencer } = await loadRollup();
+      await expect(deployment.handles.inbox.connect(sequencer).appendBatch([], 0, 0)).to.be.revertedWithCustomError(
+        deployment.handles.inbox,
+        "RollupInboxEmptyBatch",
+      );
+    });
+
+    it("refuses to consume queue items that do not exist", async function () {
+      const { deployment, sequencer, alice } = await loadRollup();
+      const { inbox, bridge } = deployment.handles;
+      await bridge.connect(alice).depositEth(alice.address, 0, { value: 1n });
+      await expect(inbox.connect(sequencer).appendBatch([], 2, 0))
+        .to.be.revertedWithCustomError(inbox, "RollupInboxQueueOverrun")
+        .withArgs(2, 1);
+    });
+
+    it("refuses more queue items than a batch may consume", async function () {
+      const { deployment, sequencer } = await loadRollup();
+      const { inbox } = deployment.handles;
+      await expect(inbox.connect(sequencer).appendBatch([], MAX_QUEUE_ITEMS_PER_BATCH + 1, 0))
+        .to.be.revertedWithCustomError(inbox, "RollupInboxTooManyQueueItems")
+        .withArgs(MAX_QUEUE_ITEMS_PER_BATCH + 1, MAX_QUEUE_ITEMS_PER_BATCH);
+    });
+
+    it("refuses too many chunks, a chunk too long and a batch too long", async function () {
+      const { deployment, sequencer } = await loadRollup();
+      const { inbox } = deployment.handles;
+      const tooMany = Array.from({ length: MAX_CHUNKS_PER_BATCH + 1 }, () => "0x01");
+      await expect(inbox.connect(sequencer).appendBatch(tooMany, 0, 0))
+        .to.be.revertedWithCustomError(inbox, "RollupInboxTooManyChunks")
+        .withArgs(MAX_CHUNKS_PER_BATCH + 1, MAX_CHUNKS_PER_BATCH);
+      await expect(inbox.connect(sequencer).appendBatch(["0x01", nonZeroBytes(3073, 3)], 0, 0))
+        .to.be.revertedWithCustomError(inbox, "RollupInboxChunkTooLarge")
+        .withArgs(1, 3073, 3072);
+      // 85 full chunks and one more of 1,025 bytes: one byte over the limit.
+      const chunks = Array.from({ length: 86 }, (_, i) => nonZeroBytes(i < 85 ? 3072 : 1025, i));
+      await expect(inbox.connect(sequencer).appendBatch(chunks, 0, 0))
+        .to.be.revertedWithCustomError(inbox, "RollupInboxBatchTooLarge")
+        .withArgs(MAX_BATCH_BYTES + 1, MAX_BATCH_BYTES);
+    });
+
+    it("accepts the largest batch well under the per-transaction gas cap", async function () {
+      const { deployment, sequencer } = await loadRollup();
+      const { inbox } = deployment.handles;
+      // 128 chunks, every byte non-zero, exactly MAX_BATCH_BYTES in all: the most calldata a batch can carry.
+      const sizes = Array.from({ length: MAX_CHUNKS_PER_BATCH }, (_, i) => (i < 85 ? 3072 : 0));
+      let rest = MAX_BATCH_BYTES - 85 * 3072;
+      for (let i = 85; rest > 0; i = i === MAX_CHUNKS_PER_BATCH - 1 ? 85 : i + 1) {
+        sizes[i]++;
+        rest--;
+      }
+      const chunks = sizes.map((size, i) => nonZeroBytes(size, 100 + i));
+      expect(chunks.reduce((n, c) => n + c.length, 0)).to.equal(MAX_BATCH_BYTES);
+      const receipt = await (await inbox.connect(sequencer).appendBatch(chunks, 0, 0)).wait();
+      const gasUsed = receipt?.gasUsed ?? 0n;
+      console.log(`      largest batch (${MAX_CHUNKS_PER_BATCH} chunks, ${MAX_BATCH_BYTES} bytes): ${gasUsed} gas`);
+      expect(gasUsed).to.be.lessThan((GAS_CAP * 3n) / 4n);
+      expect(await inbox.batchCommitment(0)).to.equal(
+        batchCommitment({
+          chunksRoot: chunksRoot(chunks),
+          queueStart: 0n,
+          queueEnd: 0n,
+          feeRecipient: 0,
+          stepCount: 128,
+        }),
+      );
+    });
+  });
+
+  describe("views", function () {
+    it("refuses an unknown batch index", async function () {
+      const { deployment } = await loadRollup();
+      const { inbox } = deployment.handles;
+      for (const view of [inbox.batch, inbox.stepCount, inbox.batchCommitment]) {
+        await expect(view(0)).to.be.revertedWithCustomError(inbox, "RollupInboxUnknownBatch").withArgs(0, 0);
+      }
+    });
+
+    it("exposes the EIP-712 domain of L2 signatures: bilayer, 1, this chain, this inbox", async function () {
+      const { deployment } = await loadRollup();
+      const { inbox } = deployment.handles;
+      const { chainId } = await ethers.provider.getNetwork();
+      expect(await inbox.domainSeparator()).to.equal(domainSeparator(chainId, deployment.contracts.rollupInbox));
+      const domain = await inbox.eip712Domain();
+      expect([domain.name, domain.version, domain.chainId, domain.verifyingContract]).to.deep.equal([
+        "bilayer",
+        "1",
+        chainId,
+        deployment.contracts.rollupInbox,
+      ]);
+    });
+  });
+
+  describe("forced inclusion", function () {
+    async function depositedAt() {
+      const fixture = await loadRollup();
+      const { bridge } = fixture.deployment.handles;
+      await bridge.connect(fixture.alice).depositEth(fixture.alice.address, 0, { value: 5n });
+      const queuedAt = await bridge.queueTimestamp(0);
+      return { ...fixture, queuedAt, dueAt: queuedAt + FORCED_INCLUSION_DELAY_SECONDS };
+    }
+
+    it("lets the sequencer leave an item unconsumed until one second before it is due", async function () {
+      const { deployment, sequencer, dueAt } = await depositedAt();
+      const { inbox } = deployment.handles;
+      await time.setNextBlockTimestamp(dueAt - 1n);
+      await expect(inbox.connect(sequencer).appendBatch(["0x"], 0, 0)).to.emit(inbox, "BatchAppended");
+    });
+
+    it("refuses a batch that leaves an item unconsumed from the second it is due", async function () {
+      for (const offset of [0n, 1n]) {
+        const { deployment, sequencer, queuedAt, dueAt } = await depositedAt();
+        const { inbox } = deployment.handles;
+        await time.setNextBlockTimestamp(dueAt + offset);
+        await expect(inbox.connect(sequencer).appendBatch(["0x"], 0, 0))
+          .to.be.revertedWithCustomError(inbox, "RollupInboxOverdueItemSkipped")
+          .withArgs(0, queuedAt, dueAt);
+        await expect(inbox.connect(sequencer).appendBatch(["0x"], 1, 0)).to.emit(inbox, "BatchAppended");
+      }
+    });
+
+    it("reports overdue items at the delay's edges", async function () {
+      const { deployment, dueAt } = await depositedAt();
+      const { inbox } = deployment.handles;
+      await time.increaseTo(dueAt - 1n);
+      expect(await inbox.isOverdue(0)).to.equal(false);
+      await time.increaseTo(dueAt);
+      expect(await inbox.isOverdue(0)).to.equal(true);
+      expect(await inbox.isOverdue(1)).to.equal(false);
+    });
+
+    it("lets anyone force-include an overdue item, and no one before it is due", async function () {
+      const { deployment, outsider, dueAt } = await depositedAt();
+      const { inbox } = deployment.handles;
+      await time.setNextBlockTimestamp(dueAt - 1n);
+      await expect(inbox.connect(outsider).forceInclude(1))
+        .to.be.revertedWithCustomError(inbox, "RollupInboxNothingOverdue")
+        .withArgs(0);
+      await time.setNextBlockTimestamp(dueAt);
+      const empty = chunksRoot([]);
+      const commitment = batchCommitment({
+        chunksRoot: empty,
+        queueStart: 0n,
+        queueEnd: 1n,
+        feeRecipient: 0,
+        stepCount: 1,
+      });
+      await expect(inbox.connect(outsider).forceInclude(1))
+        .to.emit(inbox, "BatchAppended")
+        .withArgs(0, commitment, empty, 0, 1, 0, 1, 0, true);
+      // Nothing is left to force.
+      await expect(inbox.connect(outsider).forceInclude(1))
+        .to.be.revertedWithCustomError(inbox, "RollupInboxNothingOverdue")
+        .withArgs(1);
+    });
+
+    it("makes a forced batch consume every overdue item too", async function () {
+      const { deployment, outsider, bob, dueAt } = await depositedAt();
+      const { inbox, bridge } = deployment.handles;
+      await bridge.connect(bob).requestForcedExit(1);
+      const secondQueuedAt = await bridge.queueTimestamp(1);
+      await time.setNextBlockTimestamp(secondQueuedAt + FORCED_INCLUSION_DELAY_SECONDS);
+      await expect(inbox.connect(outsider).forceInclude(1))
+        .to.be.revertedWithCustomError(inbox, "RollupInboxOverdueItemSkipped")
+        .withArgs(1, secondQueuedAt, secondQueuedAt + FORCED_INCLUSION_DELAY_SECONDS);
+      expect(dueAt).to.be.lessThanOrEqual(secondQueuedAt + FORCED_INCLUSION_DELAY_SECONDS);
+      await expect(inbox.connect(outsider).forceInclude(2)).to.emit(inbox, "BatchAppended");
+    });
+
+    it("drains a backlog larger than one batch, a full batch at a time", async function () {
+      const { deployment, deployer, sequencer, outsider } = await loadRollup();
+      const { inbox, bridge } = deployment.handles;
+      const total = MAX_QUEUE_ITEMS_PER_BATCH + 5;
+      await fillQueue(deployer, deployment.contracts.bridge, deployer.address, total);
+      expect(await bridge.queueLength()).to.equal(total);
+      await time.increase(FORCED_INCLUSION_DELAY_SECONDS);
+      // Fewer than a full batch while items are overdue: refused.
+      await expect(inbox.connect(sequencer).appendBatch(["0x"], MAX_QUEUE_ITEMS_PER_BATCH - 1, 0))
+        .to.be.revertedWithCustomError(inbox, "RollupInboxOverdueItemSkipped")
+        .withArgs(
+          MAX_QUEUE_ITEMS_PER_BATCH - 1,
+          (t: bigint) => t > 0n,
+          (d: bigint) => d > 0n,
+        );
+      // A full batch is allowed although overdue items remain; the rest follows.
+      await expect(inbox.connect(sequencer).appendBatch(["0x"], MAX_QUEUE_ITEMS_PER_BATCH, 0)).to.emit(
+        inbox,
+        "BatchAppended",
+      );
+      await expect(inbox.connect(outsider).forceInclude(4)).to.be.revertedWithCustomError(
+        inbox,
+        "RollupInboxOverdueItemSkipped",
+      );
+      await expect(inbox.connect(outsider).forceInclude(5)).to.emit(inbox, "BatchAppended");
+      expect(await inbox.queueConsumed()).to.equal(total);
+      expect(await inbox.stepCount(0)).to.equal(33);
+    });
+  });
+});
