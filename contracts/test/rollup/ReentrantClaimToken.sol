@@ -3,10 +3,10 @@ pragma solidity ^0.8.30;
 
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 
-/// @title ReentrantToken
+/// @title ReentrantClaimToken
 /// @notice An ERC-20 that, while `hookSource` sends tokens, calls `hookTarget` with `hookData` (once per transfer)
 /// and records how that call ended. Used to attack the bridge from inside its own payment.
-contract ReentrantToken is ERC20 {
+contract ReentrantClaimToken is ERC20 {
     address public hookSource;
     address public hookTarget;
     bytes public hookData;
