@@ -1,0 +1,82 @@
+/** Protocol constants (PROTOCOL.md §1–§5). */
+
+/** Depth of the account and withdrawal trees: 2^32 leaves each. */
+export const TREE_DEPTH = 32;
+/** A chunk step reads at most this many transactions. */
+export const MAX_TXS_PER_CHUNK = 32;
+/** A queue step consumes at most this many queue items. */
+export const MAX_QUEUE_ITEMS_PER_STEP = 32;
+/** Accounts have indices `1..accountCount`; index 0 is reserved, so the tree holds at most 2^32 − 1. */
+export const MAX_ACCOUNT_COUNT = 2 ** 32 - 1;
+/** Withdrawals have indices `0..withdrawalCount − 1`: at most 2^32. */
+export const MAX_WITHDRAWAL_COUNT = 2n ** 32n;
+/** The largest u32: the nonce at which an account can send no more. */
+export const MAX_NONCE = 2 ** 32 - 1;
+/** The largest u32 value (token ids, account indices). */
+export const MAX_UINT32 = 2 ** 32 - 1;
+/** 2^256 − 1. */
+export const MAX_UINT256 = (1n << 256n) - 1n;
+
+/** The type byte of an L2 transaction (PROTOCOL.md §3). */
+export enum TxType {
+  Transfer = 1,
+  Withdraw = 2,
+  TransferToNew = 3,
+}
+
+/** Encoded size in bytes of each transaction type. */
+export const TX_SIZE: Readonly<Record<TxType, number>> = {
+  [TxType.Transfer]: 80,
+  [TxType.Withdraw]: 76,
+  [TxType.TransferToNew]: 96,
+};
+
+/** The largest chunk the parser reads in full: 32 of the largest transaction. */
+export const MAX_CHUNK_BYTES = MAX_TXS_PER_CHUNK * 96;
+
+/** Outcome of one transaction or queue item (PROTOCOL.md §5.3). */
+export enum Outcome {
+  Applied = 0,
+  UnknownType = 1,
+  Truncated = 2,
+  SenderMissing = 3,
+  RecipientMissing = 4,
+  InvalidRecipient = 5,
+  AccountLimit = 6,
+  TokenMismatch = 7,
+  FeeRecipientMismatch = 8,
+  InsufficientBalance = 9,
+  NonceExhausted = 10,
+  WithdrawalLimit = 11,
+  BadSignature = 12,
+  Trailing = 13,
+  Credited = 20,
+  Created = 21,
+  Refunded = 22,
+  Dropped = 23,
+  Exited = 24,
+  AccountMissing = 25,
+  NotOwner = 26,
+  EmptyBalance = 27,
+  UnknownKind = 28,
+}
+
+/** Every outcome code, ascending. */
+export const ALL_OUTCOMES: readonly Outcome[] = Object.values(Outcome)
+  .filter((v): v is Outcome => typeof v === "number")
+  .sort((a, b) => a - b);
+
+/** The outcomes that change the state; every other outcome leaves it as it was. */
+export const STATE_CHANGING_OUTCOMES: ReadonlySet<Outcome> = new Set([
+  Outcome.Applied,
+  Outcome.Credited,
+  Outcome.Created,
+  Outcome.Refunded,
+  Outcome.Exited,
+]);
+
+/** The name of an outcome code (`"Applied"`, ...), or `Unknown(<code>)`. */
+export function outcomeName(code: number): string {
+  const name = (Outcome as unknown as Record<number, string | undefined>)[code];
+  return name ?? `Unknown(${code})`;
+}

@@ -1,0 +1,529 @@
+import {
+  MAX_ACCOUNT_COUNT,
+  MAX_NONCE,
+  MAX_QUEUE_ITEMS_PER_STEP,
+  MAX_TXS_PER_CHUNK,
+  MAX_UINT256,
+  MAX_UINT32,
+  MAX_WITHDRAWAL_COUNT,
+  Outcome,
+  outcomeName,
+  TxType,
+} from "./constants";
+import { readU32, txSizeOf } from "./codec";
+import { digestFields } from "./eip712";
+import { BilayerError } from "./errors";
+import { fromHex, toHex } from "./hash";
+import { readPackedAmount, readPackedFee } from "./packing";
+import { normalizeQueueItem, QueueKind, type QueueItem } from "./queue";
+import { recoverCompactBytes } from "./signature";
+import { EMPTY_ACCOUNT, stateRootOf, type Account, type L2State, type StateHeader } from "./state";
+
+/*
+ * The state-transition function (PROTOCOL.md §5) and the witnesses it
+ * consumes (§6). Every step mutates the given state in place and never
+ * throws on chunk bytes or queue items; it throws `BilayerError` only on API
+ * misuse (a malformed context, more than 32 queue items, an item whose
+ * fields do not fit their ABI types).
+ */
+
+/** Context of a chunk step. */
+export interface StepContext {
+  /** Domain separator of the inbox (`domainSeparator(chainId, inbox)`), `0x` hex. */
+  domainSeparator: string;
+  /** The batch's fee recipient account index. */
+  feeRecipient: number;
+}
+
+export interface StepOptions {
+  /** Record the witness the on-chain executor needs for this step. */
+  witness?: boolean;
+}
+
+/** The outcome of the transaction or queue item at `index` of the step. */
+export interface StepOutcome {
+  index: number;
+  code: Outcome;
+  reason: string;
+}
+
+/** ABI shape of the Solidity `Account` struct. */
+export interface WitnessAccount {
+  owner: string;
+  tokenId: number;
+  balance: bigint;
+  nonce: number;
+}
+
+/** ABI shape of the Solidity `AccountWitness` struct: an account and its 32 siblings (`0x` hex). */
+export interface AccountWitness {
+  account: WitnessAccount;
+  siblings: string[];
+}
+
+/** ABI shape of the Solidity `StepWitness` struct (PROTOCOL.md §6): pass it to a contract call unchanged. */
+export interface StepWitness {
+  accounts: AccountWitness[];
+  withdrawals: string[][];
+}
+
+export interface StepResult {
+  postRoot: string;
+  header: StateHeader;
+  outcomes: StepOutcome[];
+  /** Present when the step ran with `{ witness: true }`. */
+  witness?: StepWitness;
+}
+
+const TWO_256 = 1n << 256n;
+
+/** `a + b` modulo 2^256, as Solidity's unchecked arithmetic (PROTOCOL.md §1.2: never wraps in a valid state). */
+function addU256(a: bigint, b: bigint): bigint {
+  const sum = a + b;
+  return sum > MAX_UINT256 ? sum - TWO_256 : sum;
+}
+
+function inRange(index: number, count: number): boolean {
+  return index >= 1 && index <= count;
+}
+
+/** Records witness entries in consumption order, each proven against the tree as it is when recorded. */
+class WitnessRecorder {
+  readonly accounts: AccountWitness[] = [];
+  readonly withdrawals: string[][] = [];
+
+  constructor(private readonly state: L2State) {}
+
+  account(index: number): void {
+    const a = this.state.getAccount(index) ?? EMPTY_ACCOUNT;
+    this.accounts.push({
+      account: { owner: a.owner, tokenId: a.tokenId, balance: a.balance, nonce: a.nonce },
+      siblings: this.state.accountProof(index).map(toHex),
+    });
+  }
+
+  withdrawal(): void {
+    this.withdrawals.push(this.state.withdrawalProof(this.state.withdrawalCount).map(toHex));
+  }
+
+  result(): StepWitness {
+    return { accounts: this.accounts, withdrawals: this.withdrawals };
+  }
+}
+
+function finishStep(state: L2State, outcomes: StepOutcome[], witness: WitnessRecorder | undefined): StepResult {
+  const header = state.header();
+  const result: StepResult = { postRoot: stateRootOf(header), header, outcomes };
+  if (witness !== undefined) result.witness = witness.result();
+  return result;
+}
+
+function checkContext(ctx: StepContext): Uint8Array {
+  if (!Number.isInteger(ctx.feeRecipient) || ctx.feeRecipient < 0 || ctx.feeRecipient > MAX_UINT32) {
+    throw new BilayerError("INVALID_STEP_CONTEXT", `feeRecipient ${ctx.feeRecipient} is not a u32`, {
+      context: { feeRecipient: ctx.feeRecipient },
+    });
+  }
+  return fromHex(ctx.domainSeparator, 32);
+}
+
+/**
+ * Applies a chunk one transaction at a time (PROTOCOL.md §5.2). `applyChunk`
+ * is the usual entry; a sequencer can use this directly to learn each
+ * transaction's outcome as it goes. The state is mutated in place.
+ */
+export class ChunkExecutor {
+  private readonly witness: WitnessRecorder | undefined;
+  private readonly domainSep: Uint8Array;
+  private readonly feeRecipient: number;
+  /** Token of the fee recipient read at the start of the step, or -1 when fees are disabled. */
+  private readonly feeToken: number;
+  private totalFees = 0n;
+  private readonly outcomes: StepOutcome[] = [];
+  private count = 0;
+  private ended = false;
+  private finished = false;
+  private failure = "";
+
+  constructor(
+    private readonly state: L2State,
+    ctx: StepContext,
+    opts: StepOptions = {},
+  ) {
+    this.domainSep = checkContext(ctx);
+    this.witness = opts.witness === true ? new WitnessRecorder(state) : undefined;
+    this.feeRecipient = ctx.feeRecipient;
+    if (inRange(ctx.feeRecipient, state.accountCount)) {
+      this.witness?.account(ctx.feeRecipient);
+      this.feeToken = this.read(ctx.feeRecipient).tokenId;
+    } else {
+      this.feeToken = -1;
+    }
+  }
+
+  /** Number of transactions read so far (each with an outcome). */
+  get transactionCount(): number {
+    return this.count;
+  }
+
+  /** Whether parsing has ended (`UnknownType`, `Truncated` or `Trailing`): no more transactions are read. */
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /**
+   * Reads and applies the transaction at `bytes[offset..]`. Returns its
+   * outcome and size; a size of 0 means parsing ended here (the outcome
+   * says why) and the rest of the chunk is ignored.
+   */
+  next(bytes: Uint8Array, offset = 0): { code: Outcome; size: number } {
+    if (this.finished || this.ended) {
+      throw new BilayerError("CHUNK_ENDED", "this chunk step has ended: no more transactions are read", {
+        context: { transactions: this.count },
+      });
+    }
+    if (!Number.isInteger(offset) || offset < 0 || offset >= bytes.length) {
+      throw new BilayerError("INVALID_OFFSET", `offset ${offset} is not inside the ${bytes.length} bytes`, {
+        context: { offset, length: bytes.length },
+      });
+    }
+    const index = this.count;
+    if (index === MAX_TXS_PER_CHUNK) {
+      return this.end(Outcome.Trailing, `${bytes.length - offset} bytes after transaction ${MAX_TXS_PER_CHUNK}`);
+    }
+    const type = bytes[offset];
+    const size = txSizeOf(type);
+    if (size === 0) return this.end(Outcome.UnknownType, `unknown type byte 0x${type.toString(16).padStart(2, "0")}`);
+    if (bytes.length - offset < size) {
+      return this.end(Outcome.Truncated, `type ${type} needs ${size} bytes, ${bytes.length - offset} left`);
+    }
+    this.failure = "";
+    let code: Outcome;
+    if (type === TxType.Transfer) code = this.transfer(bytes, offset);
+    else if (type === TxType.Withdraw) code = this.withdraw(bytes, offset);
+    else code = this.transferToNew(bytes, offset);
+    this.outcomes.push({ index, code, reason: code === Outcome.Applied ? "Applied" : this.failure });
+    this.count = index + 1;
+    return { code, size };
+  }
+
+  /** Credits the collected fees and returns the step's result. */
+  finish(): StepResult {
+    if (this.finished) {
+      throw new BilayerError("CHUNK_FINISHED", "this chunk step has already finished", { context: {} });
+    }
+    this.finished = true;
+    if (this.totalFees > 0n) {
+      // Fees are only collected when the recipient existed at the start, so it exists now.
+      this.witness?.account(this.feeRecipient);
+      const recipient = this.read(this.feeRecipient);
+      this.state.writeAccount(this.feeRecipient, {
+        owner: recipient.owner,
+        tokenId: recipient.tokenId,
+        balance: addU256(recipient.balance, this.totalFees),
+        nonce: recipient.nonce,
+      });
+    }
+    return finishStep(this.state, this.outcomes, this.witness);
+  }
+
+  private end(code: Outcome, reason: string): { code: Outcome; size: number } {
+    this.outcomes.push({ index: this.count, code, reason: `${outcomeName(code)}: ${reason}` });
+    this.ended = true;
+    return { code, size: 0 };
+  }
+
+  private fail(code: Outcome, detail: string): Outcome {
+    this.failure = `${outcomeName(code)}: ${detail}`;
+    return code;
+  }
+
+  private read(index: number): Readonly<Account> {
+    return this.state.getAccount(index) ?? EMPTY_ACCOUNT;
+  }
+
+  /** Checks 4–6 of every type: fee token, balance, nonce. */
+  private checkFunds(sender: Readonly<Account>, amount: bigint, fee: bigint): Outcome | undefined {
+    if (fee > 0n && this.feeToken !== sender.tokenId) {
+      return this.fail(
+        Outcome.FeeRecipientMismatch,
+        this.feeToken < 0
+          ? `fee ${fee} but the fee recipient ${this.feeRecipient} does not exist`
+          : `fee in token ${sender.tokenId}, fee recipient holds token ${this.feeToken}`,
+      );
+    }
+    if (amount + fee > sender.balance) {
+      return this.fail(Outcome.InsufficientBalance, `amount ${amount} + fee ${fee} > balance ${sender.balance}`);
+    }
+    if (sender.nonce === MAX_NONCE) return this.fail(Outcome.NonceExhausted, "sender nonce is 2^32 - 1");
+    return undefined;
+  }
+
+  private signedBy(owner: string, digest: Uint8Array, bytes: Uint8Array, sigOffset: number): boolean {
+    const signer = recoverCompactBytes(digest, bytes, sigOffset);
+    return signer !== null && toHex(signer) === owner;
+  }
+
+  private senderMissing(from: number, count: number): Outcome {
+    return this.fail(Outcome.SenderMissing, `sender ${from} is not in 1..${count}`);
+  }
+
+  private transfer(bytes: Uint8Array, offset: number): Outcome {
+    const count = this.state.accountCount;
+    const from = readU32(bytes, offset + 1);
+    if (!inRange(from, count)) return this.senderMissing(from, count);
+    this.witness?.account(from);
+    const sender = this.read(from);
+    const to = readU32(bytes, offset + 5);
+    if (!inRange(to, count)) return this.fail(Outcome.RecipientMissing, `recipient ${to} is not in 1..${count}`);
+    let recipient = sender;
+    if (to !== from) {
+      this.witness?.account(to);
+      recipient = this.read(to);
+    }
+    if (recipient.tokenId !== sender.tokenId) {
+      return this.fail(Outcome.TokenMismatch, `sender token ${sender.tokenId}, recipient token ${recipient.tokenId}`);
+    }
+    const amount = readPackedAmount(bytes, offset + 9);
+    const fee = readPackedFee(bytes, offset + 14);
+    const funds = this.checkFunds(sender, amount, fee);
+    if (funds !== undefined) return funds;
+    const digest = digestFields(
+      this.domainSep,
+      TxType.Transfer,
+      from,
+      to,
+      null,
+      sender.tokenId,
+      amount,
+      fee,
+      sender.nonce,
+    );
+    if (!this.signedBy(sender.owner, digest, bytes, offset + 16)) {
+      return this.fail(Outcome.BadSignature, `not signed by ${sender.owner} over nonce ${sender.nonce}`);
+    }
+    const nonce = sender.nonce + 1;
+    if (to === from) {
+      this.state.writeAccount(from, {
+        owner: sender.owner,
+        tokenId: sender.tokenId,
+        balance: sender.balance - fee,
+        nonce,
+      });
+    } else {
+      this.state.writeAccount(from, {
+        owner: sender.owner,
+        tokenId: sender.tokenId,
+        balance: sender.balance - amount - fee,
+        nonce,
+      });
+      this.state.writeAccount(to, {
+        owner: recipient.owner,
+        tokenId: recipient.tokenId,
+        balance: addU256(recipient.balance, amount),
+        nonce: recipient.nonce,
+      });
+    }
+    this.totalFees += fee;
+    return Outcome.Applied;
+  }
+
+  private withdraw(bytes: Uint8Array, offset: number): Outcome {
+    const count = this.state.accountCount;
+    const from = readU32(bytes, offset + 1);
+    if (!inRange(from, count)) return this.senderMissing(from, count);
+    this.witness?.account(from);
+    const sender = this.read(from);
+    const amount = readPackedAmount(bytes, offset + 5);
+    const fee = readPackedFee(bytes, offset + 10);
+    const funds = this.checkFunds(sender, amount, fee);
+    if (funds !== undefined) return funds;
+    if (this.state.withdrawalCount === MAX_WITHDRAWAL_COUNT) {
+      return this.fail(Outcome.WithdrawalLimit, "the withdrawal tree is full");
+    }
+    const digest = digestFields(
+      this.domainSep,
+      TxType.Withdraw,
+      from,
+      0,
+      null,
+      sender.tokenId,
+      amount,
+      fee,
+      sender.nonce,
+    );
+    if (!this.signedBy(sender.owner, digest, bytes, offset + 12)) {
+      return this.fail(Outcome.BadSignature, `not signed by ${sender.owner} over nonce ${sender.nonce}`);
+    }
+    this.witness?.withdrawal();
+    this.state.writeAccount(from, {
+      owner: sender.owner,
+      tokenId: sender.tokenId,
+      balance: sender.balance - amount - fee,
+      nonce: sender.nonce + 1,
+    });
+    this.state.pushWithdrawal({ recipient: sender.owner, tokenId: sender.tokenId, amount });
+    this.totalFees += fee;
+    return Outcome.Applied;
+  }
+
+  private transferToNew(bytes: Uint8Array, offset: number): Outcome {
+    const count = this.state.accountCount;
+    const from = readU32(bytes, offset + 1);
+    if (!inRange(from, count)) return this.senderMissing(from, count);
+    this.witness?.account(from);
+    const sender = this.read(from);
+    const toAddress = bytes.subarray(offset + 5, offset + 25);
+    if (toAddress.every((b) => b === 0)) return this.fail(Outcome.InvalidRecipient, "recipient is address(0)");
+    if (count === MAX_ACCOUNT_COUNT) return this.fail(Outcome.AccountLimit, "the account tree is full");
+    const amount = readPackedAmount(bytes, offset + 25);
+    const fee = readPackedFee(bytes, offset + 30);
+    const funds = this.checkFunds(sender, amount, fee);
+    if (funds !== undefined) return funds;
+    const digest = digestFields(
+      this.domainSep,
+      TxType.TransferToNew,
+      from,
+      0,
+      toAddress,
+      sender.tokenId,
+      amount,
+      fee,
+      sender.nonce,
+    );
+    if (!this.signedBy(sender.owner, digest, bytes, offset + 32)) {
+      return this.fail(Outcome.BadSignature, `not signed by ${sender.owner} over nonce ${sender.nonce}`);
+    }
+    // Both entries prove against the tree at the start of the transaction: read the new slot before writing.
+    this.witness?.account(count + 1);
+    this.state.writeAccount(from, {
+      owner: sender.owner,
+      tokenId: sender.tokenId,
+      balance: sender.balance - amount - fee,
+      nonce: sender.nonce + 1,
+    });
+    this.state.pushAccount({ owner: toHex(toAddress), tokenId: sender.tokenId, balance: amount, nonce: 0 });
+    this.totalFees += fee;
+    return Outcome.Applied;
+  }
+}
+
+/**
+ * Applies one chunk step to `state` (mutated in place: `clone()` it first to
+ * keep the pre-state). Never throws on any chunk bytes.
+ */
+export function applyChunk(state: L2State, chunk: Uint8Array, ctx: StepContext, opts: StepOptions = {}): StepResult {
+  const executor = new ChunkExecutor(state, ctx, opts);
+  let offset = 0;
+  while (offset < chunk.length) {
+    const { size } = executor.next(chunk, offset);
+    if (size === 0) break;
+    offset += size;
+  }
+  return executor.finish();
+}
+
+/**
+ * Applies one queue step of at most 32 items to `state` (mutated in place).
+ * Throws `BilayerError` only for more than 32 items or an item whose fields
+ * do not fit their ABI types, before touching the state.
+ */
+export function applyQueueStep(state: L2State, items: readonly QueueItem[], opts: StepOptions = {}): StepResult {
+  if (items.length > MAX_QUEUE_ITEMS_PER_STEP) {
+    throw new BilayerError(
+      "QUEUE_STEP_TOO_LARGE",
+      `a queue step takes at most ${MAX_QUEUE_ITEMS_PER_STEP} items, got ${items.length}`,
+      { context: { count: items.length } },
+    );
+  }
+  const normalized = items.map(normalizeQueueItem);
+  const witness = opts.witness === true ? new WitnessRecorder(state) : undefined;
+  const outcomes: StepOutcome[] = [];
+  normalized.forEach((item, index) => {
+    const [code, detail] =
+      item.kind === QueueKind.Deposit
+        ? deposit(state, item, witness)
+        : item.kind === QueueKind.ForcedExit
+          ? forcedExit(state, item, witness)
+          : [Outcome.UnknownKind, `kind ${item.kind}`];
+    outcomes.push({ index, code, reason: `${outcomeName(code)}: ${detail}` });
+  });
+  return finishStep(state, outcomes, witness);
+}
+
+function deposit(state: L2State, item: QueueItem, witness: WitnessRecorder | undefined): [Outcome, string] {
+  const hint = item.account;
+  if (inRange(hint, state.accountCount)) {
+    witness?.account(hint);
+    const account = state.getAccount(hint) ?? EMPTY_ACCOUNT;
+    if (account.owner === item.addr && account.tokenId === item.tokenId) {
+      state.writeAccount(hint, {
+        owner: account.owner,
+        tokenId: account.tokenId,
+        balance: addU256(account.balance, item.amount),
+        nonce: account.nonce,
+      });
+      return [Outcome.Credited, `${item.amount} to account ${hint}`];
+    }
+  }
+  if (state.accountCount < MAX_ACCOUNT_COUNT) {
+    witness?.account(state.accountCount + 1);
+    const index = state.pushAccount({ owner: item.addr, tokenId: item.tokenId, balance: item.amount, nonce: 0 });
+    return [Outcome.Created, `account ${index} with ${item.amount}`];
+  }
+  if (state.withdrawalCount < MAX_WITHDRAWAL_COUNT) {
+    witness?.withdrawal();
+    const index = state.pushWithdrawal({ recipient: item.addr, tokenId: item.tokenId, amount: item.amount });
+    return [Outcome.Refunded, `account tree full; withdrawal ${index}`];
+  }
+  return [Outcome.Dropped, "account and withdrawal trees full"];
+}
+
+function forcedExit(state: L2State, item: QueueItem, witness: WitnessRecorder | undefined): [Outcome, string] {
+  const index = item.account;
+  if (!inRange(index, state.accountCount)) {
+    return [Outcome.AccountMissing, `account ${index} is not in 1..${state.accountCount}`];
+  }
+  witness?.account(index);
+  const account = state.getAccount(index) ?? EMPTY_ACCOUNT;
+  if (account.owner !== item.addr) return [Outcome.NotOwner, `account ${index} is owned by ${account.owner}`];
+  if (account.balance === 0n) return [Outcome.EmptyBalance, `account ${index} has balance 0`];
+  if (state.withdrawalCount === MAX_WITHDRAWAL_COUNT) return [Outcome.WithdrawalLimit, "the withdrawal tree is full"];
+  witness?.withdrawal();
+  const withdrawalIndex = state.pushWithdrawal({
+    recipient: account.owner,
+    tokenId: account.tokenId,
+    amount: account.balance,
+  });
+  state.writeAccount(index, { owner: account.owner, tokenId: account.tokenId, balance: 0n, nonce: account.nonce });
+  return [Outcome.Exited, `${account.balance} to withdrawal ${withdrawalIndex}`];
+}
+
+/** A batch's input (PROTOCOL.md §5). */
+export interface BatchInput {
+  queueItems: readonly QueueItem[];
+  chunks: readonly Uint8Array[];
+  feeRecipient: number;
+  domainSeparator: string;
+}
+
+/**
+ * Applies a batch: its queue items in steps of at most 32, then one step per
+ * chunk. Returns the root after every step (what a proposal carries) and
+ * each step's result. Misuse is detected before the state is touched.
+ */
+export function applyBatch(
+  state: L2State,
+  batch: BatchInput,
+  opts: StepOptions = {},
+): { stepRoots: string[]; steps: StepResult[] } {
+  const ctx: StepContext = { domainSeparator: batch.domainSeparator, feeRecipient: batch.feeRecipient };
+  checkContext(ctx);
+  batch.queueItems.forEach(normalizeQueueItem);
+  const steps: StepResult[] = [];
+  for (let i = 0; i < batch.queueItems.length; i += MAX_QUEUE_ITEMS_PER_STEP) {
+    steps.push(applyQueueStep(state, batch.queueItems.slice(i, i + MAX_QUEUE_ITEMS_PER_STEP), opts));
+  }
+  for (const chunk of batch.chunks) steps.push(applyChunk(state, chunk, ctx, opts));
+  return { stepRoots: steps.map((s) => s.postRoot), steps };
+}
