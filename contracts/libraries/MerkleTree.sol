@@ -260,16 +260,19 @@ library MerkleTree {
     ) private pure returns (bytes32 result) {
         assembly ("memory-safe") {
             result := node
+            let bits := shr(from, index)
+            let end := add(siblingsOffset, shl(5, to))
             for {
-                let h := from
-            } lt(h, to) {
-                h := add(h, 1)
+                let p := add(siblingsOffset, shl(5, from))
+            } lt(p, end) {
+                p := add(p, 0x20)
             } {
-                // The running node goes left (offset 0) when bit h of the index is 0, right otherwise.
-                let side := shl(5, and(shr(h, index), 1))
+                // The running node goes left (offset 0) when the index bit is 0, right otherwise.
+                let side := shl(5, and(bits, 1))
                 mstore(side, result)
-                mstore(xor(side, 0x20), calldataload(add(siblingsOffset, shl(5, h))))
+                mstore(xor(side, 0x20), calldataload(p))
                 result := keccak256(0x00, 0x40)
+                bits := shr(1, bits)
             }
         }
     }

@@ -14,7 +14,8 @@ contract StepExecutorHarness is EIP712("bilayer", "1") {
     /// @notice Emitted by the measuring twins so a test can read the gas of a real transaction.
     /// @param postRoot The state root after the step.
     /// @param outcomes The step's outcome codes.
-    event StepMeasured(bytes32 indexed postRoot, uint8[] outcomes);
+    /// @param executionGas Gas spent in the executor and the post-root hash (calldata and dispatch excluded).
+    event StepMeasured(bytes32 indexed postRoot, uint8[] outcomes, uint256 executionGas);
 
     /// @notice This contract's EIP-712 domain separator.
     function domainSeparator() external view returns (bytes32) {
@@ -51,6 +52,7 @@ contract StepExecutorHarness is EIP712("bilayer", "1") {
         bytes calldata chunk,
         StepWitness calldata witness
     ) external returns (bytes32 postRoot) {
+        uint256 gasAtStart = gasleft();
         (StateHeader memory post, uint8[] memory outcomes) = StepExecutor.executeChunk(
             pre,
             domainSeparator_,
@@ -59,7 +61,7 @@ contract StepExecutorHarness is EIP712("bilayer", "1") {
             witness
         );
         postRoot = StateHashing.stateRoot(post);
-        emit StepMeasured(postRoot, outcomes);
+        emit StepMeasured(postRoot, outcomes, gasAtStart - gasleft());
     }
 
     /// @notice executeQueue as a transaction, for measuring its gas.
@@ -68,9 +70,10 @@ contract StepExecutorHarness is EIP712("bilayer", "1") {
         QueueItem[] calldata items,
         StepWitness calldata witness
     ) external returns (bytes32 postRoot) {
+        uint256 gasAtStart = gasleft();
         (StateHeader memory post, uint8[] memory outcomes) = StepExecutor.executeQueue(pre, items, witness);
         postRoot = StateHashing.stateRoot(post);
-        emit StepMeasured(postRoot, outcomes);
+        emit StepMeasured(postRoot, outcomes, gasAtStart - gasleft());
     }
 
     /// @notice TxSignatures.recover: the signer, or address(0) for an invalid signature.
