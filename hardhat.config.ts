@@ -3,6 +3,7 @@ import { subtask } from "hardhat/config";
 import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task-names";
 import type { HardhatUserConfig } from "hardhat/config";
 import "@nomicfoundation/hardhat-toolbox";
+import "./tasks";
 
 // The compiler is the pinned npm `solc` package: Hardhat never downloads one,
 // so a fresh clone builds offline and byte-for-byte the same everywhere.

@@ -1,0 +1,326 @@
+import { hexlify, type Provider, type TransactionReceipt } from "ethers";
+import type { RollupInbox, StateCommitmentChain } from "../../typechain-types";
+import { BilayerError } from "../protocol/errors";
+import { L1TxRevertedError, type L1Sender, type TxPurpose } from "./l1-sender";
+import type { Logger } from "./log";
+import type { OperatorMetrics } from "./metrics";
+import type { BatchRecord } from "./records";
+import type { Sequencer } from "./sequencer";
+
+export interface DriverOptions {
+  provider: Provider;
+  sender: L1Sender;
+  /** Read-only handles (connected to the provider). */
+  inbox: RollupInbox;
+  stateCommitmentChain: StateCommitmentChain;
+  sequencer: Sequencer;
+  logger: Logger;
+  metrics: OperatorMetrics;
+  pollMs: number;
+  /** Propose step roots (and take bonds back). */
+  propose: boolean;
+  /**
+   * The step roots to propose for a batch. The default is the batch's own
+   * roots; a different function is only for tests of the fraud-proof path.
+   */
+  proposalRoots?: (batch: BatchRecord) => string[];
+}
+
+/** What the driver last read from L1. */
+export interface DriverView {
+  l1Block: number;
+  l1Timestamp: number;
+  appended: number;
+  proposed: number;
+  final: number;
+  openProposals: { batchIndex: number; deadline: number }[];
+  halted: string | undefined;
+}
+
+/**
+ * The batcher and the proposer: one loop that takes the next L1 action in
+ * order — append the oldest closed batch the inbox lacks, propose the step
+ * roots of the oldest appended batch without a proposal, take back the bonds
+ * of final proposals — one transaction at a time through {@link L1Sender}
+ * (stored before it is sent, replaced when stuck, re-sent after a reorg).
+ *
+ * Every action is decided from what L1 says now (batch count, proposal
+ * count), never from memory alone, so after a crash nothing is sent twice:
+ * an action already on L1 is simply not needed any more, and one still in
+ * flight is found in the sender's records and waited for.
+ */
+export class L1Driver {
+  private readonly o: DriverOptions;
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  private view: DriverView = {
+    l1Block: 0,
+    l1Timestamp: 0,
+    appended: 0,
+    proposed: 0,
+    final: 0,
+    openProposals: [],
+    halted: undefined,
+  };
+  /** Batches already checked against the inbox's commitment. */
+  private verified = 0;
+  private readonly deadlines = new Map<number, number>();
+  private bond = 0n;
+  private bondCursor = 0;
+  private wake: (() => void) | undefined;
+
+  constructor(opts: DriverOptions) {
+    this.o = opts;
+  }
+
+  get state(): DriverView {
+    return { ...this.view, openProposals: [...this.view.openProposals] };
+  }
+
+  /** Starts the loop. */
+  async start(): Promise<void> {
+    this.bond = await this.o.stateCommitmentChain.PROPOSER_BOND();
+    await this.refresh();
+    this.loop = this.run();
+  }
+
+  /** Wakes the loop early (a batch was closed). */
+  poke(): void {
+    this.wake?.();
+  }
+
+  /** Stops after the current action. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.poke();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      let busy = false;
+      try {
+        busy = await this.step();
+      } catch (err) {
+        if (this.stopped) break;
+        this.o.logger.error({ err }, "L1 driver step failed; retrying");
+        busy = false;
+      }
+      if (!busy && !this.stopped) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.o.pollMs);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+      }
+    }
+  }
+
+  /** Reads the heads from L1 and checks every newly appended batch against ours. */
+  private async refresh(): Promise<void> {
+    const { inbox, stateCommitmentChain: scc, sequencer } = this.o;
+    const [block, appended, proposed] = await Promise.all([
+      this.o.provider.getBlock("latest"),
+      inbox.batchCount(),
+      scc.proposalCount(),
+    ]);
+    if (!block) throw new BilayerError("L1_NO_BLOCK", "the L1 node returned no latest block");
+    const appendedCount = Number(appended);
+    const proposedCount = Number(proposed);
+    if (appendedCount < this.verified) {
+      this.o.logger.warn({ appended: appendedCount, before: this.verified }, "L1 batch count went down (reorg)");
+      this.verified = appendedCount;
+    }
+    for (let k = this.verified; k < appendedCount; k++) {
+      const ours = sequencer.batch(k);
+      const onChain = await inbox.batchCommitment(k);
+      if (!ours || ours.commitment !== onChain.toLowerCase()) {
+        this.halt(
+          ours
+            ? `L1 batch ${k} (commitment ${onChain}) is not the batch this operator closed (${ours.commitment})`
+            : `L1 has batch ${k}, which this operator did not close (a forced inclusion?)`,
+        );
+        break;
+      }
+      this.verified = k + 1;
+    }
+    if (proposedCount < this.view.proposed) {
+      this.o.logger.error({ proposed: proposedCount, before: this.view.proposed }, "proposals were rolled back on L1");
+      for (const k of [...this.deadlines.keys()]) if (k >= proposedCount) this.deadlines.delete(k);
+    }
+    // Finality is a prefix: a proposal is final once its deadline has passed (its parent's came earlier).
+    let final = Math.min(this.view.final, proposedCount);
+    const open: { batchIndex: number; deadline: number }[] = [];
+    for (let k = final; k < proposedCount; k++) {
+      let deadline = this.deadlines.get(k);
+      if (deadline === undefined) {
+        deadline = Number(await scc.deadline(k));
+        this.deadlines.set(k, deadline);
+      }
+      if (deadline <= block.timestamp && final === k) final = k + 1;
+      else open.push({ batchIndex: k, deadline });
+    }
+    for (const k of [...this.deadlines.keys()]) if (k < final) this.deadlines.delete(k);
+    this.view = {
+      ...this.view,
+      l1Block: block.number,
+      l1Timestamp: block.timestamp,
+      appended: Math.min(appendedCount, this.verified),
+      proposed: proposedCount,
+      final,
+      openProposals: open,
+    };
+    sequencer.setL1Heads({ appended: this.view.appended, proposed: proposedCount, final });
+  }
+
+  private halt(reason: string): void {
+    if (this.view.halted === undefined)
+      this.o.logger.fatal({ reason }, "L1 driver halted: the operator cannot continue safely");
+    this.view.halted = reason;
+  }
+
+  /** One pass: returns true when it did something (and should run again at once). */
+  private async step(): Promise<boolean> {
+    const { sender, sequencer } = this.o;
+    await sender.poll();
+    await this.refresh();
+    if (this.view.halted !== undefined) return false;
+
+    const k = this.view.appended;
+    if (k < sequencer.durableBatchCount) {
+      await this.append(k);
+      return true;
+    }
+    if (this.o.propose) {
+      const p = this.view.proposed;
+      if (p < this.view.appended) {
+        await this.proposeBatch(p);
+        return true;
+      }
+      if (await this.returnBonds()) return true;
+    }
+    return false;
+  }
+
+  private async append(k: number): Promise<void> {
+    const { sender, sequencer, inbox } = this.o;
+    const batch = sequencer.batch(k) as BatchRecord;
+    const purpose: TxPurpose = { kind: "append", batch: k };
+    let rec = sender.find(purpose);
+    if (!rec) {
+      const chunks = (await sequencer.chunksOf(k)).map((c) => hexlify(c));
+      const data = inbox.interface.encodeFunctionData("appendBatch", [
+        chunks,
+        batch.queueEnd - batch.queueStart,
+        batch.feeRecipient,
+      ]);
+      rec = await sender.send(purpose, await inbox.getAddress(), data, 0n);
+    }
+    const receipt = await this.mined(rec, purpose);
+    if (!receipt) return;
+    const index = this.appendedIndex(receipt);
+    if (index !== k) this.halt(`appendBatch for batch ${k} created batch ${String(index)} on L1`);
+    sequencer.releaseChunks(k);
+    this.o.logger.info(
+      { batch: k, tx: receipt.hash, gasUsed: receipt.gasUsed.toString(), block: receipt.blockNumber },
+      "batch appended",
+    );
+  }
+
+  private appendedIndex(receipt: TransactionReceipt): number | undefined {
+    for (const log of receipt.logs) {
+      try {
+        const parsed = this.o.inbox.interface.parseLog(log);
+        if (parsed?.name === "BatchAppended") return Number(parsed.args.batchIndex);
+      } catch {
+        // not an inbox event
+      }
+    }
+    return undefined;
+  }
+
+  private async proposeBatch(p: number): Promise<void> {
+    const { sender, sequencer, stateCommitmentChain: scc } = this.o;
+    const batch = sequencer.batch(p) as BatchRecord;
+    const purpose: TxPurpose = { kind: "propose", batch: p };
+    let rec = sender.find(purpose);
+    if (!rec) {
+      const roots = this.o.proposalRoots ? this.o.proposalRoots(batch) : batch.stepRoots;
+      const data = scc.interface.encodeFunctionData("propose", [p, roots]);
+      rec = await sender.send(purpose, await scc.getAddress(), data, this.bond);
+    }
+    const receipt = await this.mined(rec, purpose);
+    if (receipt)
+      this.o.logger.info({ batch: p, tx: receipt.hash, steps: batch.stepRoots.length }, "step roots proposed");
+  }
+
+  /** Takes back the bond of the oldest final proposal of ours that still holds one. */
+  private async returnBonds(): Promise<boolean> {
+    const { sender, stateCommitmentChain: scc } = this.o;
+    while (this.bondCursor < this.view.final) {
+      const b = this.bondCursor;
+      const purpose: TxPurpose = { kind: "returnBond", batch: b };
+      let rec = sender.find(purpose);
+      if (!rec) {
+        const proposal = await scc.proposal(b);
+        if (proposal.bondReturned || proposal.proposer.toLowerCase() !== sender.address.toLowerCase()) {
+          this.bondCursor++;
+          continue;
+        }
+        rec = await sender.send(
+          purpose,
+          await scc.getAddress(),
+          scc.interface.encodeFunctionData("returnBond", [b]),
+          0n,
+        );
+      }
+      const receipt = await this.mined(rec, purpose);
+      if (receipt) this.o.logger.info({ batch: b, tx: receipt.hash }, "bond returned");
+      this.bondCursor++;
+      return true;
+    }
+    return false;
+  }
+
+  /** Waits for an L1 transaction; a revert is logged and answered by re-reading L1 on the next pass. */
+  private async mined(
+    rec: Parameters<L1Sender["waitMined"]>[0],
+    purpose: TxPurpose,
+  ): Promise<TransactionReceipt | undefined> {
+    try {
+      return await this.o.sender.waitMined(rec, () => this.stopped);
+    } catch (err) {
+      if (err instanceof L1TxRevertedError) {
+        const reason = await this.revertReason(rec.to, rec.data, BigInt(rec.value));
+        this.o.logger.error({ purpose, hash: err.receipt.hash, reason }, "L1 transaction reverted");
+        if (purpose.kind === "append") this.halt(`appendBatch for batch ${purpose.batch} reverted: ${reason}`);
+        return undefined;
+      }
+      throw err;
+    }
+  }
+
+  /** The custom error a call would revert with now, decoded from the rollup ABIs when possible. */
+  private async revertReason(to: string, data: string, value: bigint): Promise<string> {
+    try {
+      await this.o.provider.call({ from: this.o.sender.address, to, data, value });
+      return "no revert when replayed now";
+    } catch (err) {
+      const revertData = (err as { data?: string }).data;
+      if (typeof revertData === "string") {
+        for (const iface of [this.o.inbox.interface, this.o.stateCommitmentChain.interface]) {
+          try {
+            const parsed = iface.parseError(revertData);
+            if (parsed) return `${parsed.name}(${parsed.args.map(String).join(", ")})`;
+          } catch {
+            // not this contract's error
+          }
+        }
+      }
+      return (err as Error).message;
+    }
+  }
+}

@@ -1,0 +1,68 @@
+import { BilayerError } from "../protocol/errors";
+
+/**
+ * JSON-RPC error codes of the operator API. The first five are JSON-RPC 2.0's
+ * own; the application codes sit in the range the spec reserves for servers
+ * (-32000 to -32099).
+ */
+export const RpcCode = {
+  /** The body is not valid JSON. */
+  ParseError: -32700,
+  /** The JSON is not a valid JSON-RPC 2.0 request object. */
+  InvalidRequest: -32600,
+  /** No such method. */
+  MethodNotFound: -32601,
+  /** The params are missing, of the wrong type or out of range. */
+  InvalidParams: -32602,
+  /** A bug: the server logged the details. */
+  InternalError: -32603,
+  /** The signature does not recover to the sender account's owner. */
+  BadSignature: -32001,
+  /** The nonce is already used, or too far ahead of the account's. */
+  WrongNonce: -32002,
+  /** An amount or fee has no exact packed encoding (PROTOCOL.md §2). */
+  AmountNotPackable: -32003,
+  /** The account (sender, recipient or looked-up) does not exist on L2. */
+  UnknownAccount: -32004,
+  /** The sender's balance does not cover amount + fee. */
+  InsufficientBalance: -32005,
+  /** The HTTP body exceeds the configured limit. */
+  BodyTooLarge: -32006,
+  /** The transaction could not be stored durably; it was not accepted. */
+  StoreFailure: -32007,
+  /** The state-transition function would skip the transaction for another reason (see `data.reason`). */
+  TxRejected: -32008,
+  /** The mempool is full (globally or for this account). */
+  MempoolFull: -32009,
+  /** The requested withdrawal does not exist, or is not in a batch yet. */
+  WithdrawalNotFound: -32010,
+  /** The sequencer is not accepting transactions right now (starting, recovering or stopping). */
+  Unavailable: -32011,
+} as const;
+
+export type RpcCodeValue = (typeof RpcCode)[keyof typeof RpcCode];
+
+const CODE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(RpcCode).map(([name, code]) => [code, name]),
+);
+
+/**
+ * An error the API returns to the caller as a JSON-RPC error object:
+ * `rpcCode` is the JSON-RPC code, `data` (optional) goes out as the error's
+ * `data` member. Its `code` (of {@link BilayerError}) is `RPC_<name>`.
+ */
+export class RpcError extends BilayerError {
+  readonly rpcCode: RpcCodeValue;
+  readonly data: unknown;
+
+  constructor(rpcCode: RpcCodeValue, message: string, data?: unknown, options: { cause?: unknown } = {}) {
+    super(`RPC_${CODE_NAMES[rpcCode] ?? rpcCode}`, message, { cause: options.cause });
+    this.rpcCode = rpcCode;
+    this.data = data;
+  }
+}
+
+/** Shorthand for an invalid-params error naming the parameter. */
+export function invalidParams(message: string, data?: unknown): RpcError {
+  return new RpcError(RpcCode.InvalidParams, message, data);
+}

@@ -1,0 +1,373 @@
+import { Transaction, type Provider, type TransactionReceipt, type Wallet } from "ethers";
+import { BilayerError } from "../protocol/errors";
+import type { Logger } from "./log";
+import type { OperatorMetrics } from "./metrics";
+import { keyNum, type KeyValueStore } from "./store";
+
+/** The gas limit of one transaction on osaka (EIP-7825). */
+export const TX_GAS_CAP = 16_777_216n;
+
+/** What an L1 transaction is for, e.g. `{ kind: "append", batch: 4 }`. */
+export interface TxPurpose {
+  kind: "append" | "propose" | "returnBond";
+  batch: number;
+}
+
+/** One signed version of an L1 transaction (replacements share the nonce). */
+export interface TxAttempt {
+  hash: string;
+  raw: string;
+  maxFeePerGas: string;
+  maxPriorityFeePerGas: string;
+  sentAt: number;
+}
+
+/**
+ * An L1 transaction of the operator, stored before it is first broadcast and
+ * kept until it is `confirmations` deep, so a crash, a stuck fee or a reorg
+ * can always be recovered from by re-sending one of its signed attempts.
+ */
+export interface L1TxRecord {
+  nonce: number;
+  purpose: TxPurpose;
+  to: string;
+  data: string;
+  value: string;
+  gasLimit: string;
+  attempts: TxAttempt[];
+  /** Set once a receipt for one of the attempts was seen. */
+  mined?: { hash: string; blockNumber: number; blockHash: string; status: number; gasUsed: string };
+}
+
+export interface L1SenderOptions {
+  provider: Provider;
+  wallet: Wallet;
+  store: KeyValueStore;
+  logger: Logger;
+  metrics: OperatorMetrics;
+  /** A mined transaction is final (and forgotten) once this many blocks deep (1 = in a block). */
+  confirmations: number;
+  /** Re-send with higher fees when not mined after this long. */
+  stuckAfterMs: number;
+  /** Percentage added to both fee caps on each replacement (at least 10, the usual node rule). */
+  feeBumpPercent: number;
+  /** Never offer more than this per gas (wei). */
+  maxFeePerGasCap: bigint;
+  /** Poll interval while waiting for a receipt. */
+  pollMs: number;
+}
+
+/** The L1 reverted one of the operator's transactions. */
+export class L1TxRevertedError extends BilayerError {
+  constructor(
+    readonly record: L1TxRecord,
+    readonly receipt: TransactionReceipt,
+  ) {
+    super(
+      "L1_TX_REVERTED",
+      `L1 transaction ${receipt.hash} (${record.purpose.kind} of batch ${record.purpose.batch}) reverted`,
+      {
+        context: { hash: receipt.hash, nonce: record.nonce, purpose: record.purpose },
+      },
+    );
+  }
+}
+
+const PREFIX = "l1tx/";
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const info = (err as { info?: { error?: { message?: string } } }).info;
+    return `${err.message} ${info?.error?.message ?? ""}`.toLowerCase();
+  }
+  return String(err).toLowerCase();
+}
+
+/**
+ * Sends the operator's L1 transactions one nonce after the other, from a
+ * local key: each is signed, stored, then broadcast; a transaction still not
+ * mined after `stuckAfterMs` is replaced by one with higher fees (same nonce,
+ * so only one of them can ever land); a mined transaction that vanishes from
+ * the chain (a reorg) is broadcast again; after a crash, `recover()` picks up
+ * every transaction not yet final.
+ */
+export class L1Sender {
+  private readonly o: L1SenderOptions;
+  private readonly records = new Map<number, L1TxRecord>();
+  private nextNonce = 0;
+  private chainId = 0n;
+
+  constructor(opts: L1SenderOptions) {
+    this.o = opts;
+  }
+
+  get address(): string {
+    return this.o.wallet.address;
+  }
+
+  /** Transactions sent and not yet final, by nonce. */
+  unconfirmed(): L1TxRecord[] {
+    return [...this.records.values()].sort((a, b) => a.nonce - b.nonce);
+  }
+
+  /** The unconfirmed transaction for `purpose` that has not reverted, if any. */
+  find(purpose: TxPurpose): L1TxRecord | undefined {
+    for (const r of this.records.values()) {
+      if (r.mined?.status === 0) continue;
+      if (r.purpose.kind === purpose.kind && r.purpose.batch === purpose.batch) return r;
+    }
+    return undefined;
+  }
+
+  /**
+   * Loads the stored transactions and re-broadcasts those whose nonce the
+   * chain has not used yet. Call once before anything else.
+   */
+  async recover(): Promise<void> {
+    this.chainId = (await this.o.provider.getNetwork()).chainId;
+    for await (const [, value] of this.o.store.entries(PREFIX)) {
+      const rec = JSON.parse(value) as L1TxRecord;
+      this.records.set(rec.nonce, rec);
+    }
+    const latest = await this.o.provider.getTransactionCount(this.address, "latest");
+    const pending = await this.o.provider.getTransactionCount(this.address, "pending");
+    let next = Math.max(latest, pending);
+    for (const rec of this.unconfirmed()) {
+      next = Math.max(next, rec.nonce + 1);
+      if (rec.nonce >= latest) {
+        this.o.logger.info(
+          { nonce: rec.nonce, purpose: rec.purpose },
+          "re-broadcasting an L1 transaction after restart",
+        );
+        await this.rebroadcast(rec);
+      }
+    }
+    this.nextNonce = next;
+  }
+
+  /**
+   * Signs, stores (durably) and broadcasts a transaction; returns its record.
+   * Throws before storing anything if the transaction would revert or needs
+   * more gas than the per-transaction cap.
+   */
+  async send(purpose: TxPurpose, to: string, data: string, value: bigint): Promise<L1TxRecord> {
+    const estimate = await this.o.provider.estimateGas({ from: this.address, to, data, value });
+    let gasLimit = (estimate * 120n) / 100n + 20_000n;
+    if (estimate > TX_GAS_CAP) {
+      throw new BilayerError(
+        "L1_GAS_CAP",
+        `${purpose.kind} of batch ${purpose.batch} needs ${estimate} gas, above the cap`,
+        {
+          context: { estimate: estimate.toString(), cap: TX_GAS_CAP.toString() },
+        },
+      );
+    }
+    if (gasLimit > TX_GAS_CAP) gasLimit = TX_GAS_CAP;
+    const { maxFeePerGas, maxPriorityFeePerGas } = await this.initialFees();
+    const rec: L1TxRecord = {
+      nonce: this.nextNonce,
+      purpose,
+      to,
+      data,
+      value: value.toString(),
+      gasLimit: gasLimit.toString(),
+      attempts: [],
+    };
+    const attempt = await this.sign(rec, maxFeePerGas, maxPriorityFeePerGas);
+    rec.attempts.push(attempt);
+    // Intent first: after a crash the signed transaction is re-sent, never a second one for the same purpose.
+    await this.persist(rec);
+    this.records.set(rec.nonce, rec);
+    this.nextNonce++;
+    await this.broadcast(rec, attempt);
+    this.o.metrics.l1Transactions.inc({ purpose: purpose.kind, event: "sent" });
+    this.o.logger.info(
+      { nonce: rec.nonce, hash: attempt.hash, purpose, gasLimit: rec.gasLimit },
+      "L1 transaction sent",
+    );
+    return rec;
+  }
+
+  /**
+   * Waits until one attempt of `rec` is mined, replacing it with higher fees
+   * whenever it has waited `stuckAfterMs`. Resolves with the receipt; throws
+   * {@link L1TxRevertedError} if it reverted.
+   */
+  async waitMined(rec: L1TxRecord, shouldStop: () => boolean = () => false): Promise<TransactionReceipt> {
+    for (;;) {
+      const receipt = await this.findReceipt(rec);
+      if (receipt) {
+        await this.markMined(rec, receipt);
+        if (receipt.status !== 1) {
+          this.o.metrics.l1Transactions.inc({ purpose: rec.purpose.kind, event: "reverted" });
+          throw new L1TxRevertedError(rec, receipt);
+        }
+        return receipt;
+      }
+      if (shouldStop()) throw new BilayerError("STOPPING", "the operator is stopping");
+      const last = rec.attempts[rec.attempts.length - 1];
+      if (Date.now() - last.sentAt >= this.o.stuckAfterMs) {
+        const count = await this.o.provider.getTransactionCount(this.address, "latest");
+        // The nonce is used but by none of our receipts yet: a receipt is about to show, do not replace.
+        if (count <= rec.nonce) await this.replace(rec);
+        else last.sentAt = Date.now();
+      }
+      await sleep(this.o.pollMs);
+    }
+  }
+
+  /**
+   * Follows every unconfirmed transaction: forgets those `confirmations`
+   * deep, and re-broadcasts any whose block left the chain (a reorg).
+   * Returns the purposes that were re-broadcast after a reorg.
+   */
+  async poll(): Promise<TxPurpose[]> {
+    if (this.records.size === 0) return [];
+    const head = await this.o.provider.getBlockNumber();
+    const reorged: TxPurpose[] = [];
+    for (const rec of this.unconfirmed()) {
+      if (!rec.mined) continue;
+      const receipt = await this.o.provider.getTransactionReceipt(rec.mined.hash);
+      if (!receipt || receipt.blockHash !== rec.mined.blockHash) {
+        this.o.logger.warn(
+          { nonce: rec.nonce, hash: rec.mined.hash, purpose: rec.purpose },
+          "L1 transaction left the chain (reorg); re-broadcasting",
+        );
+        this.o.metrics.l1Transactions.inc({ purpose: rec.purpose.kind, event: "reorged" });
+        if (receipt) {
+          await this.markMined(rec, receipt);
+          continue;
+        }
+        delete rec.mined;
+        await this.persist(rec);
+        await this.rebroadcast(rec);
+        reorged.push(rec.purpose);
+        continue;
+      }
+      if (head - receipt.blockNumber + 1 >= this.o.confirmations) {
+        this.records.delete(rec.nonce);
+        await this.o.store.write([{ type: "del", key: PREFIX + keyNum(rec.nonce) }]);
+        this.o.metrics.l1Transactions.inc({ purpose: rec.purpose.kind, event: "confirmed" });
+        this.o.metrics.l1GasUsed.inc({ purpose: rec.purpose.kind }, Number(receipt.gasUsed));
+      }
+    }
+    return reorged;
+  }
+
+  private async findReceipt(rec: L1TxRecord): Promise<TransactionReceipt | null> {
+    for (const a of [...rec.attempts].reverse()) {
+      const receipt = await this.o.provider.getTransactionReceipt(a.hash);
+      if (receipt) return receipt;
+    }
+    return null;
+  }
+
+  private async markMined(rec: L1TxRecord, receipt: TransactionReceipt): Promise<void> {
+    rec.mined = {
+      hash: receipt.hash,
+      blockNumber: receipt.blockNumber,
+      blockHash: receipt.blockHash,
+      status: receipt.status ?? 0,
+      gasUsed: receipt.gasUsed.toString(),
+    };
+    await this.persist(rec);
+  }
+
+  private async initialFees(): Promise<{ maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }> {
+    const block = await this.o.provider.getBlock("latest");
+    const base = block?.baseFeePerGas ?? 1_000_000_000n;
+    const fee = await this.o.provider.getFeeData();
+    const prio = fee.maxPriorityFeePerGas ?? 1_000_000_000n;
+    let maxFee = base * 2n + prio;
+    if (maxFee > this.o.maxFeePerGasCap) maxFee = this.o.maxFeePerGasCap;
+    return { maxFeePerGas: maxFee, maxPriorityFeePerGas: prio > maxFee ? maxFee : prio };
+  }
+
+  private async sign(rec: L1TxRecord, maxFeePerGas: bigint, maxPriorityFeePerGas: bigint): Promise<TxAttempt> {
+    const raw = await this.o.wallet.signTransaction({
+      type: 2,
+      chainId: this.chainId,
+      nonce: rec.nonce,
+      to: rec.to,
+      data: rec.data,
+      value: BigInt(rec.value),
+      gasLimit: BigInt(rec.gasLimit),
+      maxFeePerGas,
+      maxPriorityFeePerGas,
+    });
+    const hash = Transaction.from(raw).hash;
+    if (!hash) throw new BilayerError("L1_SIGN", "signed transaction has no hash");
+    return {
+      hash,
+      raw,
+      maxFeePerGas: maxFeePerGas.toString(),
+      maxPriorityFeePerGas: maxPriorityFeePerGas.toString(),
+      sentAt: Date.now(),
+    };
+  }
+
+  /** Replaces a stuck transaction with a copy paying `feeBumpPercent` more. */
+  private async replace(rec: L1TxRecord): Promise<void> {
+    const last = rec.attempts[rec.attempts.length - 1];
+    const bump = (v: string): bigint => (BigInt(v) * BigInt(100 + this.o.feeBumpPercent) + 99n) / 100n;
+    const { maxFeePerGas: marketFee } = await this.initialFees();
+    let maxFee = bump(last.maxFeePerGas);
+    if (marketFee > maxFee) maxFee = marketFee;
+    const prio = bump(last.maxPriorityFeePerGas);
+    if (maxFee > this.o.maxFeePerGasCap) {
+      this.o.logger.warn(
+        { nonce: rec.nonce, cap: this.o.maxFeePerGasCap },
+        "L1 transaction stuck at the fee cap; not bumping",
+      );
+      last.sentAt = Date.now();
+      await this.rebroadcast(rec);
+      return;
+    }
+    const attempt = await this.sign(rec, maxFee, prio > maxFee ? maxFee : prio);
+    rec.attempts.push(attempt);
+    await this.persist(rec);
+    await this.broadcast(rec, attempt);
+    this.o.metrics.l1Transactions.inc({ purpose: rec.purpose.kind, event: "replaced" });
+    this.o.logger.warn(
+      { nonce: rec.nonce, hash: attempt.hash, maxFeePerGas: attempt.maxFeePerGas, purpose: rec.purpose },
+      "L1 transaction stuck; replaced with higher fees",
+    );
+  }
+
+  /** Broadcasts the latest attempt again (after a restart or a reorg). */
+  private async rebroadcast(rec: L1TxRecord): Promise<void> {
+    const last = rec.attempts[rec.attempts.length - 1];
+    await this.broadcast(rec, last);
+    this.o.metrics.l1Transactions.inc({ purpose: rec.purpose.kind, event: "rebroadcast" });
+  }
+
+  private async broadcast(rec: L1TxRecord, attempt: TxAttempt): Promise<void> {
+    try {
+      await this.o.provider.broadcastTransaction(attempt.raw);
+    } catch (err) {
+      const text = errorText(err);
+      // Already in the node's pool, or already mined (the nonce is used): nothing to do.
+      if (
+        /already known|known transaction|already imported|nonce too low|nonce has already been used|already exists/.test(
+          text,
+        )
+      ) {
+        this.o.logger.debug({ nonce: rec.nonce, hash: attempt.hash }, "broadcast: the node already has it");
+        return;
+      }
+      if (/replacement|underpriced/.test(text)) {
+        this.o.logger.warn(
+          { nonce: rec.nonce, hash: attempt.hash, err },
+          "broadcast refused as an underpriced replacement",
+        );
+        return;
+      }
+      throw err;
+    }
+  }
+
+  private async persist(rec: L1TxRecord): Promise<void> {
+    await this.o.store.write([{ type: "put", key: PREFIX + keyNum(rec.nonce), value: JSON.stringify(rec) }]);
+  }
+}

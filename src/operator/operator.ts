@@ -1,0 +1,274 @@
+import fs from "node:fs";
+import type { Provider, Wallet } from "ethers";
+import { connectRollup } from "../l1/contracts";
+import type { RollupDeployment } from "../l1/deployments";
+import { domainSeparator } from "../protocol/eip712";
+import { BilayerError } from "../protocol/errors";
+import { initHashing } from "../protocol/hash";
+import { validateConfig, type OperatorConfig } from "./config";
+import { L1Driver, type DriverOptions } from "./driver";
+import { QueueFollower } from "./follower";
+import { L1Sender } from "./l1-sender";
+import { createLogger, type Logger } from "./log";
+import { OperatorMetrics } from "./metrics";
+import { KEY_META, type StoreMeta } from "./records";
+import { createApi, mapApiError, type L1Status } from "./rpc/api";
+import { JsonRpcServer } from "./rpc/server";
+import { Sequencer } from "./sequencer";
+import { LevelStore } from "./store";
+
+export interface OperatorStartOptions {
+  config: OperatorConfig;
+  /** The L1 node. */
+  provider: Provider;
+  /** The sequencer (and proposer) key, connected to `provider`. */
+  wallet: Wallet;
+  deployment: RollupDeployment;
+  logger?: Logger;
+  /** Only for tests of the fraud-proof path: see {@link DriverOptions.proposalRoots}. */
+  proposalRoots?: DriverOptions["proposalRoots"];
+}
+
+/**
+ * The operator service: sequencer, batcher and proposer behind the JSON-RPC
+ * API, with the L1 queue follower, on one durable store. `Operator.start`
+ * rebuilds everything from the store, re-sends the L1 transactions that were
+ * in flight, and serves; `stop()` shuts it down cleanly (a `kill -9` is also
+ * fine: nothing acknowledged is lost).
+ */
+export class Operator {
+  readonly url: string;
+  readonly sequencer: Sequencer;
+  readonly metrics: OperatorMetrics;
+  readonly logger: Logger;
+  private readonly store: LevelStore;
+  private readonly server: JsonRpcServer;
+  private readonly driver: L1Driver;
+  private readonly follower: QueueFollower;
+  private readonly sender: L1Sender;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private followerLoop: Promise<void> | undefined;
+  private stopping = false;
+
+  private constructor(parts: {
+    url: string;
+    sequencer: Sequencer;
+    metrics: OperatorMetrics;
+    logger: Logger;
+    store: LevelStore;
+    server: JsonRpcServer;
+    driver: L1Driver;
+    follower: QueueFollower;
+    sender: L1Sender;
+  }) {
+    this.url = parts.url;
+    this.sequencer = parts.sequencer;
+    this.metrics = parts.metrics;
+    this.logger = parts.logger;
+    this.store = parts.store;
+    this.server = parts.server;
+    this.driver = parts.driver;
+    this.follower = parts.follower;
+    this.sender = parts.sender;
+  }
+
+  static async start(opts: OperatorStartOptions): Promise<Operator> {
+    const config = validateConfig(opts.config);
+    const logger = opts.logger ?? createLogger();
+    const { provider, wallet, deployment } = opts;
+    await initHashing();
+    const chainId = (await provider.getNetwork()).chainId;
+    if (chainId !== deployment.chainId) {
+      throw new BilayerError(
+        "WRONG_CHAIN",
+        `the L1 node is chain ${chainId}, the deployment is on chain ${deployment.chainId}`,
+      );
+    }
+    const contracts = connectRollup(deployment.contracts, provider);
+    const inboxAddress = deployment.contracts.rollupInbox;
+    const separator = domainSeparator(chainId, inboxAddress);
+    const onChainSeparator = (await contracts.inbox.domainSeparator()).toLowerCase();
+    if (onChainSeparator !== separator) {
+      throw new BilayerError("DOMAIN_MISMATCH", `the inbox's domain separator ${onChainSeparator} is not ${separator}`);
+    }
+    const role = await contracts.inbox.SEQUENCER_ROLE();
+    if (!(await contracts.inbox.hasRole(role, wallet.address))) {
+      throw new BilayerError("NOT_SEQUENCER", `${wallet.address} does not hold the inbox's sequencer role`);
+    }
+
+    fs.mkdirSync(config.dataDir, { recursive: true });
+    const store = await LevelStore.open(config.dataDir);
+    try {
+      const meta: StoreMeta = {
+        version: 1,
+        chainId: chainId.toString(),
+        inbox: inboxAddress.toLowerCase(),
+        domainSeparator: separator,
+      };
+      const existing = await store.get(KEY_META);
+      if (existing === undefined) await store.write([{ type: "put", key: KEY_META, value: JSON.stringify(meta) }]);
+      else {
+        const m = JSON.parse(existing) as StoreMeta;
+        if (m.chainId !== meta.chainId || m.inbox !== meta.inbox) {
+          throw new BilayerError(
+            "DATA_DIR_MISMATCH",
+            `${config.dataDir} holds the state of inbox ${m.inbox} on chain ${m.chainId}, not ${meta.inbox} on chain ${meta.chainId}`,
+          );
+        }
+      }
+
+      const metrics = new OperatorMetrics();
+      store.onFlush = (s) => {
+        metrics.storeFlushMs.observe(s.ms);
+        metrics.storeGroupSize.observe(s.writers);
+      };
+      const sequencer = new Sequencer({
+        store,
+        domainSeparator: separator,
+        feeRecipient: config.feeRecipient,
+        limits: config.batch,
+        mempool: config.mempool,
+        logger,
+        metrics,
+      });
+      const follower = new QueueFollower({
+        provider,
+        bridge: deployment.contracts.bridge,
+        bridgeInterface: contracts.bridge.interface,
+        store,
+        startBlock: deployment.startBlock,
+        confirmations: config.confirmations,
+        logRange: config.logRange,
+        logger,
+      });
+      await sequencer.load(await follower.load());
+
+      const sender = new L1Sender({
+        provider,
+        wallet,
+        store,
+        logger,
+        metrics,
+        confirmations: config.confirmations,
+        stuckAfterMs: config.stuckAfterMs,
+        feeBumpPercent: config.feeBumpPercent,
+        maxFeePerGasCap: config.maxFeePerGas,
+        pollMs: Math.min(config.pollMs, 1000),
+      });
+      await sender.recover();
+      const driver = new L1Driver({
+        provider,
+        sender,
+        inbox: contracts.inbox,
+        stateCommitmentChain: contracts.stateCommitmentChain,
+        sequencer,
+        logger,
+        metrics,
+        pollMs: config.pollMs,
+        propose: config.propose,
+        proposalRoots: opts.proposalRoots,
+      });
+      sequencer.onBatchDurable = () => driver.poke();
+
+      const l1Status = (): L1Status => {
+        const v = driver.state;
+        return {
+          chainId: chainId.toString(),
+          contracts: {
+            bridge: deployment.contracts.bridge,
+            rollupInbox: deployment.contracts.rollupInbox,
+            stateCommitmentChain: deployment.contracts.stateCommitmentChain,
+          },
+          sequencer: wallet.address,
+          l1Block: v.l1Block,
+          heads: { appended: v.appended, proposed: v.proposed, final: v.final },
+          openProposals: v.openProposals,
+          inFlight: sender.unconfirmed().map((r) => ({
+            nonce: r.nonce,
+            purpose: `${r.purpose.kind}:${r.purpose.batch}`,
+            hash: r.mined?.hash ?? r.attempts[r.attempts.length - 1].hash,
+          })),
+          ...(v.halted ? { halted: v.halted } : {}),
+        };
+      };
+      const server = new JsonRpcServer({
+        host: config.host,
+        port: config.port,
+        maxBodyBytes: config.maxBodyBytes,
+        maxBatchLength: config.maxBatchRequests,
+        methods: createApi({ sequencer, l1Status }),
+        routes: {
+          "/metrics": async (_req, res) => {
+            const { contentType, body } = await metrics.text();
+            res.writeHead(200, { "content-type": contentType }).end(body);
+          },
+          "/health": (_req, res) => {
+            const ok = sequencer.isAvailable && driver.state.halted === undefined;
+            res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" }).end(ok ? "ok\n" : "unavailable\n");
+          },
+        },
+        logger,
+        mapError: mapApiError,
+        onResponse: (method, code) => metrics.rpcRequests.inc({ method, code: String(code) }),
+      });
+
+      await driver.start();
+      const { url } = await server.start();
+      const op = new Operator({ url, sequencer, metrics, logger, store, server, driver, follower, sender });
+      op.timers.push(setInterval(() => sequencer.tick(), Math.max(10, Math.min(100, config.batch.maxAgeMs / 4))));
+      op.followerLoop = op.followQueue(config.pollMs);
+      logger.info(
+        {
+          url,
+          chainId: chainId.toString(),
+          inbox: inboxAddress,
+          sequencer: wallet.address,
+          dataDir: config.dataDir,
+          confirmations: config.confirmations,
+        },
+        "operator started",
+      );
+      return op;
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  }
+
+  private async followQueue(pollMs: number): Promise<void> {
+    while (!this.stopping) {
+      try {
+        const items = await this.follower.poll();
+        if (items.length > 0) {
+          this.sequencer.addQueueItems(items);
+          this.sequencer.tick();
+        }
+      } catch (err) {
+        if (!this.stopping) this.logger.error({ err }, "queue follower poll failed; retrying");
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+
+  /** The address of the sequencer key. */
+  get sequencerAddress(): string {
+    return this.sender.address;
+  }
+
+  /** Closes the open batch now (tests and demos that do not want to wait for its age). */
+  async closeBatch(): Promise<void> {
+    await this.sequencer.flush();
+  }
+
+  /** Stops serving and following, waits for the current L1 action, and closes the store. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.server.stop();
+    await this.driver.stop();
+    await this.followerLoop;
+    await this.store.close();
+    this.logger.info("operator stopped");
+  }
+}

@@ -1,0 +1,152 @@
+import type { QueueItem } from "../protocol/queue";
+import type { StateHeader } from "../protocol/state";
+import { keyNum } from "./store";
+
+/*
+ * What the operator keeps on disk, and the keys it keeps it under. Values are
+ * JSON; bigints are written as decimal strings and bytes as 0x hex.
+ *
+ *   meta                  StoreMeta: which deployment this data directory belongs to
+ *   q/<index>             StoredQueueItem: an L1 queue item seen by the follower
+ *   f/cursor              FollowerCursor: the next L1 block the follower reads
+ *   t/<seq>               TxRecord: an accepted transaction, in sequencing order
+ *   h/<hash>              "t:<seq>" for an accepted transaction, or a DroppedRecord as JSON
+ *   m/<from>/<nonce>      TxRecord: a transaction waiting for an earlier nonce
+ *   o                     OpenBatchRecord: the batch being filled
+ *   b/<index>             BatchRecord: a closed batch
+ *   l1tx/<nonce>          L1TxRecord (see l1-sender.ts)
+ */
+
+export const KEY_META = "meta";
+export const KEY_CURSOR = "f/cursor";
+export const KEY_OPEN = "o";
+export const PREFIX_QUEUE = "q/";
+export const PREFIX_TX = "t/";
+export const PREFIX_HASH = "h/";
+export const PREFIX_WAITING = "m/";
+export const PREFIX_BATCH = "b/";
+
+export const queueKey = (index: number): string => PREFIX_QUEUE + keyNum(index);
+export const txKey = (seq: number): string => PREFIX_TX + keyNum(seq);
+export const hashKey = (hash: string): string => PREFIX_HASH + hash;
+export const waitingKey = (from: number, nonce: number): string =>
+  `${PREFIX_WAITING}${keyNum(from, 8)}/${keyNum(nonce, 8)}`;
+export const batchKey = (index: number): string => PREFIX_BATCH + keyNum(index, 8);
+
+/** Identifies the deployment a data directory belongs to; the operator refuses a directory of another. */
+export interface StoreMeta {
+  version: 1;
+  chainId: string;
+  inbox: string;
+  domainSeparator: string;
+}
+
+export interface FollowerCursor {
+  /** Next L1 block to read queue events from. */
+  nextBlock: number;
+}
+
+/** A queue item as the follower stored it. */
+export interface StoredQueueItem {
+  index: number;
+  kind: number;
+  addr: string;
+  tokenId: number;
+  amount: string;
+  account: number;
+  timestamp: string;
+  /** Queue accumulator after this item, as the bridge emitted it. */
+  accumulator: string;
+  blockNumber: number;
+}
+
+/** An accepted (or waiting) L2 transaction. */
+export interface TxRecord {
+  /** Sequence number (accepted transactions only). */
+  s?: number;
+  /** Transaction id: keccak of the packed bytes. */
+  h: string;
+  /** Packed bytes, 0x hex. */
+  b: string;
+  /** Sender account. */
+  f: number;
+  /** Nonce it was signed over. */
+  n: number;
+  /** Accepted at (ms since the epoch). */
+  at: number;
+  /** A withdrawal's index in the withdrawal tree. */
+  w?: number;
+  /** The account a transfer to a new address created. */
+  a?: number;
+}
+
+/** A waiting transaction that the STF would have skipped when its nonce came up. */
+export interface DroppedRecord {
+  h: string;
+  f: number;
+  n: number;
+  at: number;
+  /** Outcome code (PROTOCOL.md §5.3). */
+  code: number;
+  reason: string;
+}
+
+/** The batch being filled: fixed when it opens, so a restart re-applies the same queue range first. */
+export interface OpenBatchRecord {
+  index: number;
+  queueStart: number;
+  queueEnd: number;
+  firstSeq: number;
+  openedAt: number;
+}
+
+/** Header of a state, JSON-friendly. */
+export interface HeaderJson {
+  accountsRoot: string;
+  accountCount: number;
+  withdrawalsRoot: string;
+  withdrawalCount: string;
+}
+
+export function headerToJson(h: StateHeader): HeaderJson {
+  return {
+    accountsRoot: h.accountsRoot,
+    accountCount: h.accountCount,
+    withdrawalsRoot: h.withdrawalsRoot,
+    withdrawalCount: h.withdrawalCount.toString(),
+  };
+}
+
+/** A closed batch: its queue range, its transactions (by sequence number) split into chunks, and its roots. */
+export interface BatchRecord {
+  index: number;
+  queueStart: number;
+  queueEnd: number;
+  /** Sequence numbers `[firstSeq, endSeq)` are the batch's transactions. */
+  firstSeq: number;
+  endSeq: number;
+  /** `chunkEnds[i]` is one past the last sequence number of chunk `i`. */
+  chunkEnds: number[];
+  /** The root after each step: queue steps first, then chunks. */
+  stepRoots: string[];
+  /** The state after the batch. */
+  header: HeaderJson;
+  feeRecipient: number;
+  /** Total chunk bytes. */
+  bytes: number;
+  chunksRoot: string;
+  commitment: string;
+  openedAt: number;
+  closedAt: number;
+}
+
+export function queueItemOf(s: StoredQueueItem): QueueItem {
+  return {
+    kind: s.kind,
+    addr: s.addr,
+    tokenId: s.tokenId,
+    amount: BigInt(s.amount),
+    account: s.account,
+    timestamp: BigInt(s.timestamp),
+  };
+}

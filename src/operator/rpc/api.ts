@@ -1,0 +1,226 @@
+import { TxType } from "../../protocol/constants";
+import { encodeTx, type L2Tx } from "../../protocol/codec";
+import { BilayerError } from "../../protocol/errors";
+import { toCompactSignature } from "../../protocol/signature";
+import { invalidParams, RpcCode, RpcError } from "../errors";
+import type { BatchRecord } from "../records";
+import type { Sequencer } from "../sequencer";
+import {
+  parseAddress,
+  parseAmount,
+  parseHash,
+  parseHexBytes,
+  parseOptionalUint,
+  parseUint,
+  readParams,
+  requireNoParams,
+} from "./params";
+import type { RpcHandler, RpcParams } from "./server";
+
+/** What the L1 side reports for `l2_getStatus`. */
+export interface L1Status {
+  chainId: string;
+  contracts: { bridge: string; rollupInbox: string; stateCommitmentChain: string };
+  sequencer: string;
+  l1Block: number;
+  /** Batches appended to the inbox, with a live proposal, final. */
+  heads: { appended: number; proposed: number; final: number };
+  /** Each proposal not yet final, with the timestamp from which it is. */
+  openProposals: { batchIndex: number; deadline: number }[];
+  /** Unconfirmed L1 transactions of the operator. */
+  inFlight: { nonce: number; purpose: string; hash: string }[];
+}
+
+/** The source of everything the API serves. */
+export interface ApiBackend {
+  sequencer: Sequencer;
+  l1Status(): L1Status;
+}
+
+/** The largest packed transaction, with a little slack for a future type. */
+const MAX_TX_BYTES = 128;
+
+const TYPE_NAMES: Readonly<Record<string, TxType>> = {
+  transfer: TxType.Transfer,
+  withdraw: TxType.Withdraw,
+  transfertonew: TxType.TransferToNew,
+  "1": TxType.Transfer,
+  "2": TxType.Withdraw,
+  "3": TxType.TransferToNew,
+};
+
+/** A typed transaction (`{ type, from, to, amount, fee, signature, nonce? }`) as packed bytes. */
+function encodeTyped(value: Record<string, unknown>): { bytes: Uint8Array; nonce: number | undefined } {
+  for (const key of Object.keys(value)) {
+    if (!["type", "from", "to", "amount", "fee", "signature", "nonce"].includes(key)) {
+      throw invalidParams(`invalid params: unknown transaction field "${key}"`);
+    }
+  }
+  const type = TYPE_NAMES[String(value.type).toLowerCase()];
+  if (type === undefined)
+    throw invalidParams('invalid params: tx.type must be "transfer", "withdraw" or "transferToNew"');
+  const from = parseUint(value.from, "tx.from");
+  const amount = parseAmount(value.amount, "tx.amount");
+  const fee = value.fee === undefined ? 0n : parseAmount(value.fee, "tx.fee");
+  const nonce = parseOptionalUint(value.nonce, "tx.nonce");
+  if (typeof value.signature !== "string")
+    throw invalidParams("invalid params: tx.signature must be a hex string", { param: "tx.signature" });
+  const sigBytes = parseHexBytes(value.signature, "tx.signature", 65, 64);
+  let signature = value.signature.toLowerCase();
+  if (sigBytes.length === 65) {
+    try {
+      signature = toCompactSignature(value.signature);
+    } catch (err) {
+      throw invalidParams(`invalid params: tx.signature: ${(err as Error).message}`, { param: "tx.signature" });
+    }
+  }
+  let tx: L2Tx;
+  if (type === TxType.Transfer) tx = { type, from, to: parseUint(value.to, "tx.to"), amount, fee, signature };
+  else if (type === TxType.Withdraw) {
+    if (value.to !== undefined)
+      throw invalidParams("invalid params: a withdrawal has no tx.to (it pays the owner's L1 address)");
+    tx = { type, from, amount, fee, signature };
+  } else tx = { type, from, to: parseAddress(value.to, "tx.to"), amount, fee, signature };
+  return { bytes: encodeTx(tx), nonce };
+}
+
+function batchJson(b: BatchRecord, seq: Sequencer): Record<string, unknown> {
+  const heads = seq.l1Heads;
+  const status =
+    b.index < heads.final
+      ? "final"
+      : b.index < heads.proposed
+        ? "proposed"
+        : b.index < heads.appended
+          ? "appended"
+          : "closed";
+  return {
+    index: b.index,
+    status,
+    queueStart: b.queueStart,
+    queueEnd: b.queueEnd,
+    firstSeq: b.firstSeq,
+    transactionCount: b.endSeq - b.firstSeq,
+    chunkCount: b.chunkEnds.length,
+    stepCount: b.stepRoots.length,
+    stepRoots: b.stepRoots,
+    stateRoot: b.stepRoots[b.stepRoots.length - 1],
+    header: b.header,
+    feeRecipient: b.feeRecipient,
+    bytes: b.bytes,
+    chunksRoot: b.chunksRoot,
+    commitment: b.commitment,
+    openedAt: b.openedAt,
+    closedAt: b.closedAt,
+  };
+}
+
+/** Maps errors from below the API (protocol, store, mempool) to JSON-RPC errors. */
+export function mapApiError(err: unknown): RpcError | undefined {
+  if (err instanceof RpcError) return err;
+  if (!(err instanceof BilayerError)) return undefined;
+  switch (err.code) {
+    case "AMOUNT_NOT_PACKABLE":
+      return new RpcError(RpcCode.AmountNotPackable, err.message, err.context);
+    case "INVALID_HEX":
+    case "INVALID_TX":
+    case "INVALID_ADDRESS":
+    case "INVALID_SIGNATURE":
+    case "NEGATIVE_AMOUNT":
+      return new RpcError(RpcCode.InvalidParams, `invalid params: ${err.message}`, err.context);
+    case "STORE_WRITE_FAILED":
+      return new RpcError(RpcCode.StoreFailure, "the store could not write; nothing was accepted", undefined);
+    case "MEMPOOL_FULL":
+      return new RpcError(RpcCode.MempoolFull, err.message, err.context);
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The `l2_` methods. Params may be positional or named:
+ *
+ * - `l2_sendTransaction(tx, nonce?)`: `tx` is the packed transaction (0x hex)
+ *   or `{ type, from, to, amount, fee, signature, nonce? }`; answers
+ *   `{ hash, status, from, nonce }` once the transaction is on disk.
+ * - `l2_getAccount(account)`: an index (number) or an owner address.
+ * - `l2_getTransactionReceipt(hash)`: the receipt, or null.
+ * - `l2_getBatch(index)`: a closed batch, or null.
+ * - `l2_getWithdrawalProof(index, batchIndex?)`: a withdrawal and its proof.
+ * - `l2_getStatus()`: heads, queue backlog, open proposals.
+ */
+export function createApi(backend: ApiBackend): Record<string, RpcHandler> {
+  const seq = backend.sequencer;
+  return {
+    l2_sendTransaction: async (params: RpcParams) => {
+      const p = readParams(params, ["tx", "nonce"]);
+      let bytes: Uint8Array;
+      let nonce = parseOptionalUint(p.nonce, "nonce");
+      if (typeof p.tx === "string") bytes = parseHexBytes(p.tx, "tx", MAX_TX_BYTES, 1);
+      else if (typeof p.tx === "object" && p.tx !== null && !Array.isArray(p.tx)) {
+        const typed = encodeTyped(p.tx as Record<string, unknown>);
+        if (typed.nonce !== undefined && nonce !== undefined && typed.nonce !== nonce) {
+          throw invalidParams("invalid params: tx.nonce and nonce differ");
+        }
+        bytes = typed.bytes;
+        nonce ??= typed.nonce;
+      } else
+        throw invalidParams("invalid params: tx must be the packed transaction (0x hex) or an object with its fields", {
+          param: "tx",
+        });
+      return seq.submit(bytes, nonce);
+    },
+
+    l2_getAccount: (params: RpcParams) => {
+      const p = readParams(params, ["account"]);
+      if (typeof p.account === "string" && p.account.startsWith("0x")) {
+        const owner = parseAddress(p.account, "account");
+        const indices = seq.accountsOf(owner);
+        if (indices.length === 0)
+          throw new RpcError(RpcCode.UnknownAccount, `no L2 account is owned by ${owner}`, { owner });
+        return { owner, accounts: indices.map((i) => seq.getAccount(i)) };
+      }
+      const index = parseUint(p.account, "account");
+      const account = seq.getAccount(index);
+      if (!account) throw new RpcError(RpcCode.UnknownAccount, `account ${index} does not exist`, { account: index });
+      return account;
+    },
+
+    l2_getTransactionReceipt: async (params: RpcParams) => {
+      const p = readParams(params, ["hash"]);
+      const receipt = await seq.receipt(parseHash(p.hash, "hash"));
+      return receipt ?? null;
+    },
+
+    l2_getBatch: (params: RpcParams) => {
+      const p = readParams(params, ["index"]);
+      const b = seq.batch(parseUint(p.index, "index"));
+      return b ? batchJson(b, seq) : null;
+    },
+
+    l2_getWithdrawalProof: (params: RpcParams) => {
+      const p = readParams(params, ["index", "batchIndex"]);
+      return seq.withdrawalProof(parseUint(p.index, "index"), parseOptionalUint(p.batchIndex, "batchIndex"));
+    },
+
+    l2_getStatus: (params: RpcParams) => {
+      requireNoParams(params);
+      const s = seq.status();
+      const l1 = backend.l1Status();
+      const consumedOnL1 = l1.heads.appended > 0 ? (seq.batch(l1.heads.appended - 1)?.queueEnd ?? 0) : 0;
+      return {
+        ...l1,
+        l2: {
+          available: s.available,
+          stateRoot: s.stateRoot,
+          accountCount: s.accountCount,
+          withdrawalCount: s.withdrawalCount,
+          transactions: s.nextSeq,
+        },
+        mempool: s.mempool,
+        batches: s.batches,
+        queue: { ...s.queue, backlog: s.queue.known - consumedOnL1 },
+      };
+    },
+  };
+}

@@ -1,0 +1,1183 @@
+import { batchCommitment, chunksRoot } from "../l1/batch";
+import {
+  MAX_NONCE,
+  MAX_QUEUE_ITEMS_PER_STEP,
+  MAX_TXS_PER_CHUNK,
+  Outcome,
+  outcomeName,
+  TxType,
+} from "../protocol/constants";
+import { decodeTx, txHash, type L2Tx } from "../protocol/codec";
+import { txDigest } from "../protocol/eip712";
+import { BilayerError } from "../protocol/errors";
+import { concatBytes, fromHex, toHex } from "../protocol/hash";
+import { recoverCompact } from "../protocol/signature";
+import { L2State, type Account } from "../protocol/state";
+import { applyChunk, applyQueueStep, ChunkExecutor, type StepContext } from "../protocol/stf";
+import { RpcCode, RpcError } from "./errors";
+import type { Logger } from "./log";
+import { Mempool, MempoolFullError, type MempoolLimits, type WaitingTx } from "./mempool";
+import type { OperatorMetrics } from "./metrics";
+import {
+  batchKey,
+  hashKey,
+  headerToJson,
+  KEY_OPEN,
+  PREFIX_BATCH,
+  PREFIX_TX,
+  PREFIX_WAITING,
+  queueItemOf,
+  txKey,
+  waitingKey,
+  type BatchRecord,
+  type DroppedRecord,
+  type OpenBatchRecord,
+  type StoredQueueItem,
+  type TxRecord,
+} from "./records";
+import type { KeyValueStore, StoreOp } from "./store";
+import { WithdrawalHistory } from "./withdrawals";
+
+/** Limits of a batch; the defaults are the inbox's own (RollupInbox.sol). */
+export interface BatchLimits {
+  /** Close the batch once it is this old (ms) and has anything in it. */
+  maxAgeMs: number;
+  /** Chunks per batch (`MAX_CHUNKS_PER_BATCH` = 128). */
+  maxChunks: number;
+  /** Chunk bytes per batch (`MAX_BATCH_BYTES` = 256 KiB). */
+  maxBytes: number;
+  /** Queue items per batch (`MAX_QUEUE_ITEMS_PER_BATCH` = 1024). */
+  maxQueueItems: number;
+}
+
+export const DEFAULT_BATCH_LIMITS: BatchLimits = {
+  maxAgeMs: 2_000,
+  maxChunks: 128,
+  maxBytes: 256 * 1024,
+  maxQueueItems: 1024,
+};
+
+export interface SequencerOptions {
+  store: KeyValueStore;
+  domainSeparator: string;
+  /** The account credited with fees (0: fees disabled, a fee > 0 is refused). */
+  feeRecipient: number;
+  limits?: Partial<BatchLimits>;
+  mempool?: Partial<MempoolLimits>;
+  logger: Logger;
+  metrics: OperatorMetrics;
+}
+
+/** What `l2_sendTransaction` answers. */
+export interface SubmitResult {
+  hash: string;
+  /** `pending`: applied to the pending state; `queued`: waiting for an earlier nonce. */
+  status: "pending" | "queued";
+  from: number;
+  nonce: number;
+}
+
+/** Where a transaction stands. */
+export type TxStatus = "queued" | "pending" | "batched" | "proposed" | "final" | "skipped";
+
+export interface TxReceipt {
+  hash: string;
+  status: TxStatus;
+  from: number;
+  nonce: number;
+  /** Outcome name (`Applied`, or the skip reason's outcome). */
+  outcome: string;
+  reason?: string;
+  acceptedAt: number;
+  seq?: number;
+  batchIndex?: number;
+  /** Step index within the batch (queue steps come first). */
+  stepIndex?: number;
+  /** Position of the transaction in its chunk. */
+  position?: number;
+  /** For a withdrawal: its index in the withdrawal tree (what `l2_getWithdrawalProof` takes). */
+  withdrawalIndex?: number;
+  /** For a transfer to a new address: the account it created. */
+  createdAccount?: number;
+}
+
+/** L1 progress, as the driver last saw it. */
+export interface L1Heads {
+  /** Batches appended to the inbox (and matching ours). */
+  appended: number;
+  /** Batches with a live proposal. */
+  proposed: number;
+  /** Batches whose proposal is final. */
+  final: number;
+}
+
+/** The batch being filled. */
+interface OpenBatch {
+  index: number;
+  queueStart: number;
+  queueEnd: number;
+  firstSeq: number;
+  openedAt: number;
+  queueRoots: string[];
+  chunkEnds: number[];
+  chunkRoots: string[];
+  chunks: Uint8Array[];
+  bytes: number;
+  /** The chunk being filled: its executor (created at its first transaction) and its transactions' bytes. */
+  executor: ChunkExecutor | undefined;
+  current: Uint8Array[];
+  txCount: number;
+  header: BatchRecord["header"] | undefined;
+}
+
+const U32 = 2 ** 32;
+
+function reject(code: (typeof RpcCode)[keyof typeof RpcCode], message: string, data?: Record<string, unknown>): never {
+  throw new RpcError(code, message, data);
+}
+
+/**
+ * The sequencer: orders L2 transactions, applies each to the pending L2 state
+ * with the STF's own chunk executor (so its outcome is exactly the one the
+ * batch will have), stores it durably before acknowledging it, and cuts the
+ * sequence into chunks and batches whose step roots the proposer posts.
+ *
+ * The order of events is the order of the store's group commit, so what is
+ * on disk is always a prefix of what was applied; a restart replays it.
+ */
+export class Sequencer {
+  private readonly o: SequencerOptions;
+  readonly limits: BatchLimits;
+  private readonly ctx: StepContext;
+  private state = new L2State();
+  private queue: StoredQueueItem[] = [];
+  private batches: BatchRecord[] = [];
+  private open: OpenBatch | undefined;
+  private nextSeq = 0;
+  private mempool: Mempool;
+  private owners = new Map<string, number[]>();
+  private withdrawals = new WithdrawalHistory();
+  private knownAccounts = 0;
+  private chunkCache = new Map<number, Uint8Array[]>();
+  private durableBatches = 0;
+  private l1: L1Heads = { appended: 0, proposed: 0, final: 0 };
+  private available = false;
+  private recovering: Promise<void> | undefined;
+  /** Store operations in the order the events happened, written by the next `commit()`. */
+  private buffered: StoreOp[] = [];
+  /** Batches closed since the last `commit()`: durable once it resolves. */
+  private closedBuffered: BatchRecord[] = [];
+  /** Called after a batch is closed and durably stored. */
+  onBatchDurable: ((batch: BatchRecord) => void) | undefined;
+
+  constructor(opts: SequencerOptions) {
+    this.o = opts;
+    this.limits = { ...DEFAULT_BATCH_LIMITS, ...opts.limits };
+    this.ctx = { domainSeparator: opts.domainSeparator, feeRecipient: opts.feeRecipient };
+    this.mempool = new Mempool(opts.mempool);
+  }
+
+  // ---------------------------------------------------------------------------
+  // start-up and recovery
+
+  /**
+   * Rebuilds the pending state from the store: the closed batches (every
+   * chunk re-executed and checked against its stored step roots), the open
+   * batch, and the waiting transactions. `queue` is every queue item the
+   * follower has stored, in order.
+   */
+  async load(queue: StoredQueueItem[]): Promise<void> {
+    this.available = false;
+    this.state = new L2State();
+    this.queue = queue;
+    this.batches = [];
+    this.open = undefined;
+    this.nextSeq = 0;
+    this.mempool = new Mempool(this.o.mempool);
+    this.owners = new Map();
+    this.withdrawals = new WithdrawalHistory();
+    this.knownAccounts = 0;
+    this.chunkCache = new Map();
+    this.buffered = [];
+    this.closedBuffered = [];
+    const started = performance.now();
+    const store = this.o.store;
+
+    const batches: BatchRecord[] = [];
+    for await (const [, v] of store.entries(PREFIX_BATCH)) batches.push(JSON.parse(v) as BatchRecord);
+    const txs = store.entries(PREFIX_TX)[Symbol.asyncIterator]();
+    let pendingTx: TxRecord | undefined;
+    const nextTx = async (): Promise<TxRecord | undefined> => {
+      if (pendingTx) {
+        const t = pendingTx;
+        pendingTx = undefined;
+        return t;
+      }
+      const r = await txs.next();
+      return r.done ? undefined : (JSON.parse(r.value[1]) as TxRecord);
+    };
+
+    for (const b of batches) {
+      if (b.index !== this.batches.length) throw this.corrupt(`batch ${b.index} follows ${this.batches.length - 1}`);
+      const roots = this.applyQueueRange(b.queueStart, b.queueEnd);
+      const chunks: Uint8Array[] = [];
+      let seq = b.firstSeq;
+      for (const end of b.chunkEnds) {
+        const parts: Uint8Array[] = [];
+        for (; seq < end; seq++) {
+          const t = await nextTx();
+          if (!t || this.seqOf(t) !== seq) throw this.corrupt(`transaction ${seq} of batch ${b.index} is missing`);
+          parts.push(fromHex(t.b));
+        }
+        const chunk = concatBytes(...parts);
+        const result = applyChunk(this.state, chunk, this.ctx);
+        const bad = result.outcomes.find((x) => x.code !== Outcome.Applied);
+        if (bad) throw this.corrupt(`batch ${b.index} replays with a skipped transaction: ${bad.reason}`);
+        roots.push(result.postRoot);
+        chunks.push(chunk);
+      }
+      this.indexNew();
+      if (roots.length !== b.stepRoots.length || roots.some((r, i) => r !== b.stepRoots[i])) {
+        throw this.corrupt(`batch ${b.index} replays to other step roots than it was closed with`);
+      }
+      this.batches.push(b);
+      this.chunkCache.set(b.index, chunks);
+      this.nextSeq = b.endSeq;
+    }
+    this.durableBatches = this.batches.length;
+
+    const openText = await store.get(KEY_OPEN);
+    if (openText !== undefined) {
+      const rec = JSON.parse(openText) as OpenBatchRecord;
+      if (rec.index === this.batches.length) {
+        this.startBatch(rec.index, rec.queueStart, rec.queueEnd, rec.firstSeq, rec.openedAt);
+        for (let t = await nextTx(); t; t = await nextTx()) {
+          const seq = this.seqOf(t);
+          if (seq !== this.nextSeq) throw this.corrupt(`transaction ${seq} follows ${this.nextSeq - 1}`);
+          const bytes = fromHex(t.b);
+          const code = this.execute(bytes);
+          if (code !== Outcome.Applied) {
+            throw this.corrupt(`transaction ${seq} (${t.h}) replays as ${outcomeName(code)}`);
+          }
+          this.nextSeq++;
+          this.afterApplied(bytes);
+        }
+      }
+    }
+    if (await nextTx()) throw this.corrupt("transactions after the last batch without an open batch");
+
+    for await (const [, v] of store.entries(PREFIX_WAITING)) {
+      const t = JSON.parse(v) as TxRecord;
+      this.mempool.add({ hash: t.h, from: t.f, nonce: t.n, bytes: fromHex(t.b), receivedAt: t.at });
+    }
+    // Waiting transactions whose turn came (their predecessor was the last thing stored before a crash),
+    // and a batch that was full but whose record did not reach the disk.
+    for (const from of new Set(this.mempool.all().map((w) => w.from))) this.promote(from);
+    this.closeIfFull();
+    if (this.buffered.length > 0) await this.commit();
+
+    this.updateGauges();
+    this.available = true;
+    this.o.logger.info(
+      {
+        batches: this.batches.length,
+        transactions: this.nextSeq,
+        queueItems: this.queue.length,
+        waiting: this.mempool.size,
+        ms: Math.round(performance.now() - started),
+      },
+      "sequencer state rebuilt from the store",
+    );
+  }
+
+  private corrupt(message: string): BilayerError {
+    return new BilayerError("STORE_CORRUPT", `the operator's store does not replay: ${message}`);
+  }
+
+  private seqOf(t: TxRecord): number {
+    return t.s ?? -1;
+  }
+
+  /** Stops accepting and rebuilds from the store after a failed write. */
+  private recover(err: unknown): void {
+    if (this.recovering) return;
+    this.available = false;
+    this.o.logger.error({ err }, "store write failed; rebuilding the pending state from the store");
+    this.recovering = (async () => {
+      for (let attempt = 1; ; attempt++) {
+        await new Promise((r) => setTimeout(r, Math.min(1000 * attempt, 10_000)));
+        try {
+          this.o.store.reset();
+          await this.load(this.queue);
+          this.o.logger.warn({ attempt }, "sequencer recovered from a store failure");
+          return;
+        } catch (e) {
+          this.o.logger.error({ err: e, attempt }, "recovery from the store failed; retrying");
+        }
+      }
+    })().finally(() => {
+      this.recovering = undefined;
+    });
+  }
+
+  // ---------------------------------------------------------------------------
+  // the hot path
+
+  /**
+   * Accepts one packed transaction. Without `nonce`, it is signed over the
+   * sender's current nonce; with `nonce` ahead of it, it waits in the
+   * mempool. Resolves once the transaction is durably stored; throws
+   * {@link RpcError} for anything the STF would skip, with the reason.
+   */
+  async submit(bytes: Uint8Array, nonce?: number): Promise<SubmitResult> {
+    if (!this.available)
+      reject(RpcCode.Unavailable, "the sequencer is not accepting transactions right now (starting or recovering)");
+    const decoded = decodeTx(bytes, 0);
+    if (!decoded.ok) reject(RpcCode.InvalidParams, `invalid params: not a transaction: ${decoded.message}`);
+    if (decoded.size !== bytes.length) {
+      reject(
+        RpcCode.InvalidParams,
+        `invalid params: a type-${bytes[0]} transaction is ${decoded.size} bytes, got ${bytes.length}`,
+      );
+    }
+    const tx = decoded.tx;
+    const hash = txHash(bytes);
+    const waiting = this.mempool.byId(hash);
+    if (waiting) return { hash, status: "queued", from: waiting.from, nonce: waiting.nonce };
+    const sender = this.account(tx.from);
+    if (!sender) {
+      reject(
+        RpcCode.UnknownAccount,
+        `sender account ${tx.from} does not exist (accounts are 1..${this.state.accountCount})`,
+        {
+          account: tx.from,
+        },
+      );
+    }
+    if (nonce !== undefined && nonce !== sender.nonce) {
+      if (nonce < sender.nonce) {
+        const existing = await this.lookup(hash);
+        if (existing) return { hash, status: "pending", from: tx.from, nonce };
+        reject(RpcCode.WrongNonce, `nonce ${nonce} is already used: account ${tx.from} is at nonce ${sender.nonce}`, {
+          nonce,
+          accountNonce: sender.nonce,
+        });
+      }
+      return this.enqueueWaiting(tx, bytes, hash, sender, nonce);
+    }
+    this.precheck(tx, sender);
+
+    this.ensureOpen();
+    const usedNonce = sender.nonce;
+    const code = this.execute(bytes);
+    if (code !== Outcome.Applied) {
+      this.closeChunkIfFull();
+      return this.explainSkip(tx, bytes, hash, sender, code);
+    }
+    const seq = this.nextSeq++;
+    this.accept(seq, hash, bytes, tx.from, usedNonce, Date.now());
+    this.afterApplied(bytes);
+    this.promote(tx.from);
+    this.closeIfFull();
+    await this.commitOrFail();
+    this.o.metrics.accepted();
+    return { hash, status: "pending", from: tx.from, nonce: usedNonce };
+  }
+
+  /** Throws the API error for the first cheap STF check `tx` fails. */
+  private precheck(tx: L2Tx, sender: Readonly<Account>): void {
+    const r = this.check(tx, sender);
+    if (r) reject(r.rpc, r.message, r.data);
+  }
+
+  /**
+   * The STF's checks other than the signature (PROTOCOL.md §5.2), against
+   * the pending state: a transaction failing one never reaches the chunk.
+   */
+  private check(
+    tx: L2Tx,
+    sender: Readonly<Account>,
+  ):
+    | { rpc: (typeof RpcCode)[keyof typeof RpcCode]; outcome: Outcome; message: string; data: Record<string, unknown> }
+    | undefined {
+    const count = this.state.accountCount;
+    const no = (
+      rpc: (typeof RpcCode)[keyof typeof RpcCode],
+      outcome: Outcome,
+      message: string,
+      data: Record<string, unknown> = {},
+    ) => ({
+      rpc,
+      outcome,
+      message,
+      data: { reason: outcomeName(outcome), ...data },
+    });
+    if (tx.type === TxType.Transfer) {
+      const recipient = tx.to >= 1 && tx.to <= count ? this.state.getAccount(tx.to) : undefined;
+      if (!recipient) {
+        return no(
+          RpcCode.UnknownAccount,
+          Outcome.RecipientMissing,
+          `recipient account ${tx.to} does not exist (accounts are 1..${count})`,
+          {
+            account: tx.to,
+          },
+        );
+      }
+      if (recipient.tokenId !== sender.tokenId) {
+        return no(
+          RpcCode.TxRejected,
+          Outcome.TokenMismatch,
+          `token mismatch: sender holds token ${sender.tokenId}, recipient ${tx.to} holds token ${recipient.tokenId}`,
+        );
+      }
+    }
+    if (tx.type === TxType.TransferToNew) {
+      if (/^0x0{40}$/.test(tx.to))
+        return no(RpcCode.TxRejected, Outcome.InvalidRecipient, "invalid recipient: address(0)");
+      if (count >= U32 - 1) return no(RpcCode.TxRejected, Outcome.AccountLimit, "the account tree is full");
+    }
+    if (tx.fee > 0n) {
+      const fr = this.ctx.feeRecipient;
+      const feeAccount = fr >= 1 && fr <= count ? this.state.getAccount(fr) : undefined;
+      if (!feeAccount || feeAccount.tokenId !== sender.tokenId) {
+        return no(
+          RpcCode.TxRejected,
+          Outcome.FeeRecipientMismatch,
+          feeAccount
+            ? `fee in token ${sender.tokenId}, but the fee recipient holds token ${feeAccount.tokenId}`
+            : "this operator takes no fees: send the transaction with fee 0",
+        );
+      }
+    }
+    if (tx.amount + tx.fee > sender.balance) {
+      return no(
+        RpcCode.InsufficientBalance,
+        Outcome.InsufficientBalance,
+        `insufficient balance: amount ${tx.amount} + fee ${tx.fee} > balance ${sender.balance} of account ${tx.from}`,
+        { balance: sender.balance.toString(), amount: tx.amount.toString(), fee: tx.fee.toString() },
+      );
+    }
+    if (sender.nonce === MAX_NONCE)
+      return no(RpcCode.TxRejected, Outcome.NonceExhausted, "the sender's nonce is exhausted");
+    if (tx.type === TxType.Withdraw && this.state.withdrawalCount >= BigInt(U32)) {
+      return no(RpcCode.TxRejected, Outcome.WithdrawalLimit, "the withdrawal tree is full");
+    }
+    return undefined;
+  }
+
+  /** Why the executor skipped a transaction that passed the pre-checks (a signature problem, in practice). */
+  private async explainSkip(
+    tx: L2Tx,
+    bytes: Uint8Array,
+    hash: string,
+    sender: Readonly<Account>,
+    code: Outcome,
+  ): Promise<SubmitResult> {
+    if (code !== Outcome.BadSignature) {
+      reject(RpcCode.TxRejected, `the transaction would be skipped: ${outcomeName(code)}`, {
+        reason: outcomeName(code),
+      });
+    }
+    // Signed over another nonce? Try the nearby ones (only on this error path).
+    const signer = (n: number): string | null =>
+      recoverCompact(txDigest(this.ctx.domainSeparator, tx, sender.tokenId, n), fromHex(tx.signature, 64));
+    for (let d = 1; d <= this.mempool.limits.maxNonceGap; d++) {
+      const ahead = sender.nonce + d;
+      if (ahead <= MAX_NONCE && signer(ahead) === sender.owner)
+        return this.enqueueWaiting(tx, bytes, hash, sender, ahead);
+      const behind = sender.nonce - d;
+      if (d <= 16 && behind >= 0 && signer(behind) === sender.owner) {
+        if (await this.lookup(hash)) return { hash, status: "pending", from: tx.from, nonce: behind };
+        reject(
+          RpcCode.WrongNonce,
+          `signed over nonce ${behind}, which is already used: account ${tx.from} is at nonce ${sender.nonce}`,
+          {
+            nonce: behind,
+            accountNonce: sender.nonce,
+          },
+        );
+      }
+    }
+    reject(
+      RpcCode.BadSignature,
+      `bad signature: not signed by ${sender.owner}, the owner of account ${tx.from}, over nonce ${sender.nonce}`,
+      {
+        owner: sender.owner,
+        nonce: sender.nonce,
+      },
+    );
+  }
+
+  /** Stores a transaction signed over a future nonce until its turn. */
+  private async enqueueWaiting(
+    tx: L2Tx,
+    bytes: Uint8Array,
+    hash: string,
+    sender: Readonly<Account>,
+    nonce: number,
+  ): Promise<SubmitResult> {
+    const signer = recoverCompact(
+      txDigest(this.ctx.domainSeparator, tx, sender.tokenId, nonce),
+      fromHex(tx.signature, 64),
+    );
+    if (signer !== sender.owner) {
+      reject(
+        RpcCode.BadSignature,
+        `bad signature: not signed by ${sender.owner}, the owner of account ${tx.from}, over nonce ${nonce}`,
+        {
+          owner: sender.owner,
+          nonce,
+        },
+      );
+    }
+    const w: WaitingTx = { hash, from: tx.from, nonce, bytes, receivedAt: Date.now() };
+    try {
+      if (!this.mempool.check(w, sender.nonce)) return { hash, status: "queued", from: tx.from, nonce };
+    } catch (err) {
+      if (err instanceof MempoolFullError) reject(RpcCode.MempoolFull, err.message);
+      if (err instanceof BilayerError && err.code === "NONCE_TOO_HIGH") {
+        reject(RpcCode.WrongNonce, err.message, { nonce, accountNonce: sender.nonce });
+      }
+      throw err;
+    }
+    const record: TxRecord = { h: hash, b: toHex(bytes), f: tx.from, n: nonce, at: w.receivedAt };
+    const replaced = this.mempool.add(w);
+    this.buffered.push({ type: "put", key: waitingKey(tx.from, nonce), value: JSON.stringify(record) });
+    await this.commitOrFail();
+    if (replaced)
+      this.o.logger.info({ from: tx.from, nonce, replaced: replaced.hash, by: hash }, "waiting transaction replaced");
+    this.updateGauges();
+    return { hash, status: "queued", from: tx.from, nonce };
+  }
+
+  /** Applies the waiting transactions of `from` whose nonce has come, in order (or drops them). */
+  private promote(from: number): void {
+    for (;;) {
+      const sender = this.account(from);
+      if (!sender) return;
+      for (const stale of this.mempool.dropBelow(from, sender.nonce)) {
+        this.buffered.push({ type: "del", key: waitingKey(from, stale.nonce) });
+        this.drop(stale, Outcome.BadSignature, "its nonce was used by another transaction");
+      }
+      const next = this.mempool.take(from, sender.nonce);
+      if (!next) return;
+      this.buffered.push({ type: "del", key: waitingKey(from, next.nonce) });
+      const decoded = decodeTx(next.bytes, 0);
+      if (!decoded.ok) {
+        this.drop(next, decoded.reason, decoded.message);
+        continue;
+      }
+      const rejection = this.check(decoded.tx, sender);
+      if (rejection) {
+        this.drop(next, rejection.outcome, rejection.message);
+        continue;
+      }
+      this.ensureOpen();
+      const code = this.execute(next.bytes);
+      if (code !== Outcome.Applied) {
+        this.closeChunkIfFull();
+        this.drop(next, code, outcomeName(code));
+        continue;
+      }
+      this.accept(this.nextSeq++, next.hash, next.bytes, from, next.nonce, next.receivedAt);
+      this.afterApplied(next.bytes);
+      this.o.metrics.accepted();
+      this.closeIfFull();
+    }
+  }
+
+  private drop(w: WaitingTx, code: Outcome, reason: string): void {
+    const rec: DroppedRecord = { h: w.hash, f: w.from, n: w.nonce, at: w.receivedAt, code, reason };
+    this.o.logger.info({ hash: w.hash, from: w.from, nonce: w.nonce, reason }, "waiting transaction skipped");
+    this.buffered.push({ type: "put", key: hashKey(w.hash), value: JSON.stringify(rec) });
+  }
+
+  private accept(seq: number, hash: string, bytes: Uint8Array, from: number, nonce: number, at: number): void {
+    const rec: TxRecord = { s: seq, h: hash, b: toHex(bytes), f: from, n: nonce, at };
+    // Called right after the executor applied it: the newest withdrawal or account is this one's.
+    if (bytes[0] === TxType.Withdraw) rec.w = Number(this.state.withdrawalCount) - 1;
+    if (bytes[0] === TxType.TransferToNew) rec.a = this.state.accountCount;
+    this.buffered.push(
+      { type: "put", key: txKey(seq), value: JSON.stringify(rec) },
+      { type: "put", key: hashKey(hash), value: `t:${seq}` },
+    );
+  }
+
+  /**
+   * Writes everything buffered, in order, as one durable group-commit write.
+   * Batches closed in it become durable (and are handed to the batcher) once
+   * it resolves. A failure stops the sequencer and rebuilds it from the store.
+   */
+  private commit(): Promise<void> {
+    const ops = this.buffered;
+    const closed = this.closedBuffered;
+    this.buffered = [];
+    this.closedBuffered = [];
+    return this.o.store.write(ops).then(
+      () => {
+        for (const rec of closed) {
+          this.durableBatches = Math.max(this.durableBatches, rec.index + 1);
+          this.onBatchDurable?.(rec);
+        }
+      },
+      (err: unknown) => {
+        this.recover(err);
+        throw err;
+      },
+    );
+  }
+
+  /** `commit()` for a caller waiting to acknowledge: a failure becomes the API's store error. */
+  private async commitOrFail(): Promise<void> {
+    try {
+      await this.commit();
+    } catch (err) {
+      throw new RpcError(
+        RpcCode.StoreFailure,
+        "the transaction could not be stored durably and was not accepted",
+        undefined,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+
+  /** `commit()` with nobody waiting (timers): a failure is handled by the recovery it starts. */
+  private commitInBackground(): void {
+    if (this.buffered.length === 0) return;
+    this.commit().catch(() => undefined);
+  }
+
+  /** Runs one transaction through the open chunk's executor. */
+  private execute(bytes: Uint8Array): Outcome {
+    const open = this.open as OpenBatch;
+    open.executor ??= new ChunkExecutor(this.state, this.ctx);
+    return open.executor.next(bytes, 0).code;
+  }
+
+  /** Book-keeping after an applied transaction. */
+  private afterApplied(bytes: Uint8Array): void {
+    const open = this.open as OpenBatch;
+    open.current.push(bytes);
+    open.txCount++;
+    open.bytes += bytes.length;
+    this.indexNew();
+    this.closeChunkIfFull();
+  }
+
+  private closeChunkIfFull(): void {
+    const open = this.open;
+    if (open?.executor && open.executor.transactionCount >= MAX_TXS_PER_CHUNK) this.closeChunk();
+  }
+
+  /** Ends the chunk being filled: credits its fees and records its root. */
+  private closeChunk(): void {
+    const open = this.open;
+    if (!open?.executor) return;
+    if (open.current.length === 0) {
+      // Only skipped attempts: they changed nothing, so the chunk is simply dropped.
+      open.executor = undefined;
+      return;
+    }
+    const result = open.executor.finish();
+    open.executor = undefined;
+    open.chunkRoots.push(result.postRoot);
+    open.chunkEnds.push(this.nextSeq);
+    open.chunks.push(concatBytes(...open.current));
+    open.current = [];
+    open.header = headerToJson(result.header);
+    this.indexNew();
+  }
+
+  // ---------------------------------------------------------------------------
+  // batches
+
+  private ensureOpen(): void {
+    if (this.open) return;
+    const start = this.queueSequenced();
+    const end = Math.min(this.queue.length, start + this.limits.maxQueueItems);
+    this.startBatch(this.batches.length, start, end, this.nextSeq, Date.now());
+    const rec: OpenBatchRecord = {
+      index: this.batches.length,
+      queueStart: start,
+      queueEnd: end,
+      firstSeq: this.nextSeq,
+      openedAt: (this.open as unknown as OpenBatch).openedAt,
+    };
+    this.buffered.push({ type: "put", key: KEY_OPEN, value: JSON.stringify(rec) });
+  }
+
+  /** Opens batch `index` in memory and applies its queue items. */
+  private startBatch(index: number, queueStart: number, queueEnd: number, firstSeq: number, openedAt: number): void {
+    const open: OpenBatch = {
+      index,
+      queueStart,
+      queueEnd: queueStart,
+      firstSeq,
+      openedAt,
+      queueRoots: [],
+      chunkEnds: [],
+      chunkRoots: [],
+      chunks: [],
+      bytes: 0,
+      executor: undefined,
+      current: [],
+      txCount: 0,
+      header: undefined,
+    };
+    this.open = open;
+    this.extendQueue(queueEnd);
+  }
+
+  /** Applies queue items up to `queueEnd` to the open batch (which has no transaction yet). */
+  private extendQueue(queueEnd: number): void {
+    const open = this.open as OpenBatch;
+    if (queueEnd <= open.queueEnd) return;
+    if (queueEnd > this.queue.length) throw this.corrupt(`queue item ${queueEnd - 1} is not known`);
+    // A partial last step continues: items apply one by one, so its root is the root after the new items.
+    if ((open.queueEnd - open.queueStart) % MAX_QUEUE_ITEMS_PER_STEP !== 0) open.queueRoots.pop();
+    let at = open.queueEnd;
+    while (at < queueEnd) {
+      const stepEnd = Math.min(
+        queueEnd,
+        open.queueStart +
+          (Math.floor((at - open.queueStart) / MAX_QUEUE_ITEMS_PER_STEP) + 1) * MAX_QUEUE_ITEMS_PER_STEP,
+      );
+      const items = this.queue.slice(at, stepEnd).map(queueItemOf);
+      const result = applyQueueStep(this.state, items);
+      open.queueRoots.push(result.postRoot);
+      open.header = headerToJson(result.header);
+      at = stepEnd;
+    }
+    open.queueEnd = queueEnd;
+    this.indexNew();
+  }
+
+  private applyQueueRange(start: number, end: number): string[] {
+    const roots: string[] = [];
+    if (end > this.queue.length) throw this.corrupt(`queue item ${end - 1} is not known`);
+    for (let at = start; at < end; at += MAX_QUEUE_ITEMS_PER_STEP) {
+      const items = this.queue.slice(at, Math.min(end, at + MAX_QUEUE_ITEMS_PER_STEP)).map(queueItemOf);
+      roots.push(applyQueueStep(this.state, items).postRoot);
+    }
+    this.indexNew();
+    return roots;
+  }
+
+  /** Closes the open batch if one more transaction might not fit. */
+  private closeIfFull(): void {
+    const open = this.open;
+    if (!open) return;
+    const chunksAfter = open.chunks.length + (open.current.length > 0 ? 1 : 0);
+    const chunkFull = open.executor === undefined || open.executor.transactionCount >= MAX_TXS_PER_CHUNK;
+    if (open.bytes + 96 > this.limits.maxBytes || (chunksAfter >= this.limits.maxChunks && chunkFull))
+      this.closeBatch();
+  }
+
+  /** Closes the open batch (if it has anything); its record is buffered for the next commit. */
+  private closeBatch(): BatchRecord | undefined {
+    const open = this.open;
+    if (!open) return undefined;
+    this.closeChunk();
+    if (open.chunks.length === 0 && open.queueEnd === open.queueStart) {
+      // Nothing in it (every attempt was skipped): it stays open and empty.
+      return undefined;
+    }
+    const stepRoots = [...open.queueRoots, ...open.chunkRoots];
+    const root = chunksRoot(open.chunks);
+    const rec: BatchRecord = {
+      index: open.index,
+      queueStart: open.queueStart,
+      queueEnd: open.queueEnd,
+      firstSeq: open.firstSeq,
+      endSeq: this.nextSeq,
+      chunkEnds: open.chunkEnds,
+      stepRoots,
+      header: open.header ?? headerToJson(this.state.header()),
+      feeRecipient: this.ctx.feeRecipient,
+      bytes: open.bytes,
+      chunksRoot: root,
+      commitment: batchCommitment({
+        chunksRoot: root,
+        queueStart: BigInt(open.queueStart),
+        queueEnd: BigInt(open.queueEnd),
+        feeRecipient: this.ctx.feeRecipient,
+        stepCount: stepRoots.length,
+      }),
+      openedAt: open.openedAt,
+      closedAt: Date.now(),
+    };
+    this.batches.push(rec);
+    this.chunkCache.set(rec.index, open.chunks);
+    this.open = undefined;
+    this.buffered.push(
+      { type: "put", key: batchKey(rec.index), value: JSON.stringify(rec) },
+      { type: "del", key: KEY_OPEN },
+    );
+    this.closedBuffered.push(rec);
+    this.o.metrics.batchTransactions.observe(open.txCount);
+    this.o.metrics.batchBytes.observe(open.bytes);
+    this.o.metrics.batchQueueItems.observe(open.queueEnd - open.queueStart);
+    this.o.metrics.heads.set({ stage: "closed" }, rec.index);
+    this.o.logger.info(
+      {
+        batch: rec.index,
+        txs: open.txCount,
+        queueItems: rec.queueEnd - rec.queueStart,
+        steps: stepRoots.length,
+        bytes: rec.bytes,
+      },
+      "batch closed",
+    );
+    return rec;
+  }
+
+  /**
+   * Called periodically: closes the open batch once it is `maxAgeMs` old,
+   * and opens (or extends) a batch for queue items waiting to be applied.
+   */
+  tick(now = Date.now()): void {
+    if (!this.available) return;
+    const open = this.open;
+    const waitingItems = this.queue.length > this.queueSequenced();
+    if (open && open.txCount === 0 && open.executor === undefined && waitingItems) {
+      const room = open.queueStart + this.limits.maxQueueItems;
+      const end = Math.min(this.queue.length, room);
+      if (end > open.queueEnd) {
+        this.extendQueue(end);
+        const rec: OpenBatchRecord = {
+          index: open.index,
+          queueStart: open.queueStart,
+          queueEnd: end,
+          firstSeq: open.firstSeq,
+          openedAt: open.openedAt,
+        };
+        this.buffered.push({ type: "put", key: KEY_OPEN, value: JSON.stringify(rec) });
+      }
+    }
+    if (this.open && now - this.open.openedAt >= this.limits.maxAgeMs) this.closeBatch();
+    if (!this.open && this.queue.length > this.queueSequenced()) this.ensureOpen();
+    this.commitInBackground();
+    this.updateGauges();
+  }
+
+  /** Closes the open batch now, whatever its age, and waits until it is on disk. */
+  async flush(): Promise<void> {
+    this.closeBatch();
+    if (this.buffered.length > 0) await this.commit();
+  }
+
+  /** The next queue item not yet applied to the pending state. */
+  private queueSequenced(): number {
+    if (this.open) return this.open.queueEnd;
+    const last = this.batches[this.batches.length - 1];
+    return last ? last.queueEnd : 0;
+  }
+
+  /** Adds queue items the follower stored (contiguous, in order). */
+  addQueueItems(items: StoredQueueItem[]): void {
+    for (const it of items) {
+      if (it.index !== this.queue.length)
+        throw this.corrupt(`queue item ${it.index} arrives after ${this.queue.length - 1}`);
+      this.queue.push(it);
+    }
+    this.updateGauges();
+  }
+
+  // ---------------------------------------------------------------------------
+  // indexes and reads
+
+  /** Records accounts and withdrawals created since the last call. */
+  private indexNew(): void {
+    const count = this.state.accountCount;
+    for (let i = this.knownAccounts + 1; i <= count; i++) {
+      const a = this.state.getAccount(i);
+      if (!a) continue;
+      const list = this.owners.get(a.owner);
+      if (list) list.push(i);
+      else this.owners.set(a.owner, [i]);
+    }
+    this.knownAccounts = count;
+    const wc = Number(this.state.withdrawalCount);
+    for (let i = this.withdrawals.count; i < wc; i++) {
+      const w = this.state.withdrawal(i);
+      if (!w) throw this.corrupt(`withdrawal ${i} has no record`);
+      this.withdrawals.append(w);
+    }
+  }
+
+  private account(index: number): Readonly<Account> | undefined {
+    if (!Number.isInteger(index) || index < 1 || index > this.state.accountCount) return undefined;
+    return this.state.getAccount(index);
+  }
+
+  /** Account `index` in the pending state, with the nonce its next waiting transaction would take. */
+  getAccount(index: number): (Account & { index: number; pendingNonce: number }) | undefined {
+    const a = this.account(index);
+    if (!a) return undefined;
+    let pendingNonce = a.nonce;
+    while (this.mempool.at(index, pendingNonce)) pendingNonce++;
+    return { index, owner: a.owner, tokenId: a.tokenId, balance: a.balance, nonce: a.nonce, pendingNonce };
+  }
+
+  /** The indices of the accounts owned by `owner` (lower-case address). */
+  accountsOf(owner: string): number[] {
+    return [...(this.owners.get(owner.toLowerCase()) ?? [])];
+  }
+
+  /** Looks a transaction up by hash in the store: its sequence number or its drop record. */
+  private async lookup(hash: string): Promise<{ seq: number } | { dropped: DroppedRecord } | undefined> {
+    const v = await this.o.store.get(hashKey(hash));
+    if (v === undefined) return undefined;
+    if (v.startsWith("t:")) return { seq: Number(v.slice(2)) };
+    return { dropped: JSON.parse(v) as DroppedRecord };
+  }
+
+  /** The receipt of a transaction, or `undefined` if the operator never accepted it. */
+  async receipt(hash: string): Promise<TxReceipt | undefined> {
+    const w = this.mempool.byId(hash);
+    if (w)
+      return { hash, status: "queued", from: w.from, nonce: w.nonce, outcome: "Waiting", acceptedAt: w.receivedAt };
+    const found = await this.lookup(hash);
+    if (!found) return undefined;
+    if ("dropped" in found) {
+      const d = found.dropped;
+      return {
+        hash,
+        status: "skipped",
+        from: d.f,
+        nonce: d.n,
+        outcome: outcomeName(d.code),
+        reason: d.reason,
+        acceptedAt: d.at,
+      };
+    }
+    const text = await this.o.store.get(txKey(found.seq));
+    if (text === undefined) return undefined;
+    const t = JSON.parse(text) as TxRecord;
+    const receipt: TxReceipt = {
+      hash,
+      status: "pending",
+      from: t.f,
+      nonce: t.n,
+      outcome: "Applied",
+      acceptedAt: t.at,
+      seq: found.seq,
+    };
+    const b = this.batchOfSeq(found.seq);
+    if (b) {
+      const chunk = b.chunkEnds.findIndex((end) => found.seq < end);
+      const chunkStart = chunk === 0 ? b.firstSeq : b.chunkEnds[chunk - 1];
+      receipt.batchIndex = b.index;
+      receipt.stepIndex = b.stepRoots.length - b.chunkEnds.length + chunk;
+      receipt.position = found.seq - chunkStart;
+      receipt.status = b.index < this.l1.final ? "final" : b.index < this.l1.proposed ? "proposed" : "batched";
+    }
+    return receipt;
+  }
+
+  private batchOfSeq(seq: number): BatchRecord | undefined {
+    let lo = 0;
+    let hi = this.batches.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const b = this.batches[mid];
+      if (seq < b.firstSeq) hi = mid - 1;
+      else if (seq >= b.endSeq) lo = mid + 1;
+      else return b;
+    }
+    return undefined;
+  }
+
+  /** Closed batch `index`. */
+  batch(index: number): BatchRecord | undefined {
+    return this.batches[index];
+  }
+
+  /** Number of closed batches. */
+  get batchCount(): number {
+    return this.batches.length;
+  }
+
+  /** Number of closed batches whose record is on disk (the batcher appends only those). */
+  get durableBatchCount(): number {
+    return this.durableBatches;
+  }
+
+  /** The chunks of closed batch `index`. */
+  async chunksOf(index: number): Promise<Uint8Array[]> {
+    const cached = this.chunkCache.get(index);
+    if (cached) return cached;
+    const b = this.batches[index];
+    if (!b) throw new BilayerError("UNKNOWN_BATCH", `no closed batch ${index}`, { context: { index } });
+    const chunks: Uint8Array[] = [];
+    let seq = b.firstSeq;
+    for (const end of b.chunkEnds) {
+      const parts: Uint8Array[] = [];
+      for (; seq < end; seq++) {
+        const text = await this.o.store.get(txKey(seq));
+        if (text === undefined) throw this.corrupt(`transaction ${seq} is missing`);
+        parts.push(fromHex((JSON.parse(text) as TxRecord).b));
+      }
+      chunks.push(concatBytes(...parts));
+    }
+    return chunks;
+  }
+
+  /** Forgets the cached chunks of a batch that is appended and confirmed. */
+  releaseChunks(index: number): void {
+    this.chunkCache.delete(index);
+  }
+
+  /** The queue items `[start, end)` as stored. */
+  queueItems(start: number, end: number): StoredQueueItem[] {
+    return this.queue.slice(start, end);
+  }
+
+  /** Number of queue items known from L1. */
+  get queueLength(): number {
+    return this.queue.length;
+  }
+
+  /** Updates what the driver saw on L1. */
+  setL1Heads(heads: L1Heads): void {
+    this.l1 = { ...heads };
+    const m = this.o.metrics;
+    m.heads.set({ stage: "appended" }, heads.appended - 1);
+    m.heads.set({ stage: "proposed" }, heads.proposed - 1);
+    m.heads.set({ stage: "final" }, heads.final - 1);
+    this.updateGauges();
+  }
+
+  get l1Heads(): L1Heads {
+    return { ...this.l1 };
+  }
+
+  /**
+   * A withdrawal with its proof against the header of batch `batchIndex`
+   * (default: the latest final batch that holds it, else the latest closed
+   * one that does).
+   */
+  withdrawalProof(
+    index: number,
+    batchIndex?: number,
+  ): {
+    withdrawalIndex: number;
+    recipient: string;
+    tokenId: number;
+    amount: bigint;
+    batchIndex: number;
+    header: BatchRecord["header"];
+    stateRoot: string;
+    siblings: string[];
+    final: boolean;
+  } {
+    const w = this.withdrawals.get(index);
+    const first = this.batches.findIndex((b) => Number(b.header.withdrawalCount) > index);
+    if (!w || first < 0) {
+      reject(
+        RpcCode.WithdrawalNotFound,
+        w
+          ? `withdrawal ${index} is not in a closed batch yet`
+          : `no withdrawal ${index} (there are ${this.withdrawals.count})`,
+        { withdrawalIndex: index },
+      );
+    }
+    let k: number;
+    if (batchIndex !== undefined) {
+      if (batchIndex >= this.batches.length || batchIndex < first) {
+        reject(
+          RpcCode.WithdrawalNotFound,
+          `batch ${batchIndex} does not hold withdrawal ${index} (first in batch ${first})`,
+          {
+            withdrawalIndex: index,
+            firstBatch: first,
+          },
+        );
+      }
+      k = batchIndex;
+    } else {
+      k = this.l1.final - 1 >= first ? this.l1.final - 1 : this.batches.length - 1;
+    }
+    const b = this.batches[k];
+    const count = Number(b.header.withdrawalCount);
+    return {
+      withdrawalIndex: index,
+      recipient: w.recipient,
+      tokenId: w.tokenId,
+      amount: w.amount,
+      batchIndex: k,
+      header: b.header,
+      stateRoot: b.stepRoots[b.stepRoots.length - 1],
+      siblings: this.withdrawals.proof(index, count),
+      final: k < this.l1.final,
+    };
+  }
+
+  /** A summary for `l2_getStatus`. */
+  status(): {
+    available: boolean;
+    nextSeq: number;
+    stateRoot: string;
+    accountCount: number;
+    withdrawalCount: number;
+    mempool: { pending: number; queued: number };
+    batches: {
+      closed: number;
+      durable: number;
+      open?: { index: number; txs: number; queueItems: number; ageMs: number };
+    };
+    queue: { known: number; sequenced: number };
+  } {
+    const open = this.open;
+    return {
+      available: this.available,
+      nextSeq: this.nextSeq,
+      stateRoot: this.state.stateRoot(),
+      accountCount: this.state.accountCount,
+      withdrawalCount: Number(this.state.withdrawalCount),
+      mempool: { pending: open?.txCount ?? 0, queued: this.mempool.size },
+      batches: {
+        closed: this.batches.length,
+        durable: this.durableBatches,
+        ...(open
+          ? {
+              open: {
+                index: open.index,
+                txs: open.txCount,
+                queueItems: open.queueEnd - open.queueStart,
+                ageMs: Date.now() - open.openedAt,
+              },
+            }
+          : {}),
+      },
+      queue: { known: this.queue.length, sequenced: this.queueSequenced() },
+    };
+  }
+
+  private updateGauges(): void {
+    const m = this.o.metrics;
+    let unbatched = this.open?.txCount ?? 0;
+    for (let k = this.batches.length - 1; k >= 0 && k >= this.l1.appended; k--) {
+      const b = this.batches[k];
+      unbatched += b.endSeq - b.firstSeq;
+    }
+    m.mempoolSize.set(unbatched + this.mempool.size);
+    m.mempoolQueued.set(this.mempool.size);
+    const consumedOnL1 = this.l1.appended > 0 ? (this.batches[this.l1.appended - 1]?.queueEnd ?? 0) : 0;
+    m.queueBacklog.set(this.queue.length - consumedOnL1);
+    m.queueUnsequenced.set(this.queue.length - this.queueSequenced());
+  }
+
+  /** Whether the store failed and the sequencer is rebuilding. */
+  get isAvailable(): boolean {
+    return this.available;
+  }
+
+  /** Test hook: raises if the store is failed or recovery is running. */
+  async whenRecovered(): Promise<void> {
+    if (this.recovering) await this.recovering;
+  }
+}

@@ -1,0 +1,194 @@
+import { ClassicLevel } from "classic-level";
+import { BilayerError } from "../protocol/errors";
+
+/** One write of a group commit: a put of a UTF-8 value or a delete. */
+export type StoreOp = { type: "put"; key: string; value: string } | { type: "del"; key: string };
+
+/** The key-value operations the operator needs; {@link LevelStore} is the durable one. */
+export interface KeyValueStore {
+  /**
+   * Writes `ops` atomically and durably (fsync). Writes issued while a flush
+   * is in progress are grouped into the next flush, so many concurrent callers
+   * share one synced write (group commit). Resolves once the write is on disk;
+   * rejects with {@link StoreWriteError} if it is not.
+   */
+  write(ops: StoreOp[]): Promise<void>;
+  /** The value at `key`, or `undefined`. */
+  get(key: string): Promise<string | undefined>;
+  /** Every `[key, value]` whose key starts with `prefix`, in key order. */
+  entries(prefix: string): AsyncIterable<[string, string]>;
+  /** Flushes what is pending and closes the store. */
+  close(): Promise<void>;
+  /** Whether a failed write has stopped the store: every write fails until {@link reset}. */
+  readonly failed: boolean;
+  /** Accepts writes again after a failure (call it after reloading state from the store). */
+  reset(): void;
+}
+
+/** A group-commit write that did not reach the disk. */
+export class StoreWriteError extends BilayerError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super("STORE_WRITE_FAILED", message, { cause: options.cause });
+  }
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/** Statistics of the group commit, for metrics. */
+export interface FlushStats {
+  ops: number;
+  writers: number;
+  ms: number;
+}
+
+/**
+ * Durable store on LevelDB (`classic-level`) with group commit: a write is
+ * acknowledged only after `batch(..., { sync: true })` returned, and all the
+ * writes that arrive while one flush is running go to disk together in the
+ * next, which is what lets thousands of acknowledged transactions a second
+ * share a few fsyncs.
+ */
+export class LevelStore implements KeyValueStore {
+  private readonly db: ClassicLevel<string, string>;
+  private pendingOps: StoreOp[] = [];
+  private pendingWaiters: Waiter[] = [];
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+  /** Set by a failed flush: every later write fails too, until `reset()`, so the disk never holds a gap. */
+  private broken: StoreWriteError | undefined;
+  /** Called after every flush; the operator feeds it to its metrics. */
+  onFlush: ((stats: FlushStats) => void) | undefined;
+
+  private constructor(db: ClassicLevel<string, string>) {
+    this.db = db;
+  }
+
+  /** Opens (creating if needed) the store at directory `location`. */
+  static async open(location: string): Promise<LevelStore> {
+    const db = new ClassicLevel<string, string>(location, { keyEncoding: "utf8", valueEncoding: "utf8" });
+    await db.open({ createIfMissing: true });
+    return new LevelStore(db);
+  }
+
+  get location(): string {
+    return this.db.location;
+  }
+
+  write(ops: StoreOp[]): Promise<void> {
+    if (this.closed) return Promise.reject(new StoreWriteError("the store is closed"));
+    if (this.broken) return Promise.reject(this.broken);
+    return new Promise<void>((resolve, reject) => {
+      for (const op of ops) this.pendingOps.push(op);
+      this.pendingWaiters.push({ resolve, reject });
+      this.flushing ??= this.flushLoop();
+    });
+  }
+
+  private async flushLoop(): Promise<void> {
+    // Let every write issued in the current turn of the event loop join this group.
+    await new Promise<void>((r) => setImmediate(r));
+    while (this.pendingWaiters.length > 0) {
+      const ops = this.pendingOps;
+      const waiters = this.pendingWaiters;
+      this.pendingOps = [];
+      this.pendingWaiters = [];
+      const started = performance.now();
+      try {
+        if (this.broken) throw this.broken;
+        await this.db.batch(ops, { sync: true });
+      } catch (err) {
+        const failure =
+          err instanceof StoreWriteError
+            ? err
+            : new StoreWriteError(`the store failed to write ${ops.length} records`, { cause: err });
+        // Later writes may depend on these (a nonce, a balance): fail them all rather than leave a gap.
+        this.broken = failure;
+        for (const w of waiters) w.reject(failure);
+        continue;
+      }
+      this.onFlush?.({ ops: ops.length, writers: waiters.length, ms: performance.now() - started });
+      for (const w of waiters) w.resolve();
+    }
+    this.flushing = undefined;
+  }
+
+  /** Whether a failed write has stopped the store (see {@link reset}). */
+  get failed(): boolean {
+    return this.broken !== undefined;
+  }
+
+  /** Accepts writes again after a failure, once the caller has reloaded its state from what is on disk. */
+  reset(): void {
+    this.broken = undefined;
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    return this.db.get(key);
+  }
+
+  async *entries(prefix: string): AsyncIterable<[string, string]> {
+    // "\xff" sorts after every character our keys use (ASCII), so it bounds the prefix range.
+    for await (const entry of this.db.iterator({ gte: prefix, lt: prefix + "\xff" })) {
+      yield entry;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.flushing) await this.flushing;
+    await this.db.close();
+  }
+}
+
+/** A store kept in memory, for tests and for tools that need no durability. */
+export class MemoryStore implements KeyValueStore {
+  private readonly map = new Map<string, string>();
+  /** When set, the next writes fail with this error (tests of store failures). */
+  failWrites: Error | undefined;
+  private broken = false;
+
+  get failed(): boolean {
+    return this.broken;
+  }
+
+  reset(): void {
+    this.broken = false;
+  }
+
+  write(ops: StoreOp[]): Promise<void> {
+    if (this.failWrites || this.broken) {
+      this.broken = true;
+      return Promise.reject(new StoreWriteError("the store failed to write", { cause: this.failWrites }));
+    }
+    for (const op of ops) {
+      if (op.type === "put") this.map.set(op.key, op.value);
+      else this.map.delete(op.key);
+    }
+    return Promise.resolve();
+  }
+
+  get(key: string): Promise<string | undefined> {
+    return Promise.resolve(this.map.get(key));
+  }
+
+  async *entries(prefix: string): AsyncIterable<[string, string]> {
+    const keys = [...this.map.keys()].filter((k) => k.startsWith(prefix)).sort();
+    for (const k of keys) {
+      const v = this.map.get(k);
+      if (v !== undefined) yield [k, v];
+    }
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** Fixed-width lower-case hex of a non-negative integer, so keys sort numerically. */
+export function keyNum(n: number | bigint, width = 12): string {
+  return n.toString(16).padStart(width, "0");
+}

@@ -1,0 +1,331 @@
+/**
+ * Hardhat tasks of the rollup: `deploy`, `operator`, and the user CLI
+ * (`deposit`, `transfer`, `withdraw`, `claim`, `exit`, `balance`). They run
+ * against whatever network Hardhat is given (`--network localhost`, or one
+ * configured with an RPC URL and keys through configuration variables), with
+ * the addresses from `deployments/<network>.json`.
+ *
+ * Everything heavy is imported inside the actions: this file is loaded with
+ * the Hardhat config, before the contracts (and their TypeChain types) exist.
+ */
+import path from "node:path";
+import { task, types } from "hardhat/config";
+import type { HardhatRuntimeEnvironment } from "hardhat/types";
+
+const DEFAULT_L2_RPC = process.env.L2_RPC_URL ?? "http://127.0.0.1:8547";
+
+const ERC20_ABI = [
+  "function approve(address spender, uint256 amount) returns (bool)",
+  "function decimals() view returns (uint8)",
+  "function symbol() view returns (string)",
+  "function balanceOf(address owner) view returns (uint256)",
+];
+
+async function deployment(hre: HardhatRuntimeEnvironment) {
+  const { readRollupDeployment } = await import("../src/l1/deployments");
+  return readRollupDeployment(hre.network.name);
+}
+
+async function signerAt(hre: HardhatRuntimeEnvironment, index: number) {
+  const signers = await hre.ethers.getSigners();
+  const signer = signers[index];
+  if (!signer) throw new Error(`no signer ${index} on network ${hre.network.name} (it has ${signers.length})`);
+  return signer;
+}
+
+/** Token id and decimals for `--token` (empty: ETH). */
+async function tokenInfo(hre: HardhatRuntimeEnvironment, bridgeAddress: string, token: string) {
+  if (!token) return { tokenId: 0, decimals: 18, symbol: "ETH" };
+  const { Bridge__factory } = await import("../typechain-types");
+  const bridge = Bridge__factory.connect(bridgeAddress, hre.ethers.provider);
+  const tokenId = Number(await bridge.tokenIdOf(token));
+  if (tokenId === 0) throw new Error(`token ${token} is not registered on the bridge`);
+  const erc20 = new hre.ethers.Contract(token, ERC20_ABI, hre.ethers.provider);
+  return { tokenId, decimals: Number(await erc20.decimals()), symbol: String(await erc20.symbol()) };
+}
+
+task("deploy", "Deploys the rollup contracts and writes deployments/<network>.json")
+  .addOptionalParam(
+    "challengeWindow",
+    "Challenge window in seconds",
+    process.env.ROLLUP_CHALLENGE_WINDOW_SECONDS ?? "604800",
+  )
+  .addOptionalParam(
+    "forcedInclusionDelay",
+    "Forced-inclusion delay in seconds",
+    process.env.ROLLUP_FORCED_INCLUSION_DELAY_SECONDS ?? "86400",
+  )
+  .addOptionalParam("bond", "Proposer bond in wei", process.env.ROLLUP_PROPOSER_BOND_WEI ?? "1000000000000000000")
+  .addOptionalParam("sequencer", "Sequencer address (default: the deployer)", process.env.ROLLUP_SEQUENCER ?? "")
+  .addOptionalParam("admin", "Admin address (default: the deployer)", process.env.ROLLUP_ADMIN ?? "")
+  .setAction(
+    async (
+      args: { challengeWindow: string; forcedInclusionDelay: string; bond: string; sequencer: string; admin: string },
+      hre,
+    ) => {
+      await hre.run("compile", { quiet: true });
+      const { deployRollup } = await import("../scripts/deploy");
+      const [signer] = await hre.ethers.getSigners();
+      const deployer = await signer.getAddress();
+      const result = await deployRollup(
+        signer,
+        {
+          challengeWindowSeconds: BigInt(args.challengeWindow),
+          forcedInclusionDelaySeconds: BigInt(args.forcedInclusionDelay),
+          proposerBond: BigInt(args.bond),
+          sequencer: args.sequencer || deployer,
+          admin: args.admin || deployer,
+        },
+        { network: hre.network.name },
+      );
+      console.log(`rollup deployed on ${result.network} (chain ${result.chainId}) at block ${result.startBlock}`);
+      for (const [name, address] of Object.entries(result.contracts)) console.log(`  ${name.padEnd(21)} ${address}`);
+      console.log(`  sequencer             ${result.params.sequencer}`);
+      console.log(`recorded in ${result.file}`);
+    },
+  );
+
+task("operator", "Runs the operator (sequencer, batcher, proposer) behind its JSON-RPC API")
+  .addOptionalParam("host", "Interface to listen on", "127.0.0.1")
+  .addOptionalParam("port", "JSON-RPC port", 8547, types.int)
+  .addOptionalParam("dataDir", "Store directory (default .data/operator/<network>)", "")
+  .addOptionalParam("feeRecipient", "L2 account credited with fees (0: no fees)", 0, types.int)
+  .addOptionalParam("batchAge", "Close a batch after this many ms", 0, types.int)
+  .addOptionalParam("confirmations", "L1 confirmation depth (default 1 on dev chains, 3 elsewhere)", 0, types.int)
+  .addOptionalParam("poll", "L1 poll interval in ms", 0, types.int)
+  .addOptionalParam("stuckAfter", "Replace an unmined L1 transaction after this many ms", 0, types.int)
+  .addOptionalParam("logLevel", "pino log level", process.env.LOG_LEVEL ?? "info")
+  .addFlag("noPropose", "Do not propose state roots")
+  .setAction(
+    async (
+      args: {
+        host: string;
+        port: number;
+        dataDir: string;
+        feeRecipient: number;
+        batchAge: number;
+        confirmations: number;
+        poll: number;
+        stuckAfter: number;
+        logLevel: string;
+        noPropose: boolean;
+      },
+      hre,
+    ) => {
+      const { defaultConfig } = await import("../src/operator/config");
+      const { Operator } = await import("../src/operator/operator");
+      const { createLogger } = await import("../src/operator/log");
+      const { l1Provider, operatorWallet } = await import("./lib");
+      const provider = l1Provider(hre);
+      const wallet = await operatorWallet(hre, provider);
+      const dep = await deployment(hre);
+      const config = defaultConfig(
+        dep.chainId,
+        args.dataDir || path.join(hre.config.paths.root, ".data", "operator", hre.network.name),
+      );
+      config.host = args.host;
+      config.port = args.port;
+      config.feeRecipient = args.feeRecipient;
+      config.propose = !args.noPropose;
+      if (args.batchAge > 0) config.batch.maxAgeMs = args.batchAge;
+      if (args.confirmations > 0) config.confirmations = args.confirmations;
+      if (args.poll > 0) config.pollMs = args.poll;
+      if (args.stuckAfter > 0) config.stuckAfterMs = args.stuckAfter;
+      const logger = createLogger({ level: args.logLevel });
+      const op = await Operator.start({ config, provider, wallet, deployment: dep, logger });
+      console.error(`operator listening on ${op.url} (metrics at ${op.url}/metrics); Ctrl-C to stop`);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off("SIGINT", stop);
+          process.off("SIGTERM", stop);
+          resolve();
+        };
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      });
+      await op.stop();
+    },
+  );
+
+task("deposit", "Deposits ETH (or a registered ERC-20) from an L1 account to L2")
+  .addParam("amount", "Amount, in ETH or whole tokens (decimals allowed)")
+  .addOptionalParam("token", "ERC-20 address (default: ETH)", "")
+  .addOptionalParam("to", "L2 recipient address (default: the sender)", "")
+  .addOptionalParam("hint", "An existing L2 account of the recipient to credit (0: create or find one)", 0, types.int)
+  .addOptionalParam("signer", "Index of the L1 signer", 0, types.int)
+  .setAction(async (args: { amount: string; token: string; to: string; hint: number; signer: number }, hre) => {
+    const { Bridge__factory } = await import("../typechain-types");
+    const { parseAmount } = await import("./lib");
+    const dep = await deployment(hre);
+    const signer = await signerAt(hre, args.signer);
+    const bridge = Bridge__factory.connect(dep.contracts.bridge, signer);
+    const info = await tokenInfo(hre, dep.contracts.bridge, args.token);
+    const amount = parseAmount(args.amount, info.decimals);
+    const to = args.to || (await signer.getAddress());
+    let tx;
+    if (info.tokenId === 0) tx = await bridge.depositEth(to, args.hint, { value: amount });
+    else {
+      const erc20 = new hre.ethers.Contract(args.token, ERC20_ABI, signer);
+      await (await erc20.approve(dep.contracts.bridge, amount)).wait();
+      tx = await bridge.depositToken(args.token, amount, to, args.hint);
+    }
+    const receipt = await tx.wait();
+    console.log(
+      `deposited ${args.amount} ${info.symbol} for ${to} in L1 tx ${receipt?.hash} (block ${receipt?.blockNumber})`,
+    );
+    console.log("the operator credits it on L2 once the block is confirmed; see `npx hardhat balance`");
+  });
+
+/** The sender account of a user command: `--from`, or the signer's first L2 account of the token. */
+async function senderAccount(
+  client: import("../src/operator/client").L2Client,
+  owner: string,
+  from: number,
+  tokenId: number,
+) {
+  if (from > 0) {
+    const a = await client.getAccount(from);
+    if (a.owner.toLowerCase() !== owner.toLowerCase())
+      throw new Error(`account ${from} is owned by ${a.owner}, not ${owner}`);
+    return a;
+  }
+  const accounts = (await client.getAccountsOf(owner)).filter((a) => a.tokenId === tokenId);
+  if (accounts.length === 0) throw new Error(`${owner} has no L2 account for token ${tokenId}; deposit first`);
+  return accounts[0];
+}
+
+async function sendSigned(
+  hre: HardhatRuntimeEnvironment,
+  args: { rpc: string; signer: number; from: number; token: string },
+  build: (from: number, decimals: number) => import("../src/protocol/codec").UnsignedTx,
+) {
+  const { L2Client, signL2Transaction } = await import("../src/operator/client");
+  const dep = await deployment(hre);
+  const signer = await signerAt(hre, args.signer);
+  const client = new L2Client(args.rpc);
+  try {
+    const info = await tokenInfo(hre, dep.contracts.bridge, args.token);
+    const account = await senderAccount(client, await signer.getAddress(), args.from, info.tokenId);
+    const unsigned = build(account.index, info.decimals);
+    const nonce = account.pendingNonce;
+    const tx = await signL2Transaction(signer, unsigned, {
+      chainId: dep.chainId,
+      inbox: dep.contracts.rollupInbox,
+      tokenId: account.tokenId,
+      nonce,
+    });
+    const sent = await client.sendTransaction(tx, nonce === account.nonce ? undefined : nonce);
+    const receipt = await client.getReceipt(sent.hash);
+    return { sent, receipt, account };
+  } finally {
+    client.close();
+  }
+}
+
+task("transfer", "Sends an L2 transfer through the operator")
+  .addParam("to", "Recipient: an L2 account index, or an address (creates a new account)")
+  .addParam("amount", "Amount, in ETH or whole tokens")
+  .addOptionalParam("fee", "Fee, in ETH or whole tokens", "0")
+  .addOptionalParam("from", "Sender L2 account (default: the signer's first account of the token)", 0, types.int)
+  .addOptionalParam("token", "ERC-20 address (default: ETH)", "")
+  .addOptionalParam("signer", "Index of the L1 signer that owns the account", 0, types.int)
+  .addOptionalParam("rpc", "Operator JSON-RPC URL", DEFAULT_L2_RPC)
+  .setAction(
+    async (
+      args: { to: string; amount: string; fee: string; from: number; token: string; signer: number; rpc: string },
+      hre,
+    ) => {
+      const { transferTx } = await import("../src/operator/client");
+      const { parseAmount } = await import("./lib");
+      const to = /^0x[0-9a-fA-F]{40}$/.test(args.to) ? args.to : Number(args.to);
+      if (typeof to === "number" && !Number.isInteger(to))
+        throw new Error(`--to must be an account index or an address, got ${args.to}`);
+      const { sent, receipt } = await sendSigned(hre, args, (from, d) =>
+        transferTx(from, to, parseAmount(args.amount, d), parseAmount(args.fee, d)),
+      );
+      console.log(`transfer ${sent.hash}: ${sent.status} (account ${sent.from}, nonce ${sent.nonce})`);
+      if (receipt?.createdAccount !== undefined)
+        console.log(`created L2 account ${receipt.createdAccount} for ${args.to}`);
+    },
+  );
+
+task("withdraw", "Withdraws from an L2 account to its owner's L1 address (claim it after finality)")
+  .addParam("amount", "Amount, in ETH or whole tokens")
+  .addOptionalParam("fee", "Fee, in ETH or whole tokens", "0")
+  .addOptionalParam("from", "L2 account (default: the signer's first account of the token)", 0, types.int)
+  .addOptionalParam("token", "ERC-20 address (default: ETH)", "")
+  .addOptionalParam("signer", "Index of the L1 signer that owns the account", 0, types.int)
+  .addOptionalParam("rpc", "Operator JSON-RPC URL", DEFAULT_L2_RPC)
+  .setAction(
+    async (args: { amount: string; fee: string; from: number; token: string; signer: number; rpc: string }, hre) => {
+      const { withdrawTx } = await import("../src/operator/client");
+      const { parseAmount } = await import("./lib");
+      const { sent, receipt } = await sendSigned(hre, args, (from, d) =>
+        withdrawTx(from, parseAmount(args.amount, d), parseAmount(args.fee, d)),
+      );
+      console.log(`withdrawal ${sent.hash}: ${sent.status} (account ${sent.from}, nonce ${sent.nonce})`);
+      if (receipt?.withdrawalIndex !== undefined) {
+        console.log(
+          `withdrawal index ${receipt.withdrawalIndex}: claim it with \`npx hardhat claim --index ${receipt.withdrawalIndex}\` once its batch is final`,
+        );
+      }
+    },
+  );
+
+task("claim", "Claims a withdrawal on L1 against a final state root")
+  .addParam("index", "Withdrawal index", undefined, types.int)
+  .addOptionalParam("batch", "Batch whose state root to prove against (default: the latest final one)", -1, types.int)
+  .addOptionalParam("signer", "Index of the L1 signer that sends the claim (anyone may)", 0, types.int)
+  .addOptionalParam("rpc", "Operator JSON-RPC URL", DEFAULT_L2_RPC)
+  .setAction(async (args: { index: number; batch: number; signer: number; rpc: string }, hre) => {
+    const { L2Client } = await import("../src/operator/client");
+    const { claimWithdrawal } = await import("../src/operator/l1-user");
+    const { formatAmount } = await import("./lib");
+    const dep = await deployment(hre);
+    const client = new L2Client(args.rpc);
+    try {
+      const proof = await client.getWithdrawalProof(args.index, args.batch >= 0 ? args.batch : undefined);
+      if (!proof.final) throw new Error(`batch ${proof.batchIndex} is not final yet: claim after its challenge window`);
+      const receipt = await claimWithdrawal(await signerAt(hre, args.signer), dep.contracts.bridge, proof);
+      console.log(
+        `claimed withdrawal ${args.index}: ${formatAmount(proof.amount)} (token ${proof.tokenId}) to ${proof.recipient} in L1 tx ${receipt.hash}`,
+      );
+    } finally {
+      client.close();
+    }
+  });
+
+task("exit", "Forces the exit of an L2 account's whole balance through the L1 queue (no operator help needed)")
+  .addParam("account", "L2 account index (owned by the signer)", undefined, types.int)
+  .addOptionalParam("signer", "Index of the L1 signer that owns the account", 0, types.int)
+  .setAction(async (args: { account: number; signer: number }, hre) => {
+    const { Bridge__factory } = await import("../typechain-types");
+    const dep = await deployment(hre);
+    const bridge = Bridge__factory.connect(dep.contracts.bridge, await signerAt(hre, args.signer));
+    const receipt = await (await bridge.requestForcedExit(args.account)).wait();
+    console.log(
+      `forced exit of account ${args.account} queued in L1 tx ${receipt?.hash}; it must be included within the forced-inclusion delay`,
+    );
+  });
+
+task("balance", "Shows L1 and L2 balances of an address")
+  .addOptionalParam("address", "Address (default: signer 0)", "")
+  .addOptionalParam("rpc", "Operator JSON-RPC URL", DEFAULT_L2_RPC)
+  .setAction(async (args: { address: string; rpc: string }, hre) => {
+    const { L2Client, L2RpcError } = await import("../src/operator/client");
+    const { formatAmount } = await import("./lib");
+    const address = args.address || (await (await signerAt(hre, 0)).getAddress());
+    console.log(`${address}`);
+    console.log(`  L1: ${formatAmount(await hre.ethers.provider.getBalance(address))} ETH`);
+    const client = new L2Client(args.rpc);
+    try {
+      const accounts = await client.getAccountsOf(address);
+      for (const a of accounts)
+        console.log(`  L2 account ${a.index}: ${formatAmount(a.balance)} (token ${a.tokenId}), nonce ${a.nonce}`);
+    } catch (err) {
+      if (err instanceof L2RpcError && err.rpcCode === -32004) console.log("  L2: no account");
+      else throw err;
+    } finally {
+      client.close();
+    }
+  });
