@@ -5,6 +5,7 @@ import { ethers } from "hardhat";
 import type { ContractTransactionReceipt, Signer, Wallet } from "ethers";
 import type { RollupContracts } from "../../../src/l1/contracts";
 import { chunkProof, queueStepCount } from "../../../src/l1/batch";
+import { readBatches, readQueue } from "../../../src/l1/reader";
 import { encodeChunk } from "../../../src/protocol/codec";
 import type { L2Tx, UnsignedTx } from "../../../src/protocol/codec";
 import { MAX_QUEUE_ITEMS_PER_STEP } from "../../../src/protocol/constants";
@@ -61,22 +62,30 @@ export class RollupModel {
     return new RollupModel(rollup, domain, bond);
   }
 
+  /** A model rebuilt from L1 alone: the queue from the bridge's events, the batches from the inbox's calldata. */
+  static async fromL1(rollup: RollupContracts): Promise<RollupModel> {
+    const model = await RollupModel.create(rollup);
+    await model.syncQueue();
+    for (const batch of await readBatches(rollup.inbox)) {
+      model.batches.push({
+        index: batch.index,
+        queueStart: batch.queueStart,
+        queueEnd: batch.queueEnd,
+        queueItems: model.queue.slice(batch.queueStart, batch.queueEnd),
+        chunks: batch.chunks,
+        feeRecipient: batch.feeRecipient,
+      });
+    }
+    return model;
+  }
+
   /** Reads the queue from the bridge's events, as a follower would. */
   async syncQueue(): Promise<void> {
-    const { bridge } = this.rollup;
-    const events = await bridge.queryFilter(bridge.filters.QueueItemAppended());
-    for (const event of events) {
-      const index = Number(event.args.index);
-      if (index < this.queue.length) continue;
-      if (index !== this.queue.length) throw new Error(`queue event ${index} out of order`);
-      this.queue.push({
-        kind: Number(event.args.kind),
-        addr: event.args.addr,
-        tokenId: Number(event.args.tokenId),
-        amount: event.args.amount,
-        account: Number(event.args.account),
-        timestamp: event.args.timestamp,
-      });
+    for (const item of await readQueue(this.rollup.bridge)) {
+      if (item.index < this.queue.length) continue;
+      if (item.index !== this.queue.length) throw new Error(`queue event ${item.index} out of order`);
+      const { kind, addr, tokenId, amount, account, timestamp } = item;
+      this.queue.push({ kind, addr, tokenId, amount, account, timestamp });
     }
   }
 
