@@ -96,11 +96,17 @@ export async function loadRollup(): Promise<RollupFixture & { model: RollupModel
   return { ...fixture, model };
 }
 
-/** Appends `count` ETH deposits of 1 wei each to `recipient` (no hint), 200 per transaction. */
-export async function fillQueue(funder: Signer, bridge: string, recipient: string, count: number): Promise<void> {
+/** Appends `count` ETH deposits of 1 wei each to `recipient` with account hint `hint`, 200 per transaction. */
+export async function fillQueue(
+  funder: Signer,
+  bridge: string,
+  recipient: string,
+  count: number,
+  hint = 0,
+): Promise<void> {
   const filler = await new QueueFiller__factory(funder).deploy();
   for (let done = 0; done < count; done += 200) {
     const n = Math.min(200, count - done);
-    await filler.depositEthMany(bridge, recipient, n, 1n, { value: BigInt(n) });
+    await filler.depositEthMany(bridge, recipient, hint, n, 1n, { value: BigInt(n) });
   }
 }
