@@ -1,7 +1,7 @@
 import { hexlify, type Provider, type TransactionReceipt } from "ethers";
 import type { RollupInbox, StateCommitmentChain } from "../../typechain-types";
 import { BilayerError } from "../protocol/errors";
-import { L1TxRevertedError, type L1Sender, type TxPurpose } from "./l1-sender";
+import { L1TxLostError, L1TxRevertedError, type L1Sender, type TxPurpose } from "./l1-sender";
 import type { Logger } from "./log";
 import type { OperatorMetrics } from "./metrics";
 import type { BatchRecord } from "./records";
@@ -293,6 +293,13 @@ export class L1Driver {
     try {
       return await this.o.sender.waitMined(rec, () => this.stopped);
     } catch (err) {
+      if (err instanceof L1TxLostError) {
+        this.o.logger.warn(
+          { purpose, nonce: rec.nonce },
+          "L1 transaction lost (its nonce was spent elsewhere); deciding again from L1",
+        );
+        return undefined;
+      }
       if (err instanceof L1TxRevertedError) {
         const reason = await this.revertReason(rec.to, rec.data, BigInt(rec.value));
         this.o.logger.error({ purpose, hash: err.receipt.hash, reason }, "L1 transaction reverted");

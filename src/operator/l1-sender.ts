@@ -73,6 +73,19 @@ export class L1TxRevertedError extends BilayerError {
   }
 }
 
+/** None of a transaction's attempts was mined, yet its nonce is spent: another transaction of the key took it. */
+export class L1TxLostError extends BilayerError {
+  constructor(readonly record: L1TxRecord) {
+    super(
+      "L1_TX_LOST",
+      `L1 transaction nonce ${record.nonce} (${record.purpose.kind} of batch ${record.purpose.batch}) was spent by another transaction`,
+      {
+        context: { nonce: record.nonce, purpose: record.purpose },
+      },
+    );
+  }
+}
+
 const PREFIX = "l1tx/";
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -164,6 +177,8 @@ export class L1Sender {
       );
     }
     if (gasLimit > TX_GAS_CAP) gasLimit = TX_GAS_CAP;
+    // Someone else may have used this key since (a shared dev account): never reuse a spent nonce.
+    this.nextNonce = Math.max(this.nextNonce, await this.o.provider.getTransactionCount(this.address, "pending"));
     const { maxFeePerGas, maxPriorityFeePerGas } = await this.initialFees();
     const rec: L1TxRecord = {
       nonce: this.nextNonce,
@@ -195,6 +210,7 @@ export class L1Sender {
    * {@link L1TxRevertedError} if it reverted.
    */
   async waitMined(rec: L1TxRecord, shouldStop: () => boolean = () => false): Promise<TransactionReceipt> {
+    let spentElsewhere = 0;
     for (;;) {
       const receipt = await this.findReceipt(rec);
       if (receipt) {
@@ -206,6 +222,13 @@ export class L1Sender {
         return receipt;
       }
       if (shouldStop()) throw new BilayerError("STOPPING", "the operator is stopping");
+      const used = await this.o.provider.getTransactionCount(this.address, "latest");
+      if (used > rec.nonce && ++spentElsewhere >= 5) {
+        // The nonce is spent and none of our attempts has a receipt: another transaction took it.
+        await this.forget(rec);
+        this.o.metrics.l1Transactions.inc({ purpose: rec.purpose.kind, event: "lost" });
+        throw new L1TxLostError(rec);
+      }
       const last = rec.attempts[rec.attempts.length - 1];
       if (Date.now() - last.sentAt >= this.o.stuckAfterMs) {
         const count = await this.o.provider.getTransactionCount(this.address, "latest");
@@ -246,13 +269,17 @@ export class L1Sender {
         continue;
       }
       if (head - receipt.blockNumber + 1 >= this.o.confirmations) {
-        this.records.delete(rec.nonce);
-        await this.o.store.write([{ type: "del", key: PREFIX + keyNum(rec.nonce) }]);
+        await this.forget(rec);
         this.o.metrics.l1Transactions.inc({ purpose: rec.purpose.kind, event: "confirmed" });
         this.o.metrics.l1GasUsed.inc({ purpose: rec.purpose.kind }, Number(receipt.gasUsed));
       }
     }
     return reorged;
+  }
+
+  private async forget(rec: L1TxRecord): Promise<void> {
+    this.records.delete(rec.nonce);
+    await this.o.store.write([{ type: "del", key: PREFIX + keyNum(rec.nonce) }]);
   }
 
   private async findReceipt(rec: L1TxRecord): Promise<TransactionReceipt | null> {
@@ -317,7 +344,7 @@ export class L1Sender {
     const prio = bump(last.maxPriorityFeePerGas);
     if (maxFee > this.o.maxFeePerGasCap) {
       this.o.logger.warn(
-        { nonce: rec.nonce, cap: this.o.maxFeePerGasCap },
+        { nonce: rec.nonce, cap: this.o.maxFeePerGasCap.toString() },
         "L1 transaction stuck at the fee cap; not bumping",
       );
       last.sentAt = Date.now();

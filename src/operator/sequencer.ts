@@ -189,7 +189,7 @@ export class Sequencer {
   async load(queue: StoredQueueItem[]): Promise<void> {
     this.available = false;
     this.state = new L2State();
-    this.queue = queue;
+    this.queue = [...queue];
     this.batches = [];
     this.open = undefined;
     this.nextSeq = 0;
@@ -966,6 +966,8 @@ export class Sequencer {
       acceptedAt: t.at,
       seq: found.seq,
     };
+    if (t.w !== undefined) receipt.withdrawalIndex = t.w;
+    if (t.a !== undefined) receipt.createdAccount = t.a;
     const b = this.batchOfSeq(found.seq);
     if (b) {
       const chunk = b.chunkEnds.findIndex((end) => found.seq < end);
