@@ -14,4 +14,5 @@ export * from "./eip712";
 export * from "./signature";
 export * from "./queue";
 export * from "./stf";
+export * from "./testkit";
 export * from "./vectors";

@@ -526,8 +526,11 @@ function queueItem(c: Chooser, aim: ItemAim, scratch: L2State, populated: readon
           );
     case "depositBeyond":
       return deposit(pick(c, A), c.int(0, 2), missingIndex(c, scratch.accountCount));
-    case "exitOwner":
-      return exit(account.owner, present);
+    case "exitOwner": {
+      const funded = populated.filter((i) => (scratch.getAccount(i)?.balance ?? 0n) > 0n);
+      const index = funded.length > 0 ? pick(c, funded) : present;
+      return exit((scratch.getAccount(index) as Account).owner, index);
+    }
     case "exitOther":
       return exit(
         pick(
