@@ -1,10 +1,12 @@
 /**
  * Benchmark runner: `npm run bench` runs every suite, `npm run bench -- protocol rollup` the named ones.
  *
- * A suite is a file `bench/<name>.ts` (any name but `run`, not starting with `_`) that exports
+ * A suite is a file `bench/suites/<name>.ts` (or, for the suites that predate
+ * that folder, `bench/<name>.ts`); files whose name starts with `_` are
+ * helpers, not suites. A suite exports
  *
- *     export const description: string;                       // one line, printed before it runs
- *     export async function run(): Promise<Record<string, number>>;   // figures, e.g. { transfersPerSecond: 6100 }
+ *     export const description: string;                                // optional, printed before it runs
+ *     export async function run(): Promise<Record<string, number>>;    // figures, e.g. { transfersPerSecond: 6100 }
  *
  * Suites run one after another in this process. Each suite's figures are
  * printed and merged into `bench/results/latest.json` under its name:
@@ -33,21 +35,31 @@ interface Results {
 }
 
 const BENCH_DIR = __dirname;
+const SUITE_DIRS = [path.join(BENCH_DIR, "suites"), BENCH_DIR];
 const RESULTS_FILE = path.join(BENCH_DIR, "results", "latest.json");
 
-/** Names of the suites present in `bench/`. */
-function availableSuites(): string[] {
-  return fs
-    .readdirSync(BENCH_DIR)
-    .filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts") && f !== "run.ts" && !f.startsWith("_"))
-    .map((f) => f.slice(0, -3))
-    .sort();
+/** Suite name → file, from `bench/suites/` and `bench/`. */
+function availableSuites(): Map<string, string> {
+  const suites = new Map<string, string>();
+  for (const dir of SUITE_DIRS) {
+    if (!fs.existsSync(dir)) continue;
+    for (const file of fs.readdirSync(dir)) {
+      if (!file.endsWith(".ts") || file.endsWith(".d.ts") || file.startsWith("_")) continue;
+      if (dir === BENCH_DIR && file === "run.ts") continue;
+      const name = file.slice(0, -3);
+      const existing = suites.get(name);
+      if (existing !== undefined)
+        throw new Error(`suite ${name} is defined twice: ${existing} and ${path.join(dir, file)}`);
+      suites.set(name, path.join(dir, file));
+    }
+  }
+  return new Map([...suites].sort(([a], [b]) => a.localeCompare(b)));
 }
 
-function loadSuite(name: string): Suite {
+function loadSuite(file: string): Suite {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- suites are discovered at run time
-  const mod = require(path.join(BENCH_DIR, `${name}.ts`)) as Partial<Suite>;
-  if (typeof mod.run !== "function") throw new Error(`bench/${name}.ts does not export run()`);
+  const mod = require(file) as Partial<Suite>;
+  if (typeof mod.run !== "function") throw new Error(`${path.relative(process.cwd(), file)} does not export run()`);
   return mod as Suite;
 }
 
@@ -86,18 +98,18 @@ function format(value: number): string {
 async function main(): Promise<void> {
   const available = availableSuites();
   const requested = process.argv.slice(2).filter((a) => !a.startsWith("-"));
-  const unknown = requested.filter((name) => !available.includes(name));
+  const unknown = requested.filter((name) => !available.has(name));
   if (unknown.length > 0) {
-    console.error(`unknown suite(s): ${unknown.join(", ")}; available: ${available.join(", ") || "none"}`);
+    console.error(`unknown suite(s): ${unknown.join(", ")}; available: ${[...available.keys()].join(", ") || "none"}`);
     process.exitCode = 1;
     return;
   }
-  const names = requested.length > 0 ? requested : available;
+  const names = requested.length > 0 ? requested : [...available.keys()];
   const results = readResults();
   results.machine = machine();
   results.runs ??= {};
   for (const [i, name] of names.entries()) {
-    const suite = loadSuite(name);
+    const suite = loadSuite(available.get(name) as string);
     console.log(`[${i + 1}/${names.length}] ${name}${suite.description ? `: ${suite.description}` : ""}`);
     const start = process.hrtime.bigint();
     const figures = await suite.run();
