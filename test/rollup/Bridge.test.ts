@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
-import { FeeOnTransferToken__factory, MockERC20__factory } from "../../typechain-types";
+import { FeeOnTransferToken__factory, MockERC20__factory, ReentrantClaimToken__factory } from "../../typechain-types";
 import { queueAccumulator, queueItemHash, QueueKind } from "../../src/protocol/queue";
 import { loadRollup } from "./helpers/fixtures";
 
@@ -117,6 +117,26 @@ describe("Bridge", function () {
         .withArgs(0, QueueKind.Deposit, alice.address, 2, 9_900n, 0, at, (acc: string) => acc !== ethers.ZeroHash);
       expect(await fot.balanceOf(await bridge.getAddress())).to.equal(9_900n);
       expect(await bridge.totalDeposited(2)).to.equal(9_900n);
+    });
+
+    it("credits a token that re-enters the deposit once: the re-entry is refused", async function () {
+      const { deployment, deployer, alice } = await loadRollup();
+      const { bridge } = deployment.handles;
+      const token = await new ReentrantClaimToken__factory(deployer).deploy();
+      const tokenAddress = await token.getAddress();
+      await bridge.registerToken(tokenAddress);
+      await token.mint(alice.address, 1000n);
+      await token.connect(alice).approve(await bridge.getAddress(), 1000n);
+      const reentry = bridge.interface.encodeFunctionData("depositToken", [tokenAddress, 50n, alice.address, 0]);
+      await token.setHook(alice.address, await bridge.getAddress(), reentry);
+      await bridge.connect(alice).depositToken(tokenAddress, 100n, alice.address, 0);
+      expect(await token.reentries()).to.equal(1);
+      expect(await token.lastReentryResult()).to.equal(
+        bridge.interface.getError("ReentrancyGuardReentrantCall")?.selector,
+      );
+      expect(await bridge.queueLength()).to.equal(1);
+      expect(await bridge.totalDeposited(2)).to.equal(100n);
+      expect(await token.balanceOf(await bridge.getAddress())).to.equal(100n);
     });
 
     it("refuses a deposit of a token that is not registered", async function () {

@@ -5,6 +5,7 @@ import { chunkProof, stepRootsHash } from "../../src/l1/batch";
 import { Outcome } from "../../src/protocol/constants";
 import { stateRootOf } from "../../src/protocol/state";
 import { applyChunk } from "../../src/protocol/stf";
+import { ReentrantReceiver__factory } from "../../typechain-types";
 import { CHALLENGE_WINDOW_SECONDS, PROPOSER_BOND } from "./helpers/fixtures";
 import type { LiarStep } from "./helpers/model";
 import { ChunkBuilder, garbageRoot } from "./helpers/model";
@@ -247,6 +248,24 @@ describe("FraudVerifier", function () {
         4n * PROPOSER_BOND + 3n * (PROPOSER_BOND - HALF_BOND),
       );
     });
+  });
+
+  it("pays a challenger that re-enters the chain from its reward once", async function () {
+    const s = await batchOneScenario();
+    const roots = s.model.trace(1).stepRoots.map((r, i) => (i === 2 ? garbageRoot(3) : r));
+    await proposeBatchOne(s, roots);
+    const { fraudVerifier, stateCommitmentChain: chain } = s.deployment.handles;
+    const receiver = await new ReentrantReceiver__factory(s.deployer).deploy();
+    const receiverAddress = await receiver.getAddress();
+    await receiver.arm(await chain.getAddress(), chain.interface.encodeFunctionData("rollback", [0, receiverAddress]));
+    const call = s.model.proofCall(1, 2, roots);
+    if (call.kind !== "chunk") throw new Error("not a chunk step");
+    const proof = fraudVerifier.interface.encodeFunctionData("proveChunkStep", call.args);
+    await expect(receiver.execute(await fraudVerifier.getAddress(), proof)).to.changeEtherBalance(receiver, HALF_BOND);
+    expect(await receiver.lastReentryResult()).to.equal(
+      chain.interface.getError("ReentrancyGuardReentrantCall")?.selector,
+    );
+    expect(await chain.proposalCount()).to.equal(1);
   });
 
   describe("refuses malformed proofs", function () {

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
-import { EthRejecter__factory, StateCommitmentChain__factory } from "../../typechain-types";
+import { EthRejecter__factory, ReentrantReceiver__factory, StateCommitmentChain__factory } from "../../typechain-types";
 import { stepRootsHash } from "../../src/l1/batch";
 import { GENESIS_STATE_ROOT } from "../../src/protocol/state";
 import { CHALLENGE_WINDOW_SECONDS, loadRollup, PROPOSER_BOND } from "./helpers/fixtures";
@@ -152,6 +152,22 @@ describe("StateCommitmentChain", function () {
       await expect(chain.returnBond(2))
         .to.be.revertedWithCustomError(chain, "StateCommitmentChainNoProposal")
         .withArgs(2, 2);
+    });
+
+    it("pays a bond once to a proposer that re-enters returnBond", async function () {
+      const { chain, deployer, outsider } = await withBatches(1);
+      const receiver = await new ReentrantReceiver__factory(deployer).deploy();
+      const chainAddress = await chain.getAddress();
+      const propose = chain.interface.encodeFunctionData("propose", [0, [garbageRoot(1)]]);
+      await receiver.execute(chainAddress, propose, { value: PROPOSER_BOND });
+      await time.increaseTo(await chain.deadline(0));
+      await receiver.arm(chainAddress, chain.interface.encodeFunctionData("returnBond", [0]));
+      await expect(chain.connect(outsider).returnBond(0)).to.changeEtherBalance(receiver, PROPOSER_BOND);
+      expect(await receiver.reentries()).to.equal(1);
+      expect(await receiver.lastReentryResult()).to.equal(
+        chain.interface.getError("ReentrancyGuardReentrantCall")?.selector,
+      );
+      expect(await ethers.provider.getBalance(chainAddress)).to.equal(0n);
     });
 
     it("keeps the bond when the proposer cannot receive it", async function () {
