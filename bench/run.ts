@@ -108,21 +108,33 @@ async function main(): Promise<void> {
   const results = readResults();
   results.machine = machine();
   results.runs ??= {};
+  const failed: string[] = [];
   for (const [i, name] of names.entries()) {
-    const suite = loadSuite(available.get(name) as string);
-    console.log(`[${i + 1}/${names.length}] ${name}${suite.description ? `: ${suite.description}` : ""}`);
+    const file = available.get(name) as string;
     const start = process.hrtime.bigint();
-    const figures = await suite.run();
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    for (const [key, value] of Object.entries(figures)) console.log(`    ${name}.${key} = ${format(value)}`);
-    console.log(`    (${seconds.toFixed(1)} s)`);
-    const date = new Date().toISOString();
-    results[name] = figures;
-    results.runs[name] = { date, seconds: Math.round(seconds * 10) / 10 };
-    results.updated = date;
-    writeResults(results); // after every suite, so a later failure keeps what was measured
+    try {
+      const suite = loadSuite(file);
+      console.log(`[${i + 1}/${names.length}] ${name}${suite.description ? `: ${suite.description}` : ""}`);
+      const figures = await suite.run();
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      for (const [key, value] of Object.entries(figures)) console.log(`    ${name}.${key} = ${format(value)}`);
+      console.log(`    (${seconds.toFixed(1)} s)`);
+      const date = new Date().toISOString();
+      results[name] = figures;
+      results.runs[name] = { date, seconds: Math.round(seconds * 10) / 10 };
+      results.updated = date;
+      writeResults(results); // after every suite, so a later failure keeps what was measured
+    } catch (error) {
+      // One broken suite must not hide the others' figures: report it and go on.
+      console.error(`[${i + 1}/${names.length}] ${name} failed:`, error);
+      failed.push(name);
+    }
   }
   console.log(`results: ${path.relative(process.cwd(), RESULTS_FILE)}`);
+  if (failed.length > 0) {
+    console.error(`failed suites: ${failed.join(", ")}`);
+    process.exitCode = 1;
+  }
 }
 
 main().catch((error: unknown) => {

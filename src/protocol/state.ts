@@ -58,6 +58,12 @@ export function withdrawalLeaf(withdrawal: Withdrawal): Uint8Array {
 
 /** `keccak(abi.encode(accountsRoot, uint256(accountCount), withdrawalsRoot, uint256(withdrawalCount)))`. */
 export function stateRootOf(header: StateHeader): string {
+  if (!isU32(header.accountCount) || typeof header.withdrawalCount !== "bigint" || header.withdrawalCount < 0n) {
+    throw invalid("INVALID_HEADER", "accountCount must be a u32 and withdrawalCount a non-negative bigint", {
+      accountCount: header.accountCount,
+      withdrawalCount: String(header.withdrawalCount),
+    });
+  }
   const bytes = new Uint8Array(128);
   const view = new DataView(bytes.buffer);
   bytes.set(checkedRoot(header.accountsRoot, "accountsRoot"), 0);
@@ -147,7 +153,8 @@ export interface SparseStateSpec {
 }
 
 /**
- * A mutable L2 state. The STF mutates it in place; `clone()` keeps a copy.
+ * A mutable L2 state; `new L2State()` is the genesis state. The STF mutates
+ * it in place; `clone()` keeps a copy.
  *
  * States reached from genesis have every slot `1..accountCount` filled.
  * `fromSparse` can build states that are not (to reach the tree limits in
@@ -163,9 +170,6 @@ export class L2State {
   private withdrawalTree = new SparseMerkleTree();
   private _accountCount = 0;
   private _withdrawalCount = 0n;
-
-  /** The genesis state, or use the static builders. */
-  constructor() {}
 
   /** A state whose accounts are `accounts[0]` at index 1, `accounts[1]` at index 2, ... */
   static fromAccounts(accounts: readonly Account[], withdrawals: readonly Withdrawal[] = []): L2State {

@@ -249,7 +249,11 @@ export class ChunkBuilder {
     this.executor = new ChunkExecutor(this.scratch, { domainSeparator: domainSep, feeRecipient });
   }
 
-  /** Signs (per `mode`) and appends `tx`; returns its bytes. */
+  /**
+   * Signs (per `mode`) and appends `tx`; returns its bytes. A sender whose
+   * owner is not one of `VECTOR_KEYS` gets key 0's signature (so, unless
+   * `opts.signature` is given, `BadSignature`).
+   */
   add(tx: UnsignedTx, mode: SigMode = "valid", opts: { nonCanonical?: boolean; signature?: string } = {}): Uint8Array {
     const sender = this.scratch.getAccount(tx.from) ?? EMPTY_ACCOUNT;
     const keyIndex = KEY_OF_ADDRESS.get(sender.owner) ?? 0;
