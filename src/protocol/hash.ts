@@ -128,6 +128,17 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** Whether `bytes` equals the bytes of the `0x` hex string `hex` (either case), without allocating. */
+export function bytesEqualHex(bytes: Uint8Array, hex: string): boolean {
+  if (hex.length !== 2 + 2 * bytes.length) return false;
+  for (let i = 0; i < bytes.length; i++) {
+    const hi = hexDigit(hex.charCodeAt(2 + 2 * i));
+    const lo = hexDigit(hex.charCodeAt(3 + 2 * i));
+    if (hi < 0 || lo < 0 || ((hi << 4) | lo) !== bytes[i]) return false;
+  }
+  return true;
+}
+
 /** Whether `value` is a `0x`-prefixed hex string of exactly `length` bytes. */
 export function isHexOfLength(value: unknown, length: number): value is string {
   return typeof value === "string" && value.length === 2 + 2 * length && /^0x[0-9a-fA-F]*$/.test(value);

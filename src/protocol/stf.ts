@@ -13,7 +13,7 @@ import {
 import { readU32, txSizeOf } from "./codec";
 import { digestFields } from "./eip712";
 import { BilayerError } from "./errors";
-import { fromHex, toHex } from "./hash";
+import { bytesEqualHex, fromHex, toHex } from "./hash";
 import { readPackedAmount, readPackedFee } from "./packing";
 import { normalizeQueueItem, QueueKind, type QueueItem } from "./queue";
 import { recoverCompactBytes } from "./signature";
@@ -261,7 +261,7 @@ export class ChunkExecutor {
 
   private signedBy(owner: string, digest: Uint8Array, bytes: Uint8Array, sigOffset: number): boolean {
     const signer = recoverCompactBytes(digest, bytes, sigOffset);
-    return signer !== null && toHex(signer) === owner;
+    return signer !== null && bytesEqualHex(signer, owner);
   }
 
   private senderMissing(from: number, count: number): Outcome {

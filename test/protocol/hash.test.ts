@@ -5,6 +5,7 @@ import {
   AmountNotPackableError,
   BilayerError,
   bytesEqual,
+  bytesEqualHex,
   concatBytes,
   fromHex,
   initHashing,
@@ -45,6 +46,10 @@ describe("protocol/hash", () => {
     expect(concatBytes(Uint8Array.of(1), new Uint8Array(0), Uint8Array.of(2, 3))).to.deep.equal(Uint8Array.of(1, 2, 3));
     expect(bytesEqual(Uint8Array.of(1, 2), Uint8Array.of(1, 2))).to.equal(true);
     expect(bytesEqual(Uint8Array.of(1, 2), Uint8Array.of(1))).to.equal(false);
+    expect(bytesEqualHex(Uint8Array.of(0xab, 0x01), "0xAB01")).to.equal(true);
+    expect(bytesEqualHex(Uint8Array.of(0xab, 0x01), "0xab02")).to.equal(false);
+    expect(bytesEqualHex(Uint8Array.of(0xab, 0x01), "0xab01ff")).to.equal(false);
+    expect(bytesEqualHex(Uint8Array.of(0xab, 0x01), "0xabzz")).to.equal(false);
     expect(normalizeAddress("0xAbCd" + "00".repeat(18))).to.equal("0xabcd" + "00".repeat(18));
     expect(() => normalizeAddress("0x1234")).to.throw(BilayerError);
   });
