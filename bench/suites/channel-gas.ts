@@ -31,6 +31,11 @@ import type { ChannelAdjudicator, ChannelTestToken } from "../../typechain-types
 
 type HardhatEthers = HardhatRuntimeEnvironment["ethers"];
 
+/** Printed by bench/run.ts before the suite runs. */
+export const description =
+  "Channel adjudicator gas from receipts (in-process Hardhat, osaka): happy path (open+fund, fund, cooperative close) " +
+  "and dispute path (register, refute, conclude), targets < 180,000 and < 250,000";
+
 /** Gas per operation, and the two life-cycle totals the targets are set on. */
 export interface ChannelGasReport extends Record<string, number> {
   happyPathGas: number;

@@ -337,23 +337,9 @@ contract ChannelAdjudicator is ChannelLocks, EIP712, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IChannelAdjudicator
-    function getChannel(bytes32 channelId) external view returns (ChannelInfo memory info) {
+    function getChannel(bytes32 channelId) external view returns (ChannelInfo memory) {
         Record storage record = _channels[channelId];
-        uint256 word = record.state;
-        uint256 flags = word.flags();
-        info.status = word.status();
-        info.holdings = word.holdings();
-        info.checkpointed = flags & ChannelSlot.CHECKPOINTED != 0;
-        info.funded = [flags & ChannelSlot.FUNDED_0 != 0, flags & ChannelSlot.FUNDED_1 != 0];
-        if (info.status == Status.Open && !info.checkpointed) {
-            info.deposits = [word.aux(), info.holdings - word.aux()];
-        } else {
-            info.version = word.version();
-            info.deadline = uint48(word.deadline());
-        }
-        uint256 balances = record.balances;
-        info.balances = [balances.balance(0), balances.balance(1)];
-        info.locksRoot = record.locksRoot;
+        return ChannelSlot.decode(record.state, record.balances, record.locksRoot);
     }
 
     /// @inheritdoc IChannelAdjudicator

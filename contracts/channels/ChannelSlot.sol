@@ -89,4 +89,25 @@ library ChannelSlot {
     function balance(uint256 word, uint256 i) internal pure returns (uint256) {
         return (word >> (112 * i)) & _U112;
     }
+
+    /// @notice The readable view of a channel's three storage words.
+    function decode(
+        uint256 word,
+        uint256 balancesWord,
+        bytes32 locksRoot
+    ) internal pure returns (IChannelAdjudicator.ChannelInfo memory info) {
+        uint256 flags_ = flags(word);
+        info.status = status(word);
+        info.holdings = holdings(word);
+        info.checkpointed = flags_ & CHECKPOINTED != 0;
+        info.funded = [flags_ & FUNDED_0 != 0, flags_ & FUNDED_1 != 0];
+        if (info.status == IChannelAdjudicator.Status.Open && !info.checkpointed) {
+            info.deposits = [aux(word), info.holdings - aux(word)];
+        } else {
+            info.version = version(word);
+            info.deadline = uint48(deadline(word));
+        }
+        info.balances = [balance(balancesWord, 0), balance(balancesWord, 1)];
+        info.locksRoot = locksRoot;
+    }
 }

@@ -1,16 +1,19 @@
-import createKeccakHash from "keccak";
 import secp256k1 from "secp256k1";
 import { getAddress, Signature } from "ethers";
 import type { Signer, TypedDataDomain, TypedDataField } from "ethers";
 import { BilayerError } from "../protocol/errors";
+import { keccak256 } from "../protocol/hash";
+
+export { initHashing } from "../protocol/hash";
 
 /*
  * The channel state and its hashes, the TypeScript twin of
  * contracts/channels/ChannelHashing.sol and LockTree.sol (docs/CHANNELS.md
- * §2–§5). Pure: no I/O. Hashing and signature recovery run on the native
- * `keccak` and `secp256k1` bindings; `signState` goes through an ethers
- * `Signer` (wallets, hardware, JSON-RPC accounts) and `signStateWithKey` signs
- * a raw key natively, 10× faster.
+ * §2–§5). Pure: no I/O. Keccak is src/protocol's (WebAssembly once
+ * `await initHashing()` has resolved, the native binding before); signature
+ * recovery runs on the native `secp256k1` binding. `signState` goes through an
+ * ethers `Signer` (wallets, hardware, JSON-RPC accounts) and
+ * `signStateWithKey` signs a raw key natively, 10× faster.
  */
 
 // ---------------------------------------------------------------------------
@@ -122,16 +125,16 @@ const U8_MAX = 0xffn;
 const U64_MAX = (1n << 64n) - 1n;
 const U256_MAX = (1n << 256n) - 1n;
 /** The order n of secp256k1, and ⌊n/2⌋: OpenZeppelin's ECDSA rejects a larger `s`. */
-const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-const SECP256K1_HALF_N = SECP256K1_N >> 1n;
+const SECP256K1_N = Buffer.from("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141", "hex");
+const SECP256K1_HALF_N = Buffer.from("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0", "hex");
+const ZERO_WORD = Buffer.alloc(32);
 
 // ---------------------------------------------------------------------------
 // Bytes
 
 function keccak(data: Uint8Array): Buffer {
-  return createKeccakHash("keccak256")
-    .update(Buffer.from(data.buffer, data.byteOffset, data.byteLength))
-    .digest();
+  const digest = keccak256(data);
+  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength);
 }
 
 const HEX_RE = /^0x[0-9a-fA-F]*$/;
@@ -364,9 +367,10 @@ function recoverDigest(digest: Uint8Array, sig: CompactSignature): Buffer | null
   r.copy(recoverScratch, 0);
   vs.copy(recoverScratch, 32);
   recoverScratch[32] &= 0x7f;
-  const rValue = BigInt(hexOf(r));
-  const sValue = BigInt(hexOf(recoverScratch.subarray(32)));
-  if (rValue === 0n || rValue >= SECP256K1_N || sValue === 0n || sValue > SECP256K1_HALF_N) return null;
+  const s = recoverScratch.subarray(32);
+  if (r.equals(ZERO_WORD) || r.compare(SECP256K1_N) >= 0 || s.equals(ZERO_WORD) || s.compare(SECP256K1_HALF_N) > 0) {
+    return null;
+  }
   let publicKey: Uint8Array;
   try {
     publicKey = secp256k1.ecdsaRecover(recoverScratch, parity, digest, false);

@@ -102,12 +102,16 @@ export function applyUpdate(base: Snapshot, update: ChannelUpdate, version: bigi
   let isFinal = false;
   switch (update.kind) {
     case "pay": {
-      if (update.amount <= 0n) throw new ChannelUpdateError("a payment must be positive", { amount: String(update.amount) });
+      if (update.amount <= 0n)
+        throw new ChannelUpdateError("a payment must be positive", { amount: String(update.amount) });
       if (balances[update.from] < update.amount) {
-        throw new ChannelUpdateError(`participant ${update.from} has ${balances[update.from]}, cannot pay ${update.amount}`, {
-          balance: String(balances[update.from]),
-          amount: String(update.amount),
-        });
+        throw new ChannelUpdateError(
+          `participant ${update.from} has ${balances[update.from]}, cannot pay ${update.amount}`,
+          {
+            balance: String(balances[update.from]),
+            amount: String(update.amount),
+          },
+        );
       }
       balances[update.from] -= update.amount;
       balances[other(update.from)] += update.amount;
@@ -131,10 +135,13 @@ export function applyUpdate(base: Snapshot, update: ChannelUpdate, version: bigi
       }
       if (locks.length >= MAX_LOCKS) throw new ChannelUpdateError(`a state holds at most ${MAX_LOCKS} locks`);
       if (balances[lock.sender] < lock.amount) {
-        throw new ChannelUpdateError(`participant ${lock.sender} has ${balances[lock.sender]}, cannot lock ${lock.amount}`, {
-          balance: String(balances[lock.sender]),
-          amount: String(lock.amount),
-        });
+        throw new ChannelUpdateError(
+          `participant ${lock.sender} has ${balances[lock.sender]}, cannot lock ${lock.amount}`,
+          {
+            balance: String(balances[lock.sender]),
+            amount: String(lock.amount),
+          },
+        );
       }
       balances[lock.sender] -= lock.amount;
       locks = [...locks, { ...lock, hashlock: lock.hashlock.toLowerCase() }];
@@ -163,7 +170,8 @@ export function applyUpdate(base: Snapshot, update: ChannelUpdate, version: bigi
       break;
     }
     case "final": {
-      if (locks.length > 0) throw new ChannelUpdateError("a final state cannot have pending locks", { locks: locks.length });
+      if (locks.length > 0)
+        throw new ChannelUpdateError("a final state cannot have pending locks", { locks: locks.length });
       isFinal = true;
       break;
     }
@@ -200,7 +208,12 @@ export interface ApprovalContext {
  * anything that only adds to what it gets; it gives something up only when it asked for it itself, or when a lock
  * it receives has expired without its secret reaching the chain in time (then the lock is worth nothing to it).
  */
-export function approvalError(me: Party, update: ChannelUpdate, base: Snapshot, ctx: ApprovalContext): string | undefined {
+export function approvalError(
+  me: Party,
+  update: ChannelUpdate,
+  base: Snapshot,
+  ctx: ApprovalContext,
+): string | undefined {
   const mine = ctx.initiator === me;
   switch (update.kind) {
     case "pay":

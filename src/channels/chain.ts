@@ -1,0 +1,404 @@
+import { Contract, getAddress, Interface } from "ethers";
+import type { ContractTransactionResponse, Log, Provider, Signer, TransactionReceipt } from "ethers";
+import { ChannelAdjudicator__factory } from "../../typechain-types/factories/contracts/channels/ChannelAdjudicator__factory";
+import type { ChannelAdjudicator } from "../../typechain-types/contracts/channels/ChannelAdjudicator";
+import { BilayerError } from "../protocol/errors";
+import { lockProof, ZERO_ADDRESS } from "./state";
+import type { ChannelParams, ChannelState, CompactSignature, Lock } from "./state";
+import type { Party } from "./updates";
+
+/*
+ * The adjudicator as the off-chain services see it: transactions sent one at a
+ * time from one key, views, the chain's clock, and its events decoded from
+ * logs alone (what a watchtower needs: every event carries the full state).
+ */
+
+/** `IChannelAdjudicator.Status`. */
+export enum ChannelStatus {
+  None = 0,
+  Open = 1,
+  Disputed = 2,
+  Concluded = 3,
+  Closed = 4,
+}
+
+/** `IChannelAdjudicator.ChannelInfo`. */
+export interface OnchainChannel {
+  status: ChannelStatus;
+  holdings: bigint;
+  checkpointed: boolean;
+  funded: [boolean, boolean];
+  deposits: [bigint, bigint];
+  version: bigint;
+  deadline: bigint;
+  balances: [bigint, bigint];
+  locksRoot: string;
+}
+
+/** One decoded adjudicator event, with where it was logged. */
+export type AdjudicatorEvent = { block: number; logIndex: number; txHash: string } & (
+  | { name: "ChannelOpened"; channelId: string; params: ChannelParams; depositor: Party; amount: bigint }
+  | { name: "Deposited"; channelId: string; participant: Party; amount: bigint; holdings: bigint }
+  | { name: "ToppedUp"; channelId: string; state: ChannelState; amount: bigint; holdings: bigint }
+  | { name: "PartiallyWithdrawn"; channelId: string; version: bigint; participant: Party; amount: bigint }
+  | { name: "ChallengeRegistered"; channelId: string; state: ChannelState; deadline: bigint }
+  | { name: "ChallengeRefuted"; channelId: string; state: ChannelState; deadline: bigint }
+  | { name: "ChannelConcluded"; channelId: string; version: bigint; balances: [bigint, bigint]; lockedTotal: bigint }
+  | { name: "ChannelClosed"; channelId: string; state: ChannelState }
+  | { name: "PayoutCredited"; channelId: string; participant: Party; amount: bigint }
+  | { name: "Withdrawn"; channelId: string; participant: Party; amount: bigint }
+  | { name: "LockSettled"; channelId: string; index: bigint; lock: Lock; paidTo: Party }
+  | { name: "SecretRevealed"; hashlock: string; secret: string; revealedAt: bigint }
+);
+
+/** A transaction to the adjudicator failed; `reason` is the custom error's name when it reverted with one. */
+export class ChainTxError extends BilayerError {
+  constructor(
+    readonly action: string,
+    readonly reason: string | undefined,
+    cause: unknown,
+  ) {
+    super("CHAIN_TX_FAILED", `${action} failed${reason ? `: ${reason}` : ""}`, { context: { action, reason }, cause });
+  }
+}
+
+const ADJUDICATOR_INTERFACE: Interface = ChannelAdjudicator__factory.createInterface() as unknown as Interface;
+const ERC20_ABI = ["function approve(address spender, uint256 amount) returns (bool)"];
+
+interface Struct {
+  [key: string]: unknown;
+}
+
+function party(v: unknown): Party {
+  return Number(v) === 1 ? 1 : 0;
+}
+
+function stateFromResult(r: unknown): ChannelState {
+  const s = r as Struct;
+  const b = s.balances as bigint[];
+  return {
+    channelId: String(s.channelId).toLowerCase(),
+    version: BigInt(s.version as bigint),
+    balances: [BigInt(b[0]), BigInt(b[1])],
+    locksRoot: String(s.locksRoot).toLowerCase(),
+    lockedTotal: BigInt(s.lockedTotal as bigint),
+    isFinal: Boolean(s.isFinal),
+  };
+}
+
+function paramsFromResult(r: unknown): ChannelParams {
+  const p = r as Struct;
+  const parts = p.participants as string[];
+  return {
+    participants: [getAddress(parts[0]), getAddress(parts[1])],
+    asset: getAddress(String(p.asset)),
+    challengeDuration: BigInt(p.challengeDuration as bigint),
+    salt: String(p.salt).toLowerCase(),
+  };
+}
+
+function lockFromResult(r: unknown): Lock {
+  const l = r as Struct;
+  return {
+    sender: party(l.sender),
+    receiver: party(l.receiver),
+    amount: BigInt(l.amount as bigint),
+    hashlock: String(l.hashlock).toLowerCase(),
+    expiry: BigInt(l.expiry as bigint),
+  };
+}
+
+/** Decodes one adjudicator log, or `undefined` for a log it does not know. */
+export function decodeAdjudicatorLog(log: Log): AdjudicatorEvent | undefined {
+  let parsed;
+  try {
+    parsed = ADJUDICATOR_INTERFACE.parseLog({ topics: [...log.topics], data: log.data });
+  } catch {
+    return undefined;
+  }
+  if (!parsed) return undefined;
+  const a = parsed.args as unknown as Struct;
+  const at = { block: log.blockNumber, logIndex: log.index, txHash: log.transactionHash };
+  const id = () => String(a.channelId).toLowerCase();
+  switch (parsed.name) {
+    case "ChannelOpened":
+      return {
+        ...at,
+        name: "ChannelOpened",
+        channelId: id(),
+        params: paramsFromResult(a.params),
+        depositor: party(a.depositor),
+        amount: BigInt(a.amount as bigint),
+      };
+    case "Deposited":
+      return {
+        ...at,
+        name: "Deposited",
+        channelId: id(),
+        participant: party(a.participant),
+        amount: BigInt(a.amount as bigint),
+        holdings: BigInt(a.holdings as bigint),
+      };
+    case "ToppedUp":
+      return {
+        ...at,
+        name: "ToppedUp",
+        channelId: id(),
+        state: stateFromResult(a.state),
+        amount: BigInt(a.amount as bigint),
+        holdings: BigInt(a.holdings as bigint),
+      };
+    case "PartiallyWithdrawn": {
+      const w = a.withdrawal as Struct;
+      return {
+        ...at,
+        name: "PartiallyWithdrawn",
+        channelId: id(),
+        version: BigInt(w.version as bigint),
+        participant: party(w.participant),
+        amount: BigInt(w.amount as bigint),
+      };
+    }
+    case "ChallengeRegistered":
+    case "ChallengeRefuted":
+      return {
+        ...at,
+        name: parsed.name,
+        channelId: id(),
+        state: stateFromResult(a.state),
+        deadline: BigInt(a.deadline as bigint),
+      };
+    case "ChannelConcluded": {
+      const b = a.balances as bigint[];
+      return {
+        ...at,
+        name: "ChannelConcluded",
+        channelId: id(),
+        version: BigInt(a.version as bigint),
+        balances: [BigInt(b[0]), BigInt(b[1])],
+        lockedTotal: BigInt(a.lockedTotal as bigint),
+      };
+    }
+    case "ChannelClosed":
+      return { ...at, name: "ChannelClosed", channelId: id(), state: stateFromResult(a.state) };
+    case "PayoutCredited":
+    case "Withdrawn":
+      return {
+        ...at,
+        name: parsed.name,
+        channelId: id(),
+        participant: party(a.participant),
+        amount: BigInt(a.amount as bigint),
+      };
+    case "LockSettled":
+      return {
+        ...at,
+        name: "LockSettled",
+        channelId: id(),
+        index: BigInt(a.index as bigint),
+        lock: lockFromResult(a.lock),
+        paidTo: party(a.paidTo),
+      };
+    case "SecretRevealed":
+      return {
+        ...at,
+        name: "SecretRevealed",
+        hashlock: String(a.hashlock).toLowerCase(),
+        secret: String(a.secret).toLowerCase(),
+        revealedAt: BigInt(a.revealedAt as bigint),
+      };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The chain's notion of now: the latest block's timestamp, advanced by the
+ * wall clock since it was read (a dev chain's time can jump ahead of the wall
+ * clock, so the local clock alone is not enough).
+ */
+export class ChainClock {
+  private timestamp = 0n;
+  private readAt = 0;
+
+  /** Records a block timestamp seen now. */
+  observe(timestamp: bigint): void {
+    if (timestamp >= this.timestamp) {
+      this.timestamp = timestamp;
+      this.readAt = Date.now();
+    }
+  }
+
+  /** The estimated current chain time, seconds. */
+  now(): bigint {
+    if (this.readAt === 0) return BigInt(Math.floor(Date.now() / 1000));
+    return this.timestamp + BigInt(Math.floor((Date.now() - this.readAt) / 1000));
+  }
+
+  async refresh(provider: Provider): Promise<bigint> {
+    const block = await provider.getBlock("latest");
+    if (block) this.observe(BigInt(block.timestamp));
+    return this.now();
+  }
+}
+
+/** Reads adjudicator logs block range by block range; the owner keeps the cursor. */
+export class AdjudicatorLogReader {
+  constructor(
+    private readonly provider: Provider,
+    private readonly adjudicator: string,
+    private readonly confirmations = 0,
+    private readonly maxRange = 2_000,
+  ) {}
+
+  /** The events in blocks `fromBlock..` up to the confirmed head, and the last block read. */
+  async read(fromBlock: number, clock?: ChainClock): Promise<{ events: AdjudicatorEvent[]; toBlock: number }> {
+    const head = await this.provider.getBlock("latest");
+    if (!head) return { events: [], toBlock: fromBlock - 1 };
+    clock?.observe(BigInt(head.timestamp));
+    const last = head.number - this.confirmations;
+    const events: AdjudicatorEvent[] = [];
+    let from = fromBlock;
+    while (from <= last) {
+      const to = Math.min(last, from + this.maxRange - 1);
+      const logs = await this.provider.getLogs({ address: this.adjudicator, fromBlock: from, toBlock: to });
+      for (const log of logs) {
+        const ev = decodeAdjudicatorLog(log);
+        if (ev) events.push(ev);
+      }
+      from = to + 1;
+    }
+    events.sort((x, y) => x.block - y.block || x.logIndex - y.logIndex);
+    return { events, toBlock: Math.max(last, fromBlock - 1) };
+  }
+}
+
+/** The reason a contract call reverted: the custom error's name, or the message. */
+export function revertReason(err: unknown): string | undefined {
+  const e = err as { revert?: { name?: string }; shortMessage?: string; message?: string; data?: string };
+  if (e?.revert?.name) return e.revert.name;
+  if (typeof e?.data === "string" && e.data.length >= 10) {
+    try {
+      const parsed = ADJUDICATOR_INTERFACE.parseError(e.data);
+      if (parsed) return parsed.name;
+    } catch {
+      // not one of ours
+    }
+  }
+  return e?.shortMessage ?? e?.message;
+}
+
+/**
+ * Transactions to the adjudicator from one signer, sent one after another
+ * (so two of them never race for a nonce), each awaited until mined.
+ */
+export class Adjudicator {
+  readonly contract: ChannelAdjudicator;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly address: string,
+    readonly signer: Signer,
+    readonly provider: Provider,
+  ) {
+    this.contract = ChannelAdjudicator__factory.connect(address, signer);
+  }
+
+  private send(action: string, make: () => Promise<ContractTransactionResponse>): Promise<TransactionReceipt> {
+    const run = async () => {
+      let tx: ContractTransactionResponse;
+      try {
+        tx = await make();
+      } catch (err) {
+        throw new ChainTxError(action, revertReason(err), err);
+      }
+      let receipt: TransactionReceipt | null;
+      try {
+        receipt = await tx.wait();
+      } catch (err) {
+        throw new ChainTxError(action, revertReason(err), err);
+      }
+      if (!receipt || receipt.status !== 1) throw new ChainTxError(action, "reverted", undefined);
+      return receipt;
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Approves the adjudicator for `amount` of an ERC-20 asset (nothing for ETH). */
+  private async approve(asset: string, amount: bigint): Promise<void> {
+    if (asset === ZERO_ADDRESS || amount === 0n) return;
+    const token = new Contract(asset, ERC20_ABI, this.signer);
+    await this.send("approve", () => token.approve(this.address, amount) as Promise<ContractTransactionResponse>);
+  }
+
+  async open(params: ChannelParams, amount: bigint): Promise<TransactionReceipt> {
+    await this.approve(params.asset, amount);
+    const value = params.asset === ZERO_ADDRESS ? amount : 0n;
+    return this.send("open", () => this.contract.open(params, amount, { value }));
+  }
+
+  async fund(params: ChannelParams, amount: bigint): Promise<TransactionReceipt> {
+    await this.approve(params.asset, amount);
+    const value = params.asset === ZERO_ADDRESS ? amount : 0n;
+    return this.send("fund", () => this.contract.fund(params, amount, { value }));
+  }
+
+  close(params: ChannelParams, state: ChannelState, sigs: readonly CompactSignature[]): Promise<TransactionReceipt> {
+    return this.send("close", () => this.contract.close(params, state, [sigs[0], sigs[1]]));
+  }
+
+  register(params: ChannelParams, state: ChannelState, sigs: readonly CompactSignature[]): Promise<TransactionReceipt> {
+    return this.send("register", () => this.contract.register(params, state, [sigs[0], sigs[1]]));
+  }
+
+  registerDeposits(params: ChannelParams): Promise<TransactionReceipt> {
+    return this.send("registerDeposits", () => this.contract.registerDeposits(params));
+  }
+
+  refute(params: ChannelParams, state: ChannelState, sigs: readonly CompactSignature[]): Promise<TransactionReceipt> {
+    return this.send("refute", () => this.contract.refute(params, state, [sigs[0], sigs[1]]));
+  }
+
+  conclude(params: ChannelParams): Promise<TransactionReceipt> {
+    return this.send("conclude", () => this.contract.conclude(params));
+  }
+
+  withdraw(params: ChannelParams, participant: Party): Promise<TransactionReceipt> {
+    return this.send("withdraw", () => this.contract.withdraw(params, participant));
+  }
+
+  revealSecret(secret: string): Promise<TransactionReceipt> {
+    return this.send("revealSecret", () => this.contract.revealSecret(secret));
+  }
+
+  /** Resolves `locks[index]` of a concluded channel whose registered state committed to `locks`. */
+  unlock(params: ChannelParams, locks: readonly Lock[], index: number): Promise<TransactionReceipt> {
+    const proof = lockProof(locks, index);
+    return this.send("unlock", () => this.contract.unlock(params, locks[index], index, proof));
+  }
+
+  async getChannel(channelId: string): Promise<OnchainChannel> {
+    const info = await this.contract.getChannel(channelId);
+    return {
+      status: Number(info.status) as ChannelStatus,
+      holdings: info.holdings,
+      checkpointed: info.checkpointed,
+      funded: [info.funded[0], info.funded[1]],
+      deposits: [info.deposits[0], info.deposits[1]],
+      version: info.version,
+      deadline: info.deadline,
+      balances: [info.balances[0], info.balances[1]],
+      locksRoot: info.locksRoot.toLowerCase(),
+    };
+  }
+
+  async secretRevealedAt(hashlock: string): Promise<bigint> {
+    return this.contract.secretRevealedAt(hashlock);
+  }
+
+  async isLockSettled(channelId: string, index: number): Promise<boolean> {
+    return this.contract.isLockSettled(channelId, index);
+  }
+}
