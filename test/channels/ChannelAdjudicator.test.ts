@@ -358,6 +358,32 @@ describe("ChannelAdjudicator", function () {
       await expect(ch.withdraw(1)).to.changeEtherBalance(fx.bob.wallet, ETH);
     });
 
+    it("closes an empty channel as soon as its dispute concludes", async function () {
+      const fx = await loadFixture(deployChannelsFixture);
+      const ch = await TestChannel.create(fx, makeParams(fx.alice, fx.bob), [fx.alice, fx.bob]);
+      await ch.open(1, 0n);
+      await fx.adjudicator.connect(fx.bob.wallet).registerDeposits(ch.params);
+      await time.increase(3600);
+      await expect(ch.conclude()).to.emit(fx.adjudicator, "ChannelConcluded").withArgs(ch.id, 0n, [0n, 0n], 0n);
+      expect((await ch.info()).status).to.equal(Status.Closed);
+    });
+
+    it("shows the registered state in the channel view", async function () {
+      const fx = await loadFixture(deployChannelsFixture);
+      const ch = await openFunded(fx, [ETH, ETH]);
+      const lock: Lock = { sender: 1, receiver: 0, amount: 7n, hashlock: hashlockOf(secret("view")), expiry: 99n };
+      const state = ch.state(6n, [ETH + 7n, ETH - 14n], [lock]);
+      await ch.register(state);
+      const info = await ch.info();
+      expect(info.status).to.equal(Status.Disputed);
+      expect(info.version).to.equal(6n);
+      expect(info.deadline).to.equal(BigInt(await time.latest()) + 3600n);
+      expect(info.balances).to.deep.equal([ETH + 7n, ETH - 14n]);
+      expect(info.locksRoot).to.equal(state.locksRoot);
+      expect(info.holdings).to.equal(2n * ETH);
+      expect(info.deposits).to.deep.equal([0n, 0n]);
+    });
+
     it("lets only a participant register the deposit state", async function () {
       const fx = await loadFixture(deployChannelsFixture);
       const ch = await openFunded(fx, [ETH, 0n]);
