@@ -21,9 +21,12 @@ const ERC20_ABI = [
   "function balanceOf(address owner) view returns (uint256)",
 ];
 
+/** `BILAYER_DEPLOYMENTS_DIR` points every task at another deployments directory (tests do). */
+const DEPLOYMENTS_DIR = process.env.BILAYER_DEPLOYMENTS_DIR || undefined;
+
 async function deployment(hre: HardhatRuntimeEnvironment) {
   const { readRollupDeployment } = await import("../src/l1/deployments");
-  return readRollupDeployment(hre.network.name);
+  return readRollupDeployment(hre.network.name, DEPLOYMENTS_DIR);
 }
 
 async function signerAt(hre: HardhatRuntimeEnvironment, index: number) {
@@ -76,7 +79,7 @@ task("deploy", "Deploys the rollup contracts and writes deployments/<network>.js
           sequencer: args.sequencer || deployer,
           admin: args.admin || deployer,
         },
-        { network: hre.network.name },
+        { network: hre.network.name, deploymentsDir: DEPLOYMENTS_DIR },
       );
       console.log(`rollup deployed on ${result.network} (chain ${result.chainId}) at block ${result.startBlock}`);
       for (const [name, address] of Object.entries(result.contracts)) console.log(`  ${name.padEnd(21)} ${address}`);

@@ -146,6 +146,7 @@ export class L1Driver {
         break;
       }
       this.verified = k + 1;
+      sequencer.releaseChunks(k);
     }
     if (proposedCount < this.view.proposed) {
       this.o.logger.error({ proposed: proposedCount, before: this.view.proposed }, "proposals were rolled back on L1");

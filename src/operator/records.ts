@@ -10,7 +10,8 @@ import { keyNum } from "./store";
  *   q/<index>             StoredQueueItem: an L1 queue item seen by the follower
  *   f/cursor              FollowerCursor: the next L1 block the follower reads
  *   t/<seq>               TxRecord: an accepted transaction, in sequencing order
- *   h/<hash>              "t:<seq>" for an accepted transaction, or a DroppedRecord as JSON
+ *   h/<hash>              DroppedRecord: a waiting transaction skipped when its turn came
+ *                         (accepted ones are found by hash through an index rebuilt from t/ on load)
  *   m/<from>/<nonce>      TxRecord: a transaction waiting for an earlier nonce
  *   o                     OpenBatchRecord: the batch being filled
  *   b/<index>             BatchRecord: a closed batch

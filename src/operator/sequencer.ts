@@ -24,6 +24,7 @@ import {
   headerToJson,
   KEY_OPEN,
   PREFIX_BATCH,
+  PREFIX_HASH,
   PREFIX_TX,
   PREFIX_WAITING,
   queueItemOf,
@@ -159,6 +160,10 @@ export class Sequencer {
   private withdrawals = new WithdrawalHistory();
   private knownAccounts = 0;
   private chunkCache = new Map<number, Uint8Array[]>();
+  /** Sequence number of every accepted transaction by hash (rebuilt from the store on load). */
+  private txIndex = new Map<string, number>();
+  /** Waiting transactions that were skipped when their turn came, by hash. */
+  private dropped = new Map<string, DroppedRecord>();
   private durableBatches = 0;
   private l1: L1Heads = { appended: 0, proposed: 0, final: 0 };
   private available = false;
@@ -198,6 +203,8 @@ export class Sequencer {
     this.withdrawals = new WithdrawalHistory();
     this.knownAccounts = 0;
     this.chunkCache = new Map();
+    this.txIndex = new Map();
+    this.dropped = new Map();
     this.buffered = [];
     this.closedBuffered = [];
     const started = performance.now();
@@ -214,7 +221,10 @@ export class Sequencer {
         return t;
       }
       const r = await txs.next();
-      return r.done ? undefined : (JSON.parse(r.value[1]) as TxRecord);
+      if (r.done) return undefined;
+      const t = JSON.parse(r.value[1]) as TxRecord;
+      this.txIndex.set(t.h, this.seqOf(t));
+      return t;
     };
 
     for (const b of batches) {
@@ -266,6 +276,10 @@ export class Sequencer {
     }
     if (await nextTx()) throw this.corrupt("transactions after the last batch without an open batch");
 
+    for await (const [, v] of store.entries(PREFIX_HASH)) {
+      const d = JSON.parse(v) as DroppedRecord;
+      this.dropped.set(d.h, d);
+    }
     for await (const [, v] of store.entries(PREFIX_WAITING)) {
       const t = JSON.parse(v) as TxRecord;
       this.mempool.add({ hash: t.h, from: t.f, nonce: t.n, bytes: fromHex(t.b), receivedAt: t.at });
@@ -356,7 +370,7 @@ export class Sequencer {
     }
     if (nonce !== undefined && nonce !== sender.nonce) {
       if (nonce < sender.nonce) {
-        const existing = await this.lookup(hash);
+        const existing = this.lookup(hash);
         if (existing) return { hash, status: "pending", from: tx.from, nonce };
         reject(RpcCode.WrongNonce, `nonce ${nonce} is already used: account ${tx.from} is at nonce ${sender.nonce}`, {
           nonce,
@@ -488,7 +502,7 @@ export class Sequencer {
         return this.enqueueWaiting(tx, bytes, hash, sender, ahead);
       const behind = sender.nonce - d;
       if (d <= 16 && behind >= 0 && signer(behind) === sender.owner) {
-        if (await this.lookup(hash)) return { hash, status: "pending", from: tx.from, nonce: behind };
+        if (this.lookup(hash)) return { hash, status: "pending", from: tx.from, nonce: behind };
         reject(
           RpcCode.WrongNonce,
           `signed over nonce ${behind}, which is already used: account ${tx.from} is at nonce ${sender.nonce}`,
@@ -590,6 +604,7 @@ export class Sequencer {
   private drop(w: WaitingTx, code: Outcome, reason: string): void {
     const rec: DroppedRecord = { h: w.hash, f: w.from, n: w.nonce, at: w.receivedAt, code, reason };
     this.o.logger.info({ hash: w.hash, from: w.from, nonce: w.nonce, reason }, "waiting transaction skipped");
+    this.dropped.set(w.hash, rec);
     this.buffered.push({ type: "put", key: hashKey(w.hash), value: JSON.stringify(rec) });
   }
 
@@ -598,10 +613,8 @@ export class Sequencer {
     // Called right after the executor applied it: the newest withdrawal or account is this one's.
     if (bytes[0] === TxType.Withdraw) rec.w = Number(this.state.withdrawalCount) - 1;
     if (bytes[0] === TxType.TransferToNew) rec.a = this.state.accountCount;
-    this.buffered.push(
-      { type: "put", key: txKey(seq), value: JSON.stringify(rec) },
-      { type: "put", key: hashKey(hash), value: `t:${seq}` },
-    );
+    this.buffered.push({ type: "put", key: txKey(seq), value: JSON.stringify(rec) });
+    this.txIndex.set(hash, seq);
   }
 
   /**
@@ -927,12 +940,12 @@ export class Sequencer {
     return [...(this.owners.get(owner.toLowerCase()) ?? [])];
   }
 
-  /** Looks a transaction up by hash in the store: its sequence number or its drop record. */
-  private async lookup(hash: string): Promise<{ seq: number } | { dropped: DroppedRecord } | undefined> {
-    const v = await this.o.store.get(hashKey(hash));
-    if (v === undefined) return undefined;
-    if (v.startsWith("t:")) return { seq: Number(v.slice(2)) };
-    return { dropped: JSON.parse(v) as DroppedRecord };
+  /** A transaction by hash: its sequence number, or its drop record. */
+  private lookup(hash: string): { seq: number } | { dropped: DroppedRecord } | undefined {
+    const seq = this.txIndex.get(hash);
+    if (seq !== undefined) return { seq };
+    const dropped = this.dropped.get(hash);
+    return dropped ? { dropped } : undefined;
   }
 
   /** The receipt of a transaction, or `undefined` if the operator never accepted it. */
@@ -940,7 +953,7 @@ export class Sequencer {
     const w = this.mempool.byId(hash);
     if (w)
       return { hash, status: "queued", from: w.from, nonce: w.nonce, outcome: "Waiting", acceptedAt: w.receivedAt };
-    const found = await this.lookup(hash);
+    const found = this.lookup(hash);
     if (!found) return undefined;
     if ("dropped" in found) {
       const d = found.dropped;

@@ -51,7 +51,12 @@ interface JsonRpcResponse {
 
 /** JSON that also writes bigints, as decimal strings. */
 export function toJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+  try {
+    // The common case has no bigint, and the plain form is faster.
+    return JSON.stringify(value);
+  } catch {
+    return JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+  }
 }
 
 function isValidId(id: unknown): id is JsonRpcId {

@@ -1,0 +1,107 @@
+/**
+ * The server side of the `sequencer` bench, run as its own process so that it
+ * has a core to itself: the operator's sequencer (durable LevelDB store with
+ * group commit, pending L2 state, chunk executor with native signature
+ * checks) behind its real JSON-RPC server, on a genesis state of `ACCOUNTS`
+ * funded accounts. The L1 side (follower, batcher, proposer) is not started:
+ * this process measures acceptance, not L1.
+ *
+ * Prints one JSON line `{ "url": ... }` on stdout once it serves.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { domainSeparator } from "../../src/protocol/eip712";
+import { initHashing } from "../../src/protocol/hash";
+import { silentLogger } from "../../src/operator/log";
+import { OperatorMetrics } from "../../src/operator/metrics";
+import { createApi, mapApiError, type L1Status } from "../../src/operator/rpc/api";
+import { JsonRpcServer } from "../../src/operator/rpc/server";
+import { Sequencer } from "../../src/operator/sequencer";
+import { LevelStore } from "../../src/operator/store";
+import { benchAccounts, BENCH_CHAIN_ID, BENCH_INBOX, DEPOSIT } from "./_sequencer-accounts";
+
+async function main(): Promise<void> {
+  await initHashing();
+  const accounts = Number(process.env.BENCH_ACCOUNTS ?? "2000");
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "bilayer-bench-seq-"));
+  const store = await LevelStore.open(dataDir);
+  const metrics = new OperatorMetrics({ defaultMetrics: false });
+  store.onFlush = (s) => {
+    metrics.storeFlushMs.observe(s.ms);
+    metrics.storeGroupSize.observe(s.writers);
+  };
+  const logger = silentLogger();
+  const sequencer = new Sequencer({
+    store,
+    domainSeparator: domainSeparator(BENCH_CHAIN_ID, BENCH_INBOX),
+    feeRecipient: 0,
+    logger,
+    metrics,
+  });
+  await sequencer.load([]);
+  // Genesis: one deposit per account, as the L1 follower would have stored them.
+  sequencer.addQueueItems(
+    benchAccounts(accounts).map((a, index) => ({
+      index,
+      kind: 0,
+      addr: a.address,
+      tokenId: 0,
+      amount: DEPOSIT.toString(),
+      account: 0,
+      timestamp: "1",
+      accumulator: "0x" + "00".repeat(32),
+      blockNumber: 1,
+    })),
+  );
+  // Batches of queue items (1,024 at most each), closed at once rather than after their age.
+  while (sequencer.status().queue.sequenced < accounts) {
+    sequencer.tick();
+    await sequencer.flush();
+  }
+  const l1Status = (): L1Status => ({
+    chainId: BENCH_CHAIN_ID.toString(),
+    contracts: { bridge: BENCH_INBOX, rollupInbox: BENCH_INBOX, stateCommitmentChain: BENCH_INBOX },
+    sequencer: BENCH_INBOX,
+    l1Block: 0,
+    heads: { appended: 0, proposed: 0, final: 0 },
+    openProposals: [],
+    inFlight: [],
+  });
+  const server = new JsonRpcServer({
+    host: "127.0.0.1",
+    port: 0,
+    maxBodyBytes: 64 * 1024,
+    maxBatchLength: 1000,
+    methods: createApi({ sequencer, l1Status }),
+    routes: {
+      "/metrics": async (_req, res) => {
+        const { contentType, body } = await metrics.text();
+        res.writeHead(200, { "content-type": contentType }).end(body);
+      },
+    },
+    logger,
+    mapError: mapApiError,
+    onResponse: (method, code) => metrics.rpcRequests.inc({ method, code: String(code) }),
+  });
+  const { url } = await server.start();
+  const timer = setInterval(() => sequencer.tick(), 100);
+  process.stdout.write(JSON.stringify({ url }) + "\n");
+  const stop = (): void => {
+    clearInterval(timer);
+    void server
+      .stop()
+      .then(() => store.close())
+      .finally(() => {
+        fs.rmSync(dataDir, { recursive: true, force: true });
+        process.exit(0);
+      });
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

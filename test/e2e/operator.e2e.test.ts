@@ -1,0 +1,397 @@
+/**
+ * The operator end to end, with real processes: an L1 node (`hardhat node`,
+ * then anvil — an independent EVM), the `deploy` task, the `operator` task as
+ * a child process; the test drives it only through its JSON-RPC API and L1.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { expect } from "chai";
+import { HDNodeWallet, JsonRpcProvider, Wallet, keccak256 } from "ethers";
+import { connectRollup, type RollupContracts } from "../../src/l1/contracts";
+import { readRollupDeployment, type RollupDeployment } from "../../src/l1/deployments";
+import { readBatches, readQueue } from "../../src/l1/reader";
+import {
+  L2Client,
+  L2RpcError,
+  signL2Transaction,
+  transferTx,
+  withdrawTx,
+  type AccountView,
+} from "../../src/operator/client";
+import { claimWithdrawal } from "../../src/operator/l1-user";
+import { Outcome } from "../../src/protocol/constants";
+import { domainSeparator } from "../../src/protocol/eip712";
+import { initHashing } from "../../src/protocol/hash";
+import { L2State } from "../../src/protocol/state";
+import { applyBatch } from "../../src/protocol/stf";
+import { freePort, runTask, startL1, startOperator, stop, stopAll, tail, type NodeKind, type Proc } from "./processes";
+
+const MNEMONIC = "test test test test test test test test test test test junk";
+const CHALLENGE_WINDOW = 600;
+const ETH = 10n ** 18n;
+
+function devWallet(index: number, provider: JsonRpcProvider): Wallet {
+  return HDNodeWallet.fromPhrase(MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`).connect(provider) as unknown as Wallet;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+/** An L1 node with the rollup deployed through the `deploy` task and the operator running as a child process. */
+class Stack {
+  l1!: { proc: Proc; url: string };
+  operator: Proc | undefined;
+  provider!: JsonRpcProvider;
+  deployment!: RollupDeployment;
+  contracts!: RollupContracts;
+  client!: L2Client;
+  port = 0;
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "bilayer-e2e-"));
+  readonly env: NodeJS.ProcessEnv;
+
+  constructor(readonly kind: NodeKind) {
+    this.env = { BILAYER_DEPLOYMENTS_DIR: path.join(this.dir, "deployments"), LOG_LEVEL: "info" };
+  }
+
+  async start(): Promise<void> {
+    await initHashing();
+    this.l1 = await startL1(this.kind, this.dir);
+    this.env.L1_RPC_URL = this.l1.url;
+    this.provider = new JsonRpcProvider(this.l1.url, undefined, { cacheTimeout: -1, pollingInterval: 100 });
+    const out = await runTask(
+      ["deploy", "--network", "localhost", "--challenge-window", String(CHALLENGE_WINDOW), "--bond", String(ETH / 10n)],
+      this.env,
+      this.dir,
+    );
+    expect(out).to.contain("rollup deployed on localhost");
+    this.deployment = readRollupDeployment("localhost", this.env.BILAYER_DEPLOYMENTS_DIR);
+    this.contracts = connectRollup(this.deployment.contracts, this.provider);
+    this.port = await freePort();
+    await this.startOperator();
+    this.client = new L2Client(`http://127.0.0.1:${this.port}`);
+  }
+
+  async startOperator(): Promise<void> {
+    const args = [
+      "--network",
+      "localhost",
+      "--data-dir",
+      path.join(this.dir, "operator-data"),
+      "--batch-age",
+      "300",
+      "--poll",
+      "100",
+    ];
+    this.operator = await startOperator(args, this.env, this.dir, this.port);
+  }
+
+  async stop(): Promise<void> {
+    this.client?.close();
+    await stop(this.operator);
+    await stop(this.l1?.proc);
+    this.provider?.destroy();
+  }
+
+  /** Deposits `amount` for each wallet and waits for its L2 account. */
+  async deposit(wallets: Wallet[], amount: bigint): Promise<AccountView[]> {
+    for (const w of wallets) {
+      await (await this.contracts.bridge.connect(w).depositEth(w.address, 0, { value: amount })).wait();
+    }
+    const accounts: AccountView[] = [];
+    for (const w of wallets) {
+      accounts.push(
+        await until(`the L2 account of ${w.address}`, async () => {
+          const list = await this.client.getAccountsOf(w.address);
+          return list.find((a) => a.balance >= amount);
+        }),
+      );
+    }
+    return accounts;
+  }
+
+  sign(w: Wallet, tx: Parameters<typeof signL2Transaction>[1], nonce: number): Promise<string> {
+    return signL2Transaction(w, tx, {
+      chainId: this.deployment.chainId,
+      inbox: this.deployment.contracts.rollupInbox,
+      tokenId: 0,
+      nonce,
+    });
+  }
+
+  /** Waits until every transaction in `hashes` is in a proposed (or final) batch. */
+  async waitProposed(hashes: string[], timeoutMs = 90_000): Promise<void> {
+    await until(
+      "the transactions to be proposed",
+      async () => {
+        for (const h of [...hashes].reverse()) {
+          const r = await this.client.getReceipt(h);
+          if (r?.status !== "proposed" && r?.status !== "final") return undefined;
+        }
+        return true;
+      },
+      timeoutMs,
+    );
+  }
+
+  /**
+   * Rebuilds the L2 state from L1 alone (queue events, batch calldata) and
+   * checks every batch's state root against its proposal; returns the state
+   * and the hashes of every transaction L1 carries, in order.
+   */
+  async replayFromL1(): Promise<{ state: L2State; txHashes: string[]; batches: number }> {
+    const from = { fromBlock: this.deployment.startBlock };
+    const queue = await readQueue(this.contracts.bridge, from);
+    const batches = await readBatches(this.contracts.inbox, from);
+    const state = new L2State();
+    const txHashes: string[] = [];
+    const separator = domainSeparator(this.deployment.chainId, this.deployment.contracts.rollupInbox);
+    batches.forEach((b, i) => expect(b.index).to.equal(i, "batches are contiguous"));
+    for (const b of batches) {
+      const { stepRoots, steps } = applyBatch(state, {
+        queueItems: queue.slice(b.queueStart, b.queueEnd),
+        chunks: b.chunks,
+        feeRecipient: b.feeRecipient,
+        domainSeparator: separator,
+      });
+      for (const step of steps.slice(stepRoots.length - b.chunks.length)) {
+        for (const o of step.outcomes) expect(o.code, o.reason).to.equal(Outcome.Applied);
+      }
+      const proposals = Number(await this.contracts.stateCommitmentChain.proposalCount());
+      if (b.index < proposals) {
+        expect(await this.contracts.stateCommitmentChain.stateRoot(b.index)).to.equal(stepRoots[stepRoots.length - 1]);
+      }
+      for (const chunk of b.chunks) {
+        for (let off = 0; off < chunk.length;) {
+          const size = chunk[off] === 1 ? 80 : chunk[off] === 2 ? 76 : 96;
+          txHashes.push(keccak256(chunk.subarray(off, off + size)));
+          off += size;
+        }
+      }
+    }
+    return { state, txHashes, batches: batches.length };
+  }
+}
+
+async function timeTravelPastWindow(provider: JsonRpcProvider): Promise<void> {
+  await provider.send("evm_increaseTime", [CHALLENGE_WINDOW + 1]);
+  await provider.send("evm_mine", []);
+}
+
+/** The whole life cycle, driven through JSON-RPC and L1 only. */
+async function lifeCycle(stack: Stack): Promise<void> {
+  const { client, provider } = stack;
+  const users = [1, 2, 3, 4].map((i) => devWallet(i, provider));
+  const newcomer = devWallet(12, provider).address;
+  const accounts = await stack.deposit(users, 5n * ETH);
+  const expected = new Map<number, bigint>(accounts.map((a) => [a.index, a.balance]));
+  const nonces = accounts.map((a) => a.nonce);
+  const hashes: string[] = [];
+
+  // 100 transfers, each wallet in nonce order, the four wallets concurrently.
+  await Promise.all(
+    users.map(async (w, u) => {
+      for (let i = 0; i < 25; i++) {
+        const to = accounts[(u + 1 + (i % 3)) % 4].index;
+        const amount = 10n ** 15n * BigInt(1 + ((u + i) % 5));
+        const { hash, status } = await client.sendTransaction(
+          await stack.sign(w, transferTx(accounts[u].index, to, amount), nonces[u]++),
+        );
+        expect(status).to.equal("pending");
+        hashes.push(hash);
+        expected.set(accounts[u].index, (expected.get(accounts[u].index) ?? 0n) - amount);
+        expected.set(to, (expected.get(to) ?? 0n) + amount);
+      }
+    }),
+  );
+  // A transfer to a new address creates an account.
+  const toNew = await client.sendTransaction(
+    await stack.sign(users[0], transferTx(accounts[0].index, newcomer, ETH / 2n), nonces[0]++),
+  );
+  hashes.push(toNew.hash);
+  expected.set(accounts[0].index, (expected.get(accounts[0].index) ?? 0n) - ETH / 2n);
+  const created = (await client.getReceipt(toNew.hash))?.createdAccount;
+  expect(created).to.be.a("number");
+  expected.set(created as number, ETH / 2n);
+
+  // One withdrawal of 1 ETH per wallet.
+  const withdrawals: { index: number; wallet: Wallet }[] = [];
+  for (let u = 0; u < users.length; u++) {
+    const { hash } = await client.sendTransaction(
+      await stack.sign(users[u], withdrawTx(accounts[u].index, ETH), nonces[u]++),
+    );
+    hashes.push(hash);
+    expected.set(accounts[u].index, (expected.get(accounts[u].index) ?? 0n) - ETH);
+    const receipt = await client.getReceipt(hash);
+    withdrawals.push({ index: receipt?.withdrawalIndex as number, wallet: users[u] });
+  }
+
+  await stack.waitProposed(hashes);
+  // A claim before the window has passed is refused by the bridge.
+  const early = await client.getWithdrawalProof(withdrawals[0].index);
+  expect(early.final).to.equal(false);
+  await expect(claimWithdrawal(users[0], stack.deployment.contracts.bridge, early))
+    .to.be.revertedWithCustomError(stack.contracts.bridge, "BridgeBatchNotFinal")
+    .withArgs(early.batchIndex);
+
+  await timeTravelPastWindow(provider);
+  await client.waitForStatus((s) => s.heads.final === s.heads.proposed && s.heads.final === s.heads.appended, 30_000);
+
+  for (const { index, wallet } of withdrawals) {
+    const proof = await client.getWithdrawalProof(index);
+    expect(proof.final).to.equal(true);
+    expect(proof.recipient).to.equal(wallet.address.toLowerCase());
+    const before = await provider.getBalance(wallet.address);
+    const receipt = await claimWithdrawal(wallet, stack.deployment.contracts.bridge, proof);
+    const after = await provider.getBalance(wallet.address);
+    expect(after - before + receipt.gasUsed * receipt.gasPrice).to.equal(ETH);
+    expect(await stack.contracts.bridge.isClaimed(index)).to.equal(true);
+  }
+
+  for (const [index, balance] of expected)
+    expect((await client.getAccount(index)).balance, `account ${index}`).to.equal(balance);
+
+  // L1 alone tells the same story: every transaction once, the same balances.
+  const replay = await stack.replayFromL1();
+  expect(new Set(replay.txHashes).size).to.equal(replay.txHashes.length);
+  for (const h of hashes) expect(replay.txHashes).to.include(h);
+  for (const [index, balance] of expected) expect(replay.state.getAccount(index)?.balance).to.equal(balance);
+
+  // The operator takes its bonds back once the proposals are final.
+  await until("the bonds to be returned", async () => {
+    const n = Number(await stack.contracts.stateCommitmentChain.proposalCount());
+    for (let k = 0; k < n; k++)
+      if (!(await stack.contracts.stateCommitmentChain.proposal(k)).bondReturned) return undefined;
+    return true;
+  });
+}
+
+/**
+ * Clients stream transfers; the operator is killed with SIGKILL mid-stream
+ * (twice) and restarted; every acknowledged transaction must be applied
+ * exactly once, and L1 must carry every batch once.
+ */
+async function crashAndRecover(stack: Stack): Promise<void> {
+  const { client, provider } = stack;
+  const users = [5, 6, 7, 8].map((i) => devWallet(i, provider));
+  const accounts = await stack.deposit(users, 5n * ETH);
+  const acked: { hash: string; account: number; nonce: number }[] = [];
+  const ackedBefore = new Map<number, number>();
+  const nonces = accounts.map((a) => a.nonce);
+
+  const stream = async (stopAfter: number): Promise<void> => {
+    let refused = 0;
+    await Promise.all(
+      users.map(async (w, u) => {
+        for (;;) {
+          if (acked.length >= stopAfter) return;
+          const nonce = nonces[u];
+          const to = accounts[(u + 1) % 4].index;
+          const tx = await stack.sign(w, transferTx(accounts[u].index, to, 10n ** 14n), nonce);
+          try {
+            const r = await client.sendTransaction(tx);
+            acked.push({ hash: r.hash, account: accounts[u].index, nonce });
+            nonces[u]++;
+          } catch (err) {
+            if (err instanceof L2RpcError) throw err; // a refusal would be a bug here
+            refused++;
+            return; // the connection died: the operator is down
+          }
+        }
+      }),
+    );
+    void refused;
+  };
+
+  for (const round of [1, 2]) {
+    const target = acked.length + 60;
+    const streaming = stream(target + 1_000);
+    // Kill it while the clients are still sending and batches are being appended.
+    await until("enough acknowledged transfers", async () => (acked.length >= target ? true : undefined), 60_000);
+    process.kill(stack.operator?.child.pid as number, "SIGKILL");
+    await streaming;
+    await new Promise((r) => setTimeout(r, 200));
+    const log = tail(stack.operator as Proc, 5);
+    await stack.startOperator();
+    // Every acknowledged transfer survived, applied, exactly at its nonce.
+    for (const a of acked) {
+      const r = await client.getReceipt(a.hash);
+      expect(r, `round ${round}: ${a.hash} lost after SIGKILL\n${log}`).to.not.equal(null);
+      expect(r?.outcome).to.equal("Applied");
+      expect(r?.nonce).to.equal(a.nonce);
+    }
+    for (let u = 0; u < users.length; u++) {
+      const l2 = await client.getAccount(accounts[u].index);
+      const ackedCount = acked.filter((a) => a.account === accounts[u].index).length;
+      // A transfer stored just before the kill may be applied without its acknowledgement reaching us.
+      expect(l2.nonce).to.be.within(ackedCount, ackedCount + 1);
+      nonces[u] = l2.nonce;
+      ackedBefore.set(accounts[u].index, ackedCount);
+    }
+  }
+
+  // After the restarts it goes on as before.
+  const more = acked.length + 20;
+  await stream(more);
+  expect(acked.length).to.be.at.least(more);
+  await stack.waitProposed(acked.map((a) => a.hash));
+
+  const status = await client.getStatus();
+  const replay = await stack.replayFromL1();
+  expect(replay.batches, "L1 holds each closed batch once").to.equal(status.heads.appended);
+  expect(new Set(replay.txHashes).size, "no transaction appears twice on L1").to.equal(replay.txHashes.length);
+  const onL1 = new Set(replay.txHashes);
+  for (const a of acked) expect(onL1.has(a.hash), `${a.hash} on L1`).to.equal(true);
+  for (let u = 0; u < users.length; u++) {
+    expect(replay.state.getAccount(accounts[u].index)?.nonce).to.equal(
+      (await client.getAccount(accounts[u].index)).nonce,
+    );
+  }
+}
+
+describe("operator end to end (real processes)", function () {
+  this.timeout(240_000);
+
+  after(async () => {
+    await stopAll();
+  });
+
+  describe("against a hardhat node", () => {
+    const stack = new Stack("hardhat");
+    before(async () => {
+      await stack.start();
+    });
+    after(async () => {
+      await stack.stop();
+    });
+
+    it("carries deposits, transfers and withdrawals from JSON-RPC to claims on L1", async () => {
+      await lifeCycle(stack);
+    });
+
+    it("applies every acknowledged transaction exactly once across SIGKILLs of the operator", async () => {
+      await crashAndRecover(stack);
+    });
+  });
+
+  describe("against anvil", () => {
+    const stack = new Stack("anvil");
+    before(async () => {
+      await stack.start();
+    });
+    after(async () => {
+      await stack.stop();
+    });
+
+    it("carries deposits, transfers and withdrawals from JSON-RPC to claims on L1", async () => {
+      await lifeCycle(stack);
+    });
+  });
+});
