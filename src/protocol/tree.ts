@@ -134,21 +134,24 @@ export class SparseMerkleTree {
   /** Re-hashes every dirty path, one level at a time. */
   private flush(): void {
     if (this.dirty.size === 0) return;
-    let current: Iterable<number> = this.dirty;
+    // Sorted indices have sorted parents, so each level dedupes by comparing neighbours.
+    let current = Uint32Array.from(this.dirty).sort();
     for (let h = 0; h < TREE_DEPTH; h++) {
       const children = this.levels[h];
       const parents = this.levels[h + 1];
       const zero = ZERO_HASHES[h];
-      const next = new Set<number>();
-      for (const index of current) next.add(index >>> 1); // index < 2^32: `>>>` is exact
-      for (const parent of next) {
+      let count = 0;
+      for (let i = 0; i < current.length; i++) {
+        const parent = current[i] >>> 1; // index < 2^32: `>>>` is exact
+        if (count > 0 && current[count - 1] === parent) continue;
+        current[count++] = parent; // in place: parent ≤ index, and slot count ≤ i was already read
         const left = children.get(2 * parent);
         const right = children.get(2 * parent + 1);
         if (left === undefined && right === undefined) parents.delete(parent);
         else parents.set(parent, hashPair(left ?? zero, right ?? zero));
       }
-      current = next;
+      current = current.subarray(0, count);
     }
-    this.dirty = new Set();
+    this.dirty.clear();
   }
 }
