@@ -9,6 +9,7 @@
  *   ROLLUP_PROPOSER_BOND_WEI               (1000000000000000000, 1 ether)
  *   ROLLUP_SEQUENCER                       (the deployer)
  *   ROLLUP_ADMIN                           (the deployer)
+ *   BILAYER_DEPLOYMENTS_DIR                (the project's deployments/)
  *
  * Test fixtures call `deployRollup` directly, so every test also tests deployment.
  */
@@ -22,7 +23,7 @@ import {
 } from "../typechain-types";
 import { connectRollup } from "../src/l1/contracts";
 import type { RollupContracts } from "../src/l1/contracts";
-import { DEFAULT_DEPLOYMENTS_DIR, writeRollupDeployment } from "../src/l1/deployments";
+import { deploymentsDir, writeRollupDeployment } from "../src/l1/deployments";
 import type { RollupDeployment } from "../src/l1/deployments";
 import { BilayerError } from "../src/protocol/errors";
 
@@ -39,7 +40,7 @@ export interface DeployRollupParams {
 export interface DeployRollupOptions {
   /** Network name, the file's base name. Defaults to `chain-<chainId>`. */
   network?: string;
-  /** Directory of the deployment file; defaults to the project's `deployments/`. */
+  /** Directory of the deployment file; defaults to `BILAYER_DEPLOYMENTS_DIR` or the project's `deployments/`. */
   deploymentsDir?: string;
   /** Whether to write the file (default true). */
   write?: boolean;
@@ -149,9 +150,7 @@ export async function deployRollup(
     },
   };
   const file =
-    options.write === false
-      ? undefined
-      : writeRollupDeployment(deployment, options.deploymentsDir ?? DEFAULT_DEPLOYMENTS_DIR);
+    options.write === false ? undefined : writeRollupDeployment(deployment, options.deploymentsDir ?? deploymentsDir());
   return { ...deployment, handles, file };
 }
 

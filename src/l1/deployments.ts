@@ -12,6 +12,12 @@ import { BilayerError } from "../protocol/errors";
 /** The directory the project keeps deployment files in. */
 export const DEFAULT_DEPLOYMENTS_DIR = path.resolve(__dirname, "..", "..", "deployments");
 
+/** `BILAYER_DEPLOYMENTS_DIR` when set (tests point everything at a temporary directory), else the project's. */
+export function deploymentsDir(): string {
+  const fromEnv = process.env.BILAYER_DEPLOYMENTS_DIR;
+  return fromEnv !== undefined && fromEnv !== "" ? path.resolve(fromEnv) : DEFAULT_DEPLOYMENTS_DIR;
+}
+
 /** Addresses of the four rollup contracts. */
 export interface RollupAddresses {
   bridge: string;
@@ -57,7 +63,7 @@ export class DeploymentFileError extends BilayerError {
 }
 
 /** The path of a network's deployment file. */
-export function deploymentPath(network: string, dir: string = DEFAULT_DEPLOYMENTS_DIR): string {
+export function deploymentPath(network: string, dir: string = deploymentsDir()): string {
   if (!/^[A-Za-z0-9_-]+$/.test(network)) {
     throw new DeploymentFileError(`invalid network name "${network}"`, path.join(dir, `${network}.json`));
   }
@@ -65,7 +71,7 @@ export function deploymentPath(network: string, dir: string = DEFAULT_DEPLOYMENT
 }
 
 /** Reads the rollup section of `deployments/<network>.json`. */
-export function readRollupDeployment(network: string, dir: string = DEFAULT_DEPLOYMENTS_DIR): RollupDeployment {
+export function readRollupDeployment(network: string, dir: string = deploymentsDir()): RollupDeployment {
   const file = deploymentPath(network, dir);
   const json = readJsonObject(file);
   if (json === undefined) throw new DeploymentFileError(`no deployment file for network "${network}"`, file);
@@ -111,7 +117,7 @@ export function readRollupDeployment(network: string, dir: string = DEFAULT_DEPL
  * section of an existing file. Bigints are written as decimal strings. Returns
  * the file's path.
  */
-export function writeRollupDeployment(deployment: RollupDeployment, dir: string = DEFAULT_DEPLOYMENTS_DIR): string {
+export function writeRollupDeployment(deployment: RollupDeployment, dir: string = deploymentsDir()): string {
   const file = deploymentPath(deployment.network, dir);
   const existing = readJsonObject(file) ?? {};
   if (existing.chainId !== undefined && parseBigInt(existing.chainId, "chainId", file) !== deployment.chainId) {

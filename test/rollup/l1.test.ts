@@ -17,6 +17,7 @@ import {
   stepRootsHash,
 } from "../../src/l1/batch";
 import {
+  DEFAULT_DEPLOYMENTS_DIR,
   DeploymentFileError,
   deploymentPath,
   readRollupDeployment,
@@ -126,6 +127,20 @@ describe("src/l1 and the deploy script", function () {
       expect(json.channels).to.deep.equal({ adjudicator: "0xabc" });
       expect((json.rollup as { params: { proposerBond: string } }).params.proposerBond).to.equal("1000000000000000000");
       expect(readRollupDeployment("testnet", dir)).to.deep.equal(sample);
+    });
+
+    it("defaults to BILAYER_DEPLOYMENTS_DIR when it is set", async function () {
+      const dir = tempDir();
+      const saved = process.env.BILAYER_DEPLOYMENTS_DIR;
+      process.env.BILAYER_DEPLOYMENTS_DIR = dir;
+      try {
+        expect(writeRollupDeployment(sample)).to.equal(path.join(dir, "testnet.json"));
+        expect(readRollupDeployment("testnet")).to.deep.equal(sample);
+      } finally {
+        if (saved === undefined) delete process.env.BILAYER_DEPLOYMENTS_DIR;
+        else process.env.BILAYER_DEPLOYMENTS_DIR = saved;
+      }
+      expect(deploymentPath("testnet")).to.equal(path.join(DEFAULT_DEPLOYMENTS_DIR, "testnet.json"));
     });
 
     it("refuses to write over a file of another chain", async function () {
