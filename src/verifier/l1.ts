@@ -1,0 +1,275 @@
+/**
+ * Reads the rollup's history from L1 alone, one block range at a time: the
+ * bridge's queue items, the inbox's batches with their chunks decoded from the
+ * calldata of the transactions that appended them, and the state commitment
+ * chain's proposals, rollbacks and bond returns, in the order they happened.
+ *
+ * Limitation: a batch's chunks are read from the input of the transaction that
+ * emitted `BatchAppended`, which must be a direct call of `appendBatch` on the
+ * inbox. A sequencer that appends through a contract (a multisig, a batching
+ * contract) hides the chunks in that contract's calldata, which only a call
+ * trace reveals; such a batch stops the verifier with
+ * `BatchDataUnavailableError` rather than letting it guess.
+ */
+import { getBytes, type Log, type Provider } from "ethers";
+import {
+  Bridge__factory,
+  FraudVerifier__factory,
+  RollupInbox__factory,
+  StateCommitmentChain__factory,
+} from "../../typechain-types";
+import { chunksRoot } from "../l1/batch";
+import type { RollupAddresses } from "../l1/deployments";
+import { BatchDataUnavailableError } from "../l1/reader";
+import type { QueueItem } from "../protocol/queue";
+
+export { BatchDataUnavailableError };
+
+const bridgeInterface = Bridge__factory.createInterface();
+const inboxInterface = RollupInbox__factory.createInterface();
+const chainInterface = StateCommitmentChain__factory.createInterface();
+const fraudInterface = FraudVerifier__factory.createInterface();
+
+/** Where an event was emitted. */
+export interface EventPosition {
+  blockNumber: number;
+  logIndex: number;
+  transactionHash: string;
+}
+
+/** A queue item with its index and the accumulator after it. */
+export interface QueueEvent extends EventPosition {
+  kind: "queue";
+  index: number;
+  item: QueueItem;
+  accumulator: string;
+}
+
+/** A batch as the inbox recorded it, with its chunks from calldata. */
+export interface BatchEvent extends EventPosition {
+  kind: "batch";
+  index: number;
+  commitment: string;
+  chunksRoot: string;
+  queueStart: number;
+  queueEnd: number;
+  chunkCount: number;
+  stepCount: number;
+  feeRecipient: number;
+  forced: boolean;
+  chunks: Uint8Array[];
+}
+
+/** A proposal of a batch's step roots. */
+export interface ProposalEvent extends EventPosition {
+  kind: "proposal";
+  batchIndex: number;
+  proposer: string;
+  stateRoot: string;
+  deadline: number;
+  stepRoots: string[];
+}
+
+/** Proposals `[fromBatch, toBatch)` deleted after a fraud proof. */
+export interface RollbackEvent extends EventPosition {
+  kind: "rollback";
+  fromBatch: number;
+  toBatch: number;
+  challenger: string;
+  reward: bigint;
+  burnt: bigint;
+}
+
+/** A final proposal's bond was paid back. */
+export interface BondReturnedEvent extends EventPosition {
+  kind: "bondReturned";
+  batchIndex: number;
+  proposer: string;
+}
+
+/** A step was proven wrong. */
+export interface FraudProvenEvent extends EventPosition {
+  kind: "fraudProven";
+  batchIndex: number;
+  stepIndex: number;
+  challenger: string;
+  proposedRoot: string;
+  computedRoot: string;
+}
+
+export type RollupEvent =
+  QueueEvent | BatchEvent | ProposalEvent | RollbackEvent | BondReturnedEvent | FraudProvenEvent;
+
+/** How many `getTransaction` calls run at once while fetching the calldata of a range's batches. */
+const CALLDATA_CONCURRENCY = 8;
+
+function position(log: Log): EventPosition {
+  return { blockNumber: log.blockNumber, logIndex: log.index, transactionHash: log.transactionHash };
+}
+
+/** Reads the rollup's events of a block range from an L1 node. */
+export class L1Reader {
+  private readonly addresses: { bridge: string; inbox: string; chain: string; fraud: string };
+
+  constructor(
+    private readonly provider: Provider,
+    contracts: RollupAddresses,
+  ) {
+    this.addresses = {
+      bridge: contracts.bridge.toLowerCase(),
+      inbox: contracts.rollupInbox.toLowerCase(),
+      chain: contracts.stateCommitmentChain.toLowerCase(),
+      fraud: contracts.fraudVerifier.toLowerCase(),
+    };
+  }
+
+  /** The rollup events of blocks `[fromBlock, toBlock]`, in the order they were emitted, batches with their chunks. */
+  async read(fromBlock: number, toBlock: number): Promise<RollupEvent[]> {
+    const a = this.addresses;
+    const logs = await this.provider.getLogs({ address: [a.bridge, a.inbox, a.chain, a.fraud], fromBlock, toBlock });
+    logs.sort((x, y) => x.blockNumber - y.blockNumber || x.index - y.index);
+    const events: RollupEvent[] = [];
+    for (const log of logs) {
+      const event = this.decode(log);
+      if (event !== undefined) events.push(event);
+    }
+    await this.fillChunks(events.filter((e): e is BatchEvent => e.kind === "batch" && !e.forced));
+    return events;
+  }
+
+  private decode(log: Log): RollupEvent | undefined {
+    const address = log.address.toLowerCase();
+    const a = this.addresses;
+    if (address === a.bridge) {
+      const parsed = bridgeInterface.parseLog(log);
+      if (parsed?.name !== "QueueItemAppended") return undefined;
+      const args = parsed.args;
+      return {
+        kind: "queue",
+        ...position(log),
+        index: Number(args.index),
+        item: {
+          kind: Number(args.kind),
+          addr: String(args.addr).toLowerCase(),
+          tokenId: Number(args.tokenId),
+          amount: args.amount as bigint,
+          account: Number(args.account),
+          timestamp: args.timestamp as bigint,
+        },
+        accumulator: String(args.accumulator).toLowerCase(),
+      };
+    }
+    if (address === a.inbox) {
+      const parsed = inboxInterface.parseLog(log);
+      if (parsed?.name !== "BatchAppended") return undefined;
+      const args = parsed.args;
+      return {
+        kind: "batch",
+        ...position(log),
+        index: Number(args.batchIndex),
+        commitment: String(args.commitment).toLowerCase(),
+        chunksRoot: String(args.chunksRoot).toLowerCase(),
+        queueStart: Number(args.queueStart),
+        queueEnd: Number(args.queueEnd),
+        chunkCount: Number(args.chunkCount),
+        stepCount: Number(args.stepCount),
+        feeRecipient: Number(args.feeRecipient),
+        forced: Boolean(args.forced),
+        chunks: [],
+      };
+    }
+    if (address === a.chain) {
+      const parsed = chainInterface.parseLog(log);
+      if (parsed === null) return undefined;
+      const args = parsed.args;
+      if (parsed.name === "StateProposed") {
+        return {
+          kind: "proposal",
+          ...position(log),
+          batchIndex: Number(args.batchIndex),
+          proposer: String(args.proposer).toLowerCase(),
+          stateRoot: String(args.stateRoot).toLowerCase(),
+          deadline: Number(args.deadline),
+          stepRoots: (args.stepRoots as string[]).map((r) => r.toLowerCase()),
+        };
+      }
+      if (parsed.name === "ProposalsRolledBack") {
+        return {
+          kind: "rollback",
+          ...position(log),
+          fromBatch: Number(args.fromBatch),
+          toBatch: Number(args.toBatch),
+          challenger: String(args.challenger).toLowerCase(),
+          reward: args.reward as bigint,
+          burnt: args.burnt as bigint,
+        };
+      }
+      if (parsed.name === "BondReturned") {
+        return {
+          kind: "bondReturned",
+          ...position(log),
+          batchIndex: Number(args.batchIndex),
+          proposer: String(args.proposer).toLowerCase(),
+        };
+      }
+      return undefined;
+    }
+    if (address === a.fraud) {
+      const parsed = fraudInterface.parseLog(log);
+      if (parsed?.name !== "FraudProven") return undefined;
+      const args = parsed.args;
+      return {
+        kind: "fraudProven",
+        ...position(log),
+        batchIndex: Number(args.batchIndex),
+        stepIndex: Number(args.stepIndex),
+        challenger: String(args.challenger).toLowerCase(),
+        proposedRoot: String(args.proposedRoot).toLowerCase(),
+        computedRoot: String(args.computedRoot).toLowerCase(),
+      };
+    }
+    return undefined;
+  }
+
+  /** Fetches and decodes the chunks of each batch from its transaction's input, checked against the chunk root. */
+  private async fillChunks(batches: BatchEvent[]): Promise<void> {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < batches.length) {
+        const batch = batches[next++];
+        batch.chunks = await this.chunksOf(batch);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CALLDATA_CONCURRENCY, batches.length) }, worker));
+  }
+
+  private async chunksOf(batch: BatchEvent): Promise<Uint8Array[]> {
+    const context = { batchIndex: batch.index, transactionHash: batch.transactionHash };
+    const tx = await this.provider.getTransaction(batch.transactionHash);
+    if (tx === null)
+      throw new BatchDataUnavailableError(`the transaction of batch ${batch.index} is not found`, context);
+    if (tx.to?.toLowerCase() !== this.addresses.inbox) {
+      throw new BatchDataUnavailableError(
+        `batch ${batch.index} was appended through ${tx.to ?? "a contract creation"}, not by a direct call of the inbox: its chunks need a call trace`,
+        { ...context, to: tx.to },
+      );
+    }
+    const call = inboxInterface.parseTransaction({ data: tx.data, value: tx.value });
+    if (call?.name !== "appendBatch") {
+      throw new BatchDataUnavailableError(`the transaction of batch ${batch.index} is not an appendBatch call`, {
+        ...context,
+        function: call?.name,
+      });
+    }
+    const chunks = (call.args[0] as string[]).map((chunk) => getBytes(chunk));
+    const root = chunksRoot(chunks);
+    if (root.toLowerCase() !== batch.chunksRoot || chunks.length !== batch.chunkCount) {
+      throw new BatchDataUnavailableError(`the calldata of batch ${batch.index} does not match its chunk root`, {
+        ...context,
+        chunksRoot: batch.chunksRoot,
+        calldataRoot: root,
+      });
+    }
+    return chunks;
+  }
+}
