@@ -100,7 +100,7 @@ describe("RollupInbox", function () {
         .withArgs(MAX_QUEUE_ITEMS_PER_BATCH + 1, MAX_QUEUE_ITEMS_PER_BATCH);
     });
 
-    it("refuses too many chunks, a chunk too long and a batch too long", async function () {
+    it("refuses batches past the limits that keep a batch under the gas cap", async function () {
       const { deployment, sequencer } = await loadRollup();
       const { inbox } = deployment.handles;
       const tooMany = Array.from({ length: MAX_CHUNKS_PER_BATCH + 1 }, () => "0x01");
