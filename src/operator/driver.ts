@@ -23,7 +23,7 @@ export interface DriverOptions {
    * The step roots to propose for a batch. The default is the batch's own
    * roots; a different function is only for tests of the fraud-proof path.
    */
-  proposalRoots?: (batch: BatchRecord) => string[];
+  proposalRoots?: (batch: BatchRecord) => string[] | Promise<string[]>; // async: malicious mode (./malicious.ts)
 }
 
 /** What the driver last read from L1. */
@@ -249,7 +249,7 @@ export class L1Driver {
     const purpose: TxPurpose = { kind: "propose", batch: p };
     let rec = sender.find(purpose);
     if (!rec) {
-      const roots = this.o.proposalRoots ? this.o.proposalRoots(batch) : batch.stepRoots;
+      const roots = this.o.proposalRoots ? await this.o.proposalRoots(batch) : batch.stepRoots;
       const data = scc.interface.encodeFunctionData("propose", [p, roots]);
       rec = await sender.send(purpose, await scc.getAddress(), data, this.bond);
     }

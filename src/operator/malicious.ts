@@ -320,14 +320,20 @@ export function forgeStepRoots(pre: L2State, batch: BatchInput, spec: LieSpec, c
 // -----------------------------------------------------------------------------
 // The operator's hook
 
-/** What the hook reads from the operator: its closed batches and the queue. */
+/** A queue item as the protocol types it, or as the operator stores it (amount and timestamp as decimal strings). */
+export type SourceQueueItem = Omit<QueueItem, "amount" | "timestamp"> & {
+  amount: bigint | string;
+  timestamp: bigint | string;
+};
+
+/** What the hook reads from the operator (its `Sequencer` is one): its closed batches and the queue. */
 export interface BatchSource {
   /** Closed batch `index`: its queue range, fee recipient and honest step roots. */
   batch(index: number): { queueStart: number; queueEnd: number; feeRecipient: number; stepRoots: string[] } | undefined;
   /** Its chunks. */
   chunksOf(index: number): Promise<Uint8Array[]>;
   /** Queue items `[start, end)`. */
-  queueItems(start: number, end: number): QueueItem[];
+  queueItems(start: number, end: number): SourceQueueItem[];
 }
 
 /** The logger calls the hook makes (pino-compatible). */
@@ -357,7 +363,14 @@ export function maliciousProposalRoots(
       const b = source.batch(k);
       if (b === undefined) throw malicious("UNKNOWN_BATCH", `no closed batch ${k}`);
       return {
-        queueItems: source.queueItems(b.queueStart, b.queueEnd),
+        queueItems: source.queueItems(b.queueStart, b.queueEnd).map((q) => ({
+          kind: q.kind,
+          addr: q.addr,
+          tokenId: q.tokenId,
+          amount: BigInt(q.amount),
+          account: q.account,
+          timestamp: BigInt(q.timestamp),
+        })),
         chunks: await source.chunksOf(k),
         feeRecipient: b.feeRecipient,
         domainSeparator: opts.domainSeparator,

@@ -16,6 +16,7 @@ import { createApi, mapApiError, type L1Status } from "./rpc/api";
 import { JsonRpcServer } from "./rpc/server";
 import { Sequencer } from "./sequencer";
 import { LevelStore } from "./store";
+import { maliciousHookFromEnv } from "./malicious";
 
 export interface OperatorStartOptions {
   config: OperatorConfig;
@@ -156,6 +157,12 @@ export class Operator {
         pollMs: Math.min(config.pollMs, 1000),
       });
       await sender.recover();
+      // MALICIOUS MODE hook — tests and demos only, off unless BILAYER_MALICIOUS=<lie>:<batch>:<step> (./malicious.ts).
+      const lie = maliciousHookFromEnv(process.env, sequencer, {
+        domainSeparator: separator,
+        beneficiary: wallet.address,
+        logger,
+      });
       const driver = new L1Driver({
         provider,
         sender,
@@ -166,7 +173,7 @@ export class Operator {
         metrics,
         pollMs: config.pollMs,
         propose: config.propose,
-        proposalRoots: opts.proposalRoots,
+        proposalRoots: opts.proposalRoots ?? (lie && ((batch) => lie(batch.index))),
       });
       sequencer.onBatchDurable = () => driver.poke();
 
