@@ -4,6 +4,7 @@ import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task
 import type { HardhatUserConfig } from "hardhat/config";
 import "@nomicfoundation/hardhat-toolbox";
 import "./tasks";
+import "./tasks/verifier";
 
 // The compiler is the pinned npm `solc` package: Hardhat never downloads one,
 // so a fresh clone builds offline and byte-for-byte the same everywhere.

@@ -1,0 +1,73 @@
+/**
+ * `npx hardhat verifier --network <name>`: the verifier/challenger (see
+ * scripts/verifier/run.ts for what it does and its options). The challenger
+ * key is VERIFIER_PRIVATE_KEY (environment or `npx hardhat vars set
+ * VERIFIER_PRIVATE_KEY`), else account `--account` of the network's
+ * configured accounts, else — on a local development chain — of the
+ * development mnemonic. Without a key it watches and reports only.
+ *
+ * Everything heavy is imported inside the action: this file is loaded with
+ * the Hardhat config, before the contracts (and their TypeChain types) exist.
+ */
+import path from "node:path";
+import { task, types } from "hardhat/config";
+
+task("verifier", "Runs the verifier: rebuilds L2 from L1 alone, proves wrong proposals, proposes the right roots")
+  .addOptionalParam("host", "Interface of the status server", "127.0.0.1")
+  .addOptionalParam("port", "Status server port (-1: none)", 8548, types.int)
+  .addOptionalParam("dataDir", "Store directory (default .data/verifier/<network>)", "")
+  .addOptionalParam("propose", "When to propose the computed roots: off, after-fraud, all", "after-fraud")
+  .addOptionalParam("confirmations", "L1 confirmation depth (default 1 on dev chains, 3 elsewhere)", 0, types.int)
+  .addOptionalParam("poll", "L1 poll interval in ms (default 250 on dev chains)", 0, types.int)
+  .addOptionalParam("logRange", "Blocks per eth_getLogs and per checkpoint", 0, types.int)
+  .addOptionalParam("account", "Index of the challenger among the network's accounts", 9, types.int)
+  .addOptionalParam("logLevel", "pino log level", process.env.LOG_LEVEL ?? "info")
+  .addFlag("noChallenge", "Watch and report only")
+  .setAction(
+    async (
+      args: {
+        host: string;
+        port: number;
+        dataDir: string;
+        propose: string;
+        confirmations: number;
+        poll: number;
+        logRange: number;
+        account: number;
+        logLevel: string;
+        noChallenge: boolean;
+      },
+      hre,
+    ) => {
+      const { Wallet } = await import("ethers");
+      const { vars } = await import("hardhat/config");
+      const { l1Provider } = await import("./lib");
+      const { challengerKey, runVerifier, stopOnSignals } = await import("../scripts/verifier/run");
+      const provider = l1Provider(hre);
+      const fromVars = vars.has("VERIFIER_PRIVATE_KEY") ? vars.get("VERIFIER_PRIVATE_KEY") : undefined;
+      let signer =
+        fromVars !== undefined ? new Wallet(fromVars, provider) : await challengerKey(provider, args.account);
+      const accounts = hre.network.config.accounts;
+      if (signer === undefined && Array.isArray(accounts)) {
+        const entry = accounts[args.account] as string | { privateKey: string } | undefined;
+        if (entry !== undefined) signer = new Wallet(typeof entry === "string" ? entry : entry.privateKey, provider);
+      }
+      const verifier = await runVerifier(
+        {
+          network: hre.network.name,
+          dataDir: args.dataDir || path.join(hre.config.paths.root, ".data", "verifier", hre.network.name),
+          host: args.host,
+          port: args.port,
+          propose: args.propose as "off" | "after-fraud" | "all",
+          challenge: !args.noChallenge,
+          ...(args.confirmations > 0 ? { confirmations: args.confirmations } : {}),
+          ...(args.poll > 0 ? { pollMs: args.poll } : {}),
+          ...(args.logRange > 0 ? { logRange: args.logRange } : {}),
+          logLevel: args.logLevel,
+        },
+        provider,
+        signer,
+      );
+      await stopOnSignals(verifier);
+    },
+  );
