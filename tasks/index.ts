@@ -210,14 +210,14 @@ async function sendSigned(
     const info = await tokenInfo(hre, dep.contracts.bridge, args.token);
     const account = await senderAccount(client, await signer.getAddress(), args.from, info.tokenId);
     const unsigned = build(account.index, info.decimals);
-    const nonce = account.pendingNonce;
+    const nonce = account.nonce;
     const tx = await signL2Transaction(signer, unsigned, {
       chainId: dep.chainId,
       inbox: dep.contracts.rollupInbox,
       tokenId: account.tokenId,
       nonce,
     });
-    const sent = await client.sendTransaction(tx, nonce === account.nonce ? undefined : nonce);
+    const sent = await client.sendTransaction(tx);
     const receipt = await client.getReceipt(sent.hash);
     return { sent, receipt, account };
   } finally {

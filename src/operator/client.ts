@@ -23,8 +23,10 @@ export interface AccountView {
   owner: string;
   tokenId: number;
   balance: bigint;
+  /** The nonce the account's next transaction is signed over. */
   nonce: number;
-  pendingNonce: number;
+  /** Nonces of transactions signed ahead, waiting for the gap before them to fill. */
+  waitingNonces: number[];
 }
 
 export interface WithdrawalProofView {

@@ -250,24 +250,24 @@ export class L1Sender {
     const head = await this.o.provider.getBlockNumber();
     const reorged: TxPurpose[] = [];
     for (const rec of this.unconfirmed()) {
-      if (!rec.mined) continue;
-      const receipt = await this.o.provider.getTransactionReceipt(rec.mined.hash);
-      if (!receipt || receipt.blockHash !== rec.mined.blockHash) {
+      const receipt = rec.mined
+        ? await this.o.provider.getTransactionReceipt(rec.mined.hash)
+        : await this.findReceipt(rec);
+      if (!receipt) {
+        if (!rec.mined) continue; // still pending: `waitMined` looks after it
         this.o.logger.warn(
           { nonce: rec.nonce, hash: rec.mined.hash, purpose: rec.purpose },
           "L1 transaction left the chain (reorg); re-broadcasting",
         );
         this.o.metrics.l1Transactions.inc({ purpose: rec.purpose.kind, event: "reorged" });
-        if (receipt) {
-          await this.markMined(rec, receipt);
-          continue;
-        }
         delete rec.mined;
         await this.persist(rec);
         await this.rebroadcast(rec);
         reorged.push(rec.purpose);
         continue;
       }
+      // Newly seen, or seen again in another block after a reorg.
+      if (!rec.mined || receipt.blockHash !== rec.mined.blockHash) await this.markMined(rec, receipt);
       if (head - receipt.blockNumber + 1 >= this.o.confirmations) {
         await this.forget(rec);
         this.o.metrics.l1Transactions.inc({ purpose: rec.purpose.kind, event: "confirmed" });

@@ -926,13 +926,12 @@ export class Sequencer {
     return this.state.getAccount(index);
   }
 
-  /** Account `index` in the pending state, with the nonce its next waiting transaction would take. */
-  getAccount(index: number): (Account & { index: number; pendingNonce: number }) | undefined {
+  /** Account `index` in the pending state, with the nonces of its transactions waiting for a gap to fill. */
+  getAccount(index: number): (Account & { index: number; waitingNonces: number[] }) | undefined {
     const a = this.account(index);
     if (!a) return undefined;
-    let pendingNonce = a.nonce;
-    while (this.mempool.at(index, pendingNonce)) pendingNonce++;
-    return { index, owner: a.owner, tokenId: a.tokenId, balance: a.balance, nonce: a.nonce, pendingNonce };
+    const waitingNonces = this.mempool.forAccount(index).map((w) => w.nonce);
+    return { index, owner: a.owner, tokenId: a.tokenId, balance: a.balance, nonce: a.nonce, waitingNonces };
   }
 
   /** The indices of the accounts owned by `owner` (lower-case address). */

@@ -1,0 +1,305 @@
+import { expect } from "chai";
+import { toHex } from "../../src/protocol/hash";
+import { RpcCode } from "../../src/operator/errors";
+import { silentLogger } from "../../src/operator/log";
+import { createApi, mapApiError, type L1Status } from "../../src/operator/rpc/api";
+import { JsonRpcServer } from "../../src/operator/rpc/server";
+import { MemoryStore } from "../../src/operator/store";
+import { fund, sequencer, signed, transfer, users, withdraw, type Harness } from "./fixtures";
+
+const MAX_BODY = 4096;
+
+const l1Status = (): L1Status => ({
+  chainId: "31337",
+  contracts: { bridge: "0x1", rollupInbox: "0x2", stateCommitmentChain: "0x3" },
+  sequencer: "0x4",
+  l1Block: 7,
+  heads: { appended: 0, proposed: 0, final: 0 },
+  openProposals: [],
+  inFlight: [],
+});
+
+interface Answer {
+  jsonrpc?: string;
+  id?: unknown;
+  result?: unknown;
+  error?: { code: number; message: string; data?: unknown };
+}
+
+describe("JSON-RPC API", () => {
+  const [alice, bob, carol] = users(3, "rpc");
+  let h: Harness;
+  let store: MemoryStore;
+  let server: JsonRpcServer;
+  let url: string;
+
+  before(async () => {
+    store = new MemoryStore();
+    h = await sequencer({ store, mempool: { maxPerAccount: 2, maxNonceGap: 8 } });
+    await fund(h, [alice, bob], 10_000n);
+    server = new JsonRpcServer({
+      host: "127.0.0.1",
+      port: 0,
+      maxBodyBytes: MAX_BODY,
+      maxBatchLength: 5,
+      methods: createApi({ sequencer: h.seq, l1Status }),
+      routes: { "/health": (_q, res) => void res.writeHead(200).end("ok\n") },
+      logger: silentLogger(),
+      mapError: mapApiError,
+    });
+    url = (await server.start()).url;
+  });
+
+  after(async () => {
+    await server.stop();
+  });
+
+  async function raw(body: string): Promise<{ status: number; text: string }> {
+    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+    return { status: res.status, text: await res.text() };
+  }
+
+  async function call(method: string, params?: unknown): Promise<Answer> {
+    const req: Record<string, unknown> = { jsonrpc: "2.0", id: 1, method };
+    if (params !== undefined) req.params = params;
+    return JSON.parse((await raw(JSON.stringify(req))).text) as Answer;
+  }
+
+  async function code(method: string, params?: unknown): Promise<number | undefined> {
+    return (await call(method, params)).error?.code;
+  }
+
+  describe("the protocol layer", () => {
+    it("answers malformed JSON with -32700 and id null", async () => {
+      const a = JSON.parse((await raw("{ not json")).text) as Answer;
+      expect(a).to.deep.include({ jsonrpc: "2.0", id: null });
+      expect(a.error?.code).to.equal(RpcCode.ParseError);
+    });
+
+    it("answers requests that are not JSON-RPC 2.0 with -32600", async () => {
+      for (const body of [
+        "42",
+        '"x"',
+        "null",
+        '{"id":1,"method":"l2_getStatus"}',
+        '{"jsonrpc":"1.0","id":1,"method":"l2_getStatus"}',
+        '{"jsonrpc":"2.0","id":1,"method":7}',
+        '{"jsonrpc":"2.0","id":1,"method":"l2_getStatus","params":5}',
+        '{"jsonrpc":"2.0","id":{},"method":"l2_getStatus"}',
+        "[]",
+      ]) {
+        const a = JSON.parse((await raw(body)).text) as Answer;
+        expect(a.error?.code, body).to.equal(RpcCode.InvalidRequest);
+      }
+    });
+
+    it("answers an unknown method with -32601, including inherited property names", async () => {
+      expect(await code("eth_blockNumber")).to.equal(RpcCode.MethodNotFound);
+      expect(await code("constructor")).to.equal(RpcCode.MethodNotFound);
+      expect(await code("__proto__")).to.equal(RpcCode.MethodNotFound);
+    });
+
+    it("answers batches in order, skips notifications, and bounds the batch length", async () => {
+      const batch = [
+        { jsonrpc: "2.0", id: "a", method: "l2_getAccount", params: [1] },
+        { jsonrpc: "2.0", method: "l2_getStatus" },
+        { jsonrpc: "2.0", id: "c", method: "nope" },
+        5,
+      ];
+      const answers = JSON.parse((await raw(JSON.stringify(batch))).text) as Answer[];
+      expect(answers.map((x) => x.id)).to.deep.equal(["a", "c", null]);
+      expect(answers[0].result).to.include({ index: 1 });
+      expect(answers[1].error?.code).to.equal(RpcCode.MethodNotFound);
+      expect(answers[2].error?.code).to.equal(RpcCode.InvalidRequest);
+      const notification = await raw(JSON.stringify({ jsonrpc: "2.0", method: "l2_getStatus" }));
+      expect(notification.status).to.equal(204);
+      const tooMany = JSON.parse(
+        (await raw(JSON.stringify(Array(6).fill({ jsonrpc: "2.0", id: 1, method: "l2_getStatus" })))).text,
+      ) as Answer;
+      expect(tooMany.error?.code).to.equal(RpcCode.InvalidRequest);
+    });
+
+    it("answers a body over the limit with HTTP 413 and -32006, and keeps serving", async () => {
+      const res = await raw(
+        JSON.stringify({ jsonrpc: "2.0", id: 1, method: "l2_getStatus", pad: "x".repeat(MAX_BODY) }),
+      );
+      expect(res.status).to.equal(413);
+      expect((JSON.parse(res.text) as Answer).error?.code).to.equal(RpcCode.BodyTooLarge);
+      expect((await call("l2_getAccount", [1])).result).to.include({ index: 1 });
+    });
+
+    it("serves plain GET routes and refuses other verbs", async () => {
+      expect((await fetch(`${url}/health`)).status).to.equal(200);
+      expect((await fetch(`${url}/nope`)).status).to.equal(404);
+      expect((await fetch(url, { method: "PUT", body: "{}" })).status).to.equal(405);
+    });
+  });
+
+  describe("l2_sendTransaction", () => {
+    let nonce = 0;
+    const next = (): string => toHex(signed(alice, transfer(1, 2, 1n), nonce));
+
+    it("accepts a packed transaction, and the same one as typed fields", async () => {
+      const a = await call("l2_sendTransaction", [next()]);
+      expect(a.result).to.include({ status: "pending", from: 1, nonce: 0 });
+      nonce++;
+      const bytes = signed(alice, transfer(1, 2, 5n), nonce);
+      const typed = { type: "transfer", from: 1, to: 2, amount: "5", fee: "0", signature: toHex(bytes.subarray(16)) };
+      const b = await call("l2_sendTransaction", { tx: typed });
+      expect(b.result).to.include({ status: "pending", nonce: 1 });
+      nonce++;
+    });
+
+    it("answers malformed params with -32602", async () => {
+      const bad: unknown[] = [
+        undefined,
+        [],
+        [42],
+        ["0x1"],
+        ["zz"],
+        ["0x" + "00".repeat(200)],
+        ["0x09" + "00".repeat(79)], // unknown type byte
+        ["0x01" + "00".repeat(40)], // truncated transfer
+        [next() + "00"], // trailing byte
+        [next(), -1],
+        [next(), 1, 2],
+        { tx: next(), extra: 1 },
+        [{ type: "swap", from: 1, amount: "1", signature: "0x" + "11".repeat(64) }],
+        [{ type: "transfer", from: 1, to: 2, amount: "-1", signature: "0x" + "11".repeat(64) }],
+        [{ type: "transfer", from: 1, to: 2, amount: "1", signature: "0x11" }],
+        [{ type: "withdraw", from: 1, to: 2, amount: "1", signature: "0x" + "11".repeat(64) }],
+        [{ type: "transferToNew", from: 1, to: "bob", amount: "1", signature: "0x" + "11".repeat(64) }],
+      ];
+      for (const params of bad)
+        expect(await code("l2_sendTransaction", params), JSON.stringify(params)).to.equal(RpcCode.InvalidParams);
+    });
+
+    it("answers an amount or fee with no exact packed form with -32003", async () => {
+      const sig = "0x" + "11".repeat(64);
+      const amount = await call("l2_sendTransaction", [
+        { type: "transfer", from: 1, to: 2, amount: "123456789012345678901", signature: sig },
+      ]);
+      expect(amount.error?.code).to.equal(RpcCode.AmountNotPackable);
+      expect(amount.error?.message).to.match(/cannot be packed exactly/);
+      expect(
+        await code("l2_sendTransaction", [
+          { type: "transfer", from: 1, to: 2, amount: "1", fee: "4097", signature: sig },
+        ]),
+      ).to.equal(RpcCode.AmountNotPackable);
+    });
+
+    it("answers a signature by anyone but the owner with -32001", async () => {
+      const a = await call("l2_sendTransaction", [toHex(signed(bob, transfer(1, 2, 1n), nonce))]);
+      expect(a.error?.code).to.equal(RpcCode.BadSignature);
+      expect(a.error?.message).to.match(/not signed by/);
+    });
+
+    it("answers a used nonce, or one too far ahead, with -32002", async () => {
+      expect(await code("l2_sendTransaction", [toHex(signed(alice, transfer(1, 2, 9n), 0))])).to.equal(
+        RpcCode.WrongNonce,
+      );
+      expect(await code("l2_sendTransaction", [toHex(signed(alice, transfer(1, 2, 9n), 0)), 0])).to.equal(
+        RpcCode.WrongNonce,
+      );
+      expect(
+        await code("l2_sendTransaction", [toHex(signed(alice, transfer(1, 2, 9n), nonce + 50)), nonce + 50]),
+      ).to.equal(RpcCode.WrongNonce);
+    });
+
+    it("answers an unknown sender or recipient with -32004", async () => {
+      expect(await code("l2_sendTransaction", [toHex(signed(carol, transfer(9, 1, 1n), 0))])).to.equal(
+        RpcCode.UnknownAccount,
+      );
+      expect(await code("l2_sendTransaction", [toHex(signed(alice, transfer(1, 77, 1n), nonce))])).to.equal(
+        RpcCode.UnknownAccount,
+      );
+    });
+
+    it("answers an overdraft with -32005 and other skip reasons with -32008", async () => {
+      const over = await call("l2_sendTransaction", [toHex(signed(alice, withdraw(1, 1_000_000n), nonce))]);
+      expect(over.error?.code).to.equal(RpcCode.InsufficientBalance);
+      expect(over.error?.data).to.include({ balance: "9994" });
+      const fee = await call("l2_sendTransaction", [toHex(signed(alice, transfer(1, 2, 1n, 1n), nonce))]);
+      expect(fee.error?.code).to.equal(RpcCode.TxRejected);
+      expect(fee.error?.data).to.include({ reason: "FeeRecipientMismatch" });
+    });
+
+    it("answers -32009 when the account's waiting room is full", async () => {
+      for (const ahead of [2, 3]) {
+        expect(
+          (await call("l2_sendTransaction", [toHex(signed(alice, transfer(1, 2, 1n), nonce + ahead)), nonce + ahead]))
+            .result,
+        ).to.include({
+          status: "queued",
+        });
+      }
+      expect(
+        await code("l2_sendTransaction", [toHex(signed(alice, transfer(1, 2, 1n), nonce + 4)), nonce + 4]),
+      ).to.equal(RpcCode.MempoolFull);
+    });
+
+    it("answers -32007 when the store cannot write, accepts nothing, then -32011 until it has recovered", async () => {
+      const before = h.seq.status().nextSeq;
+      store.failWrites = new Error("disk on fire");
+      expect(await code("l2_sendTransaction", [toHex(signed(bob, transfer(2, 1, 1n), 0))])).to.equal(
+        RpcCode.StoreFailure,
+      );
+      expect(await code("l2_sendTransaction", [toHex(signed(bob, transfer(2, 1, 1n), 0))])).to.equal(
+        RpcCode.Unavailable,
+      );
+      store.failWrites = undefined;
+      await h.seq.whenRecovered();
+      expect(h.seq.status().nextSeq).to.equal(before);
+      expect(h.seq.getAccount(2)?.nonce).to.equal(0);
+      expect((await call("l2_sendTransaction", [toHex(signed(bob, transfer(2, 1, 1n), 0))])).result).to.include({
+        status: "pending",
+      });
+    });
+  });
+
+  describe("the read methods", () => {
+    it("l2_getAccount: by index and by owner; -32602 for a malformed account, -32004 for a missing one", async () => {
+      expect((await call("l2_getAccount", [2])).result).to.include({ index: 2, owner: bob.address });
+      expect((await call("l2_getAccount", { account: alice.address })).result).to.deep.include({
+        owner: alice.address,
+      });
+      for (const p of [undefined, [], [-1], [1.5], ["x"], ["0x123"], [2 ** 33], [1, 2], { index: 1 }]) {
+        expect(await code("l2_getAccount", p), JSON.stringify(p)).to.equal(RpcCode.InvalidParams);
+      }
+      expect(await code("l2_getAccount", [99])).to.equal(RpcCode.UnknownAccount);
+      expect(await code("l2_getAccount", [0])).to.equal(RpcCode.UnknownAccount);
+      expect(await code("l2_getAccount", [carol.address])).to.equal(RpcCode.UnknownAccount);
+    });
+
+    it("l2_getTransactionReceipt: null for an unknown hash, -32602 for a malformed one", async () => {
+      expect((await call("l2_getTransactionReceipt", ["0x" + "00".repeat(32)])).result).to.equal(null);
+      for (const p of [undefined, ["0x12"], [12], ["0x" + "zz".repeat(32)]]) {
+        expect(await code("l2_getTransactionReceipt", p)).to.equal(RpcCode.InvalidParams);
+      }
+    });
+
+    it("l2_getBatch: a closed batch, null for an unknown index, -32602 for a malformed one", async () => {
+      expect((await call("l2_getBatch", [0])).result).to.include({
+        index: 0,
+        status: "closed",
+        queueStart: 0,
+        queueEnd: 2,
+      });
+      expect((await call("l2_getBatch", [1000])).result).to.equal(null);
+      for (const p of [undefined, ["a"], [-3]]) expect(await code("l2_getBatch", p)).to.equal(RpcCode.InvalidParams);
+    });
+
+    it("l2_getWithdrawalProof: -32010 for an unknown withdrawal or one not in a batch yet, -32602 for malformed params", async () => {
+      expect(await code("l2_getWithdrawalProof", [0])).to.equal(RpcCode.WithdrawalNotFound);
+      for (const p of [undefined, ["x"], [0, "y"]])
+        expect(await code("l2_getWithdrawalProof", p)).to.equal(RpcCode.InvalidParams);
+    });
+
+    it("l2_getStatus: heads, queue and mempool; -32602 when given params", async () => {
+      const s = (await call("l2_getStatus")).result as Record<string, unknown>;
+      expect(s).to.include({ chainId: "31337", l1Block: 7 });
+      expect(s.queue).to.deep.include({ known: 2, sequenced: 2, backlog: 2 });
+      expect(await code("l2_getStatus", [1])).to.equal(RpcCode.InvalidParams);
+    });
+  });
+});
