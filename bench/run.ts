@@ -13,7 +13,7 @@
  *
  *     { "updated": ISO date, "machine": { cores, cpu, memoryGiB, node, platform },
  *       "<suite>": { "<figure>": number, ... }, ...,
- *       "runs": { "<suite>": { "date": ISO date, "seconds": number } } }
+ *       "runs": { "<suite>": { "date": ISO date, "seconds": number, "loadAverage": 1-minute load at start } } }
  *
  * so `protocol.transfersPerSecond` is the figure `transfersPerSecond` of
  * suite `protocol`. Suites not run keep their previous figures.
@@ -30,7 +30,7 @@ interface Suite {
 interface Results {
   updated?: string;
   machine?: Record<string, unknown>;
-  runs?: Record<string, { date: string; seconds: number }>;
+  runs?: Record<string, { date: string; seconds: number; loadAverage: number }>;
   [suite: string]: unknown;
 }
 
@@ -112,16 +112,17 @@ async function main(): Promise<void> {
   for (const [i, name] of names.entries()) {
     const file = available.get(name) as string;
     const start = process.hrtime.bigint();
+    const loadAverage = Math.round(os.loadavg()[0] * 100) / 100; // other work on the machine skews wall-clock figures
     try {
       const suite = loadSuite(file);
       console.log(`[${i + 1}/${names.length}] ${name}${suite.description ? `: ${suite.description}` : ""}`);
       const figures = await suite.run();
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       for (const [key, value] of Object.entries(figures)) console.log(`    ${name}.${key} = ${format(value)}`);
-      console.log(`    (${seconds.toFixed(1)} s)`);
+      console.log(`    (${seconds.toFixed(1)} s, load average ${loadAverage} at start)`);
       const date = new Date().toISOString();
       results[name] = figures;
-      results.runs[name] = { date, seconds: Math.round(seconds * 10) / 10 };
+      results.runs[name] = { date, seconds: Math.round(seconds * 10) / 10, loadAverage };
       results.updated = date;
       writeResults(results); // after every suite, so a later failure keeps what was measured
     } catch (error) {
