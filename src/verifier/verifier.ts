@@ -410,14 +410,16 @@ export class Verifier {
     const target = head - this.config.confirmations + 1;
     if (this.cursor.block < target && this.catchUpFrom === undefined) this.catchUpFrom = this.cursor.block;
     try {
+      let acted = false;
       while (this.cursor.block < target && !this.stopping && ranges-- > 0) {
         const from = this.cursor.block + 1;
         const to = Math.min(this.cursor.block + this.config.logRange, target);
         await this.processRange(from, to);
         this.progress(target);
         await this.act(to >= target);
+        acted = to >= target;
       }
-      if (!this.stopping && this.cursor.block >= target) await this.act(true);
+      if (!this.stopping && this.cursor.block >= target && !acted) await this.act(true);
     } catch (err) {
       if (err instanceof VerifierHaltedError || err instanceof BatchDataUnavailableError) {
         this.halt(err.message, err.context);
