@@ -1,11 +1,12 @@
-import { hexlify, type Provider, type TransactionReceipt } from "ethers";
+import { getBytes, hexlify, type Provider, type TransactionReceipt } from "ethers";
+import { chunksRoot } from "../l1/batch";
 import type { RollupInbox, StateCommitmentChain } from "../../typechain-types";
 import { BilayerError } from "../protocol/errors";
 import { L1TxLostError, L1TxRevertedError, type L1Sender, type TxPurpose } from "./l1-sender";
 import type { Logger } from "./log";
 import type { OperatorMetrics } from "./metrics";
 import type { BatchRecord } from "./records";
-import type { Sequencer } from "./sequencer";
+import type { AdoptedBatch, Sequencer } from "./sequencer";
 
 export interface DriverOptions {
   provider: Provider;
@@ -17,6 +18,8 @@ export interface DriverOptions {
   logger: Logger;
   metrics: OperatorMetrics;
   pollMs: number;
+  /** The deployment block: L1 batch events are read from there. */
+  startBlock: number;
   /** Propose step roots (and take bonds back). */
   propose: boolean;
   /**
@@ -64,6 +67,8 @@ export class L1Driver {
   };
   /** Batches already checked against the inbox's commitment. */
   private verified = 0;
+  /** The first batch where L1 and the local sequence part, until reconciled. */
+  private diverged: number | undefined;
   private readonly deadlines = new Map<number, number>();
   private bond = 0n;
   private bondCursor = 0;
@@ -138,11 +143,13 @@ export class L1Driver {
       const ours = sequencer.batch(k);
       const onChain = await inbox.batchCommitment(k);
       if (!ours || ours.commitment !== onChain.toLowerCase()) {
-        this.halt(
-          ours
-            ? `L1 batch ${k} (commitment ${onChain}) is not the batch this operator closed (${ours.commitment})`
-            : `L1 has batch ${k}, which this operator did not close (a forced inclusion?)`,
-        );
+        if (this.diverged === undefined) {
+          this.o.logger.warn(
+            { batch: k, onChain, ours: ours?.commitment },
+            "L1 holds a batch this operator did not append (a forced inclusion?); reconciling",
+          );
+        }
+        this.diverged = k;
         break;
       }
       this.verified = k + 1;
@@ -189,6 +196,10 @@ export class L1Driver {
     await sender.poll();
     await this.refresh();
     if (this.view.halted !== undefined) return false;
+    if (this.diverged !== undefined) {
+      await this.reconcile(this.diverged);
+      return this.diverged === undefined;
+    }
 
     const k = this.view.appended;
     if (k < sequencer.durableBatchCount) {
@@ -218,7 +229,21 @@ export class L1Driver {
         batch.queueEnd - batch.queueStart,
         batch.feeRecipient,
       ]);
-      rec = await sender.send(purpose, await inbox.getAddress(), data, 0n);
+      try {
+        rec = await sender.send(purpose, await inbox.getAddress(), data, 0n);
+      } catch (err) {
+        // The gas estimate runs the call: a batch the inbox would refuse is never sent.
+        const reason = await this.revertReason(await inbox.getAddress(), data, 0n);
+        if (reason.startsWith("RollupInboxOverdueItemSkipped")) {
+          this.o.logger.warn(
+            { batch: k, reason },
+            "the inbox would refuse this batch (an overdue queue item is left out); re-forming it",
+          );
+          this.diverged = k;
+          return;
+        }
+        throw err;
+      }
     }
     const receipt = await this.mined(rec, purpose);
     if (!receipt) return;
@@ -256,6 +281,76 @@ export class L1Driver {
     const receipt = await this.mined(rec, purpose);
     if (receipt)
       this.o.logger.info({ batch: p, tx: receipt.hash, steps: batch.stepRoots.length }, "step roots proposed");
+  }
+
+  /**
+   * Brings the local sequence back in line with L1 from batch `k` on: stops
+   * every append of ours still in flight (an empty self-transfer takes its
+   * nonce), reads L1's batches from `k` with their chunks, and has the
+   * sequencer adopt them and sequence again everything it had after them.
+   */
+  private async reconcile(k: number): Promise<void> {
+    const { sender, inbox, sequencer } = this.o;
+    for (const rec of sender.unconfirmed()) {
+      if (rec.purpose.kind !== "append" || rec.mined) continue;
+      await sender.cancel(rec);
+      try {
+        const receipt = await sender.waitMined(rec, () => this.stopped);
+        if (!sender.isCancellation(rec, receipt))
+          this.o.logger.warn({ purpose: rec.purpose }, "an append landed before its cancellation");
+      } catch (err) {
+        if (!(err instanceof L1TxLostError) && !(err instanceof L1TxRevertedError)) throw err;
+      }
+    }
+    const count = Number(await inbox.batchCount());
+    const adopted: AdoptedBatch[] = [];
+    try {
+      for (let i = k; i < count; i++) adopted.push(await this.readL1Batch(i));
+      const needed = Math.max(0, ...adopted.map((b) => b.queueEnd));
+      if (needed > sequencer.queueLength) {
+        this.o.logger.info(
+          { needed, known: sequencer.queueLength },
+          "waiting for the queue follower before reconciling",
+        );
+        return;
+      }
+      await sequencer.rebase(k, adopted);
+    } catch (err) {
+      this.halt(`cannot follow L1 from batch ${k}: ${(err as Error).message}`);
+      return;
+    }
+    this.verified = k + adopted.length;
+    for (let i = k; i < this.verified; i++) sequencer.releaseChunks(i);
+    this.diverged = undefined;
+  }
+
+  /** Batch `index` as L1 holds it: its record from the event, its chunks from the calldata. */
+  private async readL1Batch(index: number): Promise<AdoptedBatch> {
+    const { inbox, provider } = this.o;
+    const events = await inbox.queryFilter(inbox.filters.BatchAppended(index), this.o.startBlock);
+    const event = events[events.length - 1];
+    if (!event) throw new BilayerError("L1_BATCH_MISSING", `no BatchAppended event for batch ${index}`);
+    let chunks: Uint8Array[] = [];
+    if (!event.args.forced) {
+      const tx = await provider.getTransaction(event.transactionHash);
+      const inboxAddress = (await inbox.getAddress()).toLowerCase();
+      const call = tx && tx.to?.toLowerCase() === inboxAddress ? inbox.interface.parseTransaction(tx) : null;
+      if (!call || call.name !== "appendBatch") {
+        throw new BilayerError("L1_BATCH_UNREADABLE", `batch ${index} was not appended by a direct appendBatch call`);
+      }
+      chunks = (call.args[0] as string[]).map((c) => getBytes(c));
+    }
+    if (chunksRoot(chunks) !== event.args.chunksRoot) {
+      throw new BilayerError("L1_BATCH_UNREADABLE", `the calldata of batch ${index} does not match its chunk root`);
+    }
+    return {
+      index,
+      queueStart: Number(event.args.queueStart),
+      queueEnd: Number(event.args.queueEnd),
+      chunks,
+      feeRecipient: Number(event.args.feeRecipient),
+      commitment: event.args.commitment.toLowerCase(),
+    };
   }
 
   /** Takes back the bond of the oldest final proposal of ours that still holds one. */
@@ -304,7 +399,9 @@ export class L1Driver {
       if (err instanceof L1TxRevertedError) {
         const reason = await this.revertReason(rec.to, rec.data, BigInt(rec.value));
         this.o.logger.error({ purpose, hash: err.receipt.hash, reason }, "L1 transaction reverted");
-        if (purpose.kind === "append") this.halt(`appendBatch for batch ${purpose.batch} reverted: ${reason}`);
+        if (purpose.kind === "append" && reason.startsWith("RollupInboxOverdueItemSkipped"))
+          this.diverged = purpose.batch;
+        else if (purpose.kind === "append") this.halt(`appendBatch for batch ${purpose.batch} reverted: ${reason}`);
         return undefined;
       }
       throw err;

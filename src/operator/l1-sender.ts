@@ -35,6 +35,8 @@ export interface L1TxRecord {
   value: string;
   gasLimit: string;
   attempts: TxAttempt[];
+  /** Set by `cancel()`: later attempts are empty transfers to self, so that none of its purpose lands. */
+  cancelled?: boolean;
   /** Set once a receipt for one of the attempts was seen. */
   mined?: { hash: string; blockNumber: number; blockHash: string; status: number; gasUsed: string };
 }
@@ -127,7 +129,7 @@ export class L1Sender {
   /** The unconfirmed transaction for `purpose` that has not reverted, if any. */
   find(purpose: TxPurpose): L1TxRecord | undefined {
     for (const r of this.records.values()) {
-      if (r.mined?.status === 0) continue;
+      if (r.mined?.status === 0 || r.cancelled) continue;
       if (r.purpose.kind === purpose.kind && r.purpose.batch === purpose.batch) return r;
     }
     return undefined;
@@ -316,10 +318,10 @@ export class L1Sender {
       type: 2,
       chainId: this.chainId,
       nonce: rec.nonce,
-      to: rec.to,
-      data: rec.data,
-      value: BigInt(rec.value),
-      gasLimit: BigInt(rec.gasLimit),
+      to: rec.cancelled ? this.address : rec.to,
+      data: rec.cancelled ? "0x" : rec.data,
+      value: rec.cancelled ? 0n : BigInt(rec.value),
+      gasLimit: rec.cancelled ? 21_000n : BigInt(rec.gasLimit),
       maxFeePerGas,
       maxPriorityFeePerGas,
     });
@@ -332,6 +334,25 @@ export class L1Sender {
       maxPriorityFeePerGas: maxPriorityFeePerGas.toString(),
       sentAt: Date.now(),
     };
+  }
+
+  /**
+   * Replaces a transaction not yet mined with an empty transfer to self at
+   * the same nonce and higher fees, so that its purpose cannot land any more
+   * (unless the original is mined first: `waitMined` tells which).
+   */
+  async cancel(rec: L1TxRecord): Promise<void> {
+    if (rec.mined || rec.cancelled) return;
+    rec.cancelled = true;
+    this.o.logger.warn({ nonce: rec.nonce, purpose: rec.purpose }, "cancelling an L1 transaction");
+    await this.replace(rec);
+  }
+
+  /** Whether `receipt` is of one of the cancelling attempts of `rec`. */
+  isCancellation(rec: L1TxRecord, receipt: TransactionReceipt): boolean {
+    return (
+      receipt.to?.toLowerCase() === this.address.toLowerCase() && rec.to.toLowerCase() !== this.address.toLowerCase()
+    );
   }
 
   /** Replaces a stuck transaction with a copy paying `feeBumpPercent` more. */

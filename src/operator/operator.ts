@@ -172,6 +172,7 @@ export class Operator {
         logger,
         metrics,
         pollMs: config.pollMs,
+        startBlock: deployment.startBlock,
         propose: config.propose,
         proposalRoots: opts.proposalRoots ?? (lie && ((batch) => lie(batch.index))),
       });

@@ -79,6 +79,8 @@ export interface TxRecord {
   w?: number;
   /** The account a transfer to a new address created. */
   a?: number;
+  /** Outcome code when not `Applied` (only in a batch adopted from L1, which may carry skipped transactions). */
+  o?: number;
 }
 
 /** A waiting transaction that the STF would have skipped when its nonce came up. */

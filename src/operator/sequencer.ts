@@ -5,9 +5,10 @@ import {
   MAX_TXS_PER_CHUNK,
   Outcome,
   outcomeName,
+  TX_SIZE,
   TxType,
 } from "../protocol/constants";
-import { decodeTx, txHash, type L2Tx } from "../protocol/codec";
+import { decodeChunk, decodeTx, txHash, type L2Tx } from "../protocol/codec";
 import { txDigest } from "../protocol/eip712";
 import { BilayerError } from "../protocol/errors";
 import { concatBytes, fromHex, toHex } from "../protocol/hash";
@@ -102,6 +103,16 @@ export interface TxReceipt {
   createdAccount?: number;
 }
 
+/** A batch as L1 holds it, for {@link Sequencer.rebase}. */
+export interface AdoptedBatch {
+  index: number;
+  queueStart: number;
+  queueEnd: number;
+  chunks: Uint8Array[];
+  feeRecipient: number;
+  commitment: string;
+}
+
 /** L1 progress, as the driver last saw it. */
 export interface L1Heads {
   /** Batches appended to the inbox (and matching ours). */
@@ -115,6 +126,8 @@ export interface L1Heads {
 /** The batch being filled. */
 interface OpenBatch {
   index: number;
+  /** The batch's fee recipient: ours, or an adopted L1 batch's own. */
+  feeRecipient: number;
   queueStart: number;
   queueEnd: number;
   firstSeq: number;
@@ -191,7 +204,7 @@ export class Sequencer {
    * batch, and the waiting transactions. `queue` is every queue item the
    * follower has stored, in order.
    */
-  async load(queue: StoredQueueItem[]): Promise<void> {
+  async load(queue: StoredQueueItem[], opts: { stayUnavailable?: boolean } = {}): Promise<void> {
     this.available = false;
     this.state = new L2State();
     this.queue = [...queue];
@@ -232,17 +245,20 @@ export class Sequencer {
       const roots = this.applyQueueRange(b.queueStart, b.queueEnd);
       const chunks: Uint8Array[] = [];
       let seq = b.firstSeq;
+      const ctx: StepContext = { domainSeparator: this.ctx.domainSeparator, feeRecipient: b.feeRecipient };
       for (const end of b.chunkEnds) {
         const parts: Uint8Array[] = [];
+        const expected: number[] = [];
         for (; seq < end; seq++) {
           const t = await nextTx();
           if (!t || this.seqOf(t) !== seq) throw this.corrupt(`transaction ${seq} of batch ${b.index} is missing`);
           parts.push(fromHex(t.b));
+          expected.push(t.o ?? Outcome.Applied);
         }
         const chunk = concatBytes(...parts);
-        const result = applyChunk(this.state, chunk, this.ctx);
-        const bad = result.outcomes.find((x) => x.code !== Outcome.Applied);
-        if (bad) throw this.corrupt(`batch ${b.index} replays with a skipped transaction: ${bad.reason}`);
+        const result = applyChunk(this.state, chunk, ctx);
+        const bad = result.outcomes.find((x, i) => x.code !== expected[i]);
+        if (bad) throw this.corrupt(`batch ${b.index} replays with another outcome: ${bad.reason}`);
         roots.push(result.postRoot);
         chunks.push(chunk);
       }
@@ -291,7 +307,7 @@ export class Sequencer {
     if (this.buffered.length > 0) await this.commit();
 
     this.updateGauges();
-    this.available = true;
+    this.available = opts.stayUnavailable !== true;
     this.o.logger.info(
       {
         batches: this.batches.length,
@@ -608,8 +624,23 @@ export class Sequencer {
     this.buffered.push({ type: "put", key: hashKey(w.hash), value: JSON.stringify(rec) });
   }
 
-  private accept(seq: number, hash: string, bytes: Uint8Array, from: number, nonce: number, at: number): void {
+  private accept(
+    seq: number,
+    hash: string,
+    bytes: Uint8Array,
+    from: number,
+    nonce: number,
+    at: number,
+    outcome = Outcome.Applied,
+  ): void {
     const rec: TxRecord = { s: seq, h: hash, b: toHex(bytes), f: from, n: nonce, at };
+    if (outcome !== Outcome.Applied) {
+      // Only in a batch adopted from L1: it is in the chunk, and changed nothing.
+      rec.o = outcome;
+      this.buffered.push({ type: "put", key: txKey(seq), value: JSON.stringify(rec) });
+      this.txIndex.set(hash, seq);
+      return;
+    }
     // Called right after the executor applied it: the newest withdrawal or account is this one's.
     if (bytes[0] === TxType.Withdraw) rec.w = Number(this.state.withdrawalCount) - 1;
     if (bytes[0] === TxType.TransferToNew) rec.a = this.state.accountCount;
@@ -666,7 +697,10 @@ export class Sequencer {
   /** Runs one transaction through the open chunk's executor. */
   private execute(bytes: Uint8Array): Outcome {
     const open = this.open as OpenBatch;
-    open.executor ??= new ChunkExecutor(this.state, this.ctx);
+    open.executor ??= new ChunkExecutor(this.state, {
+      domainSeparator: this.ctx.domainSeparator,
+      feeRecipient: open.feeRecipient,
+    });
     return open.executor.next(bytes, 0).code;
   }
 
@@ -685,11 +719,18 @@ export class Sequencer {
     if (open?.executor && open.executor.transactionCount >= MAX_TXS_PER_CHUNK) this.closeChunk();
   }
 
-  /** Ends the chunk being filled: credits its fees and records its root. */
-  private closeChunk(): void {
+  /** Ends the chunk being filled: credits its fees and records its root (`keepEmpty`: an empty chunk of L1's). */
+  private closeChunk(keepEmpty = false): void {
     const open = this.open;
-    if (!open?.executor) return;
-    if (open.current.length === 0) {
+    if (!open) return;
+    if (keepEmpty && !open.executor && open.current.length === 0) {
+      open.executor = new ChunkExecutor(this.state, {
+        domainSeparator: this.ctx.domainSeparator,
+        feeRecipient: open.feeRecipient,
+      });
+    }
+    if (!open.executor) return;
+    if (open.current.length === 0 && !keepEmpty) {
       // Only skipped attempts: they changed nothing, so the chunk is simply dropped.
       open.executor = undefined;
       return;
@@ -723,9 +764,17 @@ export class Sequencer {
   }
 
   /** Opens batch `index` in memory and applies its queue items. */
-  private startBatch(index: number, queueStart: number, queueEnd: number, firstSeq: number, openedAt: number): void {
+  private startBatch(
+    index: number,
+    queueStart: number,
+    queueEnd: number,
+    firstSeq: number,
+    openedAt: number,
+    feeRecipient = this.ctx.feeRecipient,
+  ): void {
     const open: OpenBatch = {
       index,
+      feeRecipient,
       queueStart,
       queueEnd: queueStart,
       firstSeq,
@@ -809,14 +858,14 @@ export class Sequencer {
       chunkEnds: open.chunkEnds,
       stepRoots,
       header: open.header ?? headerToJson(this.state.header()),
-      feeRecipient: this.ctx.feeRecipient,
+      feeRecipient: open.feeRecipient,
       bytes: open.bytes,
       chunksRoot: root,
       commitment: batchCommitment({
         chunksRoot: root,
         queueStart: BigInt(open.queueStart),
         queueEnd: BigInt(open.queueEnd),
-        feeRecipient: this.ctx.feeRecipient,
+        feeRecipient: open.feeRecipient,
         stepCount: stepRoots.length,
       }),
       openedAt: open.openedAt,
@@ -900,6 +949,148 @@ export class Sequencer {
   }
 
   // ---------------------------------------------------------------------------
+  // reconciling with L1
+
+  /**
+   * Makes L1's batches from `fromBatch` on the operator's own, and sequences
+   * again, after them, every transaction it had sequenced from that batch on.
+   *
+   * This is how the operator follows L1 when L1 holds batches it did not
+   * append (a forced inclusion while it was down, or a stale append of its
+   * own that landed after one), and how it re-forms a batch the inbox
+   * refused (one that left an overdue queue item out: the new batch opens
+   * with every queue item known). The re-sequenced transactions keep their
+   * order; any the STF now skips is reported skipped with the reason. All of
+   * it is one durable write, then the state is rebuilt from the store.
+   */
+  async rebase(fromBatch: number, adopted: AdoptedBatch[]): Promise<{ resequenced: number; dropped: number }> {
+    if (fromBatch > this.batches.length)
+      throw new BilayerError(
+        "REBASE_RANGE",
+        `cannot rebase from batch ${fromBatch}: only ${this.batches.length} closed`,
+      );
+    const needed = Math.max(0, ...adopted.map((b) => b.queueEnd));
+    if (needed > this.queue.length) {
+      throw new BilayerError(
+        "REBASE_QUEUE",
+        `L1's batches consume queue items up to ${needed}; only ${this.queue.length} are known yet`,
+      );
+    }
+    this.available = false;
+    try {
+      if (this.buffered.length > 0) await this.commit();
+      const first = this.batches[fromBatch]?.firstSeq ?? this.open?.firstSeq ?? this.nextSeq;
+      const redo: TxRecord[] = [];
+      for await (const [, v] of this.o.store.entries(PREFIX_TX, txKey(first))) redo.push(JSON.parse(v) as TxRecord);
+      const ops: StoreOp[] = redo.map((t) => ({ type: "del", key: txKey(t.s ?? -1) }));
+      for (let k = fromBatch; k < this.batches.length; k++) ops.push({ type: "del", key: batchKey(k) });
+      ops.push({ type: "del", key: KEY_OPEN });
+      await this.o.store.write(ops);
+      await this.load(this.queue, { stayUnavailable: true });
+
+      const appliedOnL1 = new Set<string>();
+      for (const b of adopted) for (const h of this.adopt(b)) appliedOnL1.add(h);
+      let resequenced = 0;
+      let dropped = 0;
+      for (const t of redo) {
+        if (t.o !== undefined && t.o !== Outcome.Applied) continue; // part of an L1 batch, adopted again
+        if (appliedOnL1.has(t.h)) continue; // applied by an adopted batch (a stale append of ours): it stands there
+        const bytes = fromHex(t.b);
+        const w: WaitingTx = { hash: t.h, from: t.f, nonce: t.n, bytes, receivedAt: t.at };
+        const decoded = decodeTx(bytes, 0);
+        const sender = this.account(t.f);
+        if (!decoded.ok || !sender) {
+          this.drop(w, Outcome.SenderMissing, `re-sequenced after L1 batch ${fromBatch}: its sender is gone`);
+          dropped++;
+          continue;
+        }
+        const rejection = this.check(decoded.tx, sender);
+        if (rejection) {
+          this.drop(w, rejection.outcome, `re-sequenced after L1 batch ${fromBatch}: ${rejection.message}`);
+          dropped++;
+          continue;
+        }
+        this.ensureOpen();
+        const usedNonce = sender.nonce;
+        const code = this.execute(bytes);
+        if (code !== Outcome.Applied) {
+          this.closeChunkIfFull();
+          this.drop(w, code, `re-sequenced after L1 batch ${fromBatch}: ${outcomeName(code)}`);
+          dropped++;
+          continue;
+        }
+        this.accept(this.nextSeq++, t.h, bytes, t.f, usedNonce, t.at);
+        this.afterApplied(bytes);
+        this.closeIfFull();
+        resequenced++;
+      }
+      if (this.buffered.length > 0) await this.commit();
+      this.o.logger.warn(
+        { fromBatch, adopted: adopted.length, resequenced, dropped },
+        "sequence rebased on L1's batches",
+      );
+      return { resequenced, dropped };
+    } finally {
+      this.available = !this.o.store.failed;
+      this.updateGauges();
+    }
+  }
+
+  /**
+   * Closes batch `b.index` exactly as L1 holds it (its queue range, chunks
+   * and fee recipient); returns the hashes of the transactions it applied.
+   */
+  private adopt(b: AdoptedBatch): string[] {
+    const applied: string[] = [];
+    if (this.open) this.closeBatch();
+    if (this.open || b.index !== this.batches.length || b.queueStart !== this.queueSequenced()) {
+      throw new BilayerError(
+        "ADOPT_MISMATCH",
+        `L1 batch ${b.index} (queue ${b.queueStart}..${b.queueEnd}) does not follow the local sequence`,
+        {
+          context: { index: b.index, closed: this.batches.length, queueSequenced: this.queueSequenced() },
+        },
+      );
+    }
+    const now = Date.now();
+    this.startBatch(b.index, b.queueStart, b.queueEnd, this.nextSeq, now, b.feeRecipient);
+    const open = this.open as unknown as OpenBatch;
+    b.chunks.forEach((chunk, i) => {
+      const decoded = decodeChunk(chunk);
+      if (decoded.end) {
+        throw new BilayerError(
+          "UNADOPTABLE_BATCH",
+          `chunk ${i} of L1 batch ${b.index} does not parse whole (${outcomeName(decoded.end.reason)})`,
+        );
+      }
+      let offset = 0;
+      for (const tx of decoded.txs) {
+        const size = TX_SIZE[tx.type];
+        const bytes = chunk.slice(offset, offset + size);
+        offset += size;
+        const nonce = this.account(tx.from)?.nonce ?? 0;
+        const code = this.execute(bytes);
+        const hash = txHash(bytes);
+        this.accept(this.nextSeq++, hash, bytes, tx.from, nonce, now, code);
+        if (code === Outcome.Applied) applied.push(hash);
+        open.current.push(bytes);
+        open.txCount++;
+        open.bytes += size;
+        this.indexNew();
+      }
+      this.closeChunk(true);
+    });
+    const rec = this.closeBatch();
+    if (!rec || rec.commitment !== b.commitment) {
+      throw new BilayerError(
+        "ADOPT_MISMATCH",
+        `L1 batch ${b.index} re-executes to commitment ${rec?.commitment}, L1 has ${b.commitment}`,
+      );
+    }
+    return applied;
+  }
+
+  // ---------------------------------------------------------------------------
   // indexes and reads
 
   /** Records accounts and withdrawals created since the last call. */
@@ -974,7 +1165,7 @@ export class Sequencer {
       status: "pending",
       from: t.f,
       nonce: t.n,
-      outcome: "Applied",
+      outcome: outcomeName(t.o ?? Outcome.Applied),
       acceptedAt: t.at,
       seq: found.seq,
     };
@@ -988,6 +1179,10 @@ export class Sequencer {
       receipt.stepIndex = b.stepRoots.length - b.chunkEnds.length + chunk;
       receipt.position = found.seq - chunkStart;
       receipt.status = b.index < this.l1.final ? "final" : b.index < this.l1.proposed ? "proposed" : "batched";
+      if (t.o !== undefined && t.o !== Outcome.Applied) {
+        receipt.status = "skipped";
+        receipt.reason = `skipped in batch ${b.index}, which L1 holds as it is`;
+      }
     }
     return receipt;
   }

@@ -15,8 +15,8 @@ export interface KeyValueStore {
   write(ops: StoreOp[]): Promise<void>;
   /** The value at `key`, or `undefined`. */
   get(key: string): Promise<string | undefined>;
-  /** Every `[key, value]` whose key starts with `prefix`, in key order. */
-  entries(prefix: string): AsyncIterable<[string, string]>;
+  /** Every `[key, value]` whose key starts with `prefix` (and is at least `from`), in key order. */
+  entries(prefix: string, from?: string): AsyncIterable<[string, string]>;
   /** Flushes what is pending and closes the store. */
   close(): Promise<void>;
   /** Whether a failed write has stopped the store: every write fails until {@link reset}. */
@@ -129,9 +129,10 @@ export class LevelStore implements KeyValueStore {
     return this.db.get(key);
   }
 
-  async *entries(prefix: string): AsyncIterable<[string, string]> {
+  async *entries(prefix: string, from?: string): AsyncIterable<[string, string]> {
     // "\xff" sorts after every character our keys use (ASCII), so it bounds the prefix range.
-    for await (const entry of this.db.iterator({ gte: prefix, lt: prefix + "\xff" })) {
+    const gte = from !== undefined && from > prefix ? from : prefix;
+    for await (const entry of this.db.iterator({ gte, lt: prefix + "\xff" })) {
       yield entry;
     }
   }
@@ -175,8 +176,8 @@ export class MemoryStore implements KeyValueStore {
     return Promise.resolve(this.map.get(key));
   }
 
-  async *entries(prefix: string): AsyncIterable<[string, string]> {
-    const keys = [...this.map.keys()].filter((k) => k.startsWith(prefix)).sort();
+  async *entries(prefix: string, from?: string): AsyncIterable<[string, string]> {
+    const keys = [...this.map.keys()].filter((k) => k.startsWith(prefix) && (from === undefined || k >= from)).sort();
     for (const k of keys) {
       const v = this.map.get(k);
       if (v !== undefined) yield [k, v];

@@ -13,7 +13,20 @@ import { RpcCode, RpcError } from "../../src/operator/errors";
 import { queueItemOf } from "../../src/operator/records";
 import type { Sequencer } from "../../src/operator/sequencer";
 import { LevelStore } from "../../src/operator/store";
-import { DOMAIN, fund, sequencer, signed, transfer, transferToNew, users, withdraw, type Harness } from "./fixtures";
+import { batchCommitment, chunksRoot } from "../../src/l1/batch";
+import { nextQueueAcc, queueItemHash } from "../../src/protocol/queue";
+import {
+  deposits,
+  DOMAIN,
+  fund,
+  sequencer,
+  signed,
+  transfer,
+  transferToNew,
+  users,
+  withdraw,
+  type Harness,
+} from "./fixtures";
 
 const ETH = 10n ** 18n;
 
@@ -207,6 +220,39 @@ describe("Sequencer", () => {
     }
     expect(h.seq.withdrawalProof(1).amount).to.equal(200n);
     expect(() => h.seq.withdrawalProof(2)).to.throw(RpcError);
+  });
+
+  it("rebases on L1's batches: adopts them, then sequences its own again, reporting those now skipped", async () => {
+    const h = await sequencer();
+    await fund(h, [a, b], 1000n);
+    const doomed = await h.seq.submit(signed(a, transfer(1, 2, 600n), 0));
+    const fine = await h.seq.submit(signed(b, transfer(2, 1, 5n), 0));
+    // Meanwhile on L1: a forced exit of account 1, force-included as batch 1 before the operator appended.
+    const [exit] = deposits([a.address], 0n, 2, h.seq.queueItems(1, 2)[0].accumulator);
+    exit.kind = 1;
+    exit.account = 1;
+    exit.accumulator = nextQueueAcc(h.seq.queueItems(1, 2)[0].accumulator, queueItemHash(queueItemOf(exit)));
+    h.seq.addQueueItems([exit]);
+    const commitment = batchCommitment({
+      chunksRoot: chunksRoot([]),
+      queueStart: 2n,
+      queueEnd: 3n,
+      feeRecipient: 0,
+      stepCount: 1,
+    });
+    const result = await h.seq.rebase(1, [
+      { index: 1, queueStart: 2, queueEnd: 3, chunks: [], feeRecipient: 0, commitment },
+    ]);
+    expect(result).to.deep.equal({ resequenced: 1, dropped: 1 });
+    expect(h.seq.batch(1)).to.include({ queueStart: 2, queueEnd: 3, commitment });
+    const skipped = await h.seq.receipt(doomed.hash);
+    expect(skipped).to.include({ status: "skipped", outcome: "InsufficientBalance" });
+    expect(skipped?.reason).to.match(/re-sequenced after L1 batch 1/);
+    expect(await h.seq.receipt(fine.hash)).to.include({ status: "pending", outcome: "Applied" });
+    expect(h.seq.getAccount(1)).to.include({ balance: 5n, nonce: 0 });
+    expect(h.seq.withdrawalProof(0).amount).to.equal(1000n);
+    await h.seq.flush();
+    await checkAgainstStf(h.seq);
   });
 
   describe("after a restart", () => {
