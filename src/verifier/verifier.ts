@@ -115,6 +115,9 @@ export interface VerifierStatus {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Wait before trying again a fraud proof that failed. */
+const PROOF_RETRY_MS = 2_000;
+
 /** The verifier cannot go on: its data disagrees with L1 or with itself. */
 export class VerifierHaltedError extends BilayerError {
   constructor(message: string, context: Record<string, unknown> = {}) {
@@ -146,9 +149,13 @@ export class Verifier {
   private repropose = new Set<number>();
   private actions: ActionJson[] = [];
   private actionSeq = 0;
-  /** Proposals (batch, roots hash) whose proof was refused; not retried until they change. */
-  private readonly refused = new Set<string>();
-  private missed = new Set<string>();
+  /**
+   * When the proof against a proposal (batch, roots hash) last failed: retried after `PROOF_RETRY_MS`, never given
+   * up while the window is open (a failure may be the node's, not the proof's).
+   */
+  private readonly failedAt = new Map<string, number>();
+  /** Wrong proposals found final: too late, reported once. */
+  private readonly missed = new Set<string>();
 
   private head = 0;
   private headTime = 0;
@@ -769,7 +776,8 @@ export class Verifier {
     const k = p.batchIndex;
     const rootsHash = stepRootsHash(p.stepRoots).toLowerCase();
     const key = `${k}:${rootsHash}`;
-    if (this.refused.has(key) || this.missed.has(key)) return false;
+    if (this.missed.has(key)) return false;
+    if (Date.now() - (this.failedAt.get(key) ?? -Infinity) < PROOF_RETRY_MS) return false;
     this.metrics.nextDeadline.set(Math.max(0, p.deadline - now));
     const context = {
       batch: k,
@@ -837,12 +845,11 @@ export class Verifier {
       return true;
     }
     this.metrics.fraudProofs.inc({ result: "failed" });
-    // Refused for good only if L1 still holds the same proposal (otherwise it moved on: re-read and re-judge).
-    const still =
-      Number(await this.chain.proposalCount()) > k &&
-      (await this.chain.proposal(k)).stepRootsHash.toLowerCase() === rootsHash;
-    if (still) this.refused.add(key);
-    this.logger.error({ ...context, tx: outcome.hash, error: outcome.error }, "the fraud proof failed");
+    this.failedAt.set(key, Date.now());
+    this.logger.error(
+      { ...context, tx: outcome.hash, error: outcome.error, retryInMs: PROOF_RETRY_MS },
+      "the fraud proof failed; retrying while the window is open",
+    );
     return false;
   }
 

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import type { Provider } from "ethers";
+import { Wallet, type Provider } from "ethers";
 import { stepRootsHash } from "../../src/l1/batch";
 import { forgeStepRoots, type LieKind } from "../../src/operator/malicious";
 import { toHex } from "../../src/protocol/hash";
@@ -241,6 +241,34 @@ describe("Verifier", function () {
         ETH / 2n,
       );
       expect(await chain.totalBurnt()).to.equal(PROPOSER_BOND - HALF_BOND);
+      await v.stop();
+    });
+
+    it("retries a fraud proof that failed (a challenger without ETH) until it goes through", async function () {
+      const w = await loadWorld();
+      const forged = forgeStepRoots(
+        w.mirror.stateAfter(0),
+        w.mirror.batches[1],
+        { kind: "wrong-root", batch: 1, step: 0 },
+        { beneficiary: w.mallory.address },
+      );
+      await w.mirror.propose(w.mallory, 1, forged.stepRoots);
+      const broke = Wallet.createRandom(ethers.provider);
+      const v = await makeVerifier(w, { signer: broke });
+      await v.tick();
+      expect(v.status().actions.map((a) => [a.kind, a.result])).to.deep.equal([["fraudProof", "refused"]]);
+      expect(v.status().actions[0].detail).to.match(/insufficient funds|balance/i);
+      expect(await w.deployment.handles.stateCommitmentChain.proposalCount()).to.equal(2n);
+      await ethers.provider.send("hardhat_setBalance", [broke.address, ethers.toQuantity(ETH)]);
+      await v.tick(); // too soon: it waits before trying again
+      expect(v.status().actions).to.have.length(1);
+      await new Promise((r) => setTimeout(r, 2_100));
+      await v.tick();
+      expect(v.status().actions.map((a) => [a.kind, a.result])).to.deep.equal([
+        ["fraudProof", "refused"],
+        ["fraudProof", "succeeded"],
+      ]);
+      expect(await w.deployment.handles.stateCommitmentChain.proposalCount()).to.equal(1n);
       await v.stop();
     });
 
