@@ -11,6 +11,7 @@
 import path from "node:path";
 import { task, types } from "hardhat/config";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
+import { BilayerError } from "../src/protocol/errors";
 
 const DEFAULT_L2_RPC = process.env.L2_RPC_URL ?? "http://127.0.0.1:8547";
 
@@ -32,7 +33,8 @@ async function deployment(hre: HardhatRuntimeEnvironment) {
 async function signerAt(hre: HardhatRuntimeEnvironment, index: number) {
   const signers = await hre.ethers.getSigners();
   const signer = signers[index];
-  if (!signer) throw new Error(`no signer ${index} on network ${hre.network.name} (it has ${signers.length})`);
+  if (!signer)
+    throw new BilayerError("CLI", `no signer ${index} on network ${hre.network.name} (it has ${signers.length})`);
   return signer;
 }
 
@@ -42,7 +44,7 @@ async function tokenInfo(hre: HardhatRuntimeEnvironment, bridgeAddress: string, 
   const { Bridge__factory } = await import("../typechain-types");
   const bridge = Bridge__factory.connect(bridgeAddress, hre.ethers.provider);
   const tokenId = Number(await bridge.tokenIdOf(token));
-  if (tokenId === 0) throw new Error(`token ${token} is not registered on the bridge`);
+  if (tokenId === 0) throw new BilayerError("CLI", `token ${token} is not registered on the bridge`);
   const erc20 = new hre.ethers.Contract(token, ERC20_ABI, hre.ethers.provider);
   return { tokenId, decimals: Number(await erc20.decimals()), symbol: String(await erc20.symbol()) };
 }
@@ -189,11 +191,12 @@ async function senderAccount(
   if (from > 0) {
     const a = await client.getAccount(from);
     if (a.owner.toLowerCase() !== owner.toLowerCase())
-      throw new Error(`account ${from} is owned by ${a.owner}, not ${owner}`);
+      throw new BilayerError("CLI", `account ${from} is owned by ${a.owner}, not ${owner}`);
     return a;
   }
   const accounts = (await client.getAccountsOf(owner)).filter((a) => a.tokenId === tokenId);
-  if (accounts.length === 0) throw new Error(`${owner} has no L2 account for token ${tokenId}; deposit first`);
+  if (accounts.length === 0)
+    throw new BilayerError("CLI", `${owner} has no L2 account for token ${tokenId}; deposit first`);
   return accounts[0];
 }
 
@@ -242,7 +245,7 @@ task("transfer", "Sends an L2 transfer through the operator")
       const { parseAmount } = await import("./lib");
       const to = /^0x[0-9a-fA-F]{40}$/.test(args.to) ? args.to : Number(args.to);
       if (typeof to === "number" && !Number.isInteger(to))
-        throw new Error(`--to must be an account index or an address, got ${args.to}`);
+        throw new BilayerError("CLI", `--to must be an account index or an address, got ${args.to}`);
       const { sent, receipt } = await sendSigned(hre, args, (from, d) =>
         transferTx(from, to, parseAmount(args.amount, d), parseAmount(args.fee, d)),
       );
@@ -275,24 +278,46 @@ task("withdraw", "Withdraws from an L2 account to its owner's L1 address (claim 
     },
   );
 
-task("claim", "Claims a withdrawal on L1 against a final state root")
-  .addParam("index", "Withdrawal index", undefined, types.int)
+task("claim", "Claims withdrawals on L1 against a final state root (one by index, or all of the signer's)")
+  .addOptionalParam(
+    "index",
+    "Withdrawal index (default: every final, unclaimed withdrawal paying the signer)",
+    -1,
+    types.int,
+  )
   .addOptionalParam("batch", "Batch whose state root to prove against (default: the latest final one)", -1, types.int)
   .addOptionalParam("signer", "Index of the L1 signer that sends the claim (anyone may)", 0, types.int)
   .addOptionalParam("rpc", "Operator JSON-RPC URL", DEFAULT_L2_RPC)
   .setAction(async (args: { index: number; batch: number; signer: number; rpc: string }, hre) => {
     const { L2Client } = await import("../src/operator/client");
     const { claimWithdrawal } = await import("../src/operator/l1-user");
+    const { Bridge__factory } = await import("../typechain-types");
     const { formatAmount } = await import("./lib");
     const dep = await deployment(hre);
+    const signer = await signerAt(hre, args.signer);
+    const bridge = Bridge__factory.connect(dep.contracts.bridge, signer);
     const client = new L2Client(args.rpc);
     try {
-      const proof = await client.getWithdrawalProof(args.index, args.batch >= 0 ? args.batch : undefined);
-      if (!proof.final) throw new Error(`batch ${proof.batchIndex} is not final yet: claim after its challenge window`);
-      const receipt = await claimWithdrawal(await signerAt(hre, args.signer), dep.contracts.bridge, proof);
-      console.log(
-        `claimed withdrawal ${args.index}: ${formatAmount(proof.amount)} (token ${proof.tokenId}) to ${proof.recipient} in L1 tx ${receipt.hash}`,
-      );
+      let indices = [args.index];
+      if (args.index < 0) {
+        const mine = await client.getWithdrawals(await signer.getAddress());
+        indices = [];
+        for (const w of mine) if (!(await bridge.isClaimed(w.withdrawalIndex))) indices.push(w.withdrawalIndex);
+        if (indices.length === 0) console.log("nothing to claim");
+      }
+      for (const index of indices) {
+        const proof = await client.getWithdrawalProof(index, args.batch >= 0 ? args.batch : undefined);
+        if (!proof.final) {
+          console.log(
+            `withdrawal ${index}: batch ${proof.batchIndex} is not final yet; claim it after the challenge window`,
+          );
+          continue;
+        }
+        const receipt = await claimWithdrawal(signer, dep.contracts.bridge, proof);
+        console.log(
+          `claimed withdrawal ${index}: ${formatAmount(proof.amount)} (token ${proof.tokenId}) to ${proof.recipient} in L1 tx ${receipt.hash}`,
+        );
+      }
     } finally {
       client.close();
     }
@@ -332,3 +357,19 @@ task("balance", "Shows L1 and L2 balances of an address")
       client.close();
     }
   });
+
+/**
+ * Errors the user can act on (a refused transaction, a missing deployment,
+ * a bad amount) are shown as one line, not as a stack trace.
+ */
+for (const name of ["deploy", "operator", "deposit", "transfer", "withdraw", "claim", "exit", "balance"]) {
+  task(name).setAction(async (args: Record<string, unknown>, _hre, runSuper) => {
+    try {
+      return await runSuper(args);
+    } catch (err) {
+      const { HardhatPluginError } = await import("hardhat/plugins");
+      if (err instanceof BilayerError) throw new HardhatPluginError("bilayer", err.message, err);
+      throw err;
+    }
+  });
+}

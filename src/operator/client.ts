@@ -156,6 +156,16 @@ export class L2Client {
     return { ...raw, amount: BigInt(raw.amount) };
   }
 
+  /** The withdrawals paying `recipient`; `batchIndex` is null while one is in the open batch. */
+  async getWithdrawals(
+    recipient: string,
+  ): Promise<{ withdrawalIndex: number; tokenId: number; amount: bigint; batchIndex: number | null }[]> {
+    const raw = await this.call<
+      { withdrawalIndex: number; tokenId: number; amount: string; batchIndex: number | null }[]
+    >("l2_getWithdrawals", [recipient]);
+    return raw.map((w) => ({ ...w, amount: BigInt(w.amount) }));
+  }
+
   getStatus(): Promise<StatusView> {
     return this.call("l2_getStatus", []);
   }

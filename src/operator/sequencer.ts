@@ -13,7 +13,7 @@ import { txDigest } from "../protocol/eip712";
 import { BilayerError } from "../protocol/errors";
 import { concatBytes, fromHex, toHex } from "../protocol/hash";
 import { recoverCompact } from "../protocol/signature";
-import { L2State, type Account } from "../protocol/state";
+import { L2State, type Account, type Withdrawal } from "../protocol/state";
 import { applyChunk, applyQueueStep, ChunkExecutor, type StepContext } from "../protocol/stf";
 import { RpcCode, RpcError } from "./errors";
 import type { Logger } from "./log";
@@ -171,6 +171,8 @@ export class Sequencer {
   private mempool: Mempool;
   private owners = new Map<string, number[]>();
   private withdrawals = new WithdrawalHistory();
+  /** Withdrawal indices by recipient. */
+  private withdrawalsOf = new Map<string, number[]>();
   private knownAccounts = 0;
   private chunkCache = new Map<number, Uint8Array[]>();
   /** Sequence number of every accepted transaction by hash (rebuilt from the store on load). */
@@ -214,6 +216,7 @@ export class Sequencer {
     this.mempool = new Mempool(this.o.mempool);
     this.owners = new Map();
     this.withdrawals = new WithdrawalHistory();
+    this.withdrawalsOf = new Map();
     this.knownAccounts = 0;
     this.chunkCache = new Map();
     this.txIndex = new Map();
@@ -1109,6 +1112,9 @@ export class Sequencer {
       const w = this.state.withdrawal(i);
       if (!w) throw this.corrupt(`withdrawal ${i} has no record`);
       this.withdrawals.append(w);
+      const list = this.withdrawalsOf.get(w.recipient);
+      if (list) list.push(i);
+      else this.withdrawalsOf.set(w.recipient, [i]);
     }
   }
 
@@ -1323,6 +1329,20 @@ export class Sequencer {
       siblings: this.withdrawals.proof(index, count),
       final: k < this.l1.final,
     };
+  }
+
+  /**
+   * The withdrawals paying `recipient` (lower-case address), each with the
+   * first closed batch that holds it (undefined while it is in the open one).
+   */
+  withdrawalsTo(
+    recipient: string,
+  ): { withdrawalIndex: number; tokenId: number; amount: bigint; batchIndex: number | undefined }[] {
+    return (this.withdrawalsOf.get(recipient.toLowerCase()) ?? []).map((i) => {
+      const w = this.withdrawals.get(i) as Withdrawal;
+      const first = this.batches.findIndex((b) => Number(b.header.withdrawalCount) > i);
+      return { withdrawalIndex: i, tokenId: w.tokenId, amount: w.amount, batchIndex: first < 0 ? undefined : first };
+    });
   }
 
   /** A summary for `l2_getStatus`. */

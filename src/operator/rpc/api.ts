@@ -147,6 +147,7 @@ export function mapApiError(err: unknown): RpcError | undefined {
  * - `l2_getTransactionReceipt(hash)`: the receipt, or null.
  * - `l2_getBatch(index)`: a closed batch, or null.
  * - `l2_getWithdrawalProof(index, batchIndex?)`: a withdrawal and its proof.
+ * - `l2_getWithdrawals(recipient)`: the withdrawals paying an L1 address.
  * - `l2_getStatus()`: heads, queue backlog, open proposals.
  */
 export function createApi(backend: ApiBackend): Record<string, RpcHandler> {
@@ -201,6 +202,13 @@ export function createApi(backend: ApiBackend): Record<string, RpcHandler> {
     l2_getWithdrawalProof: (params: RpcParams) => {
       const p = readParams(params, ["index", "batchIndex"]);
       return seq.withdrawalProof(parseUint(p.index, "index"), parseOptionalUint(p.batchIndex, "batchIndex"));
+    },
+
+    l2_getWithdrawals: (params: RpcParams) => {
+      const p = readParams(params, ["recipient"]);
+      return seq
+        .withdrawalsTo(parseAddress(p.recipient, "recipient"))
+        .map((w) => ({ ...w, batchIndex: w.batchIndex ?? null }));
     },
 
     l2_getStatus: (params: RpcParams) => {
