@@ -5,6 +5,7 @@ import type { HardhatUserConfig } from "hardhat/config";
 import "@nomicfoundation/hardhat-toolbox";
 import "./tasks";
 import "./tasks/verifier";
+import "./tasks/channels";
 
 // The compiler is the pinned npm `solc` package: Hardhat never downloads one,
 // so a fresh clone builds offline and byte-for-byte the same everywhere.

@@ -3,3 +3,9 @@
  * adjudicator's encodings (docs/CHANNELS.md).
  */
 export * from "./state";
+export * from "./updates";
+export * from "./client";
+export * from "./watchtower";
+export * from "./transport";
+export * from "./chain";
+export * from "./deployment";

@@ -27,6 +27,9 @@ interface Waiter {
 export class ChannelStore {
   private pendingOps: StoreOp[] = [];
   private pendingWaiters: Waiter[] = [];
+  private pendingSizes: number[] = [];
+  /** The most operations a synced batch takes (unless a single write is larger). */
+  maxBatchOps = 1_000_000;
   private flushing: Promise<void> | undefined;
   private closed = false;
   private broken: ChannelStoreError | undefined;
@@ -53,6 +56,7 @@ export class ChannelStore {
     return new Promise<void>((resolve, reject) => {
       for (const op of ops) this.pendingOps.push(op);
       this.pendingWaiters.push({ resolve, reject });
+      this.pendingSizes.push(ops.length);
       this.flushing ??= this.flushLoop();
     });
   }
@@ -61,13 +65,20 @@ export class ChannelStore {
     // Every write issued in this turn of the event loop joins the first group.
     await new Promise<void>((r) => setImmediate(r));
     while (this.pendingWaiters.length > 0) {
-      const ops = this.pendingOps;
-      const waiters = this.pendingWaiters;
-      this.pendingOps = [];
-      this.pendingWaiters = [];
+      // At most about `maxBatchOps` per synced batch (whole writes only, so each stays atomic): a long backlog
+      // goes down in several batches whose writers resume in turn, instead of all at once after one long flush.
+      let take = 0;
+      let count = 0;
+      while (take < this.pendingWaiters.length && (take === 0 || count + this.pendingSizes[take] <= this.maxBatchOps)) {
+        count += this.pendingSizes[take];
+        take++;
+      }
+      const ops = this.pendingOps.splice(0, count);
+      const waiters = this.pendingWaiters.splice(0, take);
+      this.pendingSizes.splice(0, take);
       try {
         if (this.broken) throw this.broken;
-        await this.db.batch(ops, { sync: true });
+        await this.db.batch(lastPerKey(ops), { sync: true });
         this.stats.flushes += 1;
         this.stats.ops += ops.length;
       } catch (err) {
@@ -108,6 +119,20 @@ export class ChannelStore {
     if (this.flushing) await this.flushing;
     await this.db.close();
   }
+}
+
+/**
+ * The batch with only the last operation on each key (in the order those last operations came): what LevelDB would
+ * leave anyway, for less work. A channel's latest state is written once per flush however many updates it took.
+ */
+function lastPerKey(ops: StoreOp[]): StoreOp[] {
+  if (ops.length < 2) return ops;
+  const last = new Map<string, number>();
+  for (let i = 0; i < ops.length; i++) last.set(ops[i].key, i);
+  if (last.size === ops.length) return ops;
+  const out: StoreOp[] = [];
+  for (let i = 0; i < ops.length; i++) if (last.get(ops[i].key) === i) out.push(ops[i]);
+  return out;
 }
 
 /** A version as fixed-width hex, so keys sort by version. */

@@ -18,6 +18,9 @@ import { InvalidMessageError } from "./wire";
  *   {"method", "params"}                        notification
  *   {"id", "result"} | {"id", "error": {"code", "message", "data"?}}   response
  *
+ * After the handshake a frame may also be a JSON array of such messages: each
+ * side sends what it produced in one turn of its event loop as one frame.
+ *
  * A side proves its address by signing
  * keccak256("bilayer-channels/peer/v1" ‖ verifierNonce ‖ signer ‖ verifier),
  * so a signature is good for one connection and one verifier only. Nothing
@@ -86,6 +89,10 @@ interface Pending {
 
 const AUTH_TAG = toUtf8Bytes("bilayer-channels/peer/v1");
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** The most messages sent in one frame. */
+const MAX_BATCH = 1_000;
+/** Messages handled per turn of the event loop. */
+const SLICE = 64;
 const PING_INTERVAL_MS = 15_000;
 
 function authDigest(verifierNonce: string, signer: string, verifier: string): string {
@@ -102,6 +109,13 @@ class Connection {
   authReceived = false;
   alive = true;
   readonly pending = new Map<number, Pending>();
+  /** Messages waiting to go out together in one frame at the end of this turn of the event loop. */
+  outbox: unknown[] = [];
+  flushScheduled = false;
+  /** Messages received and not yet handled, taken a slice at a time so the event loop keeps turning. */
+  inbox: unknown[] = [];
+  inboxHead = 0;
+  draining = false;
   readonly handshake: Promise<string>;
   resolveHandshake!: (address: string) => void;
   rejectHandshake!: (err: unknown) => void;
@@ -209,18 +223,18 @@ export class PeerTransport {
 
   /** Remembers where `address` listens; the transport then keeps a connection to it. */
   setPeerUrl(address: string, url: string): void {
-    const a = getAddress(address);
+    const a = checksum(address);
     this.urls.set(a, url);
     if (!this.primary.has(a)) this.scheduleReconnect(a, 0);
   }
 
   peerUrl(address: string): string | undefined {
-    return this.urls.get(getAddress(address));
+    return this.urls.get(checksum(address));
   }
 
   /** Whether an authenticated connection to `address` is open. */
   isConnected(address: string): boolean {
-    return this.primary.has(getAddress(address));
+    return this.primary.has(checksum(address));
   }
 
   /** The authenticated peers. */
@@ -230,26 +244,26 @@ export class PeerTransport {
 
   /** Dials `url` and resolves with the address it proved (checked against `expected` when given). */
   async dial(url: string, expected?: string): Promise<string> {
-    const conn = await this.open(url, expected === undefined ? undefined : getAddress(expected));
+    const conn = await this.open(url, expected === undefined ? undefined : checksum(expected));
     return conn.peer as string;
   }
 
   /** Ensures a connection to `address`, dialing its known URL if needed. */
   async connect(address: string): Promise<void> {
-    await this.connection(getAddress(address));
+    await this.connection(checksum(address));
   }
 
   /** Sends a request to `address` and resolves with its result (rejects with a {@link PeerRequestError}). */
   async request(address: string, method: string, params: unknown, timeoutMs?: number): Promise<unknown> {
-    const conn = await this.connection(getAddress(address));
+    const conn = await this.connection(checksum(address));
     return this.send(conn, method, params, timeoutMs ?? this.opts.requestTimeoutMs ?? 30_000);
   }
 
   /** Sends a notification if connected; returns whether it was sent. */
   notify(address: string, method: string, params: unknown): boolean {
-    const conn = this.primary.get(getAddress(address));
+    const conn = this.primary.get(checksum(address));
     if (!conn || conn.ws.readyState !== WebSocket.OPEN) return false;
-    conn.ws.send(JSON.stringify({ method, params }));
+    this.enqueue(conn, { method, params });
     return true;
   }
 
@@ -334,8 +348,42 @@ export class PeerTransport {
       this.reply(conn, null, { code: RpcCodes.PARSE_ERROR, message: "frames must be JSON text" });
       return;
     }
+    if (Array.isArray(msg) && conn.authenticated) {
+      if (msg.length > MAX_BATCH) {
+        this.reply(conn, null, { code: RpcCodes.INVALID_REQUEST, message: `at most ${MAX_BATCH} messages a frame` });
+        return;
+      }
+      for (const item of msg) conn.inbox.push(item);
+    } else {
+      conn.inbox.push(msg);
+    }
+    if (!conn.draining) this.drain(conn);
+  }
+
+  /**
+   * Handles received messages in order, `SLICE` at a time, yielding to the event loop in between: a large batch
+   * then does not hold up the disk flushes and sends that the messages before it already started.
+   */
+  private drain(conn: Connection): void {
+    conn.draining = true;
+    const end = Math.min(conn.inbox.length, conn.inboxHead + SLICE);
+    while (conn.inboxHead < end) {
+      const msg = conn.inbox[conn.inboxHead];
+      conn.inbox[conn.inboxHead++] = undefined;
+      this.dispatch(conn, msg);
+    }
+    if (conn.inboxHead < conn.inbox.length) {
+      setImmediate(() => this.drain(conn));
+      return;
+    }
+    conn.inbox = [];
+    conn.inboxHead = 0;
+    conn.draining = false;
+  }
+
+  private dispatch(conn: Connection, msg: unknown): void {
     if (typeof msg !== "object" || msg === null || Array.isArray(msg)) {
-      this.reply(conn, null, { code: RpcCodes.INVALID_REQUEST, message: "a frame must be a JSON object" });
+      this.reply(conn, null, { code: RpcCodes.INVALID_REQUEST, message: "a message must be a JSON object" });
       return;
     }
     const m = msg as Record<string, unknown>;
@@ -416,7 +464,7 @@ export class PeerTransport {
   ): void {
     if (conn.ws.readyState !== WebSocket.OPEN) return;
     const frame = error ? { id, error } : { id, result: result === undefined ? null : result };
-    conn.ws.send(JSON.stringify(frame));
+    this.enqueue(conn, frame);
   }
 
   private onHello(conn: Connection, value: unknown): void {
@@ -505,8 +553,26 @@ export class PeerTransport {
         reject(new PeerUnavailableError(conn.peer ?? "?", `${method} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       conn.pending.set(id, { resolve, reject, timer });
-      conn.ws.send(JSON.stringify({ id, method, params }));
+      this.enqueue(conn, { id, method, params });
     });
+  }
+
+  private enqueue(conn: Connection, message: unknown): void {
+    conn.outbox.push(message);
+    if (conn.flushScheduled) return;
+    conn.flushScheduled = true;
+    setImmediate(() => this.flush(conn));
+  }
+
+  private flush(conn: Connection): void {
+    conn.flushScheduled = false;
+    const out = conn.outbox;
+    conn.outbox = [];
+    if (conn.ws.readyState !== WebSocket.OPEN) return;
+    for (let i = 0; i < out.length; i += MAX_BATCH) {
+      const part = out.length === 1 ? out[0] : out.slice(i, i + MAX_BATCH);
+      conn.ws.send(JSON.stringify(part));
+    }
   }
 
   private onResponse(conn: Connection, id: number, m: Record<string, unknown>): void {
@@ -581,6 +647,19 @@ export class PeerTransport {
       if (conn.ws.readyState === WebSocket.OPEN) conn.ws.ping();
     }
   }
+}
+
+const checksums = new Map<string, string>();
+
+/** `getAddress`, memoized: addresses are checksummed on every request, and hashing them each time is not free. */
+function checksum(address: string): string {
+  let c = checksums.get(address);
+  if (c === undefined) {
+    c = getAddress(address);
+    if (checksums.size > 10_000) checksums.clear();
+    checksums.set(address, c);
+  }
+  return c;
 }
 
 function rawToString(data: RawData): string {

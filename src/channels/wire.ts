@@ -244,37 +244,38 @@ export function decodeSigned(value: unknown, field = "signed"): SignedSnapshot {
   };
 }
 
-/** Routing instructions that travel with a lock to its receiver: where to forward it, or nothing for the payee. */
-export interface ForwardMemo {
-  /** The next hop's address; absent when the receiver is the payee. */
-  next?: string;
-  /** The amount of the next hop's lock. */
-  amount?: bigint;
-  /** The expiry of the next hop's lock. */
-  expiry?: bigint;
-  /** The hops after `next` (addresses, in order). */
-  rest?: string[];
+/** One hop of a route: the lock its sender makes to `to`. */
+export interface Hop {
+  to: string;
+  amount: bigint;
+  expiry: bigint;
 }
 
-export function encodeMemo(m: ForwardMemo): Json {
-  const out: Record<string, Json> = {};
-  if (m.next !== undefined) out.next = m.next;
-  if (m.amount !== undefined) out.amount = m.amount.toString();
-  if (m.expiry !== undefined) out.expiry = m.expiry.toString();
-  if (m.rest !== undefined) out.rest = [...m.rest];
-  return out;
+/**
+ * Routing instructions that travel with a lock to its receiver: `hops[0]` is the lock the receiver should make next
+ * (and pass `hops.slice(1)` along with it); no hops means the receiver is the payee.
+ */
+export interface ForwardMemo {
+  hops: Hop[];
 }
 
 /** At most this many hops in a route. */
 export const MAX_ROUTE_HOPS = 16;
 
+export function encodeMemo(m: ForwardMemo): Json {
+  return { hops: m.hops.map((h) => ({ to: h.to, amount: h.amount.toString(), expiry: h.expiry.toString() })) };
+}
+
 export function decodeMemo(value: unknown, field = "memo"): ForwardMemo {
   const o = asObject(value, field);
-  if (o.next === undefined) return {};
   return {
-    next: asAddress(o.next, `${field}.next`),
-    amount: asUint(o.amount, `${field}.amount`),
-    expiry: asUint(o.expiry, `${field}.expiry`, U64_MAX),
-    rest: asArray(o.rest ?? [], `${field}.rest`, MAX_ROUTE_HOPS).map((a, i) => asAddress(a, `${field}.rest[${i}]`)),
+    hops: asArray(o.hops, `${field}.hops`, MAX_ROUTE_HOPS).map((h, i) => {
+      const hop = asObject(h, `${field}.hops[${i}]`);
+      return {
+        to: asAddress(hop.to, `${field}.hops[${i}].to`),
+        amount: asUint(hop.amount, `${field}.hops[${i}].amount`),
+        expiry: asUint(hop.expiry, `${field}.hops[${i}].expiry`, U64_MAX),
+      };
+    }),
   };
 }

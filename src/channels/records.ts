@@ -1,0 +1,296 @@
+import {
+  asArray,
+  asBytes32,
+  asObject,
+  asParty,
+  asString,
+  asUint,
+  decodeMemo,
+  decodeParams,
+  decodeSig,
+  decodeSigned,
+  decodeSnapshot,
+  decodeUpdate,
+  encodeMemo,
+  encodeParams,
+  encodeSig,
+  encodeSigned,
+  encodeSnapshot,
+  encodeUpdate,
+  asAddress,
+  type ForwardMemo,
+  type Json,
+} from "./wire";
+import type { ChannelParams, CompactSignature } from "./state";
+import type { ChannelUpdate, Party, SignedSnapshot, Snapshot } from "./updates";
+
+/*
+ * What a channel client keeps in its store, and the keys it keeps it under.
+ * Values are JSON (wire encodings); keys are ASCII and sort by version where
+ * order matters.
+ *
+ *   ch:<id>                 ChannelRecord       the channel's parameters and life-cycle status
+ *   full:<id>               SignedSnapshot      the latest state signed by both
+ *   pend:<id>:<version>     ProposalRecord      a state the leader signed and sent, not yet countersigned
+ *   sv:<id>                 decimal             the highest version this client ever signed in the channel
+ *   req:<id>:<ref>          RequestRecord       an update the follower asked the leader for
+ *   locks:<id>:<root>       Lock[]              the locks behind a locks root (to unlock an older registered state)
+ *   lk:<id>:<hashlock>      LockMeta            what this client does with one of its locks
+ *   secret:<hashlock>       bytes32             a known secret
+ *   inv:<hashlock>          InvoiceRecord       a payment this client expects
+ *   route:<hashlock>        RouteRecord         a payment this client sends over a route
+ *   meta:cursor             decimal             the last block whose events were processed
+ */
+
+export type ChannelPhase = "opening" | "open" | "closing" | "disputed" | "concluded" | "closed";
+
+const PHASES: ChannelPhase[] = ["opening", "open", "closing", "disputed", "concluded", "closed"];
+
+export interface ChannelRecord {
+  id: string;
+  params: ChannelParams;
+  /** This client's participant index. Participant 0 leads: it builds and signs every new state first. */
+  me: Party;
+  peer: string;
+  /** The deposits both agreed on when opening; the channel is usable once the chain holds exactly these. */
+  deposits: [bigint, bigint];
+  phase: ChannelPhase;
+  /** Chain time (s) when the final state was signed, for the fallback close by the other side. */
+  finalAt?: bigint;
+}
+
+export function encodeChannel(r: ChannelRecord): string {
+  return JSON.stringify({
+    id: r.id,
+    params: encodeParams(r.params),
+    me: r.me,
+    peer: r.peer,
+    deposits: [r.deposits[0].toString(), r.deposits[1].toString()],
+    phase: r.phase,
+    ...(r.finalAt === undefined ? {} : { finalAt: r.finalAt.toString() }),
+  });
+}
+
+export function decodeChannel(text: string): ChannelRecord {
+  const o = asObject(JSON.parse(text), "channel");
+  const d = asArray(o.deposits, "deposits", 2);
+  const phase = asString(o.phase, "phase") as ChannelPhase;
+  if (!PHASES.includes(phase)) throw new Error(`unknown channel phase ${phase}`);
+  return {
+    id: asBytes32(o.id, "id"),
+    params: decodeParams(o.params),
+    me: asParty(o.me, "me"),
+    peer: asAddress(o.peer, "peer"),
+    deposits: [asUint(d[0], "deposits[0]"), asUint(d[1], "deposits[1]")],
+    phase,
+    ...(o.finalAt === undefined ? {} : { finalAt: asUint(o.finalAt, "finalAt") }),
+  };
+}
+
+/** A state the leader signed and sent; it is committed once the follower's signature comes back. */
+export interface ProposalRecord {
+  version: bigint;
+  baseVersion: bigint;
+  update: ChannelUpdate;
+  /** Who asked for the update. */
+  by: Party;
+  /** The follower's reference of its request (when `by` is the follower). */
+  ref?: string;
+  memo?: ForwardMemo;
+  next: Snapshot;
+  sig: CompactSignature;
+}
+
+export function encodeProposal(p: ProposalRecord): string {
+  const o: Record<string, Json> = {
+    version: p.version.toString(),
+    baseVersion: p.baseVersion.toString(),
+    update: encodeUpdate(p.update),
+    by: p.by,
+    next: encodeSnapshot(p.next),
+    sig: encodeSig(p.sig),
+  };
+  if (p.ref !== undefined) o.ref = p.ref;
+  if (p.memo !== undefined) o.memo = encodeMemo(p.memo);
+  return JSON.stringify(o);
+}
+
+export function decodeProposal(text: string): ProposalRecord {
+  const o = asObject(JSON.parse(text), "proposal");
+  return {
+    version: asUint(o.version, "version"),
+    baseVersion: asUint(o.baseVersion, "baseVersion"),
+    update: decodeUpdate(o.update),
+    by: asParty(o.by, "by"),
+    ...(o.ref === undefined ? {} : { ref: asString(o.ref, "ref", 66) }),
+    ...(o.memo === undefined ? {} : { memo: decodeMemo(o.memo) }),
+    next: decodeSnapshot(o.next, "next"),
+    sig: decodeSig(o.sig),
+  };
+}
+
+/** An update the follower asked the leader to make. */
+export interface RequestRecord {
+  ref: string;
+  update: ChannelUpdate;
+  memo?: ForwardMemo;
+}
+
+export function encodeRequest(r: RequestRecord): string {
+  return JSON.stringify({
+    ref: r.ref,
+    update: encodeUpdate(r.update),
+    ...(r.memo === undefined ? {} : { memo: encodeMemo(r.memo) }),
+  });
+}
+
+export function decodeRequest(text: string): RequestRecord {
+  const o = asObject(JSON.parse(text), "request");
+  return {
+    ref: asString(o.ref, "ref", 66),
+    update: decodeUpdate(o.update),
+    ...(o.memo === undefined ? {} : { memo: decodeMemo(o.memo) }),
+  };
+}
+
+export function encodeSignedRecord(s: SignedSnapshot): string {
+  return JSON.stringify(encodeSigned(s));
+}
+
+export function decodeSignedRecord(text: string): SignedSnapshot {
+  return decodeSigned(JSON.parse(text));
+}
+
+/**
+ * What a client does with one lock of one channel.
+ *  - sender side: `pending` until the lock resolves, then `settled` or `cancelled`.
+ *  - receiver side: `received` → `accepted` (payee, will settle) | `rejected` (will cancel)
+ *    | `forwarding` → `forwarded` (next hop locked) | `forward-failed` (will cancel).
+ */
+export type LockStatus =
+  | "pending"
+  | "received"
+  | "accepted"
+  | "rejected"
+  | "forwarding"
+  | "forwarded"
+  | "forward-failed"
+  | "settled"
+  | "cancelled";
+
+const LOCK_STATUSES: LockStatus[] = [
+  "pending",
+  "received",
+  "accepted",
+  "rejected",
+  "forwarding",
+  "forwarded",
+  "forward-failed",
+  "settled",
+  "cancelled",
+];
+
+export interface LockMeta {
+  channelId: string;
+  hashlock: string;
+  role: "sender" | "receiver";
+  status: LockStatus;
+  /** Receiver side: the routing instructions that came with the lock. */
+  memo?: ForwardMemo;
+  /** Forwarder, on the incoming lock: the channel of the outgoing lock. */
+  outgoing?: string;
+  /** Forwarder, on the outgoing lock: the channel of the incoming lock. */
+  incoming?: string;
+  /** Why the lock is being cancelled. */
+  reason?: string;
+}
+
+export function encodeLockMeta(m: LockMeta): string {
+  return JSON.stringify({
+    channelId: m.channelId,
+    hashlock: m.hashlock,
+    role: m.role,
+    status: m.status,
+    ...(m.memo === undefined ? {} : { memo: encodeMemo(m.memo) }),
+    ...(m.outgoing === undefined ? {} : { outgoing: m.outgoing }),
+    ...(m.incoming === undefined ? {} : { incoming: m.incoming }),
+    ...(m.reason === undefined ? {} : { reason: m.reason }),
+  });
+}
+
+export function decodeLockMeta(text: string): LockMeta {
+  const o = asObject(JSON.parse(text), "lock meta");
+  const status = asString(o.status, "status") as LockStatus;
+  if (!LOCK_STATUSES.includes(status)) throw new Error(`unknown lock status ${status}`);
+  const role = asString(o.role, "role");
+  if (role !== "sender" && role !== "receiver") throw new Error(`unknown lock role ${role}`);
+  return {
+    channelId: asBytes32(o.channelId, "channelId"),
+    hashlock: asBytes32(o.hashlock, "hashlock"),
+    role,
+    status,
+    ...(o.memo === undefined ? {} : { memo: decodeMemo(o.memo) }),
+    ...(o.outgoing === undefined ? {} : { outgoing: asBytes32(o.outgoing, "outgoing") }),
+    ...(o.incoming === undefined ? {} : { incoming: asBytes32(o.incoming, "incoming") }),
+    ...(o.reason === undefined ? {} : { reason: asString(o.reason, "reason", 500) }),
+  };
+}
+
+export interface InvoiceRecord {
+  hashlock: string;
+  amount: bigint;
+  status: "open" | "paid";
+}
+
+export function encodeInvoice(i: InvoiceRecord): string {
+  return JSON.stringify({ hashlock: i.hashlock, amount: i.amount.toString(), status: i.status });
+}
+
+export function decodeInvoice(text: string): InvoiceRecord {
+  const o = asObject(JSON.parse(text), "invoice");
+  const status = asString(o.status, "status");
+  if (status !== "open" && status !== "paid") throw new Error(`unknown invoice status ${status}`);
+  return { hashlock: asBytes32(o.hashlock, "hashlock"), amount: asUint(o.amount, "amount"), status };
+}
+
+export interface RouteRecord {
+  hashlock: string;
+  /** The channel of the first hop. */
+  channelId: string;
+  /** What the payee receives. */
+  amount: bigint;
+  /** What the first hop's lock holds (amount plus fees). */
+  sent: bigint;
+  route: string[];
+  status: "pending" | "completed" | "refunded";
+  secret?: string;
+}
+
+export function encodeRoute(r: RouteRecord): string {
+  return JSON.stringify({
+    hashlock: r.hashlock,
+    channelId: r.channelId,
+    amount: r.amount.toString(),
+    sent: r.sent.toString(),
+    route: r.route,
+    status: r.status,
+    ...(r.secret === undefined ? {} : { secret: r.secret }),
+  });
+}
+
+export function decodeRoute(text: string): RouteRecord {
+  const o = asObject(JSON.parse(text), "route");
+  const status = asString(o.status, "status");
+  if (status !== "pending" && status !== "completed" && status !== "refunded") {
+    throw new Error(`unknown route status ${status}`);
+  }
+  return {
+    hashlock: asBytes32(o.hashlock, "hashlock"),
+    channelId: asBytes32(o.channelId, "channelId"),
+    amount: asUint(o.amount, "amount"),
+    sent: asUint(o.sent, "sent"),
+    route: asArray(o.route, "route", 16).map((a, i) => asAddress(a, `route[${i}]`)),
+    status,
+    ...(o.secret === undefined ? {} : { secret: asBytes32(o.secret, "secret") }),
+  };
+}

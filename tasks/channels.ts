@@ -1,0 +1,277 @@
+/**
+ * Hardhat tasks of the payment channels:
+ *
+ *   channels:deploy       deploys the adjudicator, records it in deployments/<network>.json
+ *   channels:client       runs a channel client (peer endpoint + control API) until Ctrl-C
+ *   channels:watchtower   runs a watchtower until Ctrl-C
+ *   channels:open         asks a running client to open (and fund) a channel with a peer
+ *   channels:pay          … to pay over a channel (or a route with --route and --hashlock)
+ *   channels:invoice      … to create an invoice (a hashlock to pay to)
+ *   channels:close        … to close a channel cooperatively
+ *   channels:dispute      … to register its latest state on chain
+ *   channels:withdraw     … to collect its share of a concluded channel
+ *   channels:list         … to list its channels
+ *
+ * `--network localhost` works against `npx hardhat node`. The daemons read the adjudicator from the deployment
+ * file; the other commands talk to a daemon's control API (`--rpc`, default http://127.0.0.1:9101).
+ *
+ * Heavy modules are imported inside the actions: this file loads with the Hardhat config, before TypeChain exists.
+ */
+import { task, types } from "hardhat/config";
+import type { HardhatRuntimeEnvironment } from "hardhat/types";
+
+const DEFAULT_CONTROL = process.env.CHANNEL_RPC_URL ?? "http://127.0.0.1:9101";
+
+function networkUrl(hre: HardhatRuntimeEnvironment): string {
+  const config = hre.network.config;
+  if (!("url" in config)) {
+    throw new Error("channel daemons need a network with a URL: run `npx hardhat node` and pass --network localhost");
+  }
+  return config.url;
+}
+
+/** The participant key: --key, CHANNEL_PRIVATE_KEY, or development account `signer` on a local dev chain. */
+async function participantKey(hre: HardhatRuntimeEnvironment, key: string, signer: number, env: string) {
+  if (key) return key;
+  const fromEnv = process.env[env];
+  if (fromEnv) return fromEnv;
+  const chainId = BigInt(await hre.network.provider.send("eth_chainId", []));
+  if (chainId !== 31337n && chainId !== 1337n) throw new Error(`pass --key or set ${env}`);
+  const { devKey } = await import("../scripts/channels/harness");
+  return devKey(signer);
+}
+
+async function amountOf(text: string, decimals: number): Promise<bigint> {
+  const { parseUnits } = await import("ethers");
+  return parseUnits(text, decimals);
+}
+
+async function call(rpc: string, method: string, params: Record<string, unknown> = {}) {
+  const { controlCall } = await import("../src/channels/rpc");
+  return controlCall(rpc, method, params as never);
+}
+
+function print(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
+}
+
+task("channels:deploy", "Deploys the channel adjudicator and records it in deployments/<network>.json").setAction(
+  async (_args, hre) => {
+    await hre.run("compile", { quiet: true });
+    const { deployAdjudicator } = await import("../scripts/channels/deploy");
+    const [signer] = await hre.ethers.getSigners();
+    const d = await deployAdjudicator(signer, { network: hre.network.name });
+    console.log(`ChannelAdjudicator ${d.adjudicator} on ${d.network} (chain ${d.chainId}), block ${d.startBlock}`);
+    if (d.file) console.log(`recorded in ${d.file}`);
+  },
+);
+
+task("channels:client", "Runs a channel client (peer endpoint and control API) until Ctrl-C")
+  .addOptionalParam("key", "Participant private key (default: CHANNEL_PRIVATE_KEY, or dev account --signer)", "")
+  .addOptionalParam("signer", "Development account index for the key on a local chain", 1, types.int)
+  .addOptionalParam("dataDir", "Store directory (default .data/channels/<network>/<address>)", "")
+  .addOptionalParam("port", "Peer WebSocket port", 9001, types.int)
+  .addOptionalParam("rpcPort", "Control JSON-RPC port", 9101, types.int)
+  .addOptionalParam("peers", "Known peers, comma-separated ADDRESS=ws://HOST:PORT", "")
+  .addOptionalParam("watchtower", "Watchtower URL (ws://HOST:PORT)", "")
+  .addOptionalParam("maxAutoFund", "The most this client deposits into channels others open (ETH)", "0")
+  .addOptionalParam("logLevel", "pino log level", process.env.LOG_LEVEL ?? "info")
+  .setAction(
+    async (
+      args: {
+        key: string;
+        signer: number;
+        dataDir: string;
+        port: number;
+        rpcPort: number;
+        peers: string;
+        watchtower: string;
+        maxAutoFund: string;
+        logLevel: string;
+      },
+      hre,
+    ) => {
+      const path = await import("node:path");
+      const { Wallet } = await import("ethers");
+      const { readChannelDeployment } = await import("../src/channels/deployment");
+      const { runClient } = await import("../scripts/channels/client");
+      const dep = readChannelDeployment(hre.network.name);
+      const key = await participantKey(hre, args.key, args.signer, "CHANNEL_PRIVATE_KEY");
+      const address = new Wallet(key).address;
+      const dataDir = args.dataDir || path.join(hre.config.paths.root, ".data", "channels", hre.network.name, address);
+      const argv = [
+        "--key",
+        key,
+        "--l1",
+        networkUrl(hre),
+        "--adjudicator",
+        dep.adjudicator,
+        "--data-dir",
+        dataDir,
+        "--port",
+        String(args.port),
+        "--rpc-port",
+        String(args.rpcPort),
+        "--start-block",
+        String(dep.startBlock),
+        "--max-auto-fund",
+        (await amountOf(args.maxAutoFund, 18)).toString(),
+        "--log-level",
+        args.logLevel,
+      ];
+      for (const p of args.peers.split(",").filter((x) => x.length > 0)) argv.push("--peer", p);
+      if (args.watchtower) argv.push("--watchtower", args.watchtower);
+      console.error(
+        `channel client ${address}: peers at ws://127.0.0.1:${args.port}, control at http://127.0.0.1:${args.rpcPort}`,
+      );
+      await runClient(argv);
+    },
+  );
+
+task("channels:watchtower", "Runs a watchtower until Ctrl-C")
+  .addOptionalParam("key", "Tower private key (default: WATCHTOWER_PRIVATE_KEY, or dev account --signer)", "")
+  .addOptionalParam("signer", "Development account index for the key on a local chain", 9, types.int)
+  .addOptionalParam("dataDir", "Store directory (default .data/watchtower/<network>)", "")
+  .addOptionalParam("port", "WebSocket port for clients", 9200, types.int)
+  .addOptionalParam("rpcPort", "Control JSON-RPC port", 9300, types.int)
+  .addOptionalParam("logLevel", "pino log level", process.env.LOG_LEVEL ?? "info")
+  .setAction(
+    async (
+      args: { key: string; signer: number; dataDir: string; port: number; rpcPort: number; logLevel: string },
+      hre,
+    ) => {
+      const path = await import("node:path");
+      const { readChannelDeployment } = await import("../src/channels/deployment");
+      const { runWatchtower } = await import("../scripts/channels/watchtower");
+      const dep = readChannelDeployment(hre.network.name);
+      const key = await participantKey(hre, args.key, args.signer, "WATCHTOWER_PRIVATE_KEY");
+      await runWatchtower([
+        "--key",
+        key,
+        "--l1",
+        networkUrl(hre),
+        "--adjudicator",
+        dep.adjudicator,
+        "--data-dir",
+        args.dataDir || path.join(hre.config.paths.root, ".data", "watchtower", hre.network.name),
+        "--port",
+        String(args.port),
+        "--rpc-port",
+        String(args.rpcPort),
+        "--start-block",
+        String(dep.startBlock),
+        "--log-level",
+        args.logLevel,
+      ]);
+    },
+  );
+
+task("channels:open", "Opens a channel from a running client to a peer")
+  .addParam("peer", "The peer's address")
+  .addOptionalParam("peerUrl", "The peer's WebSocket URL, if the client does not know it yet", "")
+  .addParam("amount", "This client's deposit (ETH, or whole tokens with --decimals)")
+  .addOptionalParam("peerAmount", "The peer's deposit (it must accept funding that much)", "0")
+  .addOptionalParam("asset", "ERC-20 token address (default: ETH)", "")
+  .addOptionalParam("decimals", "Decimals of the asset", 18, types.int)
+  .addOptionalParam("challenge", "Challenge duration in seconds", 3600, types.int)
+  .addOptionalParam("rpc", "The client's control URL", DEFAULT_CONTROL)
+  .setAction(
+    async (args: {
+      peer: string;
+      peerUrl: string;
+      amount: string;
+      peerAmount: string;
+      asset: string;
+      decimals: number;
+      challenge: number;
+      rpc: string;
+    }) => {
+      if (args.peerUrl) await call(args.rpc, "ch_addPeer", { address: args.peer, url: args.peerUrl });
+      print(
+        await call(args.rpc, "ch_open", {
+          peer: args.peer,
+          deposit: (await amountOf(args.amount, args.decimals)).toString(),
+          peerDeposit: (await amountOf(args.peerAmount, args.decimals)).toString(),
+          challengeDuration: String(args.challenge),
+          ...(args.asset ? { asset: args.asset } : {}),
+        }),
+      );
+    },
+  );
+
+task("channels:pay", "Pays over a channel of a running client (or over a route)")
+  .addParam("amount", "Amount (ETH, or whole tokens with --decimals)")
+  .addOptionalParam("channel", "Channel id", "")
+  .addOptionalParam("peer", "Pay over the open channel with this peer", "")
+  .addOptionalParam("route", "Comma-separated hops to the payee (a hash-locked multi-hop payment)", "")
+  .addOptionalParam("hashlock", "The payee's invoice hashlock (with --route)", "")
+  .addOptionalParam("count", "Send this many payments (pipelined)", 1, types.int)
+  .addOptionalParam("decimals", "Decimals of the asset", 18, types.int)
+  .addOptionalParam("rpc", "The client's control URL", DEFAULT_CONTROL)
+  .setAction(
+    async (args: {
+      amount: string;
+      channel: string;
+      peer: string;
+      route: string;
+      hashlock: string;
+      count: number;
+      decimals: number;
+      rpc: string;
+    }) => {
+      const amount = (await amountOf(args.amount, args.decimals)).toString();
+      if (args.route) {
+        if (!args.hashlock) throw new Error("--route needs --hashlock (from `channels:invoice` on the payee)");
+        print(await call(args.rpc, "ch_payRoute", { route: args.route.split(","), amount, hashlock: args.hashlock }));
+        return;
+      }
+      if (!args.channel && !args.peer) throw new Error("pass --channel or --peer");
+      const target = args.channel ? { channelId: args.channel } : { peer: args.peer };
+      const started = Date.now();
+      const results = await Promise.all(
+        Array.from({ length: args.count }, () => call(args.rpc, "ch_pay", { ...target, amount })),
+      );
+      const last = results[results.length - 1] as { channelId: string; version: string };
+      const seconds = (Date.now() - started) / 1000;
+      console.log(
+        `${args.count} payment(s) of ${args.amount} acknowledged in ${seconds.toFixed(2)} s; channel ${last.channelId} at version ${last.version}`,
+      );
+    },
+  );
+
+task("channels:invoice", "Creates an invoice on a running client: the hashlock a payer locks to")
+  .addParam("amount", "Amount (ETH, or whole tokens with --decimals)")
+  .addOptionalParam("decimals", "Decimals of the asset", 18, types.int)
+  .addOptionalParam("rpc", "The client's control URL", DEFAULT_CONTROL)
+  .setAction(async (args: { amount: string; decimals: number; rpc: string }) => {
+    print(await call(args.rpc, "ch_invoice", { amount: (await amountOf(args.amount, args.decimals)).toString() }));
+  });
+
+task("channels:close", "Closes a channel of a running client cooperatively")
+  .addParam("channel", "Channel id")
+  .addOptionalParam("rpc", "The client's control URL", DEFAULT_CONTROL)
+  .setAction(async (args: { channel: string; rpc: string }) => {
+    print(await call(args.rpc, "ch_close", { channelId: args.channel }));
+  });
+
+task("channels:dispute", "Registers the latest state of a channel on chain (starts the challenge period)")
+  .addParam("channel", "Channel id")
+  .addOptionalParam("rpc", "The client's control URL", DEFAULT_CONTROL)
+  .setAction(async (args: { channel: string; rpc: string }) => {
+    print(await call(args.rpc, "ch_dispute", { channelId: args.channel }));
+  });
+
+task("channels:withdraw", "Collects a running client's share of a concluded channel (concludes first if due)")
+  .addParam("channel", "Channel id")
+  .addOptionalParam("rpc", "The client's control URL", DEFAULT_CONTROL)
+  .setAction(async (args: { channel: string; rpc: string }) => {
+    const view = (await call(args.rpc, "ch_channel", { channelId: args.channel })) as { phase: string };
+    if (view.phase === "disputed") await call(args.rpc, "ch_conclude", { channelId: args.channel });
+    print(await call(args.rpc, "ch_withdraw", { channelId: args.channel }));
+  });
+
+task("channels:list", "Lists the channels of a running client")
+  .addOptionalParam("rpc", "The client's control URL", DEFAULT_CONTROL)
+  .setAction(async (args: { rpc: string }) => {
+    print(await call(args.rpc, "ch_list"));
+  });
