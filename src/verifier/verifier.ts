@@ -9,6 +9,12 @@
  * Life cycle: `Verifier.create` restores the store; `tick()` reads L1 up to
  * the head one block range at a time (each range one atomic checkpoint) and
  * acts; `start()` runs `tick()` in a loop; `stop()` ends it cleanly.
+ *
+ * Limits: blocks are processed once they are `confirmations` deep, and a reorg
+ * deeper than that is not undone (raise the depth on a chain that has them).
+ * A batch appended through a contract rather than a direct inbox call halts it
+ * (see `l1.ts`). Building a proof rebuilds the batch's pre-state from the tip
+ * and the undo records, in time linear in the number of accounts.
  */
 import fs from "node:fs";
 import type { Provider, Signer } from "ethers";

@@ -272,6 +272,37 @@ describe("Verifier", function () {
       await v.stop();
     });
 
+    it("proposes unproposed batches only in propose mode 'all', never on top of a wrong proposal", async function () {
+      const w = await loadWorld();
+      const chain = w.deployment.handles.stateCommitmentChain;
+      await appendTransfers(w, 5);
+      const cautious = await makeVerifier(w); // after-fraud: batches 1 and 2 were never rolled back
+      await cautious.tick();
+      expect(await chain.proposalCount()).to.equal(1n);
+      await cautious.stop();
+
+      const forged = forgeStepRoots(
+        w.mirror.stateAfter(0),
+        w.mirror.batches[1],
+        { kind: "wrong-root", batch: 1, step: 1 },
+        { beneficiary: w.mallory.address },
+      );
+      await w.mirror.propose(w.mallory, 1, forged.stepRoots);
+      const watcher = await makeVerifier(w, { config: { propose: "all", challenge: false } });
+      await watcher.tick();
+      expect(await chain.proposalCount(), "nothing built on the wrong proposal of batch 1").to.equal(2n);
+      expect(watcher.status().actions).to.deep.equal([]);
+      await watcher.stop();
+
+      const eager = await makeVerifier(w, { config: { propose: "all" } });
+      await eager.tick(); // proves batch 1 wrong
+      await eager.tick(); // proposes 1 and 2
+      expect(await chain.proposalCount()).to.equal(3n);
+      for (const k of [1, 2])
+        expect((await chain.proposal(k)).stepRootsHash).to.equal(stepRootsHash(w.mirror.roots[k]));
+      await eager.stop();
+    });
+
     it("leaves honest proposals alone and refuses to prove a step that is right", async function () {
       const w = await loadWorld();
       await w.mirror.propose(w.proposer, 1);
