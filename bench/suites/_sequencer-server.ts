@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     },
     logger,
     mapError: mapApiError,
-    onResponse: (method, code) => metrics.rpcRequests.inc({ method, code: String(code) }),
+    onResponse: (method, code) => metrics.countRequest(method, code),
   });
   const { url } = await server.start();
   const timer = setInterval(() => sequencer.tick(), 100);

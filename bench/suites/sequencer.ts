@@ -12,9 +12,15 @@
  *
  * - transfersPerSecond: acknowledged transfers / wall time of the run
  * - sendLatencyMsP50 / P99: request-to-answer time of `l2_sendTransaction`
+ * - serverCpuMicrosPerTransfer, clientCpuMicrosPerTransfer: CPU time per
+ *   transfer of each side (the machine's two cores are shared by both)
+ * - batchedTransfersPerSecond, batchedRequestLatencyMsP50/P99: the same
+ *   transfers again on a fresh server, 8 per JSON-RPC batch request
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import path from "node:path";
 import readline from "node:readline";
 import { TxType } from "../../src/protocol/constants";
@@ -28,6 +34,8 @@ export const description = "operator: durable signed transfers/s through the JSO
 const ACCOUNTS = 2_000;
 const ROUNDS = 20;
 const CONNECTIONS = 64;
+/** Transfers per JSON-RPC batch request in the batched phase. */
+const BATCH = 8;
 
 function startServer(): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
@@ -62,6 +70,71 @@ async function stopServer(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * A lean HTTP/1.1 keep-alive client for the load: one connection, one
+ * request in flight, requests pre-encoded, responses framed by their
+ * Content-Length. (Node's `http.request` costs the client several times
+ * more CPU per request, and client and server share this machine's cores.)
+ */
+class Connection {
+  private readonly socket: net.Socket;
+  private buffer: Buffer = Buffer.alloc(0);
+  private pending: ((body: string) => void) | undefined;
+  private failed: ((err: Error) => void) | undefined;
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("error", (err) => this.failed?.(err));
+  }
+
+  static open(url: URL): Promise<Connection> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(Number(url.port), url.hostname, () => resolve(new Connection(socket)));
+      socket.once("error", reject);
+    });
+  }
+
+  /** Sends one pre-encoded request; resolves with the response body. */
+  send(request: Buffer): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.pending = resolve;
+      this.failed = reject;
+      this.socket.write(request);
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    const headerEnd = this.buffer.indexOf("\r\n\r\n");
+    if (headerEnd < 0) return;
+    const head = this.buffer.subarray(0, headerEnd).toString("latin1");
+    const match = /content-length:\s*(\d+)/i.exec(head);
+    if (!match) {
+      this.failed?.(new Error(`response without Content-Length: ${head}`));
+      return;
+    }
+    const end = headerEnd + 4 + Number(match[1]);
+    if (this.buffer.length < end) return;
+    const body = this.buffer.subarray(headerEnd + 4, end).toString("utf8");
+    this.buffer = this.buffer.subarray(end);
+    const done = this.pending;
+    this.pending = undefined;
+    done?.(body);
+  }
+}
+
+function encodeRequest(url: URL, body: string): Buffer {
+  const payload = Buffer.from(body, "utf8");
+  const head = `POST / HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/json\r\nContent-Length: ${payload.length}\r\n\r\n`;
+  return Buffer.concat([Buffer.from(head, "latin1"), payload]);
+}
+
 function post(agent: http.Agent, url: URL, body: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -85,8 +158,100 @@ function post(agent: http.Agent, url: URL, body: string): Promise<string> {
   });
 }
 
+/** CPU time (user + system) a process has used, in ms, from /proc (Linux); undefined elsewhere. */
+function cpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (100 Hz)
+  } catch {
+    return undefined;
+  }
+}
+
 function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+interface Phase {
+  transfersPerSecond: number;
+  latencyMsP50: number;
+  latencyMsP99: number;
+  serverCpuMicrosPerTransfer?: number;
+  clientCpuMicrosPerTransfer: number;
+}
+
+/**
+ * Sends every lane's transfers against a fresh server, `perRequest` of them
+ * per HTTP request (1: one `l2_sendTransaction` each; more: a JSON-RPC batch),
+ * and checks that the server applied them all.
+ */
+async function phase(lanes: string[][], perRequest: number): Promise<Phase> {
+  const total = lanes.reduce((n, l) => n + l.length, 0);
+  // BENCH_SEQUENCER_URL: measure a server started by hand (e.g. under a profiler) instead.
+  const external = process.env.BENCH_SEQUENCER_URL;
+  const { child, url } = external ? { child: undefined, url: external } : await startServer();
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const target = new URL(url);
+  const bodies = lanes.map((lane) => {
+    const out: { body: string; count: number; request: Buffer }[] = [];
+    for (let i = 0; i < lane.length; i += perRequest) {
+      const slice = lane.slice(i, i + perRequest);
+      const body = perRequest === 1 ? slice[0] : `[${slice.join(",")}]`;
+      out.push({ body, count: slice.length, request: encodeRequest(target, body) });
+    }
+    return out;
+  });
+  const connections = await Promise.all(bodies.map(() => Connection.open(target)));
+  try {
+    const latencies = new Float64Array(bodies.reduce((n, b) => n + b.length, 0));
+    let n = 0;
+    let failures = 0;
+    let firstError = "";
+    const cpuBefore = cpuMs(child?.pid);
+    const clientCpuBefore = process.cpuUsage();
+    const started = performance.now();
+    await Promise.all(
+      bodies.map(async (requests, lane) => {
+        for (const { count, request } of requests) {
+          const t = performance.now();
+          const answer = await connections[lane].send(request);
+          latencies[n++] = performance.now() - t;
+          const acks = answer.split('"result"').length - 1;
+          if (acks !== count) {
+            failures++;
+            firstError ||= answer.slice(0, 500);
+          }
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const cpuAfter = cpuMs(child?.pid);
+    const clientCpu = process.cpuUsage(clientCpuBefore);
+    if (failures > 0) throw new Error(`${failures} requests had refusals; first: ${firstError}`);
+    const status = JSON.parse(
+      await post(agent, target, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "l2_getStatus", params: [] })),
+    ) as {
+      result: { l2: { transactions: number } };
+    };
+    if (status.result.l2.transactions !== total) {
+      throw new Error(`the server applied ${status.result.l2.transactions} transfers, expected ${total}`);
+    }
+    latencies.sort();
+    return {
+      transfersPerSecond: Math.round(total / seconds),
+      latencyMsP50: Math.round(percentile(latencies, 50) * 100) / 100,
+      latencyMsP99: Math.round(percentile(latencies, 99) * 100) / 100,
+      ...(cpuBefore !== undefined && cpuAfter !== undefined
+        ? { serverCpuMicrosPerTransfer: Math.round(((cpuAfter - cpuBefore) * 1000) / total) }
+        : {}),
+      clientCpuMicrosPerTransfer: Math.round((clientCpu.user + clientCpu.system) / total),
+    };
+  } finally {
+    for (const c of connections) c.close();
+    agent.destroy();
+    if (child) await stopServer(child);
+  }
 }
 
 export async function run(): Promise<Record<string, number>> {
@@ -112,54 +277,25 @@ export async function run(): Promise<Record<string, number>> {
       );
     }
   }
-  const total = ACCOUNTS * ROUNDS;
-
-  // BENCH_SEQUENCER_URL: measure a server started by hand (e.g. under a profiler) instead.
-  const external = process.env.BENCH_SEQUENCER_URL;
-  const { child, url } = external ? { child: undefined, url: external } : await startServer();
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-  const target = new URL(url);
-  try {
-    const latencies = new Float64Array(total);
-    let n = 0;
-    let failures = 0;
-    let firstError = "";
-    const started = performance.now();
-    await Promise.all(
-      lanes.map(async (bodies) => {
-        for (const body of bodies) {
-          const t = performance.now();
-          const answer = await post(agent, target, body);
-          latencies[n++] = performance.now() - t;
-          if (!answer.includes('"result"')) {
-            failures++;
-            firstError ||= answer;
-          }
-        }
-      }),
-    );
-    const seconds = (performance.now() - started) / 1000;
-    if (failures > 0) throw new Error(`${failures} of ${total} transfers were refused; first: ${firstError}`);
-    const status = JSON.parse(
-      await post(agent, target, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "l2_getStatus", params: [] })),
-    ) as {
-      result: { l2: { transactions: number } };
-    };
-    if (status.result.l2.transactions !== total) {
-      throw new Error(`the server applied ${status.result.l2.transactions} transfers, expected ${total}`);
-    }
-    latencies.sort();
-    return {
-      transfersPerSecond: Math.round(total / seconds),
-      sendLatencyMsP50: Math.round(percentile(latencies, 50) * 100) / 100,
-      sendLatencyMsP99: Math.round(percentile(latencies, 99) * 100) / 100,
-      transfers: total,
-      connections: CONNECTIONS,
-    };
-  } finally {
-    agent.destroy();
-    if (child) await stopServer(child);
-  }
+  // The same signed transfers twice, each time on a fresh server (genesis again).
+  const single = await phase(lanes, 1);
+  if (process.env.BENCH_SEQUENCER_URL) return { transfersPerSecond: single.transfersPerSecond }; // one phase per server
+  const batched = await phase(lanes, BATCH);
+  return {
+    transfersPerSecond: single.transfersPerSecond,
+    sendLatencyMsP50: single.latencyMsP50,
+    sendLatencyMsP99: single.latencyMsP99,
+    ...(single.serverCpuMicrosPerTransfer !== undefined
+      ? { serverCpuMicrosPerTransfer: single.serverCpuMicrosPerTransfer }
+      : {}),
+    clientCpuMicrosPerTransfer: single.clientCpuMicrosPerTransfer,
+    batchedTransfersPerSecond: batched.transfersPerSecond,
+    batchedRequestLatencyMsP50: batched.latencyMsP50,
+    batchedRequestLatencyMsP99: batched.latencyMsP99,
+    transfers: ACCOUNTS * ROUNDS,
+    connections: CONNECTIONS,
+    transfersPerBatchedRequest: BATCH,
+  };
 }
 
 if (require.main === module) {

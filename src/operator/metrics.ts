@@ -110,6 +110,19 @@ export class OperatorMetrics {
     });
   }
 
+  private readonly requestCounters = new Map<string, Counter.Internal>();
+
+  /** Counts one answered JSON-RPC request (the labelled child is cached: this is on the hot path). */
+  countRequest(method: string, code: number): void {
+    const key = `${method} ${code}`;
+    let child = this.requestCounters.get(key);
+    if (!child) {
+      child = this.rpcRequests.labels(method, String(code));
+      this.requestCounters.set(key, child);
+    }
+    child.inc();
+  }
+
   /** Counts `n` accepted transactions now. */
   accepted(n = 1): void {
     this.transfersAccepted.inc(n);

@@ -217,7 +217,7 @@ export class Operator {
         },
         logger,
         mapError: mapApiError,
-        onResponse: (method, code) => metrics.rpcRequests.inc({ method, code: String(code) }),
+        onResponse: (method, code) => metrics.countRequest(method, code),
       });
 
       await driver.start();

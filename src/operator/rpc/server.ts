@@ -149,12 +149,10 @@ export class JsonRpcServer {
         this.sendJson(res, 200, this.errorResponse(null, RpcCode.InvalidRequest, msg));
         return;
       }
-      const out: JsonRpcResponse[] = [];
-      // One after the other, so that a client's batch of transactions keeps its nonce order.
-      for (const item of parsed) {
-        const r = await this.handleOne(item);
-        if (r) out.push(r);
-      }
+      // Started in order — each method does its work up to its first wait synchronously, so a batch of
+      // transactions is applied in its order — and awaited together, so they share one durable write.
+      const answers = await Promise.all(parsed.map((item) => this.handleOne(item)));
+      const out = answers.filter((r): r is JsonRpcResponse => r !== undefined);
       if (out.length === 0) res.writeHead(204).end();
       else this.sendJson(res, 200, out);
       return;
