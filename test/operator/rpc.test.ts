@@ -295,6 +295,28 @@ describe("JSON-RPC API", () => {
         expect(await code("l2_getWithdrawalProof", p)).to.equal(RpcCode.InvalidParams);
     });
 
+    it("l2_getWithdrawals: the withdrawals paying an address, with their batch; -32602 for a malformed address", async () => {
+      expect((await call("l2_getWithdrawals", [carol.address])).result).to.deep.equal([]);
+      const nonce = (h.seq.getAccount(2)?.nonce ?? 0) as number;
+      await call("l2_sendTransaction", [toHex(signed(bob, withdraw(2, 7n), nonce))]);
+      expect((await call("l2_getWithdrawals", [bob.address])).result).to.deep.equal([
+        { withdrawalIndex: 0, tokenId: 0, amount: "7", batchIndex: null },
+      ]);
+      await h.seq.flush();
+      const listed = (await call("l2_getWithdrawals", { recipient: bob.address })).result as { batchIndex: number }[];
+      expect(listed[0].batchIndex).to.be.a("number");
+      const proof = (await call("l2_getWithdrawalProof", [0])).result as {
+        amount: string;
+        final: boolean;
+        siblings: string[];
+      };
+      expect(proof).to.include({ amount: "7", final: false });
+      expect(proof.siblings).to.have.length(32);
+      expect(await code("l2_getWithdrawalProof", [0, 0])).to.equal(RpcCode.WithdrawalNotFound); // batch 0 predates it
+      for (const p of [undefined, ["0x12"], [5]])
+        expect(await code("l2_getWithdrawals", p)).to.equal(RpcCode.InvalidParams);
+    });
+
     it("l2_getStatus: heads, queue and mempool; -32602 when given params", async () => {
       const s = (await call("l2_getStatus")).result as Record<string, unknown>;
       expect(s).to.include({ chainId: "31337", l1Block: 7 });
