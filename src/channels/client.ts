@@ -1085,9 +1085,7 @@ export class ChannelClient {
 
   private onPropose(from: string, raw: unknown): Promise<Json> {
     const o = asObject(raw, "params");
-    const chan = this.chan(asBytes32(o.channelId, "channelId"));
-    if (chan.rec.peer !== from) throw refused("REFUSED", "not a participant of this channel");
-    if (chan.leader) throw refused("REFUSED", "only participant 0 proposes");
+    const channelId = asBytes32(o.channelId, "channelId");
     const msg = {
       version: asUint(o.version, "version"),
       baseVersion: asUint(o.baseVersion, "baseVersion"),
@@ -1098,6 +1096,9 @@ export class ChannelClient {
       sig: decodeSig(o.sig),
     };
     if (msg.by === undefined) throw new InvalidMessageError("by must be 0 or 1", "by");
+    const chan = this.chan(channelId);
+    if (chan.rec.peer !== from) throw refused("REFUSED", "not a participant of this channel");
+    if (chan.leader) throw refused("REFUSED", "only participant 0 proposes");
     const prepared = chan.serial.then(() => this.preparePropose(chan, msg as typeof msg & { by: Party }));
     chan.serial = prepared.then(
       () => undefined,
@@ -1212,12 +1213,13 @@ export class ChannelClient {
 
   private onRequest(from: string, raw: unknown): Promise<Json> {
     const o = asObject(raw, "params");
-    const chan = this.chan(asBytes32(o.channelId, "channelId"));
-    if (chan.rec.peer !== from) throw refused("REFUSED", "not a participant of this channel");
-    if (!chan.leader) throw refused("REFUSED", "only participant 0 takes requests");
+    const channelId = asBytes32(o.channelId, "channelId");
     const ref = asString(o.ref, "ref", 66);
     const update = decodeUpdate(o.update);
     const memo = o.memo === undefined ? undefined : decodeMemo(o.memo);
+    const chan = this.chan(channelId);
+    if (chan.rec.peer !== from) throw refused("REFUSED", "not a participant of this channel");
+    if (!chan.leader) throw refused("REFUSED", "only participant 0 takes requests");
     const existing = chan.refs.get(ref);
     const committed = existing
       ? new Promise<Committed>((resolve, reject) => existing.waiters.push({ resolve, reject }))
@@ -1233,9 +1235,10 @@ export class ChannelClient {
 
   private onSync(from: string, raw: unknown): Json {
     const o = asObject(raw, "params");
-    const chan = this.chan(asBytes32(o.channelId, "channelId"));
-    if (chan.rec.peer !== from) throw refused("REFUSED", "not a participant of this channel");
+    const channelId = asBytes32(o.channelId, "channelId");
     const theirs = asUint(o.version, "version");
+    const chan = this.chan(channelId);
+    if (chan.rec.peer !== from) throw refused("REFUSED", "not a participant of this channel");
     if (theirs > (chan.full?.state.version ?? 0n)) chan.needsSync = true;
     return { signed: chan.full ? encodeSigned(chan.full) : null };
   }

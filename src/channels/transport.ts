@@ -89,6 +89,8 @@ interface Pending {
 
 const AUTH_TAG = toUtf8Bytes("bilayer-channels/peer/v1");
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** WebSocket close code of a connection dropped for a duplicate. */
+const CLOSE_DUPLICATE = 4000;
 /** The most messages sent in one frame. */
 const MAX_BATCH = 1_000;
 /** Messages handled per turn of the event loop. */
@@ -108,6 +110,8 @@ class Connection {
   authSent = false;
   authReceived = false;
   alive = true;
+  /** Closed because another connection to the same peer was kept. */
+  replaced = false;
   readonly pending = new Map<number, Pending>();
   /** Messages waiting to go out together in one frame at the end of this turn of the event loop. */
   outbox: unknown[] = [];
@@ -225,7 +229,9 @@ export class PeerTransport {
   setPeerUrl(address: string, url: string): void {
     const a = checksum(address);
     this.urls.set(a, url);
-    if (!this.primary.has(a)) this.scheduleReconnect(a, 0);
+    // When both sides learn each other's URL at once, the lower address dials first and the other waits a little
+    // (its dial would only lose the tie-break).
+    if (!this.primary.has(a)) this.scheduleReconnect(a, this.address.toLowerCase() < a.toLowerCase() ? 0 : 300);
   }
 
   peerUrl(address: string): string | undefined {
@@ -255,8 +261,18 @@ export class PeerTransport {
 
   /** Sends a request to `address` and resolves with its result (rejects with a {@link PeerRequestError}). */
   async request(address: string, method: string, params: unknown, timeoutMs?: number): Promise<unknown> {
-    const conn = await this.connection(checksum(address));
-    return this.send(conn, method, params, timeoutMs ?? this.opts.requestTimeoutMs ?? 30_000);
+    const peer = checksum(address);
+    for (let attempt = 0; ; attempt++) {
+      const conn = await this.connection(peer);
+      try {
+        return await this.send(conn, method, params, timeoutMs ?? this.opts.requestTimeoutMs ?? 30_000);
+      } catch (err) {
+        // Both sides dialed and this connection lost the tie-break: send again on the one kept. Every method of the
+        // peer protocol is idempotent, so a request the peer did see is harmless to repeat.
+        if (!(err instanceof PeerUnavailableError) || !conn.replaced || attempt >= 3) throw err;
+        await new Promise((r) => setTimeout(r, 20 * (attempt + 1)));
+      }
+    }
   }
 
   /** Sends a notification if connected; returns whether it was sent. */
@@ -335,7 +351,10 @@ export class PeerTransport {
       conn.alive = true;
     });
     ws.on("error", (err) => this.log.debug({ err: err.message, peer: conn.peer }, "peer socket error"));
-    ws.on("close", () => this.closed(conn));
+    ws.on("close", (code: number) => {
+      if (code === CLOSE_DUPLICATE) conn.replaced = true;
+      this.closed(conn);
+    });
     return conn;
   }
 
@@ -393,6 +412,7 @@ export class PeerTransport {
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, "peer handshake refused");
       this.reply(conn, null, { code: RpcCodes.UNAUTHENTICATED, message: (err as Error).message });
+      this.flush(conn); // before the close frame
       conn.rejectHandshake(err);
       conn.ws.close(4001, "authentication failed");
       return;
@@ -520,11 +540,13 @@ export class PeerTransport {
         current.dialer === conn.dialer;
       if (!keepNew) {
         conn.resolveHandshake(peer);
-        conn.ws.close(4000, "duplicate connection");
+        conn.replaced = true;
+        conn.ws.close(CLOSE_DUPLICATE, "duplicate connection");
         return;
       }
       this.primary.set(peer, conn);
-      current.ws.close(4000, "duplicate connection");
+      current.replaced = true;
+      current.ws.close(CLOSE_DUPLICATE, "duplicate connection");
     } else {
       this.primary.set(peer, conn);
     }

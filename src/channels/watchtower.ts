@@ -204,6 +204,11 @@ export class Watchtower {
     return h;
   }
 
+  /** Whether the tower holds the secret of `hashlock`. */
+  holdsSecret(hashlock: string): boolean {
+    return this.secrets.has(hashlock.toLowerCase());
+  }
+
   status(channelId: string): TowerChannelStatus | undefined {
     const w = this.watched.get(channelId.toLowerCase());
     return w ? this.view(w) : undefined;
