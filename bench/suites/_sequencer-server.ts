@@ -17,6 +17,7 @@ import { silentLogger } from "../../src/operator/log";
 import { OperatorMetrics } from "../../src/operator/metrics";
 import { createApi, mapApiError, type L1Status } from "../../src/operator/rpc/api";
 import { JsonRpcServer } from "../../src/operator/rpc/server";
+import { ThreadedJsonRpcServer } from "../../src/operator/rpc/threaded";
 import { Sequencer } from "../../src/operator/sequencer";
 import { LevelStore } from "../../src/operator/store";
 import { benchAccounts, BENCH_CHAIN_ID, BENCH_INBOX, DEPOSIT } from "./_sequencer-accounts";
@@ -68,22 +69,30 @@ async function main(): Promise<void> {
     openProposals: [],
     inFlight: [],
   });
-  const server = new JsonRpcServer({
+  // As the operator runs it by default: HTTP on a thread of its own (BENCH_RPC_THREAD=0: on the main thread).
+  const options = {
     host: "127.0.0.1",
     port: 0,
     maxBodyBytes: 64 * 1024,
     maxBatchLength: 1000,
     methods: createApi({ sequencer, l1Status }),
-    routes: {
-      "/metrics": async (_req, res) => {
-        const { contentType, body } = await metrics.text();
-        res.writeHead(200, { "content-type": contentType }).end(body);
-      },
-    },
     logger,
     mapError: mapApiError,
-    onResponse: (method, code) => metrics.countRequest(method, code),
-  });
+    onResponse: (method: string, code: number) => metrics.countRequest(method, code),
+  };
+  const metricsRoute = async () => ({ status: 200, ...(await metrics.text()) });
+  const server =
+    process.env.BENCH_RPC_THREAD === "0"
+      ? new JsonRpcServer({
+          ...options,
+          routes: {
+            "/metrics": async (_req, res) => {
+              const { status, contentType, body } = await metricsRoute();
+              res.writeHead(status, { "content-type": contentType }).end(body);
+            },
+          },
+        })
+      : new ThreadedJsonRpcServer({ ...options, routes: { "/metrics": metricsRoute }, logLevel: "silent" });
   const { url } = await server.start();
   const timer = setInterval(() => sequencer.tick(), 100);
   process.stdout.write(JSON.stringify({ url }) + "\n");

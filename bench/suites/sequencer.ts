@@ -158,11 +158,15 @@ function post(agent: http.Agent, url: URL, body: string): Promise<string> {
   });
 }
 
-/** CPU time (user + system) a process has used, in ms, from /proc (Linux); undefined elsewhere. */
-function cpuMs(pid: number | undefined): number | undefined {
+/**
+ * CPU time (user + system) a process has used, in ms, from /proc (Linux);
+ * undefined elsewhere. With `mainThread`, only its main thread's.
+ */
+function cpuMs(pid: number | undefined, mainThread = false): number | undefined {
   if (pid === undefined) return undefined;
   try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    const file = mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`;
+    const fields = fs.readFileSync(file, "utf8").split(") ")[1].split(" ");
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (100 Hz)
   } catch {
     return undefined;
@@ -178,6 +182,7 @@ interface Phase {
   latencyMsP50: number;
   latencyMsP99: number;
   serverCpuMicrosPerTransfer?: number;
+  serverMainThreadCpuMicrosPerTransfer?: number;
   clientCpuMicrosPerTransfer: number;
 }
 
@@ -209,6 +214,7 @@ async function phase(lanes: string[][], perRequest: number): Promise<Phase> {
     let failures = 0;
     let firstError = "";
     const cpuBefore = cpuMs(child?.pid);
+    const mainBefore = cpuMs(child?.pid, true);
     const clientCpuBefore = process.cpuUsage();
     const started = performance.now();
     await Promise.all(
@@ -227,6 +233,7 @@ async function phase(lanes: string[][], perRequest: number): Promise<Phase> {
     );
     const seconds = (performance.now() - started) / 1000;
     const cpuAfter = cpuMs(child?.pid);
+    const mainAfter = cpuMs(child?.pid, true);
     const clientCpu = process.cpuUsage(clientCpuBefore);
     if (failures > 0) throw new Error(`${failures} requests had refusals; first: ${firstError}`);
     const status = JSON.parse(
@@ -244,6 +251,9 @@ async function phase(lanes: string[][], perRequest: number): Promise<Phase> {
       latencyMsP99: Math.round(percentile(latencies, 99) * 100) / 100,
       ...(cpuBefore !== undefined && cpuAfter !== undefined
         ? { serverCpuMicrosPerTransfer: Math.round(((cpuAfter - cpuBefore) * 1000) / total) }
+        : {}),
+      ...(mainBefore !== undefined && mainAfter !== undefined
+        ? { serverMainThreadCpuMicrosPerTransfer: Math.round(((mainAfter - mainBefore) * 1000) / total) }
         : {}),
       clientCpuMicrosPerTransfer: Math.round((clientCpu.user + clientCpu.system) / total),
     };
@@ -287,6 +297,9 @@ export async function run(): Promise<Record<string, number>> {
     sendLatencyMsP99: single.latencyMsP99,
     ...(single.serverCpuMicrosPerTransfer !== undefined
       ? { serverCpuMicrosPerTransfer: single.serverCpuMicrosPerTransfer }
+      : {}),
+    ...(single.serverMainThreadCpuMicrosPerTransfer !== undefined
+      ? { serverMainThreadCpuMicrosPerTransfer: single.serverMainThreadCpuMicrosPerTransfer }
       : {}),
     clientCpuMicrosPerTransfer: single.clientCpuMicrosPerTransfer,
     batchedTransfersPerSecond: batched.transfersPerSecond,

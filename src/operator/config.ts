@@ -14,6 +14,8 @@ export interface OperatorConfig {
   maxBodyBytes: number;
   /** Largest JSON-RPC batch request. */
   maxBatchRequests: number;
+  /** Serve HTTP from a thread of its own (the methods still run on the main thread). */
+  rpcThread: boolean;
   /** The L2 account credited with fees (0: no fees; a fee > 0 is refused). */
   feeRecipient: number;
   batch: BatchLimits;
@@ -43,6 +45,7 @@ export function defaultConfig(chainId: bigint, dataDir: string): OperatorConfig 
     port: 8547,
     maxBodyBytes: 64 * 1024,
     maxBatchRequests: 1000,
+    rpcThread: true,
     feeRecipient: 0,
     batch: { ...DEFAULT_BATCH_LIMITS },
     mempool: { ...DEFAULT_MEMPOOL_LIMITS },

@@ -13,10 +13,29 @@ import { createLogger, type Logger } from "./log";
 import { OperatorMetrics } from "./metrics";
 import { KEY_META, type StoreMeta } from "./records";
 import { createApi, mapApiError, type L1Status } from "./rpc/api";
-import { JsonRpcServer } from "./rpc/server";
+import { JsonRpcServer, type HttpRoute } from "./rpc/server";
+import { ThreadedJsonRpcServer, type RouteAnswer } from "./rpc/threaded";
 import { Sequencer } from "./sequencer";
 import { LevelStore } from "./store";
 import { maliciousHookFromEnv } from "./malicious";
+
+/** Either JSON-RPC server: in this thread, or with its HTTP side on a thread of its own. */
+interface RpcServerHandle {
+  start(): Promise<{ url: string }>;
+  stop(): Promise<void>;
+}
+
+/** The GET routes as `node:http` handlers, for the in-thread server. */
+function inProcessRoutes(routes: Record<string, () => RouteAnswer | Promise<RouteAnswer>>): Record<string, HttpRoute> {
+  const out: Record<string, HttpRoute> = {};
+  for (const [path, route] of Object.entries(routes)) {
+    out[path] = async (_req, res) => {
+      const a = await route();
+      res.writeHead(a.status, { "content-type": a.contentType }).end(a.body);
+    };
+  }
+  return out;
+}
 
 export interface OperatorStartOptions {
   config: OperatorConfig;
@@ -43,7 +62,7 @@ export class Operator {
   readonly metrics: OperatorMetrics;
   readonly logger: Logger;
   private readonly store: LevelStore;
-  private readonly server: JsonRpcServer;
+  private readonly server: RpcServerHandle;
   private readonly driver: L1Driver;
   private readonly follower: QueueFollower;
   private readonly sender: L1Sender;
@@ -57,7 +76,7 @@ export class Operator {
     metrics: OperatorMetrics;
     logger: Logger;
     store: LevelStore;
-    server: JsonRpcServer;
+    server: RpcServerHandle;
     driver: L1Driver;
     follower: QueueFollower;
     sender: L1Sender;
@@ -199,26 +218,29 @@ export class Operator {
           ...(v.halted ? { halted: v.halted } : {}),
         };
       };
-      const server = new JsonRpcServer({
+      const routes: Record<string, () => RouteAnswer | Promise<RouteAnswer>> = {
+        "/metrics": async () => {
+          const { contentType, body } = await metrics.text();
+          return { status: 200, contentType, body };
+        },
+        "/health": () => {
+          const ok = sequencer.isAvailable && driver.state.halted === undefined;
+          return { status: ok ? 200 : 503, contentType: "text/plain", body: ok ? "ok\n" : "unavailable\n" };
+        },
+      };
+      const serverOptions = {
         host: config.host,
         port: config.port,
         maxBodyBytes: config.maxBodyBytes,
         maxBatchLength: config.maxBatchRequests,
         methods: createApi({ sequencer, l1Status }),
-        routes: {
-          "/metrics": async (_req, res) => {
-            const { contentType, body } = await metrics.text();
-            res.writeHead(200, { "content-type": contentType }).end(body);
-          },
-          "/health": (_req, res) => {
-            const ok = sequencer.isAvailable && driver.state.halted === undefined;
-            res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" }).end(ok ? "ok\n" : "unavailable\n");
-          },
-        },
         logger,
         mapError: mapApiError,
-        onResponse: (method, code) => metrics.countRequest(method, code),
-      });
+        onResponse: (method: string, code: number) => metrics.countRequest(method, code),
+      };
+      const server: RpcServerHandle = config.rpcThread
+        ? new ThreadedJsonRpcServer({ ...serverOptions, routes, logLevel: logger.level })
+        : new JsonRpcServer({ ...serverOptions, routes: inProcessRoutes(routes) });
 
       await driver.start();
       const { url } = await server.start();
