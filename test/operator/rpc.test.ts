@@ -1,11 +1,13 @@
 import { expect } from "chai";
+import { Wallet } from "ethers";
+import { eip712Domain, typedMessage } from "../../src/protocol/eip712";
 import { toHex } from "../../src/protocol/hash";
 import { RpcCode } from "../../src/operator/errors";
 import { silentLogger } from "../../src/operator/log";
 import { createApi, mapApiError, type L1Status } from "../../src/operator/rpc/api";
 import { JsonRpcServer } from "../../src/operator/rpc/server";
 import { MemoryStore } from "../../src/operator/store";
-import { fund, sequencer, signed, transfer, users, withdraw, type Harness } from "./fixtures";
+import { CHAIN_ID, fund, INBOX, sequencer, signed, transfer, users, withdraw, type Harness } from "./fixtures";
 
 const MAX_BODY = 4096;
 
@@ -150,6 +152,17 @@ describe("JSON-RPC API", () => {
       nonce++;
     });
 
+    it("accepts the typed fields with a wallet's 65-byte EIP-712 signature", async () => {
+      const wallet = new Wallet(toHex(alice.key));
+      const message = typedMessage(transfer(1, 2, 3n), 0, nonce);
+      const signature = await wallet.signTypedData(eip712Domain(CHAIN_ID, INBOX), message.types, message.message);
+      const a = await call("l2_sendTransaction", [
+        { type: "transfer", from: 1, to: 2, amount: "3", fee: "0", signature },
+      ]);
+      expect(a.result).to.include({ status: "pending", nonce });
+      nonce++;
+    });
+
     it("answers malformed params with -32602", async () => {
       const bad: unknown[] = [
         undefined,
@@ -218,7 +231,7 @@ describe("JSON-RPC API", () => {
     it("answers an overdraft with -32005 and other skip reasons with -32008", async () => {
       const over = await call("l2_sendTransaction", [toHex(signed(alice, withdraw(1, 1_000_000n), nonce))]);
       expect(over.error?.code).to.equal(RpcCode.InsufficientBalance);
-      expect(over.error?.data).to.include({ balance: "9994" });
+      expect(over.error?.data).to.include({ balance: "9991" }); // 10,000 less the 1 + 5 + 3 sent above
       const fee = await call("l2_sendTransaction", [toHex(signed(alice, transfer(1, 2, 1n, 1n), nonce))]);
       expect(fee.error?.code).to.equal(RpcCode.TxRejected);
       expect(fee.error?.data).to.include({ reason: "FeeRecipientMismatch" });
