@@ -12,8 +12,13 @@
  * - maxAppendBatchGas: gas of that appendBatch (the largest batch; must stay under 16,777,216)
  * - proposeGas: gas of the proposal of its step roots
  * - gasPerTransfer: (appendBatch + propose gas) / batchSize
- * - l1EthTransferGas, l1Erc20TransferGas: a plain L1 ETH transfer, and an
- *   ERC-20 transfer between two holders (OpenZeppelin ERC20), measured alike
+ * - transferBytes: encoded bytes per transfer (the chunks' bytes / batchSize)
+ * - calldataFloorGasPerTransfer: the EIP-7623 floor of those bytes (10 gas per
+ *   zero byte, 40 per non-zero byte) / batchSize: what gasPerTransfer is held to
+ * - appendCalldataFloorGas: 21,000 + the floor of the whole appendBatch calldata
+ *
+ * The plain L1 ETH and ERC-20 transfers it is compared with are measured by
+ * bench/suites/l1.ts (section `l1`).
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -24,9 +29,10 @@ import { encodeTx } from "../../src/protocol/codec";
 import { domainSeparator, signTxWithKey } from "../../src/protocol/eip712";
 import { initHashing, keccak256 } from "../../src/protocol/hash";
 import { privateKeyToAddress } from "../../src/protocol/signature";
+import { calldataTokens, FLOOR_GAS_PER_TOKEN, TX_BASE_GAS } from "./l1";
 
 export const description =
-  "L1 gas and bytes per L2 transfer over a full batch (append + proposal), next to L1 ETH and ERC-20 transfers";
+  "L1 gas and bytes per L2 transfer over a full batch (append + proposal), beside the calldata floor of its bytes";
 
 const ACCOUNTS = 256;
 
@@ -52,7 +58,7 @@ export async function run(): Promise<Record<string, number>> {
   await initHashing();
 
   const provider = hre.ethers.provider as unknown as Provider;
-  const [deployer, alice, bob] = await hre.ethers.getSigners();
+  const [deployer] = await hre.ethers.getSigners();
   const operatorKey = await operatorWallet(hre, provider, 19);
   const dep = await deployRollup(
     deployer,
@@ -113,12 +119,10 @@ export async function run(): Promise<Record<string, number>> {
     const proposeReceipt = await provider.getTransactionReceipt(proposed.transactionHash);
     if (!appendReceipt || !appendTx || !proposeReceipt) throw new Error("missing receipts");
     const calldataBytes = (appendTx.data.length - 2) / 2;
-
-    const eth = await (await alice.sendTransaction({ to: bob.address, value: 1n })).wait();
-    const token = await (await hre.ethers.getContractFactory("MockERC20")).deploy("Bench", "BNCH");
-    await (await token.mint(alice.address, 10n ** 18n)).wait();
-    await (await token.mint(bob.address, 10n ** 18n)).wait();
-    const erc20 = await (await token.connect(alice).transfer(bob.address, 10n ** 15n)).wait();
+    const [chunks] = dep.handles.inbox.interface.decodeFunctionData("appendBatch", appendTx.data) as unknown as [
+      string[],
+    ];
+    const transferBytes = hre.ethers.getBytes(hre.ethers.concat(chunks));
 
     return {
       batchSize,
@@ -126,8 +130,10 @@ export async function run(): Promise<Record<string, number>> {
       maxAppendBatchGas: Number(appendReceipt.gasUsed),
       proposeGas: Number(proposeReceipt.gasUsed),
       gasPerTransfer: Math.round((Number(appendReceipt.gasUsed + proposeReceipt.gasUsed) / batchSize) * 10) / 10,
-      l1EthTransferGas: Number(eth?.gasUsed ?? 0n),
-      l1Erc20TransferGas: Number(erc20?.gasUsed ?? 0n),
+      transferBytes: Math.round((transferBytes.length / batchSize) * 100) / 100,
+      calldataFloorGasPerTransfer:
+        Math.round(((FLOOR_GAS_PER_TOKEN * calldataTokens(transferBytes)) / batchSize) * 10) / 10,
+      appendCalldataFloorGas: TX_BASE_GAS + FLOOR_GAS_PER_TOKEN * calldataTokens(hre.ethers.getBytes(appendTx.data)),
     };
   } finally {
     await op.stop();

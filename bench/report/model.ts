@@ -1,0 +1,251 @@
+/**
+ * What the report knows besides the measured figures: the shape of
+ * bench/results/latest.json, the protocol constants it compares with (each
+ * with where it comes from), the targets of issue 7 and how a result is
+ * judged against them.
+ */
+import { DEFAULT_BATCH_LIMITS } from "../../src/operator/sequencer";
+
+export type Row = Record<string, number>;
+export type Value = number | Row[];
+export type Figures = Record<string, Value>;
+
+export interface RunRecord {
+  date: string;
+  seconds: number;
+  loadAverage: number;
+  loadAverageEnd?: number;
+  invocation?: string;
+  failed?: string[];
+}
+
+/** bench/results/latest.json (see bench/run.ts). */
+export interface Results {
+  updated?: string;
+  machine?: Record<string, unknown>;
+  configured?: Record<string, number>;
+  sources?: Record<string, string>;
+  runs?: Record<string, RunRecord>;
+  fullRun?: { date: string; seconds: number; loadAverage: number; loadAverageEnd: number };
+  [section: string]: unknown;
+}
+
+/** A constant of a protocol or of this project's configuration: not measured, and labelled so. */
+export interface Configured {
+  key: string;
+  value: number;
+  unit: "s" | "ms";
+  what: string;
+  source: string;
+}
+
+/** The constants the latency comparison uses. */
+export const CONFIGURED: readonly Configured[] = [
+  {
+    key: "l1SlotSeconds",
+    value: 12,
+    unit: "s",
+    what: "Ethereum mainnet slot: the soonest a sent transaction is in a block",
+    source: "Ethereum consensus specs, `SECONDS_PER_SLOT`",
+  },
+  {
+    key: "l1FinalitySeconds",
+    value: 2 * 32 * 12,
+    unit: "s",
+    what: "Ethereum mainnet finality: a block is finalized two epochs (2 × 32 slots) after it is proposed",
+    source: "Ethereum consensus specs, Casper FFG: 2 × `SLOTS_PER_EPOCH` × `SECONDS_PER_SLOT`",
+  },
+  {
+    key: "rollupBatchMaxAgeMs",
+    value: DEFAULT_BATCH_LIMITS.maxAgeMs,
+    unit: "ms",
+    what: "the operator closes an open batch this long after its first transaction (then appends and proposes it)",
+    source: "`DEFAULT_BATCH_LIMITS.maxAgeMs` in src/operator/sequencer.ts",
+  },
+  {
+    key: "rollupChallengeWindowSeconds",
+    value: 7 * 24 * 3600,
+    unit: "s",
+    what: "rollup challenge window: a proposal is final, and its withdrawals claimable, this long after it is posted",
+    source: "default of `ROLLUP_CHALLENGE_WINDOW_SECONDS` in scripts/deploy.ts",
+  },
+  {
+    key: "channelChallengeDurationSeconds",
+    value: 3600,
+    unit: "s",
+    what: "channel challenge period: a disputed channel settles this long after the last registration",
+    source: "default `challengeDuration` of `ChannelClient.openChannel` in src/channels/client.ts",
+  },
+];
+
+/** A figure of the results by its path, `section.figure`; undefined if it is not there or not a number. */
+export function num(results: Results, key: string): number | undefined {
+  const [section, figure] = key.split(".");
+  const value = (results[section] as Figures | undefined)?.[figure];
+  return typeof value === "number" && Number.isFinite(value) ? value : undefined;
+}
+
+/** A series of the results by its path. */
+export function rows(results: Results, key: string): Row[] {
+  const [section, figure] = key.split(".");
+  const value = (results[section] as Figures | undefined)?.[figure];
+  return Array.isArray(value) ? value : [];
+}
+
+export function configured(results: Results, key: string): number {
+  return results.configured?.[key] ?? (CONFIGURED.find((c) => c.key === key)?.value as number);
+}
+
+export const fmt = (x: number | undefined, digits = 1): string =>
+  x === undefined ? "—" : x.toLocaleString("en-US", { maximumFractionDigits: digits });
+
+export interface Verdict {
+  /** What the target is, in words. */
+  target: string;
+  /** The figure's path, e.g. `rollup.gasPerTransfer`. */
+  figure: string;
+  /** The measured value, formatted, with any other figure it is judged with. */
+  value: string;
+  met: boolean | undefined;
+  /** How far from the target, and for a miss, why. */
+  note: string;
+}
+
+const TX_GAS_CAP = 16_777_216;
+const BENCH_SECONDS_TARGET = 600;
+
+/** Why a wall-clock figure may have come out low: what else loaded the machine, and the CPU-time figure. */
+function loadNote(results: Results, suite: string, cpuFigure?: { key: string; label: string }, need?: number): string {
+  const run = results.runs?.[suite];
+  const cores = Number(results.machine?.cores ?? 0);
+  const parts: string[] = [];
+  if (run) {
+    parts.push(
+      `the load average was ${run.loadAverage}${run.loadAverageEnd !== undefined ? `–${run.loadAverageEnd}` : ""} on ` +
+        `${cores} cores while it ran (other processes took CPU from a wall-clock measurement)`,
+    );
+  }
+  const cpu = cpuFigure ? num(results, cpuFigure.key) : undefined;
+  if (cpuFigure && cpu !== undefined) {
+    parts.push(
+      `per second of CPU time it did ${fmt(cpu, 0)} ${cpuFigure.label}` +
+        (need !== undefined ? (cpu >= need ? ", which meets the target" : ", below the target too") : ""),
+    );
+  }
+  return parts.join("; ");
+}
+
+function ratioNote(value: number, limit: number, upper: boolean): string {
+  const margin = upper ? (limit - value) / limit : (value - limit) / limit;
+  return `${fmt(Math.abs(margin) * 100, 1)} % ${upper ? (margin >= 0 ? "under" : "over") : margin >= 0 ? "above" : "below"} the target`;
+}
+
+/** Every target of issue 7, judged on `results`. */
+export function verdicts(results: Results): Verdict[] {
+  const out: Verdict[] = [];
+  const upper = (figure: string, limit: number, target: string, why: () => string, strict = true): void => {
+    const v = num(results, figure);
+    const met = v === undefined ? undefined : strict ? v < limit : v <= limit;
+    out.push({
+      target,
+      figure,
+      value: fmt(v, 1),
+      met,
+      note:
+        v === undefined ? "not measured" : met ? ratioNote(v, limit, true) : `${ratioNote(v, limit, true)}: ${why()}`,
+    });
+  };
+  const lower = (figure: string, limit: number, target: string, why: () => string): void => {
+    const v = num(results, figure);
+    const met = v === undefined ? undefined : v >= limit;
+    out.push({
+      target,
+      figure,
+      value: fmt(v, 1),
+      met,
+      note:
+        v === undefined ? "not measured" : met ? ratioNote(v, limit, false) : `${ratioNote(v, limit, false)}: ${why()}`,
+    });
+  };
+
+  // Rollup: gas per transfer within 10 % of the calldata floor of its own bytes.
+  const gas = num(results, "rollup.gasPerTransfer");
+  const floor = num(results, "rollup.calldataFloorGasPerTransfer");
+  const size = num(results, "rollup.batchSize");
+  if (gas !== undefined && floor !== undefined && size !== undefined) {
+    const ratio = gas / floor;
+    const append = num(results, "rollup.maxAppendBatchGas") ?? 0;
+    const propose = num(results, "rollup.proposeGas") ?? 0;
+    const appendOver = (append - floor * size) / size;
+    const breakdown =
+      `per transfer, the append costs ${fmt(appendOver, 1)} gas over the floor of the transfer bytes ` +
+      `(ABI offsets and padding, the 21,000 base, execution) and the proposal ${fmt(propose / size, 1)} gas`;
+    out.push({
+      target: "L1 gas per L2 transfer ≤ 1.10 × the EIP-7623 calldata floor of its own bytes",
+      figure: "rollup.gasPerTransfer",
+      value: `${fmt(gas, 1)} vs floor ${fmt(floor, 1)} (× ${ratio.toFixed(3)})`,
+      met: ratio <= 1.1,
+      note: ratio <= 1.1 ? `${fmt((ratio - 1) * 100, 1)} % over the floor; ${breakdown}` : `missed: ${breakdown}`,
+    });
+  } else {
+    out.push({
+      target: "L1 gas per L2 transfer ≤ 1.10 × the EIP-7623 calldata floor of its own bytes",
+      figure: "rollup.gasPerTransfer",
+      value: fmt(gas),
+      met: undefined,
+      note: "not measured",
+    });
+  }
+  upper(
+    "rollup.maxAppendBatchGas",
+    TX_GAS_CAP,
+    "the largest batch fits one transaction: < 16,777,216 gas (EIP-7825)",
+    () => "the batch limits of the inbox let a batch grow past the per-transaction gas cap",
+  );
+  upper("rollup.maxFraudProofGas", 8_000_000, "worst-case fraud proof < 8,000,000 gas", () => {
+    const c = num(results, "rollup.fraudProofChunkStepGas");
+    const q = num(results, "rollup.fraudProofQueueStepGas");
+    return `chunk step ${fmt(c, 0)} gas, queue step ${fmt(q, 0)} gas: the step executor re-hashes every Merkle path the step touches`;
+  });
+  lower("sequencer.transfersPerSecond", 5_000, "sequencer ≥ 5,000 transfers/s", () => {
+    const server = num(results, "sequencer.serverCpuMicrosPerTransfer");
+    const client = num(results, "sequencer.clientCpuMicrosPerTransfer");
+    const cpu =
+      server !== undefined
+        ? `the server used ${fmt(server, 0)} µs of CPU per transfer (${fmt(1e6 / server, 0)}/s on a free core) and ` +
+          `the load generator ${fmt(client, 0)} µs on the same two cores`
+        : "";
+    return [loadNote(results, "sequencer"), cpu].filter(Boolean).join("; ");
+  });
+  lower("verifier.transfersPerSecond", 5_000, "verifier ≥ 5,000 transfers/s", () =>
+    loadNote(results, "verifier", { key: "verifier.transfersPerCpuSecond", label: "transfers" }, 5_000),
+  );
+  upper(
+    "channel.happyPathGas",
+    180_000,
+    "channel happy path (open, fund, cooperative close) < 180,000 gas",
+    () =>
+      `open ${fmt(num(results, "channel.openGas"), 0)} + fund ${fmt(num(results, "channel.fundGas"), 0)} + ` +
+      `close ${fmt(num(results, "channel.cooperativeCloseGas"), 0)}`,
+  );
+  upper(
+    "channel.disputePathGas",
+    250_000,
+    "channel dispute path (register, refute, conclude) < 250,000 gas",
+    () =>
+      `register ${fmt(num(results, "channel.registerGas"), 0)} + refute ${fmt(num(results, "channel.refuteGas"), 0)} + ` +
+      `conclude ${fmt(num(results, "channel.concludeGas"), 0)}`,
+  );
+  lower("channel.paymentsPerSecond", 2_000, "channel ≥ 2,000 payments/s", () => loadNote(results, "channel"));
+  const full = results.fullRun;
+  out.push({
+    target: "the whole `npm run bench` < 10 minutes",
+    figure: "fullRun.seconds",
+    value: full ? `${fmt(full.seconds, 1)} s` : "—",
+    met: full ? full.seconds < BENCH_SECONDS_TARGET : undefined,
+    note: full
+      ? `${ratioNote(full.seconds, BENCH_SECONDS_TARGET, true)} (load average ${full.loadAverage} at start, ${full.loadAverageEnd} at the end)`
+      : "no full run recorded",
+  });
+  return out;
+}
