@@ -93,11 +93,14 @@ class Stack {
     this.operator = await startOperator(args, this.env, this.dir, this.port);
   }
 
-  async stop(): Promise<void> {
+  /** Stops the processes; removes the logs and data unless `keep` (a test failed: they tell why). */
+  async stop(keep: boolean): Promise<void> {
     this.client?.close();
     await stop(this.operator);
     await stop(this.l1?.proc);
     this.provider?.destroy();
+    if (keep) console.log(`    logs and data kept in ${this.dir}`);
+    else fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** Deposits `amount` for each wallet and waits for its L2 account. */
@@ -376,8 +379,8 @@ describe("operator end to end (real processes)", function () {
     before(async () => {
       await stack.start();
     });
-    after(async () => {
-      await stack.stop();
+    after(async function () {
+      await stack.stop(this.test?.parent?.tests.some((t) => t.state === "failed") ?? true);
     });
 
     it("carries deposits, transfers and withdrawals from JSON-RPC to claims on L1", async () => {
@@ -394,8 +397,8 @@ describe("operator end to end (real processes)", function () {
     before(async () => {
       await stack.start();
     });
-    after(async () => {
-      await stack.stop();
+    after(async function () {
+      await stack.stop(this.test?.parent?.tests.some((t) => t.state === "failed") ?? true);
     });
 
     it("carries deposits, transfers and withdrawals from JSON-RPC to claims on L1", async () => {
