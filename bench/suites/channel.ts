@@ -20,7 +20,7 @@ import { devKey, freePort, spawnTs, startHardhatNode, type Child } from "../../s
 export const description = "payments per second between two channel client processes, durable (fsync) on both sides";
 
 const PAYMENTS = Number(process.env.CHANNEL_BENCH_PAYMENTS ?? 20_000);
-const WARMUP = 2_000;
+const WARMUP = Number(process.env.CHANNEL_BENCH_WARMUP ?? Math.min(2_000, Math.ceil(PAYMENTS / 10)));
 const WINDOW = Number(process.env.CHANNEL_BENCH_WINDOW ?? 2_000);
 
 /** Sends `count` payments of 1 wei, at most `window` in flight; resolves when all are acknowledged. */

@@ -18,6 +18,14 @@ import {
   type Lock,
 } from "./state";
 import { ChannelStore, versionKey, type StoreOp } from "./store";
+import {
+  forwardRefusal,
+  lockExpiredUnclaimed,
+  payeeRefusal,
+  planRoute,
+  revealDue,
+  type RoutingPolicy,
+} from "./routing";
 import { PeerRequestError, PeerTransport, PeerUnavailableError } from "./transport";
 import {
   applyUpdate,
@@ -52,7 +60,6 @@ import {
   encodeLock,
   decodeLock,
   type ForwardMemo,
-  type Hop,
   type Json,
 } from "./wire";
 import {
@@ -100,21 +107,16 @@ import {
  * waits for.
  */
 
-/** What a client accepts and how it routes. */
-export interface ChannelPolicy {
+/**
+ * What a client accepts and how it routes (defaults: hop delta 600 s, payee margin 300 s, reveal margin 120 s,
+ * no forwarding fee).
+ */
+export interface ChannelPolicy extends RoutingPolicy {
   /** The most this client deposits into a channel a peer opens with it (default 0: it only receives). */
   maxAutoFund: bigint;
   /** The challenge durations it accepts in channels others open (seconds). */
   minChallengeDuration: bigint;
   maxChallengeDuration: bigint;
-  /** A forwarder needs its incoming lock to expire at least this long after its outgoing one (default 600 s). */
-  hopDeltaSeconds: bigint;
-  /** A payee needs at least this long before its lock expires (default 300 s). */
-  finalDeltaSeconds: bigint;
-  /** A receiver that knows a secret reveals it on chain this long before the lock expires, unless settled (120 s). */
-  revealMarginSeconds: bigint;
-  /** The fee a forwarder keeps (default 0). */
-  forwardFee: bigint;
   /** Conclude, unlock and withdraw disputed channels automatically (default true). */
   autoSettle: boolean;
   /** Proposals in flight per channel before new updates wait (default 4096). */
@@ -249,15 +251,12 @@ class Chan {
   lastSyncAt = 0;
   /** Hashlocks with an action in flight. */
   readonly busy = new Set<string>();
-  /** On-chain dispute data once registered. */
-  dispute: { version: bigint; deadline: bigint; locksRoot: string } | undefined;
   chainBusy = false;
   nextChainActionAt = 0;
   funding = false;
   towerVersion = 0n;
   towerDirty = false;
   towerWatched = false;
-  closeWaiters: { resolve(hash: string): void; reject(err: unknown): void }[] = [];
   openWaiters: { resolve(): void; reject(err: unknown): void }[] = [];
 
   constructor(public rec: ChannelRecord) {}
@@ -323,9 +322,10 @@ export class ChannelClient {
   private readonly locksByRoot = new Map<string, Lock[]>();
   private cursor = -1;
   private towerAddress: string | undefined;
+  /** Secrets handed to the watchtower. */
+  private readonly towerSent = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
   private polling = false;
-  private reconciling = false;
   private kickScheduled = false;
   private stopped = false;
 
@@ -653,16 +653,14 @@ export class ChannelClient {
     if (route.length === 0 || route.length > 16) throw refused("INVALID_ROUTE", "a route has 1..16 hops");
     const hashlock = asBytes32(opts.hashlock, "hashlock");
     if (this.routes.has(hashlock)) throw refused("ROUTE_EXISTS", "a payment with this hashlock was already sent");
-    const fee = opts.feePerHop ?? 0n;
-    const hopDelta = opts.hopDeltaSeconds ?? this.policy.hopDeltaSeconds;
-    const finalDelta = (opts.finalDeltaSeconds ?? this.policy.finalDeltaSeconds) + 60n;
-    const n = route.length;
-    const now = this.clock.now();
-    const hops: Hop[] = route.map((to, k) => ({
-      to,
-      amount: opts.amount + fee * BigInt(n - 1 - k),
-      expiry: now + finalDelta + hopDelta * BigInt(n - 1 - k),
-    }));
+    const hops = planRoute(
+      route,
+      opts.amount,
+      opts.feePerHop ?? 0n,
+      this.clock.now(),
+      opts.hopDeltaSeconds ?? this.policy.hopDeltaSeconds,
+      opts.finalDeltaSeconds ?? this.policy.finalDeltaSeconds,
+    );
     const first = this.channelWith(route[0], hops[0].amount);
     if (!first) throw refused("NO_CHANNEL", `no open channel with ${route[0]} that can send ${hops[0].amount}`);
     const chan = this.chan(first.channelId);
@@ -1479,7 +1477,7 @@ export class ChannelClient {
     this.kickScheduled = true;
     setImmediate(() => {
       this.kickScheduled = false;
-      void this.reconcile();
+      this.reconcile();
     });
   }
 
@@ -1502,38 +1500,45 @@ export class ChannelClient {
     }
   }
 
-  private async reconcile(): Promise<void> {
-    if (this.reconciling || this.stopped) return;
-    this.reconciling = true;
-    try {
-      for (const chan of this.chans.values()) {
-        try {
-          await this.reconcileChannel(chan);
-        } catch (err) {
-          this.log.warn({ channelId: chan.id, err: errText(err) }, "reconcile failed");
-        }
+  private reconcile(): void {
+    if (this.stopped) return;
+    for (const chan of this.chans.values()) {
+      try {
+        this.reconcileChannel(chan);
+      } catch (err) {
+        this.log.warn({ channelId: chan.id, err: errText(err) }, "reconcile failed");
       }
-    } finally {
-      this.reconciling = false;
     }
   }
 
-  private async reconcileChannel(chan: Chan): Promise<void> {
+  /**
+   * What a channel needs next. Lock actions start here and run on their own; chain actions (funding, closing,
+   * refuting, concluding, collecting) run in the background one at a time per channel, so a slow transaction on
+   * one channel never holds up the others.
+   */
+  private reconcileChannel(chan: Chan): void {
     switch (chan.rec.phase) {
       case "opening":
-        if (Date.now() >= chan.nextChainActionAt) {
+        if (!chan.chainBusy && Date.now() >= chan.nextChainActionAt) {
           chan.nextChainActionAt = Date.now() + 2_000;
-          await this.checkFunding(chan);
+          chan.chainBusy = true;
+          this.checkFunding(chan)
+            .catch((err: unknown) => this.log.warn({ channelId: chan.id, err: errText(err) }, "funding check failed"))
+            .finally(() => {
+              chan.chainBusy = false;
+            });
         }
         return;
       case "open":
         this.reconcileLocks(chan);
         return;
       case "closing":
-        return this.reconcileClosing(chan);
+        void this.reconcileClosing(chan);
+        return;
       case "disputed":
       case "concluded":
-        return this.reconcileDispute(chan);
+        void this.reconcileDispute(chan);
+        return;
       default:
         return;
     }
@@ -1552,7 +1557,7 @@ export class ChannelClient {
         if (status === "received") {
           this.act(chan, h, () => this.handleIncoming(chan, lock, meta));
         } else if ((status === "accepted" || status === "forwarded" || status === "forwarding") && secret) {
-          if (now >= lock.expiry - this.policy.revealMarginSeconds && now <= lock.expiry) this.revealOnChain(secret);
+          if (revealDue(lock, now, this.policy)) this.revealOnChain(secret);
           this.towerSecret(secret);
           this.act(chan, h, () => this.submit(chan, { kind: "settle", hashlock: h, secret }));
         } else if (status === "rejected" || status === "forward-failed") {
@@ -1572,8 +1577,7 @@ export class ChannelClient {
           }
         }
       } else {
-        const at = this.revealed.get(h) ?? 0n;
-        if (now > lock.expiry && !(at !== 0n && at <= lock.expiry)) {
+        if (lockExpiredUnclaimed(lock, now, this.revealed.get(h) ?? 0n)) {
           this.act(chan, h, () => this.submit(chan, { kind: "cancel", hashlock: h }));
         }
       }
@@ -1600,25 +1604,14 @@ export class ChannelClient {
     const hops = meta?.memo?.hops ?? [];
     const now = this.clock.now();
     if (hops.length === 0) {
-      const invoice = this.invoices.get(h);
-      let reason: string | undefined;
-      if (!invoice || !this.secrets.has(h)) reason = "no invoice for this hashlock";
-      else if (invoice.status !== "open") reason = "the invoice is paid";
-      else if (lock.amount < invoice.amount)
-        reason = `the lock holds ${lock.amount}, the invoice asks ${invoice.amount}`;
-      else if (lock.expiry < now + this.policy.finalDeltaSeconds) reason = "the lock expires too soon";
+      const reason = payeeRefusal(lock, this.invoices.get(h), this.secrets.has(h), now, this.policy);
       await this.setLockStatus(chan.id, h, reason ? "rejected" : "accepted", reason);
       this.log.info({ channelId: chan.id, hashlock: h, accepted: !reason, reason }, "payment received");
       return;
     }
     const hop = hops[0];
     const out = this.channelWith(hop.to, hop.amount);
-    let reason: string | undefined;
-    if (!out) reason = `no open channel to ${hop.to} that can send ${hop.amount}`;
-    else if (lock.amount < hop.amount + this.policy.forwardFee) reason = "the fee is too low";
-    else if (lock.expiry < hop.expiry + this.policy.hopDeltaSeconds)
-      reason = "the next hop's expiry leaves too little time";
-    else if (hop.expiry <= now + this.policy.revealMarginSeconds) reason = "the next hop's lock would expire too soon";
+    const reason = forwardRefusal(lock, hop, out !== undefined, now, this.policy);
     if (reason || !out) {
       await this.setLockStatus(chan.id, h, "forward-failed", reason);
       this.log.info({ channelId: chan.id, hashlock: h, reason }, "cannot forward");
@@ -1701,7 +1694,6 @@ export class ChannelClient {
         return;
       }
       if (info.status === ChannelStatus.Disputed) {
-        chan.dispute = { version: info.version, deadline: info.deadline, locksRoot: info.locksRoot };
         const best = chan.full;
         if (best && best.state.version > info.version && now < info.deadline) {
           const receipt = await this.adjudicator.refute(chan.rec.params, best.state, best.sigs);
@@ -1820,11 +1812,11 @@ export class ChannelClient {
     switch (ev.name) {
       case "ChannelOpened":
       case "Deposited":
-        if (chan.rec.phase === "opening") await this.checkFunding(chan);
+        chan.nextChainActionAt = 0; // the next reconciliation checks the funding
+        this.kick();
         return;
       case "ChallengeRegistered":
       case "ChallengeRefuted":
-        chan.dispute = { version: ev.state.version, deadline: ev.deadline, locksRoot: ev.state.locksRoot };
         if (chan.rec.phase !== "disputed") {
           this.log.warn({ channelId: chan.id, version: String(ev.state.version) }, "the channel is disputed on chain");
           await this.setPhase(chan, "disputed");
@@ -1890,8 +1882,6 @@ export class ChannelClient {
       },
     );
   }
-
-  private towerSent = new Set<string>();
 
   private towerSecret(secret: string): void {
     const tower = this.towerAddress;
@@ -2004,6 +1994,7 @@ export class ChannelClient {
   }
 
   private storeFailed(err: unknown): void {
+    if (this.stopped) return; // writes racing the close of the store
     this.log.fatal({ err: errText(err) }, "the store failed: the client stops taking updates");
     for (const chan of this.chans.values()) this.rejectInFlight(chan, refused("STORE_FAILED", "the store failed"));
   }

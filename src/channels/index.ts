@@ -9,3 +9,4 @@ export * from "./watchtower";
 export * from "./transport";
 export * from "./chain";
 export * from "./deployment";
+export * from "./routing";

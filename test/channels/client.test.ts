@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import path from "node:path";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
+import { ethers } from "hardhat";
 import { ChannelStore } from "../../src/channels/store";
 import { decodeSignedRecord } from "../../src/channels/records";
 import { ChannelStatus } from "../../src/channels/chain";
@@ -291,6 +292,30 @@ describe("ChannelClient", function () {
       expect((await net.contract.getChannel(ch.channelId)).status).to.equal(BigInt(ChannelStatus.Closed));
       await until(() => a.channel(ch.channelId).phase === "closed", "alice sees the close");
       await expect(a.pay(ch.channelId, 1n)).to.be.rejectedWith(/closed/);
+    });
+
+    it("opens, pays and closes an ERC-20 channel", async function () {
+      net = await channelNet();
+      const a = await startClient(net, "alice");
+      const b = await startClient(net, "bob");
+      const token = await ethers.deployContract("ChannelTestToken", ["Test", "TST"]);
+      await token.mint(a.address, 1000n);
+      await token.mint(b.address, 500n);
+      introduce(a, b);
+      const ch = await a.openChannel({
+        peer: b.address,
+        deposit: 1000n,
+        peerDeposit: 500n,
+        asset: await token.getAddress(),
+      });
+      await until(() => b.channel(ch.channelId).phase === "open", "bob's side open");
+      expect(await token.balanceOf(net.adjudicator)).to.equal(1500n);
+      await a.pay(ch.channelId, 300n);
+      await b.pay(ch.channelId, 100n);
+      await a.close(ch.channelId);
+      expect(await token.balanceOf(a.address)).to.equal(800n);
+      expect(await token.balanceOf(b.address)).to.equal(700n);
+      expect(await token.balanceOf(net.adjudicator)).to.equal(0n);
     });
 
     it("refuses to close while a lock is pending", async function () {
