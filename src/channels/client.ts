@@ -1,23 +1,26 @@
 import { randomBytes } from "node:crypto";
 import { getAddress, Wallet, type Provider } from "ethers";
 import pino, { type Logger } from "pino";
-import { BilayerError } from "../protocol/errors";
 import { Adjudicator, AdjudicatorLogReader, ChainClock, ChannelStatus, type AdjudicatorEvent } from "./chain";
+import {
+  errText,
+  LiveChannel,
+  refused,
+  UpdateEngine,
+  type Committed,
+  type EngineHost,
+  type Proposal,
+} from "./engine";
 import {
   channelId as computeChannelId,
   hashlockOf,
   initHashing,
-  signStateWithKey,
-  stateCommitsToLocks,
-  verifyStateSignature,
-  verifyStateSignatures,
   ZERO_ADDRESS,
   ZERO_BYTES32,
   type ChannelParams,
-  type CompactSignature,
   type Lock,
 } from "./state";
-import { ChannelStore, versionKey, type StoreOp } from "./store";
+import { ChannelStore, type StoreOp } from "./store";
 import {
   forwardRefusal,
   lockExpiredUnclaimed,
@@ -26,39 +29,18 @@ import {
   revealDue,
   type RoutingPolicy,
 } from "./routing";
-import { PeerRequestError, PeerTransport, PeerUnavailableError } from "./transport";
+import { PeerTransport, PeerUnavailableError } from "./transport";
+import { findLock, other, type ChannelUpdate, type Party, type SignedSnapshot, type Snapshot } from "./updates";
 import {
-  applyUpdate,
-  approvalError,
-  depositSnapshot,
-  findLock,
-  other,
-  sameState,
-  sameUpdate,
-  type ChannelUpdate,
-  type Party,
-  type SignedSnapshot,
-  type Snapshot,
-} from "./updates";
-import {
+  asArray,
   asBytes32,
   asObject,
-  asString,
-  decodeMemo,
-  decodeParams,
-  decodeSig,
-  decodeSigned,
-  decodeUpdate,
   asUint,
-  asArray,
-  encodeMemo,
-  encodeParams,
-  encodeSig,
-  encodeSigned,
-  encodeUpdate,
-  InvalidMessageError,
-  encodeLock,
   decodeLock,
+  decodeParams,
+  encodeLock,
+  encodeParams,
+  encodeSigned,
   type ForwardMemo,
   type Json,
 } from "./wire";
@@ -73,38 +55,26 @@ import {
   encodeChannel,
   encodeInvoice,
   encodeLockMeta,
-  encodeProposal,
-  encodeRequest,
   encodeRoute,
-  encodeSignedRecord,
   type ChannelPhase,
-  type ChannelRecord,
   type InvoiceRecord,
   type LockMeta,
   type LockStatus,
-  type ProposalRecord,
-  type RequestRecord,
   type RouteRecord,
 } from "./records";
 
+export { ChannelError, type Committed } from "./engine";
+
 /*
- * A channel client: one participant's side of its
- * channels, kept in an embedded store, talking to its peers over the peer
- * transport and to the adjudicator on chain.
- *
- * Update protocol. Participant 0 of a channel leads: it builds every new state
- * (its own updates, and the ones participant 1 asks for with `ch.request`),
- * signs it, stores it as pending and sends it (`ch.propose`, the update and
- * its signature; the follower recomputes the state itself). The follower
- * checks and countersigns it, stores the state signed by both, and answers;
- * the leader stores it too, and only then is the update acknowledged (to
- * the follower as the answer to its `ch.request`). Proposals are pipelined:
- * each builds on the one before, and the follower takes them in order. No
- * participant ever signs two different states with the same version. After a
- * restart or a reconnection both sides exchange their latest states signed by
- * both (`ch.sync`); the leader adopts the follower's if it is newer and sends
- * what is still pending again, the follower asks again for what it still
- * waits for.
+ * A channel client: one participant's side of its channels, kept in an
+ * embedded store (LevelDB), talking to its peers over the peer transport (the
+ * update protocol of ./engine.ts) and to the adjudicator on chain. On top of
+ * the update protocol it keeps: the channels' life cycle (opening and funding,
+ * cooperative close, disputes, refutations, conclusion, unlocks and
+ * withdrawals), hash-locked routing (invoices, payments over a route,
+ * forwarding, settling or refunding every hop), the on-chain fallbacks
+ * (revealing a secret before its lock expires), and a watchtower kept
+ * informed.
  */
 
 /**
@@ -186,12 +156,6 @@ export interface ChannelView {
   towerVersion: bigint;
 }
 
-/** An acknowledged update: both participants stored the state of `version`. */
-export interface Committed {
-  channelId: string;
-  version: bigint;
-}
-
 /** The outcome of a payment over a route. */
 export interface RouteResult {
   hashlock: string;
@@ -200,57 +164,11 @@ export interface RouteResult {
   secret?: string;
 }
 
-/** A channel operation that cannot be done now. */
-export class ChannelError extends BilayerError {}
-
-interface Waiter {
-  resolve(c: Committed): void;
-  reject(err: unknown): void;
-}
-
-interface Queued {
-  update: ChannelUpdate;
-  by: Party;
-  ref?: string;
-  memo?: ForwardMemo;
-  waiters: Waiter[];
-}
-
-interface Proposal extends ProposalRecord {
-  waiters: Waiter[];
-  durable: boolean;
-  sent: boolean;
-  dead: boolean;
-  committing: boolean;
-}
-
-interface OutRequest extends RequestRecord {
-  waiters: Waiter[];
-  durable: boolean;
-  sent: boolean;
-  /** The version the follower countersigned it in (then it waits for the leader's commit). */
-  version?: bigint;
-}
-
-/** One channel in memory. */
-class Chan {
-  full: SignedSnapshot | undefined;
-  /** Follower: the latest state it countersigned (stored or being stored). */
-  latest: SignedSnapshot | undefined;
-  /** Follower: countersigned states not yet on disk, by version, with the write that stores them. */
-  readonly unflushed = new Map<bigint, { signed: SignedSnapshot; durable: Promise<void> }>();
-  readonly pending: Proposal[] = [];
-  readonly queued: Queued[] = [];
-  readonly refs = new Map<string, Proposal>();
-  readonly requests = new Map<string, OutRequest>();
-  maxSigned = 0n;
-  serial: Promise<void> = Promise.resolve();
-  session = 0;
-  syncing = false;
-  needsSync = false;
-  lastSyncAt = 0;
+/** One channel in memory: the update protocol's state and what the client adds. */
+class ClientChannel extends LiveChannel {
   /** Hashlocks with an action in flight. */
   readonly busy = new Set<string>();
+  /** A chain action (funding, closing, refuting, concluding, collecting) is running. */
   chainBusy = false;
   nextChainActionAt = 0;
   funding = false;
@@ -258,42 +176,6 @@ class Chan {
   towerDirty = false;
   towerWatched = false;
   openWaiters: { resolve(): void; reject(err: unknown): void }[] = [];
-
-  constructor(public rec: ChannelRecord) {}
-
-  get id(): string {
-    return this.rec.id;
-  }
-
-  /** The latest state signed by both that is on disk, or the deposit state. */
-  committed(): Snapshot {
-    return this.full ?? depositSnapshot(this.rec.id, this.rec.deposits);
-  }
-
-  /** The follower's base for the next proposal. */
-  followerBase(): Snapshot {
-    return this.latest ?? this.committed();
-  }
-
-  /** The leader's base for the next proposal: its last pending proposal, or the committed state. */
-  tip(): Snapshot {
-    for (let i = this.pending.length - 1; i >= 0; i--) if (!this.pending[i].dead) return this.pending[i].next;
-    return this.committed();
-  }
-
-  get leader(): boolean {
-    return this.rec.me === 0;
-  }
-}
-
-const REFUSAL_RETRYABLE = new Set(["OUT_OF_SYNC", "CHANNEL_BUSY"]);
-
-function refused(code: string, message: string, context: Record<string, unknown> = {}): ChannelError {
-  return new ChannelError(code, message, { context });
-}
-
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /**
@@ -311,7 +193,7 @@ export class ChannelClient {
   private readonly adjudicator: Adjudicator;
   private readonly reader: AdjudicatorLogReader;
   private readonly clock = new ChainClock();
-  private readonly chans = new Map<string, Chan>();
+  private readonly chans = new Map<string, ClientChannel>();
   private readonly secrets = new Map<string, string>();
   private readonly revealed = new Map<string, bigint>();
   private readonly lockMetas = new Map<string, LockMeta>();
@@ -328,6 +210,7 @@ export class ChannelClient {
   private polling = false;
   private kickScheduled = false;
   private stopped = false;
+  private readonly engine: UpdateEngine<ClientChannel>;
 
   private constructor(
     private readonly config: ChannelClientConfig,
@@ -348,6 +231,51 @@ export class ChannelClient {
     });
     this.adjudicator = new Adjudicator(this.adjudicatorAddress, wallet, config.provider);
     this.reader = new AdjudicatorLogReader(config.provider, this.adjudicatorAddress, config.confirmations ?? 0);
+    this.engine = new UpdateEngine<ClientChannel>(this.engineHost());
+  }
+
+  /** What the update protocol sees of this client. */
+  private engineHost(): EngineHost<ClientChannel> {
+    return {
+      store: this.store,
+      transport: this.transport,
+      key: this.key,
+      chainId: this.chainId,
+      adjudicatorAddress: this.adjudicatorAddress,
+      log: this.log,
+      maxInFlight: this.policy.maxInFlight,
+      stopped: () => this.stopped,
+      now: () => this.clock.now(),
+      revealedAt: (h) => this.revealed.get(h) ?? 0n,
+      refreshRevealed: (h) => this.refreshRevealed(h),
+      channel: (id) => this.chan(id),
+      activate: (chan) => this.checkFunding(chan),
+      effects: (chan, update, memo, by, base, next, ops) => this.effects(chan, update, memo, by, base, next, ops),
+      recordLocks: (chan, signed, ops) => this.recordLocks(chan.id, signed, ops),
+      committed: (chan) => {
+        chan.towerDirty = true;
+      },
+      setPhase: (chan, phase) => this.setPhase(chan, phase),
+      storeFailed: (err) => this.storeFailed(err),
+    };
+  }
+
+  private async refreshRevealed(hashlock: string): Promise<void> {
+    try {
+      const at = await this.adjudicator.secretRevealedAt(hashlock);
+      if (at !== 0n) this.revealed.set(hashlock, at);
+    } catch (err) {
+      throw refused("CHANNEL_BUSY", `cannot read the chain: ${errText(err)}`);
+    }
+  }
+
+  /** Adds the record of a state's locks (to unlock them if that state is ever registered) to `ops`. */
+  private recordLocks(channelId: string, s: Snapshot, ops: StoreOp[]): void {
+    if (s.locks.length === 0) return;
+    const key = `${channelId}:${s.state.locksRoot}`;
+    if (this.locksByRoot.has(key)) return;
+    this.locksByRoot.set(key, s.locks);
+    ops.push({ type: "put", key: `locks:${key}`, value: JSON.stringify(s.locks.map(encodeLock)) });
   }
 
   /** Opens the store, loads the channels, listens for peers and starts following the chain. */
@@ -442,7 +370,7 @@ export class ChannelClient {
     return this.transport.isConnected(address);
   }
 
-  private view(c: Chan): ChannelView {
+  private view(c: ClientChannel): ChannelView {
     const s = c.committed();
     return {
       channelId: c.id,
@@ -455,12 +383,12 @@ export class ChannelClient {
       balances: [s.state.balances[0], s.state.balances[1]],
       locks: s.locks,
       isFinal: s.state.isFinal,
-      inFlight: c.pending.length + c.queued.length + c.requests.size,
+      inFlight: c.inFlight,
       towerVersion: c.towerVersion,
     };
   }
 
-  private chan(channelId: string): Chan {
+  private chan(channelId: string): ClientChannel {
     const chan = this.chans.get(channelId.toLowerCase());
     if (!chan) throw refused("CHANNEL_NOT_FOUND", `no channel ${channelId}`, { channelId });
     return chan;
@@ -469,7 +397,7 @@ export class ChannelClient {
   /** The open channel with `peer` that can send `amount` (the one with the most to send). */
   channelWith(peer: string, amount = 0n): ChannelView | undefined {
     const p = getAddress(peer);
-    let best: Chan | undefined;
+    let best: ClientChannel | undefined;
     let bestBalance = -1n;
     for (const c of this.chans.values()) {
       if (c.rec.peer !== p || c.rec.phase !== "open") continue;
@@ -517,7 +445,7 @@ export class ChannelClient {
       params: encodeParams(params),
       deposits: [deposits[0].toString(), deposits[1].toString()],
     });
-    const chan = new Chan({ id, params, me: 0, peer, deposits, phase: "opening" });
+    const chan = new ClientChannel({ id, params, me: 0, peer, deposits, phase: "opening" });
     this.chans.set(id, chan);
     await this.store.write([{ type: "put", key: `ch:${id}`, value: encodeChannel(chan.rec) }]);
     await this.adjudicator.open(params, deposits[0]);
@@ -565,7 +493,7 @@ export class ChannelClient {
       if (existing.rec.peer === from) return { channelId: id };
       throw refused("CHANNEL_EXISTS", `channel ${id} exists`);
     }
-    const chan = new Chan({ id, params, me: 1, peer: from, deposits, phase: "opening" });
+    const chan = new ClientChannel({ id, params, me: 1, peer: from, deposits, phase: "opening" });
     this.chans.set(id, chan);
     await this.store.write([{ type: "put", key: `ch:${id}`, value: encodeChannel(chan.rec) }]);
     this.log.info({ channelId: id, peer: from, deposits: deposits.map(String) }, "accepted a channel");
@@ -573,7 +501,7 @@ export class ChannelClient {
   }
 
   /** Reads the channel's funding on chain: funds this client's part when due, activates the channel when complete. */
-  private async checkFunding(chan: Chan): Promise<void> {
+  private async checkFunding(chan: ClientChannel): Promise<void> {
     if (chan.rec.phase !== "opening") return;
     const info = await this.adjudicator.getChannel(chan.id);
     if (info.status === ChannelStatus.None) return;
@@ -600,7 +528,7 @@ export class ChannelClient {
     }
   }
 
-  private async setPhase(chan: Chan, phase: ChannelPhase, extra: StoreOp[] = []): Promise<void> {
+  private async setPhase(chan: ClientChannel, phase: ChannelPhase, extra: StoreOp[] = []): Promise<void> {
     if (chan.rec.phase === phase && extra.length === 0) return;
     chan.rec = { ...chan.rec, phase };
     await this.store.write([{ type: "put", key: `ch:${chan.id}`, value: encodeChannel(chan.rec) }, ...extra]);
@@ -612,7 +540,7 @@ export class ChannelClient {
   /** Pays `amount` to the peer; resolves once both participants stored the new state. */
   pay(channelId: string, amount: bigint): Promise<Committed> {
     const chan = this.chan(channelId);
-    return this.submit(chan, { kind: "pay", from: chan.rec.me, amount });
+    return this.engine.submit(chan, { kind: "pay", from: chan.rec.me, amount });
   }
 
   /** Creates an invoice: a secret only this client knows, whose hashlock a payer locks `amount` to. */
@@ -692,7 +620,7 @@ export class ChannelClient {
       this.routeWaiters.set(hashlock, list);
     });
     try {
-      await this.submit(chan, { kind: "lock", lock }, { hops: hops.slice(1) });
+      await this.engine.submit(chan, { kind: "lock", lock }, { hops: hops.slice(1) });
     } catch (err) {
       if (!(err instanceof PeerUnavailableError)) await this.finishRoute(hashlock, "refunded", undefined, []);
       throw err;
@@ -738,14 +666,14 @@ export class ChannelClient {
       if (base.locks.length > 0) {
         throw refused("LOCKS_PENDING", `channel ${channelId} has ${base.locks.length} pending locks`);
       }
-      await this.submit(chan, { kind: "final" });
+      await this.engine.submit(chan, { kind: "final" });
     }
     const final = chan.full;
     if (!final || !final.state.isFinal) throw refused("NOT_CLOSABLE", `channel ${channelId} is ${chan.rec.phase}`);
     return this.submitClose(chan);
   }
 
-  private async submitClose(chan: Chan): Promise<string> {
+  private async submitClose(chan: ClientChannel): Promise<string> {
     const final = chan.full as SignedSnapshot;
     const info = await this.adjudicator.getChannel(chan.id);
     if (info.status === ChannelStatus.Closed) {
@@ -772,7 +700,7 @@ export class ChannelClient {
       ? await this.adjudicator.register(chan.rec.params, signed.state, signed.sigs)
       : await this.adjudicator.registerDeposits(chan.rec.params);
     await this.setPhase(chan, "disputed");
-    this.rejectInFlight(chan, refused("CHANNEL_DISPUTED", "the channel is disputed"));
+    this.engine.rejectInFlight(chan, refused("CHANNEL_DISPUTED", "the channel is disputed"));
     this.log.info(
       { channelId: chan.id, version: String(signed?.state.version ?? 0n), tx: receipt.hash },
       "dispute registered",
@@ -798,559 +726,6 @@ export class ChannelClient {
   }
 
   // ---------------------------------------------------------------------------
-  // Submitting updates
-
-  /** Makes `update` happen in `chan`: proposes it (leader) or asks the leader for it (follower). */
-  private submit(chan: Chan, update: ChannelUpdate, memo?: ForwardMemo): Promise<Committed> {
-    if (this.stopped) return Promise.reject(refused("CLIENT_STOPPED", "the client stopped"));
-    if (chan.rec.phase !== "open") {
-      return Promise.reject(refused("CHANNEL_NOT_OPEN", `channel ${chan.id} is ${chan.rec.phase}`));
-    }
-    return chan.leader ? this.propose(chan, update, chan.rec.me, undefined, memo) : this.request(chan, update, memo);
-  }
-
-  private propose(chan: Chan, update: ChannelUpdate, by: Party, ref?: string, memo?: ForwardMemo): Promise<Committed> {
-    return new Promise<Committed>((resolve, reject) => {
-      const item: Queued = { update, by, ref, memo, waiters: [{ resolve, reject }] };
-      if (chan.pending.length >= this.policy.maxInFlight || chan.queued.length > 0) chan.queued.push(item);
-      else this.proposeNow(chan, item);
-    });
-  }
-
-  private proposeNow(chan: Chan, item: Queued): void {
-    let proposal: Proposal;
-    try {
-      if (chan.rec.phase !== "open") throw refused("CHANNEL_NOT_OPEN", `channel ${chan.id} is ${chan.rec.phase}`);
-      const base = chan.tip();
-      if (item.by !== chan.rec.me) {
-        const why = approvalError(chan.rec.me, item.update, base, {
-          initiator: item.by,
-          now: this.clock.now(),
-          revealedAt: (h) => this.revealed.get(h) ?? 0n,
-        });
-        if (why) throw refused("REFUSED", why);
-        if (item.update.kind === "settle" && !this.settleAcceptable(base, item.update.hashlock)) {
-          throw refused("REFUSED", "the lock expired before its secret was revealed on chain");
-        }
-      }
-      const version = chan.maxSigned + 1n;
-      const next = applyUpdate(base, item.update, version);
-      const sig = signStateWithKey(this.key, next.state, this.chainId, this.adjudicatorAddress);
-      proposal = {
-        version,
-        baseVersion: base.state.version,
-        update: item.update,
-        by: item.by,
-        ...(item.ref === undefined ? {} : { ref: item.ref }),
-        ...(item.memo === undefined ? {} : { memo: item.memo }),
-        next,
-        sig,
-        waiters: item.waiters,
-        durable: false,
-        sent: false,
-        dead: false,
-        committing: false,
-      };
-    } catch (err) {
-      for (const w of item.waiters) w.reject(err);
-      return;
-    }
-    chan.pending.push(proposal);
-    chan.maxSigned = proposal.version;
-    if (proposal.ref !== undefined) chan.refs.set(proposal.ref, proposal);
-    // The pending record itself tells a restarted client that it signed this version; `sv` only when it is dropped.
-    this.store
-      .write([{ type: "put", key: `pend:${chan.id}:${versionKey(proposal.version)}`, value: encodeProposal(proposal) }])
-      .then(
-        () => {
-          proposal.durable = true;
-          this.sendProposal(chan, proposal);
-        },
-        (err: unknown) => this.storeFailed(err),
-      );
-  }
-
-  private sendProposal(chan: Chan, p: Proposal): void {
-    if (!p.durable || p.sent || p.dead || chan.syncing || this.stopped) return;
-    if (!this.transport.isConnected(chan.rec.peer)) {
-      chan.needsSync = true;
-      return;
-    }
-    p.sent = true;
-    const session = chan.session;
-    const msg: Json = {
-      channelId: chan.id,
-      version: p.version.toString(),
-      baseVersion: p.baseVersion.toString(),
-      update: encodeUpdate(p.update),
-      by: p.by,
-      sig: encodeSig(p.sig),
-    };
-    if (p.ref !== undefined) msg.ref = p.ref;
-    if (p.memo !== undefined) msg.memo = encodeMemo(p.memo);
-    this.transport.request(chan.rec.peer, "ch.propose", msg).then(
-      (res) => this.onCountersigned(chan, p, res, session),
-      (err: unknown) => this.onProposeFailed(chan, p, err, session),
-    );
-  }
-
-  private onCountersigned(chan: Chan, p: Proposal, res: unknown, session: number): void {
-    if (p.dead || p.committing || session !== chan.session) return;
-    let sig: CompactSignature;
-    try {
-      sig = decodeSig(asObject(res, "result").sig);
-    } catch {
-      sig = { r: ZERO_BYTES32, vs: ZERO_BYTES32 };
-    }
-    const peerIndex = other(chan.rec.me);
-    if (
-      !verifyStateSignature(
-        p.next.state,
-        sig,
-        chan.rec.params.participants[peerIndex],
-        this.chainId,
-        this.adjudicatorAddress,
-      )
-    ) {
-      this.log.warn({ channelId: chan.id, version: String(p.version) }, "peer countersigned with a bad signature");
-      p.sent = false;
-      chan.needsSync = true;
-      return;
-    }
-    const sigs: [CompactSignature, CompactSignature] = chan.rec.me === 0 ? [p.sig, sig] : [sig, p.sig];
-    void this.commitLeader(chan, { ...p.next, sigs });
-  }
-
-  private onProposeFailed(chan: Chan, p: Proposal, err: unknown, session: number): void {
-    if (p.dead || p.committing || session !== chan.session) return;
-    if (err instanceof PeerRequestError && err.rpcCode !== -32603 && !REFUSAL_RETRYABLE.has(err.peerCode ?? "")) {
-      this.log.info({ channelId: chan.id, version: String(p.version), reason: err.message }, "proposal refused");
-      this.discard(chan, p, refused(err.peerCode ?? "REFUSED", `the peer refused the update: ${err.message}`));
-      return;
-    }
-    p.sent = false;
-    chan.needsSync = true;
-  }
-
-  /**
-   * Drops a refused proposal and every proposal built on it; the later ones (and the first too when `err` is
-   * undefined) are proposed again on the new tip.
-   */
-  private discard(chan: Chan, p: Proposal, err: unknown): void {
-    const index = chan.pending.indexOf(p);
-    if (index < 0) return;
-    const dead = chan.pending.splice(index);
-    const ops: StoreOp[] = [{ type: "put", key: `sv:${chan.id}`, value: chan.maxSigned.toString() }];
-    for (const d of dead) {
-      d.dead = true;
-      if (d.ref !== undefined) chan.refs.delete(d.ref);
-      ops.push({ type: "del", key: `pend:${chan.id}:${versionKey(d.version)}` });
-    }
-    this.store.write(ops).catch((e: unknown) => this.storeFailed(e));
-    if (err !== undefined) for (const w of p.waiters) w.reject(err);
-    const again: Queued[] = dead.slice(err === undefined ? 0 : 1).map((d) => ({
-      update: d.update,
-      by: d.by,
-      ...(d.ref === undefined ? {} : { ref: d.ref }),
-      ...(d.memo === undefined ? {} : { memo: d.memo }),
-      waiters: d.waiters,
-    }));
-    chan.queued.unshift(...again);
-    this.pump(chan);
-  }
-
-  private pump(chan: Chan): void {
-    while (chan.queued.length > 0 && chan.pending.length < this.policy.maxInFlight) {
-      this.proposeNow(chan, chan.queued.shift() as Queued);
-    }
-  }
-
-  /** The leader stores a state signed by both and acknowledges every proposal up to it. */
-  private commitLeader(chan: Chan, signed: SignedSnapshot): Promise<void> {
-    const done: Proposal[] = [];
-    for (const q of chan.pending) {
-      if (q.version > signed.state.version) break; // pending is in version order
-      if (!q.committing && !q.dead) done.push(q);
-    }
-    for (const q of done) q.committing = true;
-    const ops: StoreOp[] = [{ type: "put", key: `full:${chan.id}`, value: encodeSignedRecord(signed) }];
-    const effects: (() => void)[] = [];
-    let base = chan.committed();
-    for (const q of done) {
-      ops.push({ type: "del", key: `pend:${chan.id}:${versionKey(q.version)}` });
-      effects.push(this.effects(chan, q.update, q.memo, q.by, base, q.next, ops));
-      base = q.next;
-    }
-    return this.store.write(ops).then(
-      () => {
-        if (!chan.full || signed.state.version > chan.full.state.version) chan.full = signed;
-        // Writes complete in order, so everything before these was removed already: they lead the list.
-        let removed = 0;
-        while (removed < done.length && chan.pending[0] === done[removed]) {
-          chan.pending.shift();
-          removed++;
-        }
-        if (removed < done.length) {
-          const gone = new Set(done);
-          chan.pending.splice(0, chan.pending.length, ...chan.pending.filter((q) => !gone.has(q)));
-        }
-        for (const q of done) if (q.ref !== undefined) chan.refs.delete(q.ref);
-        chan.towerDirty = true;
-        for (const q of done) for (const w of q.waiters) w.resolve({ channelId: chan.id, version: q.version });
-        for (const e of effects) e();
-        this.pump(chan);
-      },
-      (err: unknown) => this.storeFailed(err),
-    );
-  }
-
-  // --- follower
-
-  private request(chan: Chan, update: ChannelUpdate, memo?: ForwardMemo): Promise<Committed> {
-    return new Promise<Committed>((resolve, reject) => {
-      const ref = randomBytes(16).toString("hex");
-      const r: OutRequest = {
-        ref,
-        update,
-        ...(memo === undefined ? {} : { memo }),
-        waiters: [{ resolve, reject }],
-        durable: false,
-        sent: false,
-      };
-      chan.requests.set(ref, r);
-      this.store.write([{ type: "put", key: `req:${chan.id}:${ref}`, value: encodeRequest(r) }]).then(
-        () => {
-          r.durable = true;
-          this.sendRequest(chan, r);
-        },
-        (err: unknown) => this.storeFailed(err),
-      );
-    });
-  }
-
-  private sendRequest(chan: Chan, r: OutRequest): void {
-    if (!r.durable || r.sent || chan.syncing || this.stopped) return;
-    if (!this.transport.isConnected(chan.rec.peer)) {
-      chan.needsSync = true;
-      return;
-    }
-    r.sent = true;
-    const session = chan.session;
-    const msg: Json = { channelId: chan.id, ref: r.ref, update: encodeUpdate(r.update) };
-    if (r.memo !== undefined) msg.memo = encodeMemo(r.memo);
-    this.transport.request(chan.rec.peer, "ch.request", msg, 120_000).then(
-      (res) => {
-        let version: bigint;
-        try {
-          version = asUint(asObject(res, "result").version, "version");
-        } catch {
-          r.sent = false;
-          chan.needsSync = true;
-          return;
-        }
-        this.requestCommitted(chan, r, version);
-      },
-      (err: unknown) => {
-        if (session !== chan.session || !chan.requests.has(r.ref)) return;
-        if (err instanceof PeerRequestError && err.rpcCode !== -32603 && !REFUSAL_RETRYABLE.has(err.peerCode ?? "")) {
-          if (r.version !== undefined) return; // countersigned already: only the leader's commit is missing
-          chan.requests.delete(r.ref);
-          this.store
-            .write([{ type: "del", key: `req:${chan.id}:${r.ref}` }])
-            .catch((e: unknown) => this.storeFailed(e));
-          const reason = refused(err.peerCode ?? "REFUSED", `the peer refused the update: ${err.message}`);
-          for (const w of r.waiters) w.reject(reason);
-          return;
-        }
-        r.sent = false;
-        chan.needsSync = true;
-      },
-    );
-  }
-
-  private requestCommitted(chan: Chan, r: OutRequest, version: bigint): void {
-    if (!chan.requests.has(r.ref)) return;
-    if (r.version === undefined) {
-      // The leader committed a state with the request this follower has not countersigned: cannot be.
-      this.log.warn({ channelId: chan.id, ref: r.ref }, "leader reports a commit this client did not countersign");
-      chan.needsSync = true;
-      r.sent = false;
-      return;
-    }
-    chan.requests.delete(r.ref);
-    for (const w of r.waiters) w.resolve({ channelId: chan.id, version: r.version > version ? r.version : version });
-  }
-
-  private onPropose(from: string, raw: unknown): Promise<Json> {
-    const o = asObject(raw, "params");
-    const channelId = asBytes32(o.channelId, "channelId");
-    const msg = {
-      version: asUint(o.version, "version"),
-      baseVersion: asUint(o.baseVersion, "baseVersion"),
-      update: decodeUpdate(o.update),
-      by: o.by === 0 || o.by === 1 ? (o.by as Party) : undefined,
-      ref: o.ref === undefined ? undefined : asString(o.ref, "ref", 66),
-      memo: o.memo === undefined ? undefined : decodeMemo(o.memo),
-      sig: decodeSig(o.sig),
-    };
-    if (msg.by === undefined) throw new InvalidMessageError("by must be 0 or 1", "by");
-    const chan = this.chan(channelId);
-    if (chan.rec.peer !== from) throw refused("REFUSED", "not a participant of this channel");
-    if (chan.leader) throw refused("REFUSED", "only participant 0 proposes");
-    const prepared = chan.serial.then(() => this.preparePropose(chan, msg as typeof msg & { by: Party }));
-    chan.serial = prepared.then(
-      () => undefined,
-      () => undefined,
-    );
-    return prepared.then((p) => p.done);
-  }
-
-  /** Checks and countersigns a proposal; returns the answer, which resolves once the state is on disk. */
-  private async preparePropose(
-    chan: Chan,
-    msg: {
-      version: bigint;
-      baseVersion: bigint;
-      update: ChannelUpdate;
-      by: Party;
-      ref?: string;
-      memo?: ForwardMemo;
-      sig: CompactSignature;
-    },
-  ): Promise<{ done: Promise<Json> }> {
-    if (chan.rec.phase === "opening") await this.checkFunding(chan);
-    const me = chan.rec.me;
-    const leaderAddress = chan.rec.params.participants[other(me)];
-    const base = chan.followerBase();
-    if (msg.version <= base.state.version) {
-      // The leader sends again what it may not have seen answered: answer the same way.
-      const known =
-        chan.unflushed.get(msg.version)?.signed ??
-        (chan.latest?.state.version === msg.version ? chan.latest : undefined);
-      if (known && verifyStateSignature(known.state, msg.sig, leaderAddress, this.chainId, this.adjudicatorAddress)) {
-        const durable = chan.unflushed.get(msg.version)?.durable ?? Promise.resolve();
-        return { done: durable.then(() => ({ sig: encodeSig(known.sigs[me]) })) };
-      }
-      throw refused("OUT_OF_SYNC", `version ${msg.version} is not above ${base.state.version}`);
-    }
-    if (msg.baseVersion !== base.state.version) {
-      throw refused("OUT_OF_SYNC", `proposal builds on ${msg.baseVersion}, this side is at ${base.state.version}`);
-    }
-    if (chan.rec.phase !== "open") throw refused("CHANNEL_NOT_OPEN", `channel ${chan.id} is ${chan.rec.phase}`);
-    let request: OutRequest | undefined;
-    if (msg.by === me) {
-      request = msg.ref === undefined ? undefined : chan.requests.get(msg.ref);
-      if (!request || request.version !== undefined || !sameUpdate(request.update, msg.update)) {
-        throw refused("REFUSED", "an update in this client's name that it did not ask for");
-      }
-    }
-    if (msg.update.kind === "cancel" && msg.by !== me) {
-      const i = findLock(base.locks, msg.update.hashlock);
-      if (i >= 0 && base.locks[i].receiver === me) await this.refreshRevealed(base.locks[i].hashlock);
-    }
-    const why = approvalError(me, msg.update, base, {
-      initiator: msg.by,
-      now: this.clock.now(),
-      revealedAt: (h) => this.revealed.get(h) ?? 0n,
-    });
-    if (why) throw refused("REFUSED", why);
-    if (msg.update.kind === "settle" && msg.by !== me && !this.settleAcceptable(base, msg.update.hashlock)) {
-      throw refused("REFUSED", "the lock expired before its secret was revealed on chain");
-    }
-    const next = applyUpdate(base, msg.update, msg.version);
-    if (!verifyStateSignature(next.state, msg.sig, leaderAddress, this.chainId, this.adjudicatorAddress)) {
-      throw refused("INVALID_SIGNATURE", "the leader's signature does not match the state this update yields");
-    }
-    const mine = signStateWithKey(this.key, next.state, this.chainId, this.adjudicatorAddress);
-    const sigs: [CompactSignature, CompactSignature] = me === 0 ? [mine, msg.sig] : [msg.sig, mine];
-    const signed: SignedSnapshot = { ...next, sigs };
-    chan.latest = signed;
-    chan.maxSigned = msg.version;
-    const ops: StoreOp[] = [{ type: "put", key: `full:${chan.id}`, value: encodeSignedRecord(signed) }];
-    if (request) {
-      request.version = msg.version;
-      ops.push({ type: "del", key: `req:${chan.id}:${request.ref}` });
-    }
-    const effect = this.effects(chan, msg.update, msg.memo, msg.by, base, next, ops);
-    const durable = this.store.write(ops);
-    chan.unflushed.set(msg.version, { signed, durable });
-    const done = durable.then(
-      () => {
-        chan.unflushed.delete(msg.version);
-        if (!chan.full || signed.state.version > chan.full.state.version) chan.full = signed;
-        chan.towerDirty = true;
-        effect();
-        return { sig: encodeSig(mine) } as Json;
-      },
-      (err: unknown) => {
-        this.storeFailed(err);
-        throw refused("STORE_FAILED", "this client could not store the state");
-      },
-    );
-    return { done };
-  }
-
-  /** A lock's sender pays out on a secret only while the lock is live, or if the secret reached the chain in time. */
-  private settleAcceptable(base: Snapshot, hashlock: string): boolean {
-    const i = findLock(base.locks, hashlock);
-    if (i < 0) return true; // applyUpdate refuses it
-    const lock = base.locks[i];
-    if (this.clock.now() <= lock.expiry) return true;
-    const at = this.revealed.get(lock.hashlock) ?? 0n;
-    return at !== 0n && at <= lock.expiry;
-  }
-
-  private async refreshRevealed(hashlock: string): Promise<void> {
-    try {
-      const at = await this.adjudicator.secretRevealedAt(hashlock);
-      if (at !== 0n) this.revealed.set(hashlock, at);
-    } catch (err) {
-      throw refused("CHANNEL_BUSY", `cannot read the chain: ${errText(err)}`);
-    }
-  }
-
-  private onRequest(from: string, raw: unknown): Promise<Json> {
-    const o = asObject(raw, "params");
-    const channelId = asBytes32(o.channelId, "channelId");
-    const ref = asString(o.ref, "ref", 66);
-    const update = decodeUpdate(o.update);
-    const memo = o.memo === undefined ? undefined : decodeMemo(o.memo);
-    const chan = this.chan(channelId);
-    if (chan.rec.peer !== from) throw refused("REFUSED", "not a participant of this channel");
-    if (!chan.leader) throw refused("REFUSED", "only participant 0 takes requests");
-    const existing = chan.refs.get(ref);
-    const committed = existing
-      ? new Promise<Committed>((resolve, reject) => existing.waiters.push({ resolve, reject }))
-      : (async () => {
-          if (update.kind === "cancel") {
-            const i = findLock(chan.tip().locks, update.hashlock);
-            if (i >= 0 && chan.tip().locks[i].receiver === chan.rec.me) await this.refreshRevealed(update.hashlock);
-          }
-          return this.propose(chan, update, other(chan.rec.me), ref, memo);
-        })();
-    return committed.then((c) => ({ version: c.version.toString() }));
-  }
-
-  private onSync(from: string, raw: unknown): Json {
-    const o = asObject(raw, "params");
-    const channelId = asBytes32(o.channelId, "channelId");
-    const theirs = asUint(o.version, "version");
-    const chan = this.chan(channelId);
-    if (chan.rec.peer !== from) throw refused("REFUSED", "not a participant of this channel");
-    if (theirs > (chan.full?.state.version ?? 0n)) chan.needsSync = true;
-    return { signed: chan.full ? encodeSigned(chan.full) : null };
-  }
-
-  /** Exchanges latest states with the peer and sends again what is still in flight. */
-  private async resync(chan: Chan): Promise<void> {
-    if (chan.syncing || this.stopped) return;
-    chan.syncing = true;
-    chan.needsSync = false;
-    chan.lastSyncAt = Date.now();
-    chan.session += 1;
-    for (const p of chan.pending) p.sent = false;
-    for (const r of chan.requests.values()) r.sent = false;
-    try {
-      const res = asObject(
-        await this.transport.request(chan.rec.peer, "ch.sync", {
-          channelId: chan.id,
-          version: (chan.full?.state.version ?? 0n).toString(),
-        }),
-        "result",
-      );
-      const theirs = res.signed === null || res.signed === undefined ? undefined : decodeSigned(res.signed);
-      const mine = chan.full?.state.version ?? 0n;
-      if (theirs && theirs.state.version > mine) {
-        if (
-          theirs.state.channelId !== chan.id ||
-          !stateCommitsToLocks(theirs.state, theirs.locks) ||
-          !verifyStateSignatures(
-            theirs.state,
-            theirs.sigs,
-            chan.rec.params.participants,
-            this.chainId,
-            this.adjudicatorAddress,
-          )
-        ) {
-          throw refused("INVALID_STATE", "the peer's latest state is not signed by both");
-        }
-        if (chan.leader) {
-          const match = chan.pending.find((p) => p.version === theirs.state.version);
-          if (match && sameState(match.next.state, theirs.state)) {
-            await this.commitLeader(chan, theirs);
-          } else {
-            await this.adopt(chan, theirs);
-          }
-        } else {
-          await this.adopt(chan, theirs);
-        }
-      }
-      if (chan.leader) {
-        const fullVersion = chan.full?.state.version ?? 0n;
-        const live = chan.pending.filter((p) => !p.dead && !p.committing);
-        if (live.length > 0 && live[0].baseVersion !== fullVersion) {
-          this.log.warn({ channelId: chan.id }, "pending proposals do not build on the latest state: proposing again");
-          this.discard(chan, live[0], undefined);
-        }
-      } else {
-        const theirVersion = theirs?.state.version ?? 0n;
-        for (const r of [...chan.requests.values()]) {
-          if (r.version !== undefined && r.version <= theirVersion) this.requestCommitted(chan, r, theirVersion);
-        }
-      }
-    } catch (err) {
-      chan.needsSync = true;
-      this.log.debug({ channelId: chan.id, err: errText(err) }, "sync failed");
-    } finally {
-      chan.syncing = false;
-    }
-    if (chan.needsSync) return;
-    if (chan.leader) {
-      for (const p of chan.pending) this.sendProposal(chan, p);
-    } else {
-      for (const r of chan.requests.values()) if (r.version === undefined) this.sendRequest(chan, r);
-      // Countersigned requests wait for the leader's commit, which a later sync shows if the answer was lost.
-      if ([...chan.requests.values()].some((r) => r.version !== undefined && !r.sent)) chan.needsSync = true;
-    }
-  }
-
-  /** Takes a newer state signed by both that this side lost or never stored (after a crash). */
-  private async adopt(chan: Chan, signed: SignedSnapshot): Promise<void> {
-    const ops: StoreOp[] = [
-      { type: "put", key: `full:${chan.id}`, value: encodeSignedRecord(signed) },
-      {
-        type: "put",
-        key: `sv:${chan.id}`,
-        value: (signed.state.version > chan.maxSigned ? signed.state.version : chan.maxSigned).toString(),
-      },
-    ];
-    if (signed.locks.length > 0) {
-      ops.push({
-        type: "put",
-        key: `locks:${chan.id}:${signed.state.locksRoot}`,
-        value: JSON.stringify(signed.locks.map(encodeLock)),
-      });
-      this.locksByRoot.set(`${chan.id}:${signed.state.locksRoot}`, signed.locks);
-    }
-    for (const p of chan.pending) {
-      if (p.version <= signed.state.version) ops.push({ type: "del", key: `pend:${chan.id}:${versionKey(p.version)}` });
-    }
-    await this.store.write(ops);
-    const stale = chan.pending.filter((p) => p.version <= signed.state.version);
-    for (const p of stale) {
-      p.dead = true;
-      chan.pending.splice(chan.pending.indexOf(p), 1);
-      for (const w of p.waiters) w.reject(refused("OUT_OF_SYNC", "the channel moved on without this update"));
-    }
-    chan.full = signed;
-    chan.latest = signed;
-    if (signed.state.version > chan.maxSigned) chan.maxSigned = signed.state.version;
-    if (signed.state.isFinal && chan.rec.phase === "open") await this.setPhase(chan, "closing");
-    chan.towerDirty = true;
-    this.log.warn({ channelId: chan.id, version: String(signed.state.version) }, "adopted the peer's newer state");
-  }
-
-  // ---------------------------------------------------------------------------
   // What a committed update does to this client's records
 
   /**
@@ -1358,7 +733,7 @@ export class ChannelClient {
    * on disk.
    */
   private effects(
-    chan: Chan,
+    chan: ClientChannel,
     update: ChannelUpdate,
     memo: ForwardMemo | undefined,
     _by: Party,
@@ -1367,13 +742,7 @@ export class ChannelClient {
     ops: StoreOp[],
   ): () => void {
     const me = chan.rec.me;
-    if (next.state.locksRoot !== base.state.locksRoot && next.locks.length > 0) {
-      const key = `${chan.id}:${next.state.locksRoot}`;
-      if (!this.locksByRoot.has(key)) {
-        this.locksByRoot.set(key, next.locks);
-        ops.push({ type: "put", key: `locks:${key}`, value: JSON.stringify(next.locks.map(encodeLock)) });
-      }
-    }
+    if (next.state.locksRoot !== base.state.locksRoot) this.recordLocks(chan.id, next, ops);
     switch (update.kind) {
       case "pay":
         return () => undefined;
@@ -1496,7 +865,7 @@ export class ChannelClient {
           this.transport.connect(chan.rec.peer).catch(() => undefined);
         continue;
       }
-      void this.resync(chan);
+      void this.engine.resync(chan);
     }
   }
 
@@ -1516,7 +885,7 @@ export class ChannelClient {
    * refuting, concluding, collecting) run in the background one at a time per channel, so a slow transaction on
    * one channel never holds up the others.
    */
-  private reconcileChannel(chan: Chan): void {
+  private reconcileChannel(chan: ClientChannel): void {
     switch (chan.rec.phase) {
       case "opening":
         if (!chan.chainBusy && Date.now() >= chan.nextChainActionAt) {
@@ -1544,7 +913,7 @@ export class ChannelClient {
     }
   }
 
-  private reconcileLocks(chan: Chan): void {
+  private reconcileLocks(chan: ClientChannel): void {
     const me = chan.rec.me;
     const now = this.clock.now();
     for (const lock of chan.committed().locks) {
@@ -1559,9 +928,9 @@ export class ChannelClient {
         } else if ((status === "accepted" || status === "forwarded" || status === "forwarding") && secret) {
           if (revealDue(lock, now, this.policy)) this.revealOnChain(secret);
           this.towerSecret(secret);
-          this.act(chan, h, () => this.submit(chan, { kind: "settle", hashlock: h, secret }));
+          this.act(chan, h, () => this.engine.submit(chan, { kind: "settle", hashlock: h, secret }));
         } else if (status === "rejected" || status === "forward-failed") {
-          this.act(chan, h, () => this.submit(chan, { kind: "cancel", hashlock: h }));
+          this.act(chan, h, () => this.engine.submit(chan, { kind: "cancel", hashlock: h }));
         } else if (status === "forwarding" && meta?.outgoing !== undefined) {
           // The next hop's lock may have expired unresolved: then this one can be given back.
           const out = this.chans.get(meta.outgoing);
@@ -1578,14 +947,14 @@ export class ChannelClient {
         }
       } else {
         if (lockExpiredUnclaimed(lock, now, this.revealed.get(h) ?? 0n)) {
-          this.act(chan, h, () => this.submit(chan, { kind: "cancel", hashlock: h }));
+          this.act(chan, h, () => this.engine.submit(chan, { kind: "cancel", hashlock: h }));
         }
       }
     }
   }
 
   /** Runs one action for a lock at a time; failures are retried by a later reconciliation. */
-  private act(chan: Chan, hashlock: string, action: () => Promise<unknown>): void {
+  private act(chan: ClientChannel, hashlock: string, action: () => Promise<unknown>): void {
     chan.busy.add(hashlock);
     action().then(
       () => {
@@ -1599,7 +968,7 @@ export class ChannelClient {
   }
 
   /** Decides what to do with a lock this client received: take it (payee), forward it, or refuse it. */
-  private async handleIncoming(chan: Chan, lock: Lock, meta: LockMeta | undefined): Promise<void> {
+  private async handleIncoming(chan: ClientChannel, lock: Lock, meta: LockMeta | undefined): Promise<void> {
     const h = lock.hashlock;
     const hops = meta?.memo?.hops ?? [];
     const now = this.clock.now();
@@ -1640,7 +1009,7 @@ export class ChannelClient {
       expiry: hop.expiry,
     };
     try {
-      await this.submit(outChan, { kind: "lock", lock: outLock }, { hops: hops.slice(1) });
+      await this.engine.submit(outChan, { kind: "lock", lock: outLock }, { hops: hops.slice(1) });
       this.log.info({ from: chan.id, to: outChan.id, hashlock: h }, "forwarded a lock");
     } catch (err) {
       if (err instanceof PeerUnavailableError) throw err;
@@ -1667,7 +1036,7 @@ export class ChannelClient {
     );
   }
 
-  private async reconcileClosing(chan: Chan): Promise<void> {
+  private async reconcileClosing(chan: ClientChannel): Promise<void> {
     const final = chan.full;
     if (!final?.state.isFinal || chan.chainBusy || Date.now() < chan.nextChainActionAt) return;
     if (this.clock.now() < (chan.rec.finalAt ?? 0n) + this.policy.closeGraceSeconds) return;
@@ -1682,7 +1051,7 @@ export class ChannelClient {
     }
   }
 
-  private async reconcileDispute(chan: Chan): Promise<void> {
+  private async reconcileDispute(chan: ClientChannel): Promise<void> {
     if (chan.chainBusy || Date.now() < chan.nextChainActionAt) return;
     chan.chainBusy = true;
     chan.nextChainActionAt = Date.now() + 1_000;
@@ -1726,14 +1095,14 @@ export class ChannelClient {
   }
 
   /** The locks behind a registered locks root (from this client's records). */
-  private locksOf(chan: Chan, root: string): Lock[] {
+  private locksOf(chan: ClientChannel, root: string): Lock[] {
     if (root === ZERO_BYTES32) return [];
     if (chan.full?.state.locksRoot === root) return chan.full.locks;
     return this.locksByRoot.get(`${chan.id}:${root}`) ?? [];
   }
 
   /** Unlocks what pays this client in a concluded channel and withdraws its credit. */
-  private async collect(chan: Chan): Promise<bigint> {
+  private async collect(chan: ClientChannel): Promise<bigint> {
     const info = await this.adjudicator.getChannel(chan.id);
     if (info.status === ChannelStatus.Closed) {
       await this.setPhase(chan, "closed");
@@ -1763,16 +1132,6 @@ export class ChannelClient {
     const final = await this.adjudicator.getChannel(chan.id);
     if (final.status === ChannelStatus.Closed) await this.setPhase(chan, "closed");
     return credit;
-  }
-
-  private rejectInFlight(chan: Chan, err: unknown): void {
-    for (const q of chan.queued.splice(0)) for (const w of q.waiters) w.reject(err);
-    for (const p of chan.pending) {
-      for (const w of p.waiters.splice(0)) w.reject(err);
-    }
-    for (const r of chan.requests.values()) {
-      if (r.version === undefined) for (const w of r.waiters.splice(0)) w.reject(err);
-    }
   }
 
   // ---------------------------------------------------------------------------
@@ -1820,7 +1179,7 @@ export class ChannelClient {
         if (chan.rec.phase !== "disputed") {
           this.log.warn({ channelId: chan.id, version: String(ev.state.version) }, "the channel is disputed on chain");
           await this.setPhase(chan, "disputed");
-          this.rejectInFlight(chan, refused("CHANNEL_DISPUTED", "the channel is disputed"));
+          this.engine.rejectInFlight(chan, refused("CHANNEL_DISPUTED", "the channel is disputed"));
         }
         chan.nextChainActionAt = 0;
         this.kick();
@@ -1868,7 +1227,7 @@ export class ChannelClient {
     return this.towerAddress;
   }
 
-  private towerWatch(chan: Chan): void {
+  private towerWatch(chan: ClientChannel): void {
     const tower = this.towerAddress;
     if (!tower || chan.towerWatched) return;
     chan.towerWatched = true;
@@ -1919,25 +1278,21 @@ export class ChannelClient {
 
   private registerHandlers(): void {
     this.transport.on("ch.open", (from, params) => this.onOpenRequest(from, params));
-    this.transport.on("ch.propose", (from, params) => this.onPropose(from, params));
-    this.transport.on("ch.request", (from, params) => this.onRequest(from, params));
-    this.transport.on("ch.sync", (from, params) => this.onSync(from, params));
+    this.transport.on("ch.propose", (from, params) => this.engine.onPropose(from, params));
+    this.transport.on("ch.request", (from, params) => this.engine.onRequest(from, params));
+    this.transport.on("ch.sync", (from, params) => this.engine.onSync(from, params));
     this.transport.onPeerConnected((peer) => {
-      for (const chan of this.chans.values()) if (chan.rec.peer === peer) void this.resync(chan);
+      for (const chan of this.chans.values()) if (chan.rec.peer === peer) void this.engine.resync(chan);
     });
     this.transport.onPeerDisconnected((peer) => {
-      for (const chan of this.chans.values()) {
-        if (chan.rec.peer !== peer) continue;
-        for (const p of chan.pending) p.sent = false;
-        for (const r of chan.requests.values()) r.sent = false;
-      }
+      for (const chan of this.chans.values()) if (chan.rec.peer === peer) this.engine.peerDisconnected(chan);
     });
   }
 
   private async load(): Promise<void> {
     for (const [, v] of await this.store.entries("ch:")) {
       const rec = decodeChannel(v);
-      this.chans.set(rec.id, new Chan(rec));
+      this.chans.set(rec.id, new ClientChannel(rec));
     }
     for (const [k, v] of await this.store.entries("full:")) {
       const chan = this.chans.get(k.slice(5));
@@ -1996,6 +1351,7 @@ export class ChannelClient {
   private storeFailed(err: unknown): void {
     if (this.stopped) return; // writes racing the close of the store
     this.log.fatal({ err: errText(err) }, "the store failed: the client stops taking updates");
-    for (const chan of this.chans.values()) this.rejectInFlight(chan, refused("STORE_FAILED", "the store failed"));
+    for (const chan of this.chans.values())
+      this.engine.rejectInFlight(chan, refused("STORE_FAILED", "the store failed"));
   }
 }
