@@ -2,15 +2,7 @@ import { randomBytes } from "node:crypto";
 import { getAddress, Wallet, type Provider } from "ethers";
 import pino, { type Logger } from "pino";
 import { Adjudicator, AdjudicatorLogReader, ChainClock, ChannelStatus, type AdjudicatorEvent } from "./chain";
-import {
-  errText,
-  LiveChannel,
-  refused,
-  UpdateEngine,
-  type Committed,
-  type EngineHost,
-  type Proposal,
-} from "./engine";
+import { errText, LiveChannel, refused, UpdateEngine, type Committed, type EngineHost, type Proposal } from "./engine";
 import {
   channelId as computeChannelId,
   hashlockOf,
