@@ -23,6 +23,17 @@ const PAYMENTS = Number(process.env.CHANNEL_BENCH_PAYMENTS ?? 20_000);
 const WARMUP = Number(process.env.CHANNEL_BENCH_WARMUP ?? Math.min(2_000, Math.ceil(PAYMENTS / 10)));
 const WINDOW = Number(process.env.CHANNEL_BENCH_WINDOW ?? 2_000);
 
+/** User plus system CPU seconds a process has used so far (Linux `/proc/<pid>/stat`; 0 elsewhere). */
+function cpuSecondsOf(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime and stime, in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+
 /** Sends `count` payments of 1 wei, at most `window` in flight; resolves when all are acknowledged. */
 async function pipeline(client: ChannelClient, channelId: string, count: number, window: number): Promise<void> {
   let issued = 0;
@@ -100,11 +111,12 @@ export async function run(): Promise<Record<string, number>> {
     const flushesBefore = payer.storeStats.flushes;
     const started = process.hrtime.bigint();
     const cpuBefore = process.cpuUsage();
+    const payeeCpuBefore = cpuSecondsOf(payee.pid);
     await pipeline(payer, channel.channelId, PAYMENTS, WINDOW);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const cpu = process.cpuUsage(cpuBefore);
-    if (process.env.CHANNEL_BENCH_DEBUG)
-      console.log("payer cpu %", ((cpu.user + cpu.system) / 1e4 / seconds).toFixed(1));
+    const payerCpu = (cpu.user + cpu.system) / 1e6;
+    const payeeCpu = cpuSecondsOf(payee.pid) - payeeCpuBefore;
     const flushes = payer.storeStats.flushes - flushesBefore;
     const expectedVersion = BigInt(WARMUP + PAYMENTS);
     const mine = payer.channel(channel.channelId);
@@ -123,6 +135,9 @@ export async function run(): Promise<Record<string, number>> {
       payments: PAYMENTS,
       seconds: Math.round(seconds * 1000) / 1000,
       payerFlushesPerSecond: Math.round(flushes / seconds),
+      // CPU time per payment in each process: unlike the rate, it does not depend on what else the machine runs.
+      payerCpuMicrosPerPayment: Math.round((payerCpu * 1e6) / PAYMENTS),
+      payeeCpuMicrosPerPayment: Math.round((payeeCpu * 1e6) / PAYMENTS),
     };
   } finally {
     if (payer) await payer.stop().catch(() => undefined);
