@@ -143,5 +143,20 @@ describe("MerkleTree", function () {
         .withArgs(1n << 32n);
       expect(await tree.divergenceHeight(1n, 1n << 31n)).to.equal(31n);
     });
+
+    it("rejects an index of 2^32 in either write", async function () {
+      const { tree } = await loadFixture(deploy);
+      const path = new SparseTree().path(1n);
+      await expect(tree.computeRootAndNode(ZeroHash, 1n << 32n, path, 3))
+        .to.be.revertedWithCustomError(tree, "MerkleTreeIndexOutOfRange")
+        .withArgs(1n << 32n);
+      await expect(tree.computeRootReplacing(ZeroHash, 1n << 32n, path, 3, ZeroHash))
+        .to.be.revertedWithCustomError(tree, "MerkleTreeIndexOutOfRange")
+        .withArgs(1n << 32n);
+      // The largest index is in range for both.
+      const [root] = await tree.computeRootAndNode(ZeroHash, MAX_INDEX, path, 3);
+      expect(root).to.equal(rootFromPath(ZeroHash, MAX_INDEX, path));
+      expect(await tree.computeRootReplacing(ZeroHash, MAX_INDEX, path, 3, path[3])).to.equal(root);
+    });
   });
 });

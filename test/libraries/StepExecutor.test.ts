@@ -485,5 +485,19 @@ describe("StepExecutor", function () {
         harness.executeQueue(pre.header(), items, { accounts: [], withdrawals: [] }),
       ).to.be.revertedWithCustomError(harness, "StepExecutorWitnessExhausted");
     });
+
+    it("reverts on an empty-slot entry with zero fields whose path does not lead to the pre-state root", async function () {
+      const { harness } = await loadFixture(deploy);
+      const pre = baseState();
+      const items: QueueItem[] = [{ kind: 0, addr: dave.address, tokenId: 0n, amount: 1n, account: 0n, timestamp: 0n }];
+      const { witness } = await checkQueue(harness, pre, items, [O.Created]);
+      for (const height of [0, 2, 31]) {
+        const bad = structuredClone(witness);
+        bad.accounts[0].siblings[height] = keccak256(bad.accounts[0].siblings[height]);
+        await expect(harness.executeQueue(pre.header(), items, bad))
+          .to.be.revertedWithCustomError(harness, "StepExecutorInvalidWitness")
+          .withArgs(0, 6);
+      }
+    });
   });
 });
