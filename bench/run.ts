@@ -19,19 +19,23 @@
  *       "configured": { protocol constants the report compares with, each named in bench/report/model.ts },
  *       "<section>": { "<figure>": number | rows, ... }, ...,
  *       "sources": { "<section>.<figure>": "<file> <function>()" },   the code that measured each figure
- *       "runs": { "<suite>": { date, seconds, loadAverage, loadAverageEnd, invocation, failed? } },
- *       "fullRun": { date, seconds, loadAverage, loadAverageEnd } }      the last run of every suite at once
+ *       "runs": { "<suite>": { date, seconds, loadAverage, loadAverageEnd, invocation, code, failed? } },
+ *       "fullRun": { date, seconds, loadAverage, loadAverageEnd, code } }   the last run of every suite at once
+ *
+ * where `code` is `{ commit, dirty }`: the git commit measured and the measured
+ * files that had uncommitted changes.
  *
  * so `rollup.gasPerTransfer` is the figure `gasPerTransfer` of section
  * `rollup`. Running a suite replaces all of its sections (the `rollup` suite
  * fills `rollup` and `l1`); sections of suites not run are kept, and the
  * report shows the date of each.
  */
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-import type { Figures, Results, Value } from "./report/model";
+import type { CodeVersion, Figures, Results, Value } from "./report/model";
 
 interface Part {
   /** Shown while it runs. */
@@ -125,6 +129,25 @@ function writeResults(results: Results): void {
   const tmp = `${RESULTS_FILE}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, JSON.stringify(results, null, 2) + "\n");
   fs.renameSync(tmp, RESULTS_FILE);
+}
+
+/** Paths whose code is measured; changes elsewhere (docs, the generated report) do not matter. */
+const MEASURED_PATHS = ["bench", "contracts", "scripts", "src", "tasks", "test/rollup/helpers", "hardhat.config.ts"];
+const GENERATED = ["bench/results/", "bench/report.md", "bench/charts/"];
+
+/** The commit being measured and the measured files that differ from it; undefined outside a git checkout. */
+function codeVersion(): CodeVersion | undefined {
+  try {
+    const git = (...args: string[]) => execFileSync("git", args, { cwd: path.join(BENCH_DIR, ".."), encoding: "utf8" });
+    const commit = git("rev-parse", "HEAD").trim();
+    const dirty = git("status", "--porcelain", "--untracked-files=all", "--", ...MEASURED_PATHS)
+      .split("\n")
+      .map((line) => line.slice(3).trim())
+      .filter((file) => file !== "" && !GENERATED.some((g) => file.startsWith(g)));
+    return { commit, dirty };
+  } catch {
+    return undefined;
+  }
 }
 
 const load1 = (): number => round(os.loadavg()[0], 2); // other work on the machine skews wall-clock figures
@@ -266,6 +289,7 @@ async function main(): Promise<void> {
   const invocation = new Date().toISOString();
   const started = process.hrtime.bigint();
   const loadAtStart = load1();
+  const code = codeVersion();
   const progress = new Progress(started);
   const results = prune(readResults());
   results.machine = machine();
@@ -273,6 +297,11 @@ async function main(): Promise<void> {
   results.sources ??= {};
   results.runs ??= {};
   const loads = os.loadavg().map((l) => l.toFixed(2));
+  if (code && code.dirty.length > 0) {
+    console.log(
+      `note: measuring uncommitted changes to ${code.dirty.join(", ")} (on top of ${code.commit.slice(0, 8)})`,
+    );
+  }
   console.log(
     `bench: ${names.join(", ")} on ${os.cpus().length} cores, Node ${process.version}, load ${loads.join(" ")}`,
   );
@@ -321,6 +350,7 @@ async function main(): Promise<void> {
       loadAverage,
       loadAverageEnd: load1(),
       invocation,
+      ...(code ? { code } : {}),
       ...(failedParts.length > 0 ? { failed: failedParts } : {}),
     };
     results.updated = date;
@@ -335,6 +365,7 @@ async function main(): Promise<void> {
       seconds: round(seconds, 1),
       loadAverage: loadAtStart,
       loadAverageEnd: load1(),
+      ...(code ? { code } : {}),
     };
     results.sources["fullRun.seconds"] = "bench/run.ts main()";
     writeResults(results);

@@ -59,6 +59,16 @@ function provenance(results: Results): string {
         ". Run `npm run bench` for figures from one run.",
     );
   }
+  const codes = new Map(runs.map(([, r]) => [JSON.stringify(r.code ?? null), r.code]));
+  for (const code of codes.values()) {
+    if (code === undefined) continue;
+    lines.push(
+      `**Code:** commit \`${code.commit.slice(0, 12)}\`` +
+        (code.dirty.length === 0
+          ? ", no uncommitted changes to the measured code."
+          : ` with uncommitted changes to ${code.dirty.map((f) => `\`${f}\``).join(", ")}.`),
+    );
+  }
   const failed = runs.filter(([, r]) => r.failed && r.failed.length > 0);
   if (failed.length > 0) {
     lines.push(`**Failed parts:** ${failed.map(([n, r]) => `${n}: ${(r.failed ?? []).join(", ")}`).join("; ")}.`);

@@ -16,7 +16,14 @@ export interface RunRecord {
   loadAverage: number;
   loadAverageEnd?: number;
   invocation?: string;
+  /** The git commit measured, and the files that differed from it (uncommitted changes to measured code). */
+  code?: CodeVersion;
   failed?: string[];
+}
+
+export interface CodeVersion {
+  commit: string;
+  dirty: string[];
 }
 
 /** bench/results/latest.json (see bench/run.ts). */
@@ -26,7 +33,7 @@ export interface Results {
   configured?: Record<string, number>;
   sources?: Record<string, string>;
   runs?: Record<string, RunRecord>;
-  fullRun?: { date: string; seconds: number; loadAverage: number; loadAverageEnd: number };
+  fullRun?: { date: string; seconds: number; loadAverage: number; loadAverageEnd: number; code?: CodeVersion };
   [section: string]: unknown;
 }
 
@@ -122,7 +129,7 @@ function loadNote(results: Results, suite: string, cpuFigure?: { key: string; la
   if (run) {
     parts.push(
       `the load average was ${run.loadAverage}${run.loadAverageEnd !== undefined ? `–${run.loadAverageEnd}` : ""} on ` +
-        `${cores} cores while it ran (other processes took CPU from a wall-clock measurement)`,
+        `${cores} cores while it ran (it counts this bench's own processes as well as anything else running)`,
     );
   }
   const cpu = cpuFigure ? num(results, cpuFigure.key) : undefined;
