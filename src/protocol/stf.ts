@@ -35,9 +35,30 @@ export interface StepContext {
   feeRecipient: number;
 }
 
+/**
+ * Recovers the signer of `digest` from the 64-byte compact signature at
+ * `bytes[sigOffset..sigOffset + 64]`: its 20-byte address, or `null` where
+ * OpenZeppelin's `tryRecover` reports an error. {@link recoverCompactBytes}
+ * is the reference.
+ */
+export type SignerRecovery = (digest: Uint8Array, bytes: Uint8Array, sigOffset: number) => Uint8Array | null;
+
 export interface StepOptions {
   /** Record the witness the on-chain executor needs for this step. */
   witness?: boolean;
+  /**
+   * How a chunk step recovers each transaction's signer; the default is
+   * `recoverCompactBytes` (native libsecp256k1). A replacement must return
+   * exactly what `recoverCompactBytes(digest, bytes, sigOffset)` returns for
+   * the same arguments: it is there so that a caller can hand in a recovery
+   * already done elsewhere (on another thread, say) for the very same
+   * digest and signature bytes — checking both before trusting it — and
+   * leaves the STF's rules and outcomes unchanged. The executor calls it
+   * only for a transaction that passed every other check, with the digest it
+   * computed from the pre-state (the sender's token and nonce), and does not
+   * keep its arguments or result.
+   */
+  recoverSigner?: SignerRecovery;
 }
 
 /** The outcome of the transaction or queue item at `index` of the step. */
@@ -136,6 +157,7 @@ export class ChunkExecutor {
   private readonly witness: WitnessRecorder | undefined;
   private readonly domainSep: Uint8Array;
   private readonly feeRecipient: number;
+  private readonly recoverSigner: SignerRecovery;
   /** Token of the fee recipient read at the start of the step, or -1 when fees are disabled. */
   private readonly feeToken: number;
   private totalFees = 0n;
@@ -153,6 +175,7 @@ export class ChunkExecutor {
     this.domainSep = checkContext(ctx);
     this.witness = opts.witness === true ? new WitnessRecorder(state) : undefined;
     this.feeRecipient = ctx.feeRecipient;
+    this.recoverSigner = opts.recoverSigner ?? recoverCompactBytes;
     if (inRange(ctx.feeRecipient, state.accountCount)) {
       this.witness?.account(ctx.feeRecipient);
       this.feeToken = this.read(ctx.feeRecipient).tokenId;
@@ -260,7 +283,7 @@ export class ChunkExecutor {
   }
 
   private signedBy(owner: string, digest: Uint8Array, bytes: Uint8Array, sigOffset: number): boolean {
-    const signer = recoverCompactBytes(digest, bytes, sigOffset);
+    const signer = this.recoverSigner(digest, bytes, sigOffset);
     return signer !== null && bytesEqualHex(signer, owner);
   }
 
