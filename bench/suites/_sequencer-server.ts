@@ -33,9 +33,10 @@ async function main(): Promise<void> {
     metrics.storeGroupSize.observe(s.writers);
   };
   const logger = silentLogger();
+  const separator = domainSeparator(BENCH_CHAIN_ID, BENCH_INBOX);
   const sequencer = new Sequencer({
     store,
-    domainSeparator: domainSeparator(BENCH_CHAIN_ID, BENCH_INBOX),
+    domainSeparator: separator,
     feeRecipient: 0,
     logger,
     metrics,
@@ -92,7 +93,15 @@ async function main(): Promise<void> {
             },
           },
         })
-      : new ThreadedJsonRpcServer({ ...options, routes: { "/metrics": metricsRoute }, logLevel: "silent" });
+      : new ThreadedJsonRpcServer({
+          ...options,
+          routes: { "/metrics": metricsRoute },
+          logLevel: "silent",
+          // BENCH_PRESIGN=0: every signature recovered on the main thread, as before.
+          ...(process.env.BENCH_PRESIGN === "0"
+            ? {}
+            : { presign: { domainSeparator: separator, hints: () => sequencer.senderHints() } }),
+        });
   const { url } = await server.start();
   const timer = setInterval(() => sequencer.tick(), 100);
   process.stdout.write(JSON.stringify({ url }) + "\n");

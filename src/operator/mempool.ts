@@ -1,3 +1,4 @@
+import type { Presigned } from "./presign";
 import { BilayerError } from "../protocol/errors";
 
 /**
@@ -17,6 +18,8 @@ export interface WaitingTx {
   bytes: Uint8Array;
   /** Milliseconds since the epoch when it was accepted. */
   receivedAt: number;
+  /** Its signer as recovered on the HTTP thread (in memory only; see ./presign.ts). */
+  presigned?: Presigned;
 }
 
 /** The mempool cannot take another waiting transaction (for this account, or at all). */

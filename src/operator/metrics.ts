@@ -89,6 +89,15 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly signatureRecoveries = new Counter({
+    name: "bilayer_signature_recoveries_total",
+    help: "Signer recoveries the sequencer needed, by source: presigned (recovered ahead on the HTTP thread) or native (recovered on the sequencer's thread)",
+    labelNames: ["source"],
+    registers: [this.registry],
+  });
+  private readonly presignedRecoveries = this.signatureRecoveries.labels("presigned");
+  private readonly nativeRecoveries = this.signatureRecoveries.labels("native");
+
   private readonly window: number[] = new Array<number>(10).fill(0);
   private windowSecond = Math.floor(Date.now() / 1000);
 
@@ -121,6 +130,11 @@ export class OperatorMetrics {
       this.requestCounters.set(key, child);
     }
     child.inc();
+  }
+
+  /** Counts one signer recovery of the sequencer's: answered from a presigned recovery, or natively. */
+  recovered(presigned: boolean): void {
+    (presigned ? this.presignedRecoveries : this.nativeRecoveries).inc();
   }
 
   /** Counts `n` accepted transactions now. */

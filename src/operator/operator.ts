@@ -239,7 +239,12 @@ export class Operator {
         onResponse: (method: string, code: number) => metrics.countRequest(method, code),
       };
       const server: RpcServerHandle = config.rpcThread
-        ? new ThreadedJsonRpcServer({ ...serverOptions, routes, logLevel: logger.level })
+        ? new ThreadedJsonRpcServer({
+            ...serverOptions,
+            routes,
+            logLevel: logger.level,
+            presign: { domainSeparator: separator, hints: () => sequencer.senderHints() },
+          })
         : new JsonRpcServer({ ...serverOptions, routes: inProcessRoutes(routes) });
 
       await driver.start();

@@ -1,4 +1,4 @@
-import { batchCommitment, chunksRoot } from "../l1/batch";
+import { batchCommitment } from "../l1/batch";
 import {
   MAX_NONCE,
   MAX_QUEUE_ITEMS_PER_STEP,
@@ -8,17 +8,18 @@ import {
   TX_SIZE,
   TxType,
 } from "../protocol/constants";
-import { decodeChunk, decodeTx, txHash, type L2Tx } from "../protocol/codec";
+import { decodeChunk, decodeTx, readU32, txHash, type L2Tx } from "../protocol/codec";
 import { txDigest } from "../protocol/eip712";
 import { BilayerError } from "../protocol/errors";
 import { concatBytes, fromHex, toHex } from "../protocol/hash";
-import { recoverCompact } from "../protocol/signature";
 import { L2State, type Account, type Withdrawal } from "../protocol/state";
-import { applyChunk, applyQueueStep, ChunkExecutor, type StepContext } from "../protocol/stf";
+import { applyChunk, applyQueueStep, ChunkExecutor, type SignerRecovery, type StepContext } from "../protocol/stf";
 import { RpcCode, RpcError } from "./errors";
 import type { Logger } from "./log";
 import { Mempool, MempoolFullError, type MempoolLimits, type WaitingTx } from "./mempool";
+import { chunksRootOf } from "./chunks";
 import type { OperatorMetrics } from "./metrics";
+import { copyPresigned, recoverPresigned, type Presigned, type SenderHints } from "./presign";
 import {
   batchKey,
   hashKey,
@@ -191,6 +192,15 @@ export class Sequencer {
   private closedBuffered: BatchRecord[] = [];
   /** Called after a batch is closed and durably stored. */
   onBatchDurable: ((batch: BatchRecord) => void) | undefined;
+  /** The recovery handed in with the transaction being executed, if any (see ./presign.ts). */
+  private presigned: Presigned | undefined;
+  private readonly countRecovery = (presigned: boolean): void => this.o.metrics.recovered(presigned);
+  /** The chunk executors' signer recovery: the presigned one when it is for the same digest and signature. */
+  private readonly recoverSigner: SignerRecovery = (digest, bytes, sigOffset) =>
+    recoverPresigned(this.presigned, digest, bytes, sigOffset, this.countRecovery);
+  /** Accounts whose nonce may have changed, or that are new, since {@link senderHints} last ran; undefined until it does. */
+  private hintsDirty: Set<number> | undefined;
+  private hintsReset = false;
 
   constructor(opts: SequencerOptions) {
     this.o = opts;
@@ -312,6 +322,11 @@ export class Sequencer {
     if (this.buffered.length > 0) await this.commit();
 
     this.updateGauges();
+    if (this.hintsDirty) {
+      // Rebuilt: every account's token and nonce are told afresh.
+      this.hintsDirty.clear();
+      this.hintsReset = true;
+    }
     this.available = opts.stayUnavailable !== true;
     this.o.logger.info(
       {
@@ -363,8 +378,10 @@ export class Sequencer {
    * sender's current nonce; with `nonce` ahead of it, it waits in the
    * mempool. Resolves once the transaction is durably stored; throws
    * {@link RpcError} for anything the STF would skip, with the reason.
+   * `presigned`: the signer recovered ahead of time by the HTTP thread; used
+   * only if it is for the very digest and signature checked (./presign.ts).
    */
-  async submit(bytes: Uint8Array, nonce?: number): Promise<SubmitResult> {
+  async submit(bytes: Uint8Array, nonce?: number, presigned?: Presigned): Promise<SubmitResult> {
     if (!this.available)
       reject(RpcCode.Unavailable, "the sequencer is not accepting transactions right now (starting or recovering)");
     const decoded = decodeTx(bytes, 0);
@@ -398,13 +415,13 @@ export class Sequencer {
           accountNonce: sender.nonce,
         });
       }
-      return this.enqueueWaiting(tx, bytes, hash, sender, nonce);
+      return this.enqueueWaiting(tx, bytes, hash, sender, nonce, presigned);
     }
     this.precheck(tx, sender);
 
     this.ensureOpen();
     const usedNonce = sender.nonce;
-    const code = this.execute(bytes);
+    const code = this.execute(bytes, presigned);
     if (code !== Outcome.Applied) {
       this.closeChunkIfFull();
       return this.explainSkip(tx, bytes, hash, sender, code);
@@ -519,12 +536,12 @@ export class Sequencer {
     if (known && "seq" in known)
       return { hash, status: "pending", from: tx.from, nonce: await this.nonceOf(known.seq) };
     // Signed over a nearby nonce? A few recoveries, on this error path only (each costs ~0.1 ms).
-    const signer = (n: number): string | null =>
-      recoverCompact(txDigest(this.ctx.domainSeparator, tx, sender.tokenId, n), fromHex(tx.signature, 64));
+    // Recovered here: a recovery made ahead was for another digest than the one checked (or it would have applied).
+    const signer = (n: number): string | null => this.signerOf(tx, bytes, sender.tokenId, n, undefined);
     for (let d = 1; d <= NONCE_PROBES; d++) {
       const ahead = sender.nonce + d;
       if (d <= this.mempool.limits.maxNonceGap && ahead <= MAX_NONCE && signer(ahead) === sender.owner) {
-        return this.enqueueWaiting(tx, bytes, hash, sender, ahead);
+        return this.enqueueWaiting(tx, bytes, hash, sender, ahead, undefined);
       }
       const behind = sender.nonce - d;
       if (behind >= 0 && signer(behind) === sender.owner) {
@@ -555,11 +572,9 @@ export class Sequencer {
     hash: string,
     sender: Readonly<Account>,
     nonce: number,
+    presigned: Presigned | undefined,
   ): Promise<SubmitResult> {
-    const signer = recoverCompact(
-      txDigest(this.ctx.domainSeparator, tx, sender.tokenId, nonce),
-      fromHex(tx.signature, 64),
-    );
+    const signer = this.signerOf(tx, bytes, sender.tokenId, nonce, presigned);
     if (signer !== sender.owner) {
       reject(
         RpcCode.BadSignature,
@@ -570,7 +585,9 @@ export class Sequencer {
         },
       );
     }
+    // The recovery rides along (in memory only) for when the transaction's turn comes.
     const w: WaitingTx = { hash, from: tx.from, nonce, bytes, receivedAt: Date.now() };
+    if (presigned) w.presigned = copyPresigned(presigned);
     try {
       if (!this.mempool.check(w, sender.nonce)) return { hash, status: "queued", from: tx.from, nonce };
     } catch (err) {
@@ -613,7 +630,7 @@ export class Sequencer {
         continue;
       }
       this.ensureOpen();
-      const code = this.execute(next.bytes);
+      const code = this.execute(next.bytes, next.presigned);
       if (code !== Outcome.Applied) {
         this.closeChunkIfFull();
         this.drop(next, code, outcomeName(code));
@@ -703,14 +720,40 @@ export class Sequencer {
     this.commit().catch(() => undefined);
   }
 
-  /** Runs one transaction through the open chunk's executor. */
-  private execute(bytes: Uint8Array): Outcome {
+  /** The lowercase address that signed `tx` (packed: `bytes`) over `tokenId` and `nonce`, or null. */
+  private signerOf(
+    tx: L2Tx,
+    bytes: Uint8Array,
+    tokenId: number,
+    nonce: number,
+    presigned: Presigned | undefined,
+  ): string | null {
+    const digest = txDigest(this.ctx.domainSeparator, tx, tokenId, nonce);
+    const signer = recoverPresigned(presigned, digest, bytes, bytes.length - 64, this.countRecovery);
+    return signer === null ? null : toHex(signer);
+  }
+
+  /** Runs one transaction through the open chunk's executor (`presigned`: see {@link submit}). */
+  private execute(bytes: Uint8Array, presigned?: Presigned): Outcome {
     const open = this.open as OpenBatch;
-    open.executor ??= new ChunkExecutor(this.state, {
-      domainSeparator: this.ctx.domainSeparator,
-      feeRecipient: open.feeRecipient,
-    });
-    return open.executor.next(bytes, 0).code;
+    open.executor ??= this.newExecutor(open.feeRecipient);
+    this.presigned = presigned;
+    let code: Outcome;
+    try {
+      code = open.executor.next(bytes, 0).code;
+    } finally {
+      this.presigned = undefined;
+    }
+    if (code === Outcome.Applied) this.hintsDirty?.add(readU32(bytes, 1));
+    return code;
+  }
+
+  private newExecutor(feeRecipient: number): ChunkExecutor {
+    return new ChunkExecutor(
+      this.state,
+      { domainSeparator: this.ctx.domainSeparator, feeRecipient },
+      { recoverSigner: this.recoverSigner },
+    );
   }
 
   /** Book-keeping after an applied transaction. */
@@ -732,12 +775,7 @@ export class Sequencer {
   private closeChunk(keepEmpty = false): void {
     const open = this.open;
     if (!open) return;
-    if (keepEmpty && !open.executor && open.current.length === 0) {
-      open.executor = new ChunkExecutor(this.state, {
-        domainSeparator: this.ctx.domainSeparator,
-        feeRecipient: open.feeRecipient,
-      });
-    }
+    if (keepEmpty && !open.executor && open.current.length === 0) open.executor = this.newExecutor(open.feeRecipient);
     if (!open.executor) return;
     if (open.current.length === 0 && !keepEmpty) {
       // Only skipped attempts: they changed nothing, so the chunk is simply dropped.
@@ -857,7 +895,7 @@ export class Sequencer {
       return undefined;
     }
     const stepRoots = [...open.queueRoots, ...open.chunkRoots];
-    const root = chunksRoot(open.chunks);
+    const root = chunksRootOf(open.chunks);
     const rec: BatchRecord = {
       index: open.index,
       queueStart: open.queueStart,
@@ -1108,6 +1146,7 @@ export class Sequencer {
     for (let i = this.knownAccounts + 1; i <= count; i++) {
       const a = this.state.getAccount(i);
       if (!a) continue;
+      this.hintsDirty?.add(i);
       const list = this.owners.get(a.owner);
       if (list) list.push(i);
       else this.owners.set(a.owner, [i]);
@@ -1135,6 +1174,44 @@ export class Sequencer {
     if (!a) return undefined;
     const waitingNonces = this.mempool.forAccount(index).map((w) => w.nonce);
     return { index, owner: a.owner, tokenId: a.tokenId, balance: a.balance, nonce: a.nonce, waitingNonces };
+  }
+
+  /**
+   * What changed for senders since the last call, for the HTTP thread's
+   * signature pre-recovery (./presign.ts): each new account and each account
+   * that sent a transaction, with its token and current nonce. The first call
+   * (and the first after a rebuild) lists every account; until the first
+   * call nothing is tracked.
+   */
+  senderHints(): SenderHints | undefined {
+    let reset = false;
+    let indices: Iterable<number>;
+    let size: number;
+    if (this.hintsDirty === undefined || this.hintsReset) {
+      this.hintsDirty ??= new Set();
+      this.hintsDirty.clear();
+      this.hintsReset = false;
+      reset = true;
+      size = this.state.accountCount;
+      indices = (function* (n: number) {
+        for (let i = 1; i <= n; i++) yield i;
+      })(size);
+    } else {
+      if (this.hintsDirty.size === 0) return undefined;
+      indices = this.hintsDirty;
+      size = this.hintsDirty.size;
+    }
+    const entries = new Uint32Array(size * 3);
+    let k = 0;
+    for (const i of indices) {
+      const a = this.account(i);
+      if (!a) continue;
+      entries[k++] = i;
+      entries[k++] = a.tokenId;
+      entries[k++] = a.nonce;
+    }
+    this.hintsDirty.clear();
+    return { reset, entries: k === entries.length ? entries : entries.slice(0, k) };
   }
 
   /** The indices of the accounts owned by `owner` (lower-case address). */

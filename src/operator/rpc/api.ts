@@ -15,7 +15,7 @@ import {
   readParams,
   requireNoParams,
 } from "./params";
-import type { RpcHandler, RpcParams } from "./server";
+import type { CallContext, RpcHandler, RpcParams } from "./server";
 
 /** What the L1 side reports for `l2_getStatus`. */
 export interface L1Status {
@@ -82,6 +82,28 @@ function encodeTyped(value: Record<string, unknown>): { bytes: Uint8Array; nonce
     tx = { type, from, amount, fee, signature };
   } else tx = { type, from, to: parseAddress(value.to, "tx.to"), amount, fee, signature };
   return { bytes: encodeTx(tx), nonce };
+}
+
+/**
+ * The packed transaction and the optional nonce of `l2_sendTransaction`'s
+ * params (`[tx, nonce?]` or `{ tx, nonce? }`, `tx` packed hex or typed
+ * fields). Throws the API's error for anything malformed.
+ */
+export function parseSendTransaction(params: RpcParams): { bytes: Uint8Array; nonce: number | undefined } {
+  const p = readParams(params, ["tx", "nonce"]);
+  let nonce = parseOptionalUint(p.nonce, "nonce");
+  if (typeof p.tx === "string") return { bytes: parseHexBytes(p.tx, "tx", MAX_TX_BYTES, 1), nonce };
+  if (typeof p.tx === "object" && p.tx !== null && !Array.isArray(p.tx)) {
+    const typed = encodeTyped(p.tx as Record<string, unknown>);
+    if (typed.nonce !== undefined && nonce !== undefined && typed.nonce !== nonce) {
+      throw invalidParams("invalid params: tx.nonce and nonce differ");
+    }
+    nonce ??= typed.nonce;
+    return { bytes: typed.bytes, nonce };
+  }
+  throw invalidParams("invalid params: tx must be the packed transaction (0x hex) or an object with its fields", {
+    param: "tx",
+  });
 }
 
 function batchJson(b: BatchRecord, seq: Sequencer): Record<string, unknown> {
@@ -153,23 +175,9 @@ export function mapApiError(err: unknown): RpcError | undefined {
 export function createApi(backend: ApiBackend): Record<string, RpcHandler> {
   const seq = backend.sequencer;
   return {
-    l2_sendTransaction: async (params: RpcParams) => {
-      const p = readParams(params, ["tx", "nonce"]);
-      let bytes: Uint8Array;
-      let nonce = parseOptionalUint(p.nonce, "nonce");
-      if (typeof p.tx === "string") bytes = parseHexBytes(p.tx, "tx", MAX_TX_BYTES, 1);
-      else if (typeof p.tx === "object" && p.tx !== null && !Array.isArray(p.tx)) {
-        const typed = encodeTyped(p.tx as Record<string, unknown>);
-        if (typed.nonce !== undefined && nonce !== undefined && typed.nonce !== nonce) {
-          throw invalidParams("invalid params: tx.nonce and nonce differ");
-        }
-        bytes = typed.bytes;
-        nonce ??= typed.nonce;
-      } else
-        throw invalidParams("invalid params: tx must be the packed transaction (0x hex) or an object with its fields", {
-          param: "tx",
-        });
-      return seq.submit(bytes, nonce);
+    l2_sendTransaction: async (params: RpcParams, context?: CallContext) => {
+      const { bytes, nonce } = parseSendTransaction(params);
+      return seq.submit(bytes, nonce, context?.presigned);
     },
 
     l2_getAccount: (params: RpcParams) => {

@@ -2,12 +2,22 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { RpcCode, RpcError } from "../errors";
+import type { Presigned } from "../presign";
 
 /** The params of a request: by position, by name, or absent. */
 export type RpcParams = unknown[] | Record<string, unknown> | undefined;
 
-/** A method of the API. Throw {@link RpcError} for errors the caller should see. */
-export type RpcHandler = (params: RpcParams) => unknown;
+/** What a server may hand a method besides its params (the threaded server's HTTP thread: ./threaded.ts). */
+export interface CallContext {
+  /** For `l2_sendTransaction`: its signer, recovered ahead of time (../presign.ts). */
+  presigned?: Presigned;
+}
+
+/**
+ * A method of the API. Throw {@link RpcError} for errors the caller should
+ * see. `context` is only ever a help: the answer must be the same without it.
+ */
+export type RpcHandler = (params: RpcParams, context?: CallContext) => unknown;
 
 /** A plain HTTP route served beside the JSON-RPC endpoint (metrics, health). */
 export type HttpRoute = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;

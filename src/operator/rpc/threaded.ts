@@ -2,7 +2,8 @@ import path from "node:path";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
 import { RpcCode, RpcError } from "../errors";
-import type { RpcHandler } from "./server";
+import { presignedAt, type SenderHints } from "../presign";
+import type { CallContext, RpcHandler } from "./server";
 
 /** What a GET route answers. */
 export interface RouteAnswer {
@@ -25,13 +26,30 @@ export interface ThreadedRpcOptions {
   /** Called once per answered request object, with its error code or 0. */
   onResponse?(method: string, code: number): void;
   mapError?(err: unknown): RpcError | undefined;
+  /**
+   * Recover the signer of each `l2_sendTransaction` before it gets here,
+   * and hand it to the method as `context.presigned` (../presign.ts): the
+   * inbox's domain separator; the source of what the HTTP thread needs to
+   * know about senders (the sequencer's `senderHints`), asked each time
+   * answers go to the HTTP thread and sent with them; and how many threads
+   * recover (default 2; 0: the HTTP thread itself).
+   */
+  presign?: { domainSeparator: string; hints(): SenderHints | undefined; threads?: number };
 }
+
+/** Default number of presign threads: the recoveries of a burst run on both cores of a small machine. */
+export const DEFAULT_PRESIGN_THREADS = 2;
+
+/** The method whose signatures are recovered ahead, with `presign`. */
+export const PRESIGNED_METHOD = "l2_sendTransaction";
 
 /** A call of a method, forwarded by the HTTP thread. */
 export interface ForwardedCall {
   cid: number;
   method: string;
   params: unknown;
+  /** Its record in the message's `presigned` records. */
+  presign?: number;
 }
 
 /** The answer to a forwarded call. */
@@ -41,12 +59,14 @@ export type CallReply =
 /** Messages from the HTTP thread. */
 export type FromHttpThread =
   | { kind: "listening"; host: string; port: number }
-  | { kind: "calls"; calls: ForwardedCall[]; counts: [string, number][] }
+  | { kind: "calls"; calls: ForwardedCall[]; counts: [string, number][]; presigned?: Uint8Array }
   | { kind: "route"; cid: number; path: string };
 
-/** Messages to the HTTP thread. */
+/** Messages to the HTTP thread. `hints` are applied before the replies are answered. */
 export type ToHttpThread =
-  { kind: "replies"; replies: CallReply[] } | { kind: "route"; cid: number; answer: RouteAnswer } | { kind: "stop" };
+  | { kind: "replies"; replies: CallReply[]; hints?: SenderHints }
+  | { kind: "route"; cid: number; answer: RouteAnswer }
+  | { kind: "stop" };
 
 /** What the HTTP thread is started with. */
 export interface HttpThreadData {
@@ -57,6 +77,8 @@ export interface HttpThreadData {
   methods: string[];
   routes: string[];
   logLevel: string;
+  /** With `presign`: the domain the digests are for, and the number of presign threads. */
+  presign?: { domainSeparator: string; threads: number };
 }
 
 /**
@@ -65,7 +87,11 @@ export interface HttpThreadData {
  * this thread runs the methods (where the state is), receiving the calls of
  * each turn of the worker's event loop in one message, in arrival order, and
  * answering them in one message per turn. On a machine with two cores, the
- * HTTP work then no longer competes with the sequencer's.
+ * HTTP work then no longer competes with the sequencer's. With `presign`,
+ * each transaction's signer — the largest part of the sequencer's work — is
+ * recovered before the call gets here, by threads the HTTP thread runs, for
+ * the sequencer to use if, and only if, it is for the digest and signature
+ * it checks.
  */
 export class ThreadedJsonRpcServer {
   private readonly o: ThreadedRpcOptions;
@@ -78,6 +104,7 @@ export class ThreadedJsonRpcServer {
   }
 
   async start(): Promise<{ host: string; port: number; url: string }> {
+    const presign = this.o.presign;
     const data: HttpThreadData = {
       host: this.o.host,
       port: this.o.port,
@@ -86,6 +113,14 @@ export class ThreadedJsonRpcServer {
       methods: Object.keys(this.o.methods),
       routes: Object.keys(this.o.routes ?? {}),
       logLevel: this.o.logLevel,
+      ...(presign
+        ? {
+            presign: {
+              domainSeparator: presign.domainSeparator,
+              threads: Math.max(0, Math.floor(presign.threads ?? DEFAULT_PRESIGN_THREADS)),
+            },
+          }
+        : {}),
     };
     // Run from TypeScript sources (ts-node: tests, Hardhat tasks), the worker needs the same loader.
     const ts = __filename.endsWith(".ts");
@@ -108,6 +143,8 @@ export class ThreadedJsonRpcServer {
     });
     worker.on("message", (msg: FromHttpThread) => this.onMessage(msg));
     worker.on("error", (err) => this.o.logger.error({ err }, "the HTTP thread failed"));
+    // What the HTTP thread needs to know about senders before the first call.
+    this.post([]);
     return { ...listening, url: `http://${listening.host}:${listening.port}` };
   }
 
@@ -126,17 +163,21 @@ export class ThreadedJsonRpcServer {
     if (msg.kind === "calls") {
       for (const [method, code] of msg.counts) this.o.onResponse?.(method, code);
       // In arrival order: each method's synchronous part (a transaction's whole application) runs now.
-      for (const call of msg.calls) this.run(call);
+      for (const call of msg.calls) {
+        const presigned =
+          call.presign !== undefined && msg.presigned ? presignedAt(msg.presigned, call.presign) : undefined;
+        this.run(call, presigned && { presigned });
+      }
     } else if (msg.kind === "route") {
       void this.route(msg.cid, msg.path);
     }
   }
 
-  private run(call: ForwardedCall): void {
+  private run(call: ForwardedCall, context: CallContext | undefined): void {
     const handler = this.o.methods[call.method];
     let pending: Promise<unknown>;
     try {
-      pending = Promise.resolve(handler(call.params as Parameters<RpcHandler>[0]));
+      pending = Promise.resolve(handler(call.params as Parameters<RpcHandler>[0], context));
     } catch (err) {
       pending = Promise.reject(err);
     }
@@ -162,8 +203,21 @@ export class ThreadedJsonRpcServer {
       this.flushScheduled = false;
       const replies = this.outbox;
       this.outbox = [];
-      this.worker?.postMessage({ kind: "replies", replies } satisfies ToHttpThread);
+      this.post(replies);
     });
+  }
+
+  /** Sends replies, with what changed for senders first (when presigning). */
+  private post(replies: CallReply[]): void {
+    const worker = this.worker;
+    if (!worker) return;
+    const hints = this.o.presign?.hints();
+    if (hints) {
+      const msg: ToHttpThread = { kind: "replies", replies, hints };
+      worker.postMessage(msg, [hints.entries.buffer as ArrayBuffer]);
+    } else if (replies.length > 0) {
+      worker.postMessage({ kind: "replies", replies } satisfies ToHttpThread);
+    }
   }
 
   private async route(cid: number, path: string): Promise<void> {

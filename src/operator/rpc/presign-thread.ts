@@ -1,0 +1,20 @@
+/**
+ * A thread of the HTTP thread's {@link PresignPool}: recovers the packed
+ * records it is sent (../presign.ts), in place, and sends them back. It
+ * holds no state: each record's signer is `recoverCompactBytes` of its
+ * digest and signature.
+ */
+import { parentPort } from "node:worker_threads";
+import { initHashing } from "../../protocol/hash";
+import { recoverRecords } from "../presign";
+import type { PresignMessage } from "./presign-pool";
+
+const port = parentPort;
+if (!port) throw new Error("presign-thread.ts runs as a worker thread");
+
+port.on("message", (msg: PresignMessage) => {
+  recoverRecords(msg.records);
+  port.postMessage(msg, [msg.records.buffer as ArrayBuffer]);
+});
+
+void initHashing();
