@@ -59,7 +59,8 @@ describe("L1Sender", () => {
     await send("evm_mine");
     const receipt = await mined;
     const [first, second] = rec.attempts;
-    expect(receipt.hash).to.equal(rec.attempts[rec.attempts.length - 1].hash);
+    // A replacement is what was mined (on a loaded machine, a third attempt may go out before the block).
+    expect(rec.attempts.slice(1).map((a) => a.hash)).to.include(receipt.hash);
     expect((await provider.getTransaction(receipt.hash))?.nonce).to.equal(rec.nonce);
     expect(BigInt(second.maxFeePerGas)).to.be.at.least((BigInt(first.maxFeePerGas) * 125n) / 100n);
     expect(BigInt(second.maxPriorityFeePerGas)).to.be.at.least((BigInt(first.maxPriorityFeePerGas) * 125n) / 100n);
