@@ -284,13 +284,22 @@ export class L1Reader {
   /** Fetches and decodes the chunks of each batch from its transaction's input, checked against the chunk root. */
   private async fillChunks(batches: BatchEvent[]): Promise<void> {
     let next = 0;
+    // A worker stops at its first failure; the others go on, so the error reported is always the one of the
+    // earliest batch whose data is missing, whichever request happened to fail first.
+    const failures: { index: number; error: unknown }[] = [];
     const worker = async (): Promise<void> => {
       while (next < batches.length) {
         const batch = batches[next++];
-        batch.chunks = await this.chunksOf(batch);
+        try {
+          batch.chunks = await this.chunksOf(batch);
+        } catch (error) {
+          failures.push({ index: batch.index, error });
+          return;
+        }
       }
     };
     await Promise.all(Array.from({ length: Math.min(CALLDATA_CONCURRENCY, batches.length) }, worker));
+    if (failures.length > 0) throw failures.reduce((a, b) => (b.index < a.index ? b : a)).error;
   }
 
   private async chunksOf(batch: BatchEvent): Promise<Uint8Array[]> {
