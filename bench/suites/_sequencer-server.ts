@@ -97,10 +97,16 @@ async function main(): Promise<void> {
           ...options,
           routes: { "/metrics": metricsRoute },
           logLevel: "silent",
-          // BENCH_PRESIGN=0: every signature recovered on the main thread, as before.
+          // BENCH_PRESIGN=0: every signature recovered on the main thread; BENCH_PRESIGN_THREADS: the pool's size.
           ...(process.env.BENCH_PRESIGN === "0"
             ? {}
-            : { presign: { domainSeparator: separator, hints: () => sequencer.senderHints() } }),
+            : {
+                presign: {
+                  domainSeparator: separator,
+                  hints: () => sequencer.senderHints(),
+                  ...(process.env.BENCH_PRESIGN_THREADS ? { threads: Number(process.env.BENCH_PRESIGN_THREADS) } : {}),
+                },
+              }),
         });
   const { url } = await server.start();
   const timer = setInterval(() => sequencer.tick(), 100);

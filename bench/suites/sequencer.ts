@@ -1,8 +1,9 @@
 /**
  * Suite `sequencer`: signed L2 transfers per second accepted by the operator
  * through its real HTTP JSON-RPC API, each one applied to the pending state
- * (chunk executor, native signature check) and durably stored (LevelDB,
- * fsync'd group commit) before it is acknowledged.
+ * (chunk executor; the signer recovered natively off the main thread, see
+ * src/operator/presign.ts) and durably stored (LevelDB, fsync'd group
+ * commit) before it is acknowledged.
  *
  * The server runs in a child process (`_sequencer-server.ts`), the client
  * here: 2,000 funded accounts, 40,000 transfers signed beforehand, sent as

@@ -1,3 +1,4 @@
+import os from "node:os";
 import path from "node:path";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
@@ -32,13 +33,20 @@ export interface ThreadedRpcOptions {
    * inbox's domain separator; the source of what the HTTP thread needs to
    * know about senders (the sequencer's `senderHints`), asked each time
    * answers go to the HTTP thread and sent with them; and how many threads
-   * recover (default 2; 0: the HTTP thread itself).
+   * recover (default {@link DEFAULT_PRESIGN_THREADS}; 0: the HTTP thread itself).
    */
   presign?: { domainSeparator: string; hints(): SenderHints | undefined; threads?: number };
 }
 
-/** Default number of presign threads: the recoveries of a burst run on both cores of a small machine. */
-export const DEFAULT_PRESIGN_THREADS = 2;
+/**
+ * Default number of presign threads: the cores beyond the two that the HTTP
+ * thread and this one keep busy, at most 4. On a machine of two cores, none:
+ * the HTTP thread recovers the signatures itself, which costs the least CPU
+ * in all (a pool's hand-offs and extra threads cost more than they save
+ * when there is no idle core to run them; measured with `npm run bench --
+ * sequencer`).
+ */
+export const DEFAULT_PRESIGN_THREADS = Math.min(4, Math.max(0, os.availableParallelism() - 2));
 
 /** The method whose signatures are recovered ahead, with `presign`. */
 export const PRESIGNED_METHOD = "l2_sendTransaction";
@@ -89,9 +97,9 @@ export interface HttpThreadData {
  * answering them in one message per turn. On a machine with two cores, the
  * HTTP work then no longer competes with the sequencer's. With `presign`,
  * each transaction's signer — the largest part of the sequencer's work — is
- * recovered before the call gets here, by threads the HTTP thread runs, for
- * the sequencer to use if, and only if, it is for the digest and signature
- * it checks.
+ * recovered before the call gets here — by the HTTP thread, or a pool of
+ * threads it runs — for the sequencer to use if, and only if, it is for the
+ * digest and signature it checks.
  */
 export class ThreadedJsonRpcServer {
   private readonly o: ThreadedRpcOptions;
