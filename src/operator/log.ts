@@ -3,7 +3,7 @@ import pino, { type Logger } from "pino";
 export type { Logger } from "pino";
 
 /**
- * The operator's structured logger: pino, JSON lines on stdout (or on the
+ * The structured logger of the operator and the verifier: pino, JSON lines on stdout (or on the
  * file descriptor given), level from the argument or `LOG_LEVEL`.
  */
 export function createLogger(opts: { name?: string; level?: string; fd?: number } = {}): Logger {
