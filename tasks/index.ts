@@ -10,7 +10,7 @@
  */
 import path from "node:path";
 import { task, types } from "hardhat/config";
-import type { HardhatRuntimeEnvironment } from "hardhat/types";
+import type { ConfigurableTaskDefinition, HardhatRuntimeEnvironment } from "hardhat/types";
 import { BilayerError } from "../src/protocol/errors";
 
 const DEFAULT_L2_RPC = process.env.L2_RPC_URL ?? "http://127.0.0.1:8547";
@@ -228,55 +228,62 @@ async function sendSigned(
   }
 }
 
-task("transfer", "Sends an L2 transfer through the operator")
-  .addParam("to", "Recipient: an L2 account index, or an address (creates a new account)")
-  .addParam("amount", "Amount, in ETH or whole tokens")
-  .addOptionalParam("fee", "Fee, in ETH or whole tokens", "0")
-  .addOptionalParam("from", "Sender L2 account (default: the signer's first account of the token)", 0, types.int)
-  .addOptionalParam("token", "ERC-20 address (default: ETH)", "")
-  .addOptionalParam("signer", "Index of the L1 signer that owns the account", 0, types.int)
-  .addOptionalParam("rpc", "Operator JSON-RPC URL", DEFAULT_L2_RPC)
-  .setAction(
-    async (
-      args: { to: string; amount: string; fee: string; from: number; token: string; signer: number; rpc: string },
-      hre,
-    ) => {
-      const { transferTx } = await import("../src/operator/client");
-      const { parseAmount } = await import("./lib");
-      const to = /^0x[0-9a-fA-F]{40}$/.test(args.to) ? args.to : Number(args.to);
-      if (typeof to === "number" && !Number.isInteger(to))
-        throw new BilayerError("CLI", `--to must be an account index or an address, got ${args.to}`);
-      const { sent, receipt } = await sendSigned(hre, args, (from, d) =>
-        transferTx(from, to, parseAmount(args.amount, d), parseAmount(args.fee, d)),
-      );
-      console.log(`transfer ${sent.hash}: ${sent.status} (account ${sent.from}, nonce ${sent.nonce})`);
-      if (receipt?.createdAccount !== undefined)
-        console.log(`created L2 account ${receipt.createdAccount} for ${args.to}`);
-    },
-  );
+/** The arguments of an L2 transaction a task signs and sends (`transfer`, `withdraw`). */
+interface SendArgs {
+  amount: string;
+  fee: string;
+  from: number;
+  token: string;
+  signer: number;
+  rpc: string;
+}
 
-task("withdraw", "Withdraws from an L2 account to its owner's L1 address (claim it after finality)")
-  .addParam("amount", "Amount, in ETH or whole tokens")
-  .addOptionalParam("fee", "Fee, in ETH or whole tokens", "0")
-  .addOptionalParam("from", "L2 account (default: the signer's first account of the token)", 0, types.int)
-  .addOptionalParam("token", "ERC-20 address (default: ETH)", "")
-  .addOptionalParam("signer", "Index of the L1 signer that owns the account", 0, types.int)
-  .addOptionalParam("rpc", "Operator JSON-RPC URL", DEFAULT_L2_RPC)
-  .setAction(
-    async (args: { amount: string; fee: string; from: number; token: string; signer: number; rpc: string }, hre) => {
-      const { withdrawTx } = await import("../src/operator/client");
-      const { parseAmount } = await import("./lib");
-      const { sent, receipt } = await sendSigned(hre, args, (from, d) =>
-        withdrawTx(from, parseAmount(args.amount, d), parseAmount(args.fee, d)),
-      );
-      console.log(`withdrawal ${sent.hash}: ${sent.status} (account ${sent.from}, nonce ${sent.nonce})`);
-      if (receipt?.withdrawalIndex !== undefined) {
-        console.log(
-          `withdrawal index ${receipt.withdrawalIndex}: claim it with \`npx hardhat claim --index ${receipt.withdrawalIndex}\` once its batch is final`,
-        );
-      }
-    },
+/** Adds the parameters of {@link SendArgs} to `definition`; `fromWhat` names the `--from` account. */
+function addSendParams(definition: ConfigurableTaskDefinition, fromWhat: string): ConfigurableTaskDefinition {
+  return definition
+    .addParam("amount", "Amount, in ETH or whole tokens")
+    .addOptionalParam("fee", "Fee, in ETH or whole tokens", "0")
+    .addOptionalParam("from", `${fromWhat} (default: the signer's first account of the token)`, 0, types.int)
+    .addOptionalParam("token", "ERC-20 address (default: ETH)", "")
+    .addOptionalParam("signer", "Index of the L1 signer that owns the account", 0, types.int)
+    .addOptionalParam("rpc", "Operator JSON-RPC URL", DEFAULT_L2_RPC);
+}
+
+addSendParams(
+  task("transfer", "Sends an L2 transfer through the operator").addParam(
+    "to",
+    "Recipient: an L2 account index, or an address (creates a new account)",
+  ),
+  "Sender L2 account",
+).setAction(async (args: SendArgs & { to: string }, hre) => {
+  const { transferTx } = await import("../src/operator/client");
+  const { parseAmount } = await import("./lib");
+  const to = /^0x[0-9a-fA-F]{40}$/.test(args.to) ? args.to : Number(args.to);
+  if (typeof to === "number" && !Number.isInteger(to))
+    throw new BilayerError("CLI", `--to must be an account index or an address, got ${args.to}`);
+  const { sent, receipt } = await sendSigned(hre, args, (from, d) =>
+    transferTx(from, to, parseAmount(args.amount, d), parseAmount(args.fee, d)),
   );
+  console.log(`transfer ${sent.hash}: ${sent.status} (account ${sent.from}, nonce ${sent.nonce})`);
+  if (receipt?.createdAccount !== undefined) console.log(`created L2 account ${receipt.createdAccount} for ${args.to}`);
+});
+
+addSendParams(
+  task("withdraw", "Withdraws from an L2 account to its owner's L1 address (claim it after finality)"),
+  "L2 account",
+).setAction(async (args: SendArgs, hre) => {
+  const { withdrawTx } = await import("../src/operator/client");
+  const { parseAmount } = await import("./lib");
+  const { sent, receipt } = await sendSigned(hre, args, (from, d) =>
+    withdrawTx(from, parseAmount(args.amount, d), parseAmount(args.fee, d)),
+  );
+  console.log(`withdrawal ${sent.hash}: ${sent.status} (account ${sent.from}, nonce ${sent.nonce})`);
+  if (receipt?.withdrawalIndex !== undefined) {
+    console.log(
+      `withdrawal index ${receipt.withdrawalIndex}: claim it with \`npx hardhat claim --index ${receipt.withdrawalIndex}\` once its batch is final`,
+    );
+  }
+});
 
 task("claim", "Claims withdrawals on L1 against a final state root (one by index, or all of the signer's)")
   .addOptionalParam(

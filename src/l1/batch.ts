@@ -3,8 +3,9 @@
  * chunk tree of a batch, the batch commitment, the step-roots hash and the
  * step count. Each is tested against its Solidity twin.
  */
-import { AbiCoder, concat, getBytes, keccak256 } from "ethers";
+import { AbiCoder, concat, getBytes, keccak256 as ethersKeccak256 } from "ethers";
 import { MAX_QUEUE_ITEMS_PER_STEP } from "../protocol/constants";
+import { hashPair, keccak256, toHex } from "../protocol/hash";
 
 /** Depth of a batch's chunk tree (`ChunkTree.sol`). */
 export const CHUNK_TREE_DEPTH = 7;
@@ -15,45 +16,49 @@ export const MAX_BATCH_BYTES = 256 * 1024;
 /** Most queue items one batch consumes (`RollupInbox.MAX_QUEUE_ITEMS_PER_BATCH`). */
 export const MAX_QUEUE_ITEMS_PER_BATCH = 32 * MAX_QUEUE_ITEMS_PER_STEP;
 
-const ZERO = "0x" + "00".repeat(32);
+const ZERO: Uint8Array = new Uint8Array(32);
 
-function hashPair(left: string, right: string): string {
-  return keccak256(concat([left, right]));
+function chunkBytes(chunk: Uint8Array | string): Uint8Array {
+  return typeof chunk === "string" ? getBytes(chunk) : chunk;
 }
 
 /** Leaf of a chunk in the chunk tree: `keccak(chunk)`. */
 export function chunkLeaf(chunk: Uint8Array | string): string {
-  return keccak256(typeof chunk === "string" ? getBytes(chunk) : chunk);
-}
-
-/** The levels of the chunk tree, leaves first; each level holds only its non-empty nodes. */
-function levels(chunks: readonly (Uint8Array | string)[]): string[][] {
-  if (chunks.length > MAX_CHUNKS_PER_BATCH) {
-    throw new RangeError(`${chunks.length} chunks exceed the ${MAX_CHUNKS_PER_BATCH} a batch holds`);
-  }
-  const result: string[][] = [chunks.map(chunkLeaf)];
-  let empty = ZERO;
-  for (let h = 0; h < CHUNK_TREE_DEPTH; h++) {
-    const below = result[h];
-    const above: string[] = [];
-    for (let i = 0; i < below.length; i += 2) above.push(hashPair(below[i], below[i + 1] ?? empty));
-    result.push(above);
-    empty = hashPair(empty, empty);
-  }
-  return result;
+  return toHex(keccak256(chunkBytes(chunk)));
 }
 
 /** The root of the empty subtree of each height 0..CHUNK_TREE_DEPTH. */
-const EMPTY_SUBTREES: readonly string[] = (() => {
+const EMPTY_SUBTREES: readonly Uint8Array[] = (() => {
   const zs = [ZERO];
   for (let h = 0; h < CHUNK_TREE_DEPTH; h++) zs.push(hashPair(zs[h], zs[h]));
   return zs;
 })();
 
-/** Root of a batch's chunk tree (leaf i = keccak(chunk i), the rest empty). */
+/**
+ * The levels of the chunk tree, leaves first; each level holds only its
+ * non-empty nodes. Hashed with the protocol's fast Keccak: the sequencer
+ * computes a root on its own thread each time it closes a batch (up to
+ * 256 KiB of chunks), where the ethers hasher would cost about as much as a
+ * transaction's whole application.
+ */
+function levels(chunks: readonly (Uint8Array | string)[]): Uint8Array[][] {
+  if (chunks.length > MAX_CHUNKS_PER_BATCH) {
+    throw new RangeError(`${chunks.length} chunks exceed the ${MAX_CHUNKS_PER_BATCH} a batch holds`);
+  }
+  const result: Uint8Array[][] = [chunks.map((c) => keccak256(chunkBytes(c)))];
+  for (let h = 0; h < CHUNK_TREE_DEPTH; h++) {
+    const below = result[h];
+    const above: Uint8Array[] = [];
+    for (let i = 0; i < below.length; i += 2) above.push(hashPair(below[i], below[i + 1] ?? EMPTY_SUBTREES[h]));
+    result.push(above);
+  }
+  return result;
+}
+
+/** Root of a batch's chunk tree (leaf i = keccak(chunk i), the rest empty), as lowercase hex. */
 export function chunksRoot(chunks: readonly (Uint8Array | string)[]): string {
   const top = levels(chunks)[CHUNK_TREE_DEPTH];
-  return top[0] ?? EMPTY_SUBTREES[CHUNK_TREE_DEPTH];
+  return toHex(top[0] ?? EMPTY_SUBTREES[CHUNK_TREE_DEPTH]);
 }
 
 /** The path of chunk `index` in the chunk tree: `proof[h]` is its sibling at height `h`. */
@@ -65,7 +70,7 @@ export function chunkProof(chunks: readonly (Uint8Array | string)[], index: numb
   const proof: string[] = [];
   for (let h = 0; h < CHUNK_TREE_DEPTH; h++) {
     const sibling = (index >> h) ^ 1;
-    proof.push(tree[h][sibling] ?? EMPTY_SUBTREES[h]);
+    proof.push(toHex(tree[h][sibling] ?? EMPTY_SUBTREES[h]));
   }
   return proof;
 }
@@ -92,7 +97,7 @@ export interface BatchCommitmentFields {
 
 /** `keccak(abi.encode(chunksRoot, queueStart, queueEnd, feeRecipient, stepCount))`. */
 export function batchCommitment(fields: BatchCommitmentFields): string {
-  return keccak256(
+  return ethersKeccak256(
     AbiCoder.defaultAbiCoder().encode(
       ["bytes32", "uint64", "uint64", "uint32", "uint32"],
       [fields.chunksRoot, fields.queueStart, fields.queueEnd, fields.feeRecipient, fields.stepCount],
@@ -102,5 +107,5 @@ export function batchCommitment(fields: BatchCommitmentFields): string {
 
 /** `keccak(abi.encodePacked(stepRoots))`, what a proposal stores of its roots. */
 export function stepRootsHash(stepRoots: readonly string[]): string {
-  return keccak256(concat([...stepRoots]));
+  return ethersKeccak256(concat([...stepRoots]));
 }

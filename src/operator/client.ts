@@ -5,6 +5,7 @@ import { encodeTx, type UnsignedTx } from "../protocol/codec";
 import { signTx } from "../protocol/eip712";
 import { BilayerError } from "../protocol/errors";
 import { toHex } from "../protocol/hash";
+import type { L1Status } from "./rpc/api";
 import type { TxReceipt } from "./sequencer";
 
 /** An error object a JSON-RPC server answered with. */
@@ -41,14 +42,8 @@ export interface WithdrawalProofView {
   final: boolean;
 }
 
-export interface StatusView {
-  chainId: string;
-  contracts: { bridge: string; rollupInbox: string; stateCommitmentChain: string };
-  sequencer: string;
-  l1Block: number;
-  heads: { appended: number; proposed: number; final: number };
-  openProposals: { batchIndex: number; deadline: number }[];
-  inFlight: { nonce: number; purpose: string; hash: string }[];
+/** `l2_getStatus`: the L1 side's report, then the operator's own. */
+export interface StatusView extends L1Status {
   halted?: string;
   l2: { available: boolean; stateRoot: string; accountCount: number; withdrawalCount: number; transactions: number };
   mempool: { pending: number; queued: number };

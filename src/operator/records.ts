@@ -1,4 +1,5 @@
 import type { QueueItem } from "../protocol/queue";
+import { queueItemFromJson, type QueueItemJson } from "../l1/queue";
 import type { StateHeader } from "../protocol/state";
 import { keyNum } from "./store";
 
@@ -48,14 +49,8 @@ export interface FollowerCursor {
 }
 
 /** A queue item as the follower stored it. */
-export interface StoredQueueItem {
+export interface StoredQueueItem extends QueueItemJson {
   index: number;
-  kind: number;
-  addr: string;
-  tokenId: number;
-  amount: string;
-  account: number;
-  timestamp: string;
   /** Queue accumulator after this item, as the bridge emitted it. */
   accumulator: string;
   blockNumber: number;
@@ -143,13 +138,5 @@ export interface BatchRecord {
   closedAt: number;
 }
 
-export function queueItemOf(s: StoredQueueItem): QueueItem {
-  return {
-    kind: s.kind,
-    addr: s.addr,
-    tokenId: s.tokenId,
-    amount: BigInt(s.amount),
-    account: s.account,
-    timestamp: BigInt(s.timestamp),
-  };
-}
+/** The protocol's queue item of a stored one. */
+export const queueItemOf: (s: StoredQueueItem) => QueueItem = queueItemFromJson;

@@ -1,4 +1,4 @@
-import { batchCommitment } from "../l1/batch";
+import { batchCommitment, chunksRoot } from "../l1/batch";
 import {
   MAX_NONCE,
   MAX_QUEUE_ITEMS_PER_STEP,
@@ -17,7 +17,6 @@ import { applyChunk, applyQueueStep, ChunkExecutor, type SignerRecovery, type St
 import { RpcCode, RpcError } from "./errors";
 import type { Logger } from "./log";
 import { Mempool, MempoolFullError, type MempoolLimits, type WaitingTx } from "./mempool";
-import { chunksRootOf } from "./chunks";
 import type { OperatorMetrics } from "./metrics";
 import { copyPresigned, recoverPresigned, type Presigned, type SenderHints } from "./presign";
 import {
@@ -895,7 +894,7 @@ export class Sequencer {
       return undefined;
     }
     const stepRoots = [...open.queueRoots, ...open.chunkRoots];
-    const root = chunksRootOf(open.chunks);
+    const root = chunksRoot(open.chunks);
     const rec: BatchRecord = {
       index: open.index,
       queueStart: open.queueStart,

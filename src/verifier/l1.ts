@@ -18,13 +18,14 @@ import {
   RollupInbox__factory,
   StateCommitmentChain__factory,
 } from "../../typechain-types";
-import { CHUNK_TREE_DEPTH } from "../l1/batch";
+import { chunksRoot } from "../l1/batch";
 import type { RollupAddresses } from "../l1/deployments";
 import { BatchDataUnavailableError } from "../l1/reader";
-import { hashPair, keccak256, toHex } from "../protocol/hash";
 import type { QueueItem } from "../protocol/queue";
 
 export { BatchDataUnavailableError };
+/** `chunksRoot` of src/l1/batch.ts (fast Keccak), re-exported for older imports. */
+export { chunksRoot };
 
 const bridgeInterface = Bridge__factory.createInterface();
 const inboxInterface = RollupInbox__factory.createInterface();
@@ -135,19 +136,6 @@ export function decodeAppendBatchChunks(data: Uint8Array): Uint8Array[] | undefi
     chunks.push(args.slice(base + rel + 32, base + rel + 32 + length));
   }
   return chunks;
-}
-
-/** Root of a batch's chunk tree (`src/l1/batch.ts`'s `chunksRoot`, with the fast Keccak of `src/protocol`). */
-export function chunksRoot(chunks: readonly Uint8Array[]): string {
-  let level = chunks.map((c) => keccak256(c));
-  let empty: Uint8Array = new Uint8Array(32);
-  for (let h = 0; h < CHUNK_TREE_DEPTH; h++) {
-    const above: Uint8Array[] = [];
-    for (let i = 0; i < level.length; i += 2) above.push(hashPair(level[i], level[i + 1] ?? empty));
-    level = above;
-    empty = hashPair(empty, empty);
-  }
-  return toHex(level[0] ?? empty);
 }
 
 /** How many `getTransaction` calls run at once while fetching the calldata of a range's batches. */

@@ -16,9 +16,11 @@
  *   x/<seq>         ActionJson: a fraud proof, proposal or bond return this verifier sent
  */
 import { ClassicLevel } from "classic-level";
-import type { QueueItem } from "../protocol/queue";
+import { queueItemFromJson, queueItemToJson, type QueueItemJson } from "../l1/queue";
 import type { Account, Withdrawal } from "../protocol/state";
 import type { BatchUndo } from "./replica";
+
+export { queueItemFromJson, queueItemToJson, type QueueItemJson };
 
 export type StoreOp = { type: "put"; key: string; value: string } | { type: "del"; key: string };
 
@@ -63,15 +65,6 @@ export interface Cursor {
   settledRoot: string;
   /** Totals, for metrics across restarts. */
   transactions: number;
-}
-
-export interface QueueItemJson {
-  kind: number;
-  addr: string;
-  tokenId: number;
-  amount: string;
-  account: number;
-  timestamp: string;
 }
 
 export interface BatchJson {
@@ -154,22 +147,6 @@ export const withdrawalFromJson = (j: WithdrawalJson): Withdrawal => ({
   recipient: j.r,
   tokenId: j.t,
   amount: BigInt(j.a),
-});
-export const queueItemToJson = (q: QueueItem): QueueItemJson => ({
-  kind: q.kind,
-  addr: q.addr,
-  tokenId: q.tokenId,
-  amount: q.amount.toString(),
-  account: q.account,
-  timestamp: q.timestamp.toString(),
-});
-export const queueItemFromJson = (j: QueueItemJson): QueueItem => ({
-  kind: j.kind,
-  addr: j.addr,
-  tokenId: j.tokenId,
-  amount: BigInt(j.amount),
-  account: j.account,
-  timestamp: BigInt(j.timestamp),
 });
 export const undoToJson = (u: BatchUndo): UndoJson => ({
   batch: u.batch,
