@@ -32,6 +32,7 @@ import {
   type Account,
   type Transfer,
 } from "../src/protocol";
+import { rng } from "./suites/_helpers";
 
 export const description = "TypeScript STF: signed transfers/s, Merkle tree updates/s";
 
@@ -40,19 +41,6 @@ const TRANSFERS = 20_000;
 const TREE_LEAVES = 100_000;
 const TREE_BATCH = 64;
 const TREE_BATCHES = 1_500;
-
-/** Deterministic xorshift32, so every run measures the same work. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
 
 function seconds(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e9;

@@ -133,12 +133,71 @@ export interface Bar {
   text: string;
 }
 
+/** Adds a bar to `bars` if its value is known, `text(value)` printed at its end; "measured" unless told. */
+function barAdder(
+  bars: Bar[],
+  text: (value: number) => string,
+): (label: string, path: Bar["path"], value: number | undefined, kind?: string) => void {
+  return (label, path, value, kind = "measured") => {
+    if (value !== undefined) bars.push({ label, path, value, kind, text: text(value) });
+  };
+}
+
+/**
+ * A horizontal bar per `bars` entry on a log scale, coloured by path, its value printed at its end. With `faded`,
+ * the bars of that kind are drawn faded beside the "measured" ones; undefined when there are no bars.
+ */
+function barChart(
+  bars: readonly Bar[],
+  text: string,
+  subtitle: string,
+  xTitle: string,
+  faded?: string,
+): object | undefined {
+  if (bars.length === 0) return undefined;
+  const color = { field: "path", type: "nominal", title: null, scale: PATH_COLORS };
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: { text, subtitle },
+    width: 420,
+    height: { step: 26 },
+    config: CONFIG,
+    data: { values: bars },
+    encoding: {
+      y: { field: "label", type: "nominal", sort: null, axis: { title: null, labelLimit: 600 } },
+      x: {
+        field: "value",
+        type: "quantitative",
+        stack: null,
+        scale: { type: "log", domain: logDomain(bars) },
+        axis: { title: xTitle },
+      },
+    },
+    layer: [
+      {
+        mark: { type: "bar", height: 18 },
+        encoding:
+          faded === undefined
+            ? { color }
+            : {
+                color,
+                opacity: {
+                  field: "kind",
+                  type: "ordinal",
+                  title: null,
+                  scale: { domain: ["measured", faded], range: [1, 0.45] },
+                },
+              },
+      },
+      { mark: { type: "text", align: "left", dx: 4, fontSize: 11 }, encoding: { text: { field: "text" } } },
+    ],
+  };
+}
+
 /** The cost of one payment on each path, in L1 gas. */
 export function costBars(results: Results): Bar[] {
   const bars: Bar[] = [];
-  const add = (label: string, path: Bar["path"], value: number | undefined, kind = "measured") => {
-    if (value !== undefined) bars.push({ label, path, value, kind, text: compact(value) });
-  };
+  const add = barAdder(bars, compact);
   add("L1: ETH transfer", "L1", num(results, "l1.ethTransferGas"));
   add("L1: ERC-20 transfer", "L1", num(results, "l1.erc20TransferGas"));
   const bySize = rows(results, "rollup.byBatchSize");
@@ -164,44 +223,18 @@ export function costBars(results: Results): Bar[] {
 }
 
 function costPerPayment(results: Results): object | undefined {
-  const bars = costBars(results);
-  if (bars.length === 0) return undefined;
-  return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: {
-      text: "L1 gas per payment: L1, rollup, channel",
-      subtitle: "channel: open + fund + cooperative close, shared by the payments made in the channel",
-    },
-    width: 420,
-    height: { step: 26 },
-    config: CONFIG,
-    data: { values: bars },
-    encoding: {
-      y: { field: "label", type: "nominal", sort: null, axis: { title: null, labelLimit: 600 } },
-      x: {
-        field: "value",
-        type: "quantitative",
-        stack: null,
-        scale: { type: "log", domain: logDomain(bars) },
-        axis: { title: "L1 gas per payment (log)" },
-      },
-    },
-    layer: [
-      {
-        mark: { type: "bar", height: 18 },
-        encoding: { color: { field: "path", type: "nominal", title: null, scale: PATH_COLORS } },
-      },
-      { mark: { type: "text", align: "left", dx: 4, fontSize: 11 }, encoding: { text: { field: "text" } } },
-    ],
-  };
+  return barChart(
+    costBars(results),
+    "L1 gas per payment: L1, rollup, channel",
+    "channel: open + fund + cooperative close, shared by the payments made in the channel",
+    "L1 gas per payment (log)",
+  );
 }
 
 /** Throughput of each part, and what L1 itself takes for comparison. */
 export function throughputBars(results: Results): Bar[] {
   const bars: Bar[] = [];
-  const add = (label: string, path: Bar["path"], value: number | undefined, kind: string) => {
-    if (value !== undefined) bars.push({ label, path, value, kind, text: `${compact(value)}/s` });
-  };
+  const add = barAdder(bars, (value) => `${compact(value)}/s`);
   const gasLimit = num(results, "l1.blockGasLimit");
   const slot = configured(results, "l1SlotSeconds");
   const eth = num(results, "l1.ethTransferGas");
@@ -226,52 +259,19 @@ export function throughputBars(results: Results): Bar[] {
 }
 
 function throughput(results: Results): object | undefined {
-  const bars = throughputBars(results);
-  if (bars.length === 0) return undefined;
-  return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: {
-      text: "Throughput: transfers (payments) per second",
-      subtitle: `measured on this machine; derived: block gas limit ÷ gas per transfer ÷ ${configured(results, "l1SlotSeconds")} s slot`,
-    },
-    width: 420,
-    height: { step: 26 },
-    config: CONFIG,
-    data: { values: bars },
-    encoding: {
-      y: { field: "label", type: "nominal", sort: null, axis: { title: null, labelLimit: 600 } },
-      x: {
-        field: "value",
-        type: "quantitative",
-        stack: null,
-        scale: { type: "log", domain: logDomain(bars) },
-        axis: { title: "per second (log)" },
-      },
-    },
-    layer: [
-      {
-        mark: { type: "bar", height: 18 },
-        encoding: {
-          color: { field: "path", type: "nominal", title: null, scale: PATH_COLORS },
-          opacity: {
-            field: "kind",
-            type: "ordinal",
-            title: null,
-            scale: { domain: ["measured", "derived"], range: [1, 0.45] },
-          },
-        },
-      },
-      { mark: { type: "text", align: "left", dx: 4, fontSize: 11 }, encoding: { text: { field: "text" } } },
-    ],
-  };
+  return barChart(
+    throughputBars(results),
+    "Throughput: transfers (payments) per second",
+    `measured on this machine; derived: block gas limit ÷ gas per transfer ÷ ${configured(results, "l1SlotSeconds")} s slot`,
+    "per second (log)",
+    "derived",
+  );
 }
 
 /** Each stage of each path, in seconds, measured (in-process) or configured (a protocol constant). */
 export function finalityBars(results: Results): Bar[] {
   const bars: Bar[] = [];
-  const add = (label: string, path: Bar["path"], seconds: number | undefined, kind: "measured" | "configured") => {
-    if (seconds !== undefined) bars.push({ label, path, value: seconds, kind, text: duration(seconds) });
-  };
+  const add = barAdder(bars, duration);
   const ms = (key: string): number | undefined => {
     const v = num(results, key);
     return v === undefined ? undefined : v / 1000;
@@ -303,44 +303,13 @@ export function finalityBars(results: Results): Bar[] {
 }
 
 function timeToFinality(results: Results): object | undefined {
-  const bars = finalityBars(results);
-  if (bars.length === 0) return undefined;
-  return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: {
-      text: "Time to each stage of a payment, and to finality",
-      subtitle: "solid: measured on this machine (L1 in-process); faded: configured protocol constants",
-    },
-    width: 420,
-    height: { step: 26 },
-    config: CONFIG,
-    data: { values: bars },
-    encoding: {
-      y: { field: "label", type: "nominal", sort: null, axis: { title: null, labelLimit: 600 } },
-      x: {
-        field: "value",
-        type: "quantitative",
-        stack: null,
-        scale: { type: "log", domain: logDomain(bars) },
-        axis: { title: "seconds (log)" },
-      },
-    },
-    layer: [
-      {
-        mark: { type: "bar", height: 18 },
-        encoding: {
-          color: { field: "path", type: "nominal", title: null, scale: PATH_COLORS },
-          opacity: {
-            field: "kind",
-            type: "ordinal",
-            title: null,
-            scale: { domain: ["measured", "configured"], range: [1, 0.45] },
-          },
-        },
-      },
-      { mark: { type: "text", align: "left", dx: 4, fontSize: 11 }, encoding: { text: { field: "text" } } },
-    ],
-  };
+  return barChart(
+    finalityBars(results),
+    "Time to each stage of a payment, and to finality",
+    "solid: measured on this machine (L1 in-process); faded: configured protocol constants",
+    "seconds (log)",
+    "configured",
+  );
 }
 
 export interface Chart {

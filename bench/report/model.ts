@@ -150,30 +150,34 @@ function ratioNote(value: number, limit: number, upper: boolean): string {
 /** Every target of issue 7, judged on `results`. */
 export function verdicts(results: Results): Verdict[] {
   const out: Verdict[] = [];
-  const upper = (figure: string, limit: number, target: string, why: () => string, strict = true): void => {
+  /** Judges `figure` against `limit`: an upper bound (below it; at it too unless strict) or a lower bound (at least it). */
+  const judge = (
+    isUpper: boolean,
+    figure: string,
+    limit: number,
+    target: string,
+    why: () => string,
+    strict: boolean,
+  ): void => {
     const v = num(results, figure);
-    const met = v === undefined ? undefined : strict ? v < limit : v <= limit;
+    const met = v === undefined ? undefined : isUpper ? (strict ? v < limit : v <= limit) : v >= limit;
     out.push({
       target,
       figure,
       value: fmt(v, 1),
       met,
       note:
-        v === undefined ? "not measured" : met ? ratioNote(v, limit, true) : `${ratioNote(v, limit, true)}: ${why()}`,
+        v === undefined
+          ? "not measured"
+          : met
+            ? ratioNote(v, limit, isUpper)
+            : `${ratioNote(v, limit, isUpper)}: ${why()}`,
     });
   };
-  const lower = (figure: string, limit: number, target: string, why: () => string): void => {
-    const v = num(results, figure);
-    const met = v === undefined ? undefined : v >= limit;
-    out.push({
-      target,
-      figure,
-      value: fmt(v, 1),
-      met,
-      note:
-        v === undefined ? "not measured" : met ? ratioNote(v, limit, false) : `${ratioNote(v, limit, false)}: ${why()}`,
-    });
-  };
+  const upper = (figure: string, limit: number, target: string, why: () => string, strict = true): void =>
+    judge(true, figure, limit, target, why, strict);
+  const lower = (figure: string, limit: number, target: string, why: () => string): void =>
+    judge(false, figure, limit, target, why, false);
 
   // Rollup: gas per transfer within 10 % of the calldata floor of its own bytes.
   const gas = num(results, "rollup.gasPerTransfer");

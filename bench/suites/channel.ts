@@ -16,6 +16,7 @@ import { ChannelClient } from "../../src/channels/client";
 import { controlCall } from "../../src/channels/rpc";
 import { deployAdjudicator } from "../../scripts/channels/deploy";
 import { devKey, freePort, spawnTs, startHardhatNode, type Child } from "../../scripts/channels/harness";
+import { runStandalone } from "./_helpers";
 
 export const description = "payments per second between two channel client processes, durable (fsync) on both sides";
 
@@ -147,12 +148,4 @@ export async function run(): Promise<Record<string, number>> {
   }
 }
 
-if (require.main === module) {
-  run().then(
-    (figures) => console.log(figures),
-    (err: unknown) => {
-      console.error(err);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runStandalone(run);

@@ -29,6 +29,7 @@ import { concatBytes, initHashing, keccak256, toHex } from "../../src/protocol/h
 import { privateKeyToAddress } from "../../src/protocol/signature";
 import { L2State } from "../../src/protocol/state";
 import { applyBatch } from "../../src/protocol/stf";
+import { deployBenchRollup, queueItems } from "./_helpers";
 
 /** One row of a measured series (e.g. one batch size). */
 export type Row = Record<string, number>;
@@ -114,18 +115,8 @@ export async function measureL1Transfers(): Promise<Figures> {
  */
 export async function measureBatchSizes(): Promise<Figures> {
   const hre = await hardhat();
-  const { deployRollup } = await import("../../scripts/deploy");
   const [deployer, sequencer, proposer] = await hre.ethers.getSigners();
-  const dep = await deployRollup(
-    deployer,
-    {
-      challengeWindowSeconds: 3600n,
-      forcedInclusionDelaySeconds: 86_400n,
-      proposerBond: 10n ** 17n,
-      sequencer: sequencer.address,
-    },
-    { write: false },
-  );
+  const dep = await deployBenchRollup(deployer, sequencer.address, 10n ** 17n);
   const { bridge, inbox, stateCommitmentChain: chain } = dep.handles;
   const domain = (await inbox.domainSeparator()).toLowerCase();
   const keys = Array.from({ length: ACCOUNTS }, (_, i) => keccak256(new TextEncoder().encode(`bench-l1-${i}`)));
@@ -134,14 +125,7 @@ export async function measureBatchSizes(): Promise<Figures> {
     const receipt = await (await bridge.depositEth(privateKeyToAddress(key), 0, { value: ETH })).wait();
     depositEthGas = Number(receipt?.gasUsed ?? 0n); // every one alike: a queue item for a new L2 account
   }
-  const queue = (await bridge.queryFilter(bridge.filters.QueueItemAppended())).map((e) => ({
-    kind: Number(e.args.kind),
-    addr: e.args.addr.toLowerCase(),
-    tokenId: Number(e.args.tokenId),
-    amount: e.args.amount,
-    account: Number(e.args.account),
-    timestamp: e.args.timestamp,
-  }));
+  const queue = await queueItems(bridge);
   const state = new L2State();
   const propose = async (k: number, queueItems: typeof queue, chunks: Uint8Array[]): Promise<bigint> => {
     const { stepRoots } = applyBatch(state, { queueItems, chunks, feeRecipient: 0, domainSeparator: domain });
@@ -204,21 +188,11 @@ export async function measureBatchSizes(): Promise<Figures> {
  */
 export async function measureFraudProofs(): Promise<Figures> {
   const hre = await hardhat();
-  const { deployRollup } = await import("../../scripts/deploy");
   const { RollupModel, ChunkBuilder, garbageRoot } = await import("../../test/rollup/helpers/model");
   const { fillQueue } = await import("../../test/rollup/helpers/fixtures");
   const { MAX_CHUNKS_PER_BATCH, MAX_QUEUE_ITEMS_PER_BATCH } = await import("../../src/l1/batch");
   const [deployer, sequencer, proposer, challenger] = await hre.ethers.getSigners();
-  const dep = await deployRollup(
-    deployer,
-    {
-      challengeWindowSeconds: 3600n,
-      forcedInclusionDelaySeconds: 86_400n,
-      proposerBond: ETH,
-      sequencer: sequencer.address,
-    },
-    { write: false },
-  );
+  const dep = await deployBenchRollup(deployer, sequencer.address, ETH);
   const model = await RollupModel.create(dep.handles);
   const wallet = async (label: string) => {
     const w = new hre.ethers.Wallet(
@@ -307,7 +281,6 @@ export async function measureRollupLatency(): Promise<Figures> {
   const ACK_SAMPLES = 200;
   const L1_SAMPLES = 3;
   const hre = await hardhat();
-  const { deployRollup } = await import("../../scripts/deploy");
   const { defaultConfig } = await import("../../src/operator/config");
   const { silentLogger } = await import("../../src/operator/log");
   const { Operator } = await import("../../src/operator/operator");
@@ -315,12 +288,7 @@ export async function measureRollupLatency(): Promise<Figures> {
   const provider = hre.ethers.provider as unknown as Provider;
   const [deployer] = await hre.ethers.getSigners();
   const operatorKey = await operatorWallet(hre, provider, 18);
-  const challengeWindowSeconds = 3600n;
-  const dep = await deployRollup(
-    deployer,
-    { challengeWindowSeconds, forcedInclusionDelaySeconds: 86_400n, proposerBond: ETH, sequencer: operatorKey.address },
-    { write: false },
-  );
+  const dep = await deployBenchRollup(deployer, operatorKey.address, ETH);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bilayer-bench-latency-"));
   const config = defaultConfig(dep.chainId, dir);
   config.port = 0;

@@ -29,6 +29,7 @@ import { encodeTx } from "../../src/protocol/codec";
 import { domainSeparator, signTxWithKey } from "../../src/protocol/eip712";
 import { initHashing, keccak256 } from "../../src/protocol/hash";
 import { privateKeyToAddress } from "../../src/protocol/signature";
+import { deployBenchRollup, runStandalone } from "./_helpers";
 import { calldataTokens, FLOOR_GAS_PER_TOKEN, TX_BASE_GAS } from "./l1";
 
 export const description =
@@ -50,7 +51,6 @@ export async function run(): Promise<Record<string, number>> {
   // Loaded lazily so that importing this module does not start Hardhat.
   const hre = (await import("hardhat")).default;
   await hre.run("compile", { quiet: true });
-  const { deployRollup } = await import("../../scripts/deploy");
   const { defaultConfig } = await import("../../src/operator/config");
   const { silentLogger } = await import("../../src/operator/log");
   const { Operator } = await import("../../src/operator/operator");
@@ -60,16 +60,7 @@ export async function run(): Promise<Record<string, number>> {
   const provider = hre.ethers.provider as unknown as Provider;
   const [deployer] = await hre.ethers.getSigners();
   const operatorKey = await operatorWallet(hre, provider, 19);
-  const dep = await deployRollup(
-    deployer,
-    {
-      challengeWindowSeconds: 3600n,
-      forcedInclusionDelaySeconds: 86_400n,
-      proposerBond: 10n ** 18n,
-      sequencer: operatorKey.address,
-    },
-    { write: false },
-  );
+  const dep = await deployBenchRollup(deployer, operatorKey.address, 10n ** 18n);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bilayer-bench-rollup-"));
   const config = defaultConfig(dep.chainId, dir);
   config.port = 0;
@@ -141,11 +132,4 @@ export async function run(): Promise<Record<string, number>> {
   }
 }
 
-if (require.main === module) {
-  run()
-    .then((r) => console.log(r))
-    .catch((err: unknown) => {
-      console.error(err);
-      process.exitCode = 1;
-    });
-}
+if (require.main === module) runStandalone(run);

@@ -28,6 +28,7 @@ import { TxType } from "../../src/protocol/constants";
 import { encodeTx } from "../../src/protocol/codec";
 import { domainSeparator, signTxWithKey } from "../../src/protocol/eip712";
 import { initHashing, toHex } from "../../src/protocol/hash";
+import { runStandalone } from "./_helpers";
 import { benchAccounts, BENCH_CHAIN_ID, BENCH_INBOX } from "./_sequencer-accounts";
 
 export const description = "operator: durable signed transfers/s through the JSON-RPC API, send latency p50/p99";
@@ -312,11 +313,4 @@ export async function run(): Promise<Record<string, number>> {
   };
 }
 
-if (require.main === module) {
-  run()
-    .then((r) => console.log(r))
-    .catch((err: unknown) => {
-      console.error(err);
-      process.exitCode = 1;
-    });
-}
+if (require.main === module) runStandalone(run);

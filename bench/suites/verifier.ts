@@ -28,6 +28,7 @@ import { concatBytes, initHashing, keccak256 } from "../../src/protocol/hash";
 import { privateKeyToAddress } from "../../src/protocol/signature";
 import { L2State } from "../../src/protocol/state";
 import { applyBatch } from "../../src/protocol/stf";
+import { deployBenchRollup, queueItems, rng } from "./_helpers";
 
 export const description = "Verifier replay from L1: transfers rebuilt per second (logs, calldata, STF, roots, store)";
 
@@ -36,24 +37,10 @@ const BATCHES = 10;
 const CHUNKS_PER_BATCH = 100;
 const TXS_PER_CHUNK = 32;
 
-/** Deterministic xorshift32. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
-
 export async function run(): Promise<Record<string, number>> {
   // Loaded lazily so that importing this module does not start Hardhat.
   const hre = (await import("hardhat")).default;
   await hre.run("compile", { quiet: true });
-  const { deployRollup } = await import("../../scripts/deploy");
   const { defaultVerifierConfig } = await import("../../src/verifier/config");
   const { silentVerifierLogger } = await import("../../src/verifier/log");
   const { Verifier } = await import("../../src/verifier/verifier");
@@ -61,16 +48,7 @@ export async function run(): Promise<Record<string, number>> {
 
   const provider = hre.ethers.provider as unknown as Provider;
   const [deployer, sequencer, proposer] = await hre.ethers.getSigners();
-  const dep = await deployRollup(
-    deployer,
-    {
-      challengeWindowSeconds: 3600n,
-      forcedInclusionDelaySeconds: 86_400n,
-      proposerBond: 10n ** 17n,
-      sequencer: sequencer.address,
-    },
-    { write: false },
-  );
+  const dep = await deployBenchRollup(deployer, sequencer.address, 10n ** 17n);
   const { bridge, inbox, stateCommitmentChain: chain } = dep.handles;
   const domain = (await inbox.domainSeparator()).toLowerCase();
 
@@ -78,14 +56,7 @@ export async function run(): Promise<Record<string, number>> {
   for (const key of keys) {
     await (await bridge.connect(deployer).depositEth(privateKeyToAddress(key), 0, { value: 10n ** 18n })).wait();
   }
-  const queue = (await bridge.queryFilter(bridge.filters.QueueItemAppended())).map((e) => ({
-    kind: Number(e.args.kind),
-    addr: e.args.addr.toLowerCase(),
-    tokenId: Number(e.args.tokenId),
-    amount: e.args.amount,
-    account: Number(e.args.account),
-    timestamp: e.args.timestamp,
-  }));
+  const queue = await queueItems(bridge);
 
   // The mirror: the honest roots the proposer posts.
   const state = new L2State();
