@@ -24,8 +24,6 @@ import { BatchDataUnavailableError } from "../l1/reader";
 import type { QueueItem } from "../protocol/queue";
 
 export { BatchDataUnavailableError };
-/** `chunksRoot` of src/l1/batch.ts (fast Keccak), re-exported for older imports. */
-export { chunksRoot };
 
 const bridgeInterface = Bridge__factory.createInterface();
 const inboxInterface = RollupInbox__factory.createInterface();

@@ -1,10 +1,8 @@
 import { expect } from "chai";
-import { chunksRoot } from "../../src/l1/batch";
 import { txHash } from "../../src/protocol/codec";
 import { txDigest } from "../../src/protocol/eip712";
 import { fromHex, keccak256, toHex } from "../../src/protocol/hash";
 import { recoverCompactBytes } from "../../src/protocol/signature";
-import { chunksRootOf } from "../../src/operator/chunks";
 import { RpcCode, RpcError } from "../../src/operator/errors";
 import {
   copyPresigned,
@@ -154,16 +152,6 @@ describe("signature recovery ahead of the sequencer (presign)", () => {
       expect(answer(digest, { ...lie, digest: digest.subarray(0, 31) })).to.equal(alice.address);
       expect(answer(digest, undefined)).to.equal(alice.address);
       expect(seen).to.deep.equal([true, false, false, false, false]);
-    });
-  });
-
-  describe("chunksRootOf", () => {
-    it("is chunksRoot of ../l1/batch.ts for 0 to 128 chunks, and refuses more", () => {
-      for (const n of [0, 1, 2, 3, 5, 8, 31, 64, 100, 127, 128]) {
-        const chunks = Array.from({ length: n }, (_, i) => keccak256(Uint8Array.of(n, i)).subarray(0, 1 + (i % 32)));
-        expect(chunksRootOf(chunks), `${n} chunks`).to.equal(chunksRoot(chunks));
-      }
-      expect(() => chunksRootOf(new Array<Uint8Array>(129).fill(new Uint8Array(1)))).to.throw(RangeError);
     });
   });
 

@@ -2,9 +2,8 @@ import { expect } from "chai";
 import fc from "fast-check";
 import { getBytes } from "ethers";
 import { RollupInbox__factory } from "../../typechain-types";
-import { chunksRoot as ethersChunksRoot } from "../../src/l1/batch";
 import { initHashing } from "../../src/protocol/hash";
-import { chunksRoot, decodeAppendBatchChunks } from "../../src/verifier/l1";
+import { decodeAppendBatchChunks } from "../../src/verifier/l1";
 
 const inbox = RollupInbox__factory.createInterface();
 
@@ -35,14 +34,5 @@ describe("verifier L1 reader", function () {
     const badCount = data.slice();
     badCount[4 + 32 * 4 - 1] = 0xff; // the array's length word
     expect(decodeAppendBatchChunks(badCount)).to.equal(undefined);
-  });
-
-  it("computes the chunk root of src/l1/batch with the fast Keccak", function () {
-    fc.assert(
-      fc.property(fc.array(fc.uint8Array({ maxLength: 100 }), { maxLength: 128 }), (chunks) => {
-        expect(chunksRoot(chunks)).to.equal(ethersChunksRoot(chunks).toLowerCase());
-      }),
-      { numRuns: 50 },
-    );
   });
 });
