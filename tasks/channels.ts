@@ -18,7 +18,7 @@
  * Heavy modules are imported inside the actions: this file loads with the Hardhat config, before TypeChain exists.
  */
 import { task, types } from "hardhat/config";
-import type { HardhatRuntimeEnvironment } from "hardhat/types";
+import type { ConfigurableTaskDefinition, HardhatRuntimeEnvironment } from "hardhat/types";
 
 const DEFAULT_CONTROL = process.env.CHANNEL_RPC_URL ?? "http://127.0.0.1:9101";
 
@@ -41,6 +41,32 @@ async function participantKey(hre: HardhatRuntimeEnvironment, key: string, signe
   return devKey(signer);
 }
 
+/** The options both daemons take: their key, the L1 and the adjudicator deployed on it, store, ports, log level. */
+function daemonArgv(
+  hre: HardhatRuntimeEnvironment,
+  dep: { adjudicator: string; startBlock: number },
+  options: { key: string; dataDir: string; port: number; rpcPort: number; logLevel: string },
+): string[] {
+  return [
+    "--key",
+    options.key,
+    "--l1",
+    networkUrl(hre),
+    "--adjudicator",
+    dep.adjudicator,
+    "--data-dir",
+    options.dataDir,
+    "--port",
+    String(options.port),
+    "--rpc-port",
+    String(options.rpcPort),
+    "--start-block",
+    String(dep.startBlock),
+    "--log-level",
+    options.logLevel,
+  ];
+}
+
 async function amountOf(text: string, decimals: number): Promise<bigint> {
   const { parseUnits } = await import("ethers");
   return parseUnits(text, decimals);
@@ -49,6 +75,17 @@ async function amountOf(text: string, decimals: number): Promise<bigint> {
 async function call(rpc: string, method: string, params: Record<string, unknown> = {}) {
   const { controlCall } = await import("../src/channels/rpc");
   return controlCall(rpc, method, params as never);
+}
+
+/** A command to a running client: `--rpc`, its control URL, and when it takes amounts `--decimals` of the asset. */
+function clientTask(name: string, description: string, { amounts = false } = {}): ConfigurableTaskDefinition {
+  const definition = task(name, description).addOptionalParam("rpc", "The client's control URL", DEFAULT_CONTROL);
+  return amounts ? definition.addOptionalParam("decimals", "Decimals of the asset", 18, types.int) : definition;
+}
+
+/** A command on one channel (`--channel`) of a running client. */
+function channelTask(name: string, description: string): ConfigurableTaskDefinition {
+  return clientTask(name, description).addParam("channel", "Channel id");
 }
 
 function print(value: unknown): void {
@@ -99,26 +136,8 @@ task("channels:client", "Runs a channel client (peer endpoint and control API) u
       const key = await participantKey(hre, args.key, args.signer, "CHANNEL_PRIVATE_KEY");
       const address = new Wallet(key).address;
       const dataDir = args.dataDir || path.join(hre.config.paths.root, ".data", "channels", hre.network.name, address);
-      const argv = [
-        "--key",
-        key,
-        "--l1",
-        networkUrl(hre),
-        "--adjudicator",
-        dep.adjudicator,
-        "--data-dir",
-        dataDir,
-        "--port",
-        String(args.port),
-        "--rpc-port",
-        String(args.rpcPort),
-        "--start-block",
-        String(dep.startBlock),
-        "--max-auto-fund",
-        (await amountOf(args.maxAutoFund, 18)).toString(),
-        "--log-level",
-        args.logLevel,
-      ];
+      const argv = daemonArgv(hre, dep, { ...args, key, dataDir });
+      argv.push("--max-auto-fund", (await amountOf(args.maxAutoFund, 18)).toString());
       for (const p of args.peers.split(",").filter((x) => x.length > 0)) argv.push("--peer", p);
       if (args.watchtower) argv.push("--watchtower", args.watchtower);
       console.error(
@@ -145,36 +164,18 @@ task("channels:watchtower", "Runs a watchtower until Ctrl-C")
       const { runWatchtower } = await import("../scripts/channels/watchtower");
       const dep = readChannelDeployment(hre.network.name);
       const key = await participantKey(hre, args.key, args.signer, "WATCHTOWER_PRIVATE_KEY");
-      await runWatchtower([
-        "--key",
-        key,
-        "--l1",
-        networkUrl(hre),
-        "--adjudicator",
-        dep.adjudicator,
-        "--data-dir",
-        args.dataDir || path.join(hre.config.paths.root, ".data", "watchtower", hre.network.name),
-        "--port",
-        String(args.port),
-        "--rpc-port",
-        String(args.rpcPort),
-        "--start-block",
-        String(dep.startBlock),
-        "--log-level",
-        args.logLevel,
-      ]);
+      const dataDir = args.dataDir || path.join(hre.config.paths.root, ".data", "watchtower", hre.network.name);
+      await runWatchtower(daemonArgv(hre, dep, { ...args, key, dataDir }));
     },
   );
 
-task("channels:open", "Opens a channel from a running client to a peer")
+clientTask("channels:open", "Opens a channel from a running client to a peer", { amounts: true })
   .addParam("peer", "The peer's address")
   .addOptionalParam("peerUrl", "The peer's WebSocket URL, if the client does not know it yet", "")
   .addParam("amount", "This client's deposit (ETH, or whole tokens with --decimals)")
   .addOptionalParam("peerAmount", "The peer's deposit (it must accept funding that much)", "0")
   .addOptionalParam("asset", "ERC-20 token address (default: ETH)", "")
-  .addOptionalParam("decimals", "Decimals of the asset", 18, types.int)
   .addOptionalParam("challenge", "Challenge duration in seconds", 3600, types.int)
-  .addOptionalParam("rpc", "The client's control URL", DEFAULT_CONTROL)
   .setAction(
     async (args: {
       peer: string;
@@ -199,15 +200,13 @@ task("channels:open", "Opens a channel from a running client to a peer")
     },
   );
 
-task("channels:pay", "Pays over a channel of a running client (or over a route)")
+clientTask("channels:pay", "Pays over a channel of a running client (or over a route)", { amounts: true })
   .addParam("amount", "Amount (ETH, or whole tokens with --decimals)")
   .addOptionalParam("channel", "Channel id", "")
   .addOptionalParam("peer", "Pay over the open channel with this peer", "")
   .addOptionalParam("route", "Comma-separated hops to the payee (a hash-locked multi-hop payment)", "")
   .addOptionalParam("hashlock", "The payee's invoice hashlock (with --route)", "")
   .addOptionalParam("count", "Send this many payments (pipelined)", 1, types.int)
-  .addOptionalParam("decimals", "Decimals of the asset", 18, types.int)
-  .addOptionalParam("rpc", "The client's control URL", DEFAULT_CONTROL)
   .setAction(
     async (args: {
       amount: string;
@@ -239,39 +238,36 @@ task("channels:pay", "Pays over a channel of a running client (or over a route)"
     },
   );
 
-task("channels:invoice", "Creates an invoice on a running client: the hashlock a payer locks to")
+clientTask("channels:invoice", "Creates an invoice on a running client: the hashlock a payer locks to", {
+  amounts: true,
+})
   .addParam("amount", "Amount (ETH, or whole tokens with --decimals)")
-  .addOptionalParam("decimals", "Decimals of the asset", 18, types.int)
-  .addOptionalParam("rpc", "The client's control URL", DEFAULT_CONTROL)
   .setAction(async (args: { amount: string; decimals: number; rpc: string }) => {
     print(await call(args.rpc, "ch_invoice", { amount: (await amountOf(args.amount, args.decimals)).toString() }));
   });
 
-task("channels:close", "Closes a channel of a running client cooperatively")
-  .addParam("channel", "Channel id")
-  .addOptionalParam("rpc", "The client's control URL", DEFAULT_CONTROL)
-  .setAction(async (args: { channel: string; rpc: string }) => {
+channelTask("channels:close", "Closes a channel of a running client cooperatively").setAction(
+  async (args: { channel: string; rpc: string }) => {
     print(await call(args.rpc, "ch_close", { channelId: args.channel }));
-  });
+  },
+);
 
-task("channels:dispute", "Registers the latest state of a channel on chain (starts the challenge period)")
-  .addParam("channel", "Channel id")
-  .addOptionalParam("rpc", "The client's control URL", DEFAULT_CONTROL)
-  .setAction(async (args: { channel: string; rpc: string }) => {
-    print(await call(args.rpc, "ch_dispute", { channelId: args.channel }));
-  });
+channelTask(
+  "channels:dispute",
+  "Registers the latest state of a channel on chain (starts the challenge period)",
+).setAction(async (args: { channel: string; rpc: string }) => {
+  print(await call(args.rpc, "ch_dispute", { channelId: args.channel }));
+});
 
-task("channels:withdraw", "Collects a running client's share of a concluded channel (concludes first if due)")
-  .addParam("channel", "Channel id")
-  .addOptionalParam("rpc", "The client's control URL", DEFAULT_CONTROL)
-  .setAction(async (args: { channel: string; rpc: string }) => {
-    const view = (await call(args.rpc, "ch_channel", { channelId: args.channel })) as { phase: string };
-    if (view.phase === "disputed") await call(args.rpc, "ch_conclude", { channelId: args.channel });
-    print(await call(args.rpc, "ch_withdraw", { channelId: args.channel }));
-  });
+channelTask(
+  "channels:withdraw",
+  "Collects a running client's share of a concluded channel (concludes first if due)",
+).setAction(async (args: { channel: string; rpc: string }) => {
+  const view = (await call(args.rpc, "ch_channel", { channelId: args.channel })) as { phase: string };
+  if (view.phase === "disputed") await call(args.rpc, "ch_conclude", { channelId: args.channel });
+  print(await call(args.rpc, "ch_withdraw", { channelId: args.channel }));
+});
 
-task("channels:list", "Lists the channels of a running client")
-  .addOptionalParam("rpc", "The client's control URL", DEFAULT_CONTROL)
-  .setAction(async (args: { rpc: string }) => {
-    print(await call(args.rpc, "ch_list"));
-  });
+clientTask("channels:list", "Lists the channels of a running client").setAction(async (args: { rpc: string }) => {
+  print(await call(args.rpc, "ch_list"));
+});

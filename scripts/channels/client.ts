@@ -11,11 +11,11 @@
  * `{"ready":true,"address":…,"peerUrl":…,"rpcUrl":…}`; it logs (pino JSON) on stderr; SIGTERM or SIGINT stops it
  * cleanly.
  */
-import { JsonRpcProvider } from "ethers";
 import pino from "pino";
 import { ChannelClient, type ChannelPolicy } from "../../src/channels/client";
-import { clientMethods, ControlServer } from "../../src/channels/rpc";
+import { clientMethods } from "../../src/channels/rpc";
 import { Args } from "./args";
+import { connectL1, runMain, serveUntilSignal } from "./daemon";
 
 export async function runClient(argv: string[] = process.argv.slice(2)): Promise<void> {
   const args = new Args(argv);
@@ -23,9 +23,7 @@ export async function runClient(argv: string[] = process.argv.slice(2)): Promise
     { name: "channel-client", level: args.get("log-level", "LOG_LEVEL", "info") },
     pino.destination(2),
   );
-  const l1 = args.get("l1", "L1_RPC_URL", "http://127.0.0.1:8545") as string;
-  const provider = new JsonRpcProvider(l1, undefined, { cacheTimeout: -1, pollingInterval: 100 });
-  const chainId = (await provider.getNetwork()).chainId;
+  const { provider, chainId } = await connectL1(args);
   const peers: Record<string, string> = {};
   for (const p of args.all("peer")) {
     const [address, url] = p.split("=");
@@ -54,37 +52,16 @@ export async function runClient(argv: string[] = process.argv.slice(2)): Promise
     policy,
     logger,
   });
-  const control = new ControlServer(clientMethods(client), {
-    host: args.get("host", "CHANNEL_HOST", "127.0.0.1"),
-    port: args.int("rpc-port", "CHANNEL_RPC_PORT", 0) as number,
+  await serveUntilSignal({
+    args,
+    envPrefix: "CHANNEL",
+    methods: clientMethods(client),
+    service: client,
+    provider,
     logger,
+    ready: { address: client.address, peerUrl: client.url },
+    readyMessage: "channel client ready",
   });
-  await control.start();
-  logger.info({ address: client.address, peerUrl: client.url, rpcUrl: control.url }, "channel client ready");
-  process.stdout.write(
-    JSON.stringify({ ready: true, address: client.address, peerUrl: client.url, rpcUrl: control.url }) + "\n",
-  );
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      resolve();
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-  });
-  logger.info("stopping");
-  await control.stop();
-  await client.stop();
-  provider.destroy();
 }
 
-if (require.main === module) {
-  runClient().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runMain(() => runClient());

@@ -8,18 +8,16 @@
  * WATCHTOWER_PORT, WATCHTOWER_RPC_PORT, WATCHTOWER_POLL_MS, WATCHTOWER_START_BLOCK, LOG_LEVEL. When ready it prints
  * `{"ready":true,"address":…,"url":…,"rpcUrl":…}` on stdout; SIGTERM or SIGINT stops it.
  */
-import { JsonRpcProvider } from "ethers";
 import pino from "pino";
-import { towerMethods, ControlServer } from "../../src/channels/rpc";
+import { towerMethods } from "../../src/channels/rpc";
 import { Watchtower } from "../../src/channels/watchtower";
 import { Args } from "./args";
+import { connectL1, runMain, serveUntilSignal } from "./daemon";
 
 export async function runWatchtower(argv: string[] = process.argv.slice(2)): Promise<void> {
   const args = new Args(argv);
   const logger = pino({ name: "watchtower", level: args.get("log-level", "LOG_LEVEL", "info") }, pino.destination(2));
-  const l1 = args.get("l1", "L1_RPC_URL", "http://127.0.0.1:8545") as string;
-  const provider = new JsonRpcProvider(l1, undefined, { cacheTimeout: -1, pollingInterval: 100 });
-  const chainId = (await provider.getNetwork()).chainId;
+  const { provider, chainId } = await connectL1(args);
   const startBlock = args.int("start-block", "WATCHTOWER_START_BLOCK");
   const margin = args.bigint("reveal-margin", "WATCHTOWER_REVEAL_MARGIN");
   const tower = await Watchtower.start({
@@ -35,37 +33,16 @@ export async function runWatchtower(argv: string[] = process.argv.slice(2)): Pro
     ...(margin === undefined ? {} : { revealMarginSeconds: margin }),
     logger,
   });
-  const control = new ControlServer(towerMethods(tower), {
-    host: args.get("host", "WATCHTOWER_HOST", "127.0.0.1"),
-    port: args.int("rpc-port", "WATCHTOWER_RPC_PORT", 0) as number,
+  await serveUntilSignal({
+    args,
+    envPrefix: "WATCHTOWER",
+    methods: towerMethods(tower),
+    service: tower,
+    provider,
     logger,
+    ready: { address: tower.address, url: tower.url },
+    readyMessage: "watchtower ready",
   });
-  await control.start();
-  logger.info({ address: tower.address, url: tower.url, rpcUrl: control.url }, "watchtower ready");
-  process.stdout.write(
-    JSON.stringify({ ready: true, address: tower.address, url: tower.url, rpcUrl: control.url }) + "\n",
-  );
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      resolve();
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-  });
-  logger.info("stopping");
-  await control.stop();
-  await tower.stop();
-  provider.destroy();
 }
 
-if (require.main === module) {
-  runWatchtower().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runMain(() => runWatchtower());

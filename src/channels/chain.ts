@@ -4,6 +4,7 @@ import { ChannelAdjudicator__factory } from "../../typechain-types/factories/con
 import type { ChannelAdjudicator } from "../../typechain-types/contracts/channels/ChannelAdjudicator";
 import { BilayerError } from "../protocol/errors";
 import { lockProof, ZERO_ADDRESS } from "./state";
+import type { ChannelStore } from "./store";
 import type { ChannelParams, ChannelState, CompactSignature, Lock } from "./state";
 import type { Party } from "./updates";
 
@@ -239,6 +240,34 @@ export class ChainClock {
     const block = await provider.getBlock("latest");
     if (block) this.observe(BigInt(block.timestamp));
     return this.now();
+  }
+}
+
+/** The last block whose adjudicator events a service has handled, kept in its store under `meta:cursor`. */
+export class ChainCursor {
+  /** The block number; -1 before the first `init`. */
+  block = -1;
+
+  constructor(private readonly store: ChannelStore) {}
+
+  /** Reads the stored cursor, if any. */
+  async load(): Promise<void> {
+    const stored = await this.store.get("meta:cursor");
+    if (stored !== undefined) this.block = Number(stored);
+  }
+
+  /** Without a stored cursor, starts before `startBlock` (when given) or at the current head, and stores that. */
+  async init(provider: Provider, startBlock: number | undefined): Promise<void> {
+    if (this.block >= 0) return;
+    this.block = startBlock !== undefined ? startBlock - 1 : await provider.getBlockNumber();
+    await this.store.write([{ type: "put", key: "meta:cursor", value: String(this.block) }]);
+  }
+
+  /** Moves the cursor to `toBlock` (the events up to it are handled) and stores it; never moves it back. */
+  async advance(toBlock: number): Promise<void> {
+    if (toBlock <= this.block) return;
+    this.block = toBlock;
+    await this.store.write([{ type: "put", key: "meta:cursor", value: String(toBlock) }]);
   }
 }
 

@@ -1,7 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { getAddress, Wallet, type Provider } from "ethers";
 import pino, { type Logger } from "pino";
-import { Adjudicator, AdjudicatorLogReader, ChainClock, ChannelStatus, type AdjudicatorEvent } from "./chain";
+import {
+  Adjudicator,
+  AdjudicatorLogReader,
+  ChainClock,
+  ChainCursor,
+  ChannelStatus,
+  type AdjudicatorEvent,
+} from "./chain";
 import { errText, LiveChannel, refused, UpdateEngine, type Committed, type EngineHost, type Proposal } from "./engine";
 import {
   channelId as computeChannelId,
@@ -194,7 +201,7 @@ export class ChannelClient {
   private readonly routeWaiters = new Map<string, ((r: RouteResult) => void)[]>();
   private readonly revealing = new Set<string>();
   private readonly locksByRoot = new Map<string, Lock[]>();
-  private cursor = -1;
+  private readonly cursor: ChainCursor;
   private towerAddress: string | undefined;
   /** Secrets handed to the watchtower. */
   private readonly towerSent = new Set<string>();
@@ -223,6 +230,7 @@ export class ChannelClient {
     });
     this.adjudicator = new Adjudicator(this.adjudicatorAddress, wallet, config.provider);
     this.reader = new AdjudicatorLogReader(config.provider, this.adjudicatorAddress, config.confirmations ?? 0);
+    this.cursor = new ChainCursor(store);
     this.engine = new UpdateEngine<ClientChannel>(this.engineHost());
   }
 
@@ -286,11 +294,7 @@ export class ChannelClient {
       }
       if (config.watchtower) client.connectTower(config.watchtower.url, config.watchtower.address);
       await client.clock.refresh(config.provider);
-      if (client.cursor < 0) {
-        client.cursor =
-          config.startBlock !== undefined ? config.startBlock - 1 : await config.provider.getBlockNumber();
-        await store.write([{ type: "put", key: "meta:cursor", value: String(client.cursor) }]);
-      }
+      await client.cursor.init(config.provider, config.startBlock);
       const poll = config.pollMs ?? 500;
       client.timers.push(setInterval(() => client.tick(), poll));
       client.timers.push(setInterval(() => client.syncTick(), 250));
@@ -1133,12 +1137,9 @@ export class ChannelClient {
     if (this.polling || this.stopped) return;
     this.polling = true;
     try {
-      const { events, toBlock } = await this.reader.read(this.cursor + 1, this.clock);
+      const { events, toBlock } = await this.reader.read(this.cursor.block + 1, this.clock);
       for (const ev of events) await this.onChainEvent(ev);
-      if (toBlock > this.cursor) {
-        this.cursor = toBlock;
-        await this.store.write([{ type: "put", key: "meta:cursor", value: String(toBlock) }]);
-      }
+      await this.cursor.advance(toBlock);
     } catch (err) {
       if (!this.stopped) this.log.warn({ err: errText(err) }, "reading the chain failed");
     } finally {
@@ -1331,8 +1332,7 @@ export class ChannelClient {
       const r = decodeRoute(v);
       this.routes.set(r.hashlock, r);
     }
-    const cursor = await this.store.get("meta:cursor");
-    if (cursor !== undefined) this.cursor = Number(cursor);
+    await this.cursor.load();
     for (const chan of this.chans.values()) {
       chan.pending.sort((a, b) => (a.version < b.version ? -1 : 1));
       if (chan.pending.length > 0 || chan.requests.size > 0) chan.needsSync = true;

@@ -550,18 +550,7 @@ export class UpdateEngine<C extends LiveChannel> {
   }
 
   /** Checks and countersigns a proposal; returns the answer, which resolves once the state is on disk. */
-  private async preparePropose(
-    chan: C,
-    msg: {
-      version: bigint;
-      baseVersion: bigint;
-      update: ChannelUpdate;
-      by: Party;
-      ref?: string;
-      memo?: ForwardMemo;
-      sig: CompactSignature;
-    },
-  ): Promise<{ done: Promise<Json> }> {
+  private async preparePropose(chan: C, msg: Omit<ProposalRecord, "next">): Promise<{ done: Promise<Json> }> {
     if (chan.rec.phase === "opening") await this.host.activate(chan);
     const me = chan.rec.me;
     const leaderAddress = chan.rec.params.participants[other(me)];

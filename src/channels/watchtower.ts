@@ -1,7 +1,14 @@
 import { getAddress, Wallet, type Provider } from "ethers";
 import pino, { type Logger } from "pino";
 import { BilayerError } from "../protocol/errors";
-import { Adjudicator, AdjudicatorLogReader, ChainClock, ChannelStatus, type AdjudicatorEvent } from "./chain";
+import {
+  Adjudicator,
+  AdjudicatorLogReader,
+  ChainClock,
+  ChainCursor,
+  ChannelStatus,
+  type AdjudicatorEvent,
+} from "./chain";
 import { ChannelStore } from "./store";
 import {
   channelId as computeChannelId,
@@ -89,7 +96,7 @@ export class Watchtower {
   private readonly secrets = new Map<string, string>();
   private readonly revealed = new Map<string, bigint>();
   private readonly revealing = new Set<string>();
-  private cursor = -1;
+  private readonly cursor: ChainCursor;
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
   private stopped = false;
@@ -111,6 +118,7 @@ export class Watchtower {
     });
     this.adjudicator = new Adjudicator(getAddress(config.adjudicator), wallet, config.provider);
     this.reader = new AdjudicatorLogReader(config.provider, getAddress(config.adjudicator), config.confirmations ?? 0);
+    this.cursor = new ChainCursor(store);
   }
 
   static async start(config: WatchtowerConfig): Promise<Watchtower> {
@@ -125,10 +133,7 @@ export class Watchtower {
       tower.transport.on("wt.status", (_from, p) => tower.onStatus(p));
       await tower.transport.start();
       await tower.clock.refresh(config.provider);
-      if (tower.cursor < 0) {
-        tower.cursor = config.startBlock !== undefined ? config.startBlock - 1 : await config.provider.getBlockNumber();
-        await store.write([{ type: "put", key: "meta:cursor", value: String(tower.cursor) }]);
-      }
+      await tower.cursor.init(config.provider, config.startBlock);
       for (const w of tower.watched.values()) if (!w.done) await tower.checkOnchain(w);
       tower.timer = setInterval(() => void tower.poll(), config.pollMs ?? 500);
       void tower.poll();
@@ -258,12 +263,9 @@ export class Watchtower {
     if (this.polling || this.stopped) return;
     this.polling = true;
     try {
-      const { events, toBlock } = await this.reader.read(this.cursor + 1, this.clock);
+      const { events, toBlock } = await this.reader.read(this.cursor.block + 1, this.clock);
       for (const ev of events) this.onEvent(ev);
-      if (toBlock > this.cursor) {
-        this.cursor = toBlock;
-        await this.store.write([{ type: "put", key: "meta:cursor", value: String(toBlock) }]);
-      }
+      await this.cursor.advance(toBlock);
       this.defendLocks();
     } catch (err) {
       if (!this.stopped) this.log.warn({ err: (err as Error).message }, "reading the chain failed");
@@ -385,8 +387,7 @@ export class Watchtower {
       if (w) w.newest = decodeSigned(JSON.parse(v));
     }
     for (const [k, v] of await this.store.entries("secret:")) this.secrets.set(k.slice(7), v);
-    const cursor = await this.store.get("meta:cursor");
-    if (cursor !== undefined) this.cursor = Number(cursor);
+    await this.cursor.load();
   }
 }
 
