@@ -57,16 +57,22 @@ export async function channelNet(): Promise<Net> {
 }
 
 /** Starts (or restarts, same key and store) client `name`. */
-export async function startClient(
-  net: Net,
-  name: string,
-  opts: Partial<ChannelClientConfig> = {},
-): Promise<ChannelClient> {
+/** The key of the party called `name` in `net`, funded on first use so a restart keeps its identity. */
+async function keyOf(net: Net, name: string): Promise<string> {
   let key = net.keys.get(name);
   if (!key) {
     key = await fundedKey(name);
     net.keys.set(name, key);
   }
+  return key;
+}
+
+export async function startClient(
+  net: Net,
+  name: string,
+  opts: Partial<ChannelClientConfig> = {},
+): Promise<ChannelClient> {
+  const key = await keyOf(net, name);
   const client = await ChannelClient.start({
     privateKey: key,
     dataDir: path.join(net.dir, name),
@@ -88,11 +94,7 @@ export async function stopClient(net: Net, client: ChannelClient): Promise<void>
 }
 
 export async function startTower(net: Net, name: string, opts: Partial<WatchtowerConfig> = {}): Promise<Watchtower> {
-  let key = net.keys.get(name);
-  if (!key) {
-    key = await fundedKey(name);
-    net.keys.set(name, key);
-  }
+  const key = await keyOf(net, name);
   const tower = await Watchtower.start({
     privateKey: key,
     dataDir: path.join(net.dir, name),
@@ -163,11 +165,7 @@ export async function openChannel(
  * scripted participant through it.
  */
 export async function scriptedPeer(net: Net, name: string, target: ChannelClient): Promise<PeerTransport> {
-  let key = net.keys.get(name);
-  if (!key) {
-    key = await fundedKey(name);
-    net.keys.set(name, key);
-  }
+  const key = await keyOf(net, name);
   const transport = new PeerTransport({ privateKey: key });
   await transport.start();
   await transport.dial(target.url as string, target.address);
