@@ -8,7 +8,8 @@
  * to itself, and two more batches on top. A verifier comes online late,
  * rebuilds the L2 state from L1 alone, finds the wrong root, and proves it on
  * chain well inside the challenge window: the theft and every proposal after
- * it are rolled back, the bonds slashed (half to the verifier, half burnt).
+ * it are rolled back, the theft's bond slashed (half to the verifier, half burnt;
+ * the later proposals are refunded).
  * The right roots are proposed again and become final; every user claims
  * what they withdrew; the thief's forged withdrawal cannot be claimed.
  */
@@ -264,7 +265,7 @@ async function main(): Promise<void> {
       `fraud proven: batch ${proven.args.batchIndex} step ${proven.args.stepIndex}, proposed ${short(proven.args.proposedRoot)}, true ${short(proven.args.computedRoot)} — ${Number(lieEvent.args.deadline) - (proofBlock?.timestamp ?? 0)} s before the deadline, ${proofReceipt?.gasUsed} gas`,
     );
     say(
-      `proposals ${rolled.args.fromBatch}..${rolled.args.toBatch - 1n} rolled back; ${formatAmount(rolled.args.reward)} ETH of the thief's bonds to the verifier, ${formatAmount(rolled.args.burnt)} ETH burnt`,
+      `proposals ${rolled.args.fromBatch}..${rolled.args.toBatch - 1n} rolled back; the theft's bond forfeited: ${formatAmount(rolled.args.reward)} ETH to the verifier, ${formatAmount(rolled.args.burnt)} ETH burnt (the later proposals' bonds are refundable)`,
     );
 
     chapter("5. The right roots are proposed again and become final");

@@ -15,6 +15,7 @@ import path from "node:path";
 import hre from "hardhat";
 import { HDNodeWallet, type Provider, type Wallet } from "ethers";
 import { deployRollup } from "./deploy";
+import { BondState } from "../src/operator/bonds";
 import { defaultConfig } from "../src/operator/config";
 import { L2Client, signL2Transaction, transferTx, withdrawTx, type AccountView } from "../src/operator/client";
 import { claimWithdrawal } from "../src/operator/l1-user";
@@ -183,7 +184,7 @@ async function main(): Promise<void> {
     await waitFor("the bonds to be returned", async () => {
       const count = Number(await dep.handles.stateCommitmentChain.proposalCount());
       for (let k = 0; k < count; k++)
-        if (!(await dep.handles.stateCommitmentChain.proposal(k)).bondReturned) return undefined;
+        if ((await dep.handles.stateCommitmentChain.proposal(k)).bond !== BondState.Returned) return undefined;
       return true;
     });
     step("bonds returned to the proposer");

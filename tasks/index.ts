@@ -96,6 +96,12 @@ task("operator", "Runs the operator (sequencer, batcher, proposer) behind its JS
   .addOptionalParam("dataDir", "Store directory (default .data/operator/<network>)", "")
   .addOptionalParam("feeRecipient", "L2 account credited with fees (0: no fees)", 0, types.int)
   .addOptionalParam("batchAge", "Close a batch after this many ms", 0, types.int)
+  .addOptionalParam(
+    "batchBytes",
+    "Close a batch before its chunks exceed this many bytes (at most 120000)",
+    0,
+    types.int,
+  )
   .addOptionalParam("confirmations", "L1 confirmation depth (default 1 on dev chains, 3 elsewhere)", 0, types.int)
   .addOptionalParam("poll", "L1 poll interval in ms", 0, types.int)
   .addOptionalParam("stuckAfter", "Replace an unmined L1 transaction after this many ms", 0, types.int)
@@ -109,6 +115,7 @@ task("operator", "Runs the operator (sequencer, batcher, proposer) behind its JS
         dataDir: string;
         feeRecipient: number;
         batchAge: number;
+        batchBytes: number;
         confirmations: number;
         poll: number;
         stuckAfter: number;
@@ -133,6 +140,7 @@ task("operator", "Runs the operator (sequencer, batcher, proposer) behind its JS
       config.feeRecipient = args.feeRecipient;
       config.propose = !args.noPropose;
       if (args.batchAge > 0) config.batch.maxAgeMs = args.batchAge;
+      if (args.batchBytes > 0) config.batch.maxBytes = args.batchBytes;
       if (args.confirmations > 0) config.confirmations = args.confirmations;
       if (args.poll > 0) config.pollMs = args.poll;
       if (args.stuckAfter > 0) config.stuckAfterMs = args.stuckAfter;

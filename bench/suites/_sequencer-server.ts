@@ -68,6 +68,7 @@ async function main(): Promise<void> {
     l1Block: 0,
     heads: { appended: 0, proposed: 0, final: 0 },
     openProposals: [],
+    proposer: { bondsHeld: 0, liesProven: [] },
     inFlight: [],
   });
   // As the operator runs it by default: HTTP on a thread of its own (BENCH_RPC_THREAD=0: on the main thread).

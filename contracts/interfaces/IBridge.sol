@@ -66,11 +66,19 @@ interface IBridge {
     /// @notice A deposit to the zero address, which no key controls on L2.
     error BridgeInvalidRecipient();
 
-    /// @notice The deposit would raise the token's lifetime total above 2^128 − 1 (§1.2).
+    /// @notice The deposit would raise what the bridge holds of the token (deposits minus claims) above 2^128 − 1
+    /// (§1.2).
     /// @param tokenId The token id.
-    /// @param totalDeposited The lifetime total before this deposit.
+    /// @param outstanding What the bridge holds of the token before this deposit.
     /// @param amount The amount of this deposit.
-    error BridgeDepositCapExceeded(uint32 tokenId, uint256 totalDeposited, uint256 amount);
+    error BridgeDepositCapExceeded(uint32 tokenId, uint256 outstanding, uint256 amount);
+
+    /// @notice A claim of more than the bridge holds of the token: more than was ever deposited and not yet claimed,
+    /// which only a wrong state that became final can ask for.
+    /// @param tokenId The token id.
+    /// @param amount The amount claimed.
+    /// @param outstanding What the bridge holds of the token.
+    error BridgeClaimExceedsOutstanding(uint32 tokenId, uint256 amount, uint256 outstanding);
 
     /// @notice A forced exit of account 0, which never exists.
     error BridgeInvalidAccount();
@@ -175,8 +183,9 @@ interface IBridge {
     /// @notice The number of registered ERC-20 tokens (the highest token id).
     function tokenCount() external view returns (uint32);
 
-    /// @notice The lifetime total deposited of a token id (never decreases; capped at 2^128 − 1).
-    function totalDeposited(uint32 tokenId) external view returns (uint256);
+    /// @notice What the bridge holds of a token id for L2: every deposit credited minus every claim paid (at most
+    /// 2^128 − 1, §1.2).
+    function outstanding(uint32 tokenId) external view returns (uint256);
 
     /// @notice Whether withdrawal `withdrawalIndex` has been paid.
     function isClaimed(uint256 withdrawalIndex) external view returns (bool);

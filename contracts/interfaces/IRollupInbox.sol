@@ -53,6 +53,11 @@ interface IRollupInbox {
     /// @notice A batch with no chunk and no queue item (it would have no step).
     error RollupInboxEmptyBatch();
 
+    /// @notice `appendBatch` called by a contract, or by an account with delegated code (EIP-7702), or from inside
+    /// another call: the chunks would not be in the calldata of the transaction, where followers read them.
+    /// @param caller The caller.
+    error RollupInboxCallerNotSender(address caller);
+
     /// @notice More chunks than a batch may hold.
     /// @param count Chunks given.
     /// @param max The limit.
@@ -94,7 +99,9 @@ interface IRollupInbox {
     /// @param batchCount The number of batches.
     error RollupInboxUnknownBatch(uint256 batchIndex, uint256 batchCount);
 
-    /// @notice Appends a batch. Sequencer only. It must consume every overdue queue item (or the most a batch may).
+    /// @notice Appends a batch. Sequencer only, called directly by the transaction's sender (an account without
+    /// code), so the chunks are the transaction's own calldata. It must consume every overdue queue item (or the
+    /// most a batch may).
     /// @param chunks The chunks, at most `MAX_CHUNKS_PER_BATCH`, each at most `MAX_CHUNK_BYTES` long, together at
     /// most `MAX_BATCH_BYTES`.
     /// @param queueCount How many queue items, from the first unconsumed one, the batch consumes.

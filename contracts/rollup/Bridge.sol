@@ -17,12 +17,13 @@ import {StateHashing} from "../libraries/StateHashing.sol";
 /// @title Bridge
 /// @notice The rollup's escrow and its L1→L2 queue (docs/PROTOCOL.md §4, §7.1).
 /// @dev Holds exactly the L2 balances plus the unclaimed withdrawals of the latest final state (plus deposits
-/// not yet applied). It has no receive function: ETH only enters through `depositEth`.
+/// not yet applied); `outstanding(tokenId)` counts it per token. It has no receive function: ETH only enters through `depositEth`.
 contract Bridge is IBridge, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
-    /// @dev §1.2: no token's lifetime deposits exceed this, so no L2 balance or sum of balances overflows.
-    uint256 internal constant MAX_TOTAL_DEPOSITED = 2 ** 128 - 1;
+    /// @dev §1.2: what the bridge holds of a token (deposits minus claims) never exceeds this, so no L2 balance or sum
+    /// of balances overflows.
+    uint256 internal constant MAX_OUTSTANDING = 2 ** 128 - 1;
 
     /// @inheritdoc IBridge
     address public immutable STATE_COMMITMENT_CHAIN;
@@ -36,7 +37,7 @@ contract Bridge is IBridge, ReentrancyGuard {
     uint32 public tokenCount;
     mapping(address token => uint32 tokenId) private _tokenIds;
     mapping(uint32 tokenId => address token) private _tokens;
-    mapping(uint32 tokenId => uint256 total) private _totalDeposited;
+    mapping(uint32 tokenId => uint256 amount) private _outstanding;
     /// @dev Bit `i % 256` of word `i / 256` is set once withdrawal `i` has been paid.
     mapping(uint256 word => uint256 bits) private _claimed;
 
@@ -90,14 +91,12 @@ contract Bridge is IBridge, ReentrancyGuard {
         bytes32[32] calldata siblings
     ) external nonReentrant {
         _verifyWithdrawal(batchIndex, header, withdrawalIndex, recipient, tokenId, amount, siblings);
-        uint256 word = withdrawalIndex >> 8;
-        uint256 bit = 1 << (withdrawalIndex & 0xff);
-        uint256 bits = _claimed[word];
-        if (bits & bit != 0) revert BridgeWithdrawalAlreadyClaimed(withdrawalIndex);
+        _markClaimed(withdrawalIndex);
         address token = _tokens[tokenId];
         if (tokenId != 0 && token == address(0)) revert BridgeUnknownTokenId(tokenId);
-
-        _claimed[word] = bits | bit;
+        uint256 held = _outstanding[tokenId];
+        if (amount > held) revert BridgeClaimExceedsOutstanding(tokenId, amount, held);
+        _outstanding[tokenId] = held - amount;
         emit WithdrawalClaimed(withdrawalIndex, recipient, tokenId, amount, batchIndex);
 
         if (tokenId == 0) {
@@ -138,8 +137,8 @@ contract Bridge is IBridge, ReentrancyGuard {
     }
 
     /// @inheritdoc IBridge
-    function totalDeposited(uint32 tokenId) external view returns (uint256) {
-        return _totalDeposited[tokenId];
+    function outstanding(uint32 tokenId) external view returns (uint256) {
+        return _outstanding[tokenId];
     }
 
     /// @inheritdoc IBridge
@@ -171,13 +170,22 @@ contract Bridge is IBridge, ReentrancyGuard {
         }
     }
 
+    /// @dev Marks withdrawal `withdrawalIndex` paid, or reverts if it was.
+    function _markClaimed(uint256 withdrawalIndex) private {
+        uint256 word = withdrawalIndex >> 8;
+        uint256 bit = 1 << (withdrawalIndex & 0xff);
+        uint256 bits = _claimed[word];
+        if (bits & bit != 0) revert BridgeWithdrawalAlreadyClaimed(withdrawalIndex);
+        _claimed[word] = bits | bit;
+    }
+
     /// @dev Checks and records a deposit of `amount` (already received) and queues it.
     function _deposit(address recipient, uint32 tokenId, uint256 amount, uint32 accountHint) private {
         if (recipient == address(0)) revert BridgeInvalidRecipient();
         if (amount == 0) revert BridgeZeroDeposit();
-        uint256 total = _totalDeposited[tokenId];
-        if (amount > MAX_TOTAL_DEPOSITED - total) revert BridgeDepositCapExceeded(tokenId, total, amount);
-        _totalDeposited[tokenId] = total + amount;
+        uint256 held = _outstanding[tokenId];
+        if (amount > MAX_OUTSTANDING - held) revert BridgeDepositCapExceeded(tokenId, held, amount);
+        _outstanding[tokenId] = held + amount;
         _enqueue(QUEUE_DEPOSIT, recipient, tokenId, amount, accountHint);
     }
 

@@ -9,7 +9,8 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {IBridge} from "../interfaces/IBridge.sol";
 import {IRollupInbox} from "../interfaces/IRollupInbox.sol";
 import {MAX_CHUNK_BYTES, MAX_QUEUE_ITEMS_PER_STEP} from "../libraries/L2Types.sol";
-import {CHUNK_TREE_LEAVES, ChunkTree} from "./ChunkTree.sol";
+import * as Limits from "./BatchLimits.sol";
+import {ChunkTree} from "./ChunkTree.sol";
 
 /// @title RollupInbox
 /// @notice Batches of L2 data on L1 (docs/PROTOCOL.md §7.2): the chunks travel in calldata, the inbox keeps their
@@ -19,13 +20,14 @@ contract RollupInbox is IRollupInbox, AccessControl, EIP712 {
     /// @notice The role allowed to append batches with chunks.
     bytes32 public constant SEQUENCER_ROLE = keccak256("SEQUENCER_ROLE");
 
-    /// @notice Most chunks in one batch (the leaves of the chunk tree).
-    uint256 public constant MAX_CHUNKS_PER_BATCH = CHUNK_TREE_LEAVES;
-    /// @notice Most chunk bytes in one batch. At 40 gas per calldata byte (EIP-7623) the largest batch costs about
-    /// 10.6M gas, well under the 16,777,216 gas cap of a transaction (EIP-7825).
-    uint256 public constant MAX_BATCH_BYTES = 256 * 1024;
+    /// @notice Most chunks in one batch (113): with `MAX_BATCH_BYTES` of chunks, however padded, the signed
+    /// `appendBatch` transaction stays within the 131,072 bytes a public mempool relays (BatchLimits.sol).
+    uint256 public constant MAX_CHUNKS_PER_BATCH = Limits.MAX_CHUNKS_PER_BATCH;
+    /// @notice Most chunk bytes in one batch (120,000). At 40 gas per calldata byte (EIP-7623) the largest batch
+    /// costs under 5M gas, well under the 16,777,216 gas cap of a transaction (EIP-7825).
+    uint256 public constant MAX_BATCH_BYTES = Limits.MAX_BATCH_BYTES;
     /// @notice Most queue items one batch consumes (32 queue steps).
-    uint256 public constant MAX_QUEUE_ITEMS_PER_BATCH = 32 * MAX_QUEUE_ITEMS_PER_STEP;
+    uint256 public constant MAX_QUEUE_ITEMS_PER_BATCH = Limits.MAX_QUEUE_ITEMS_PER_BATCH;
 
     /// @inheritdoc IRollupInbox
     address public immutable BRIDGE;
@@ -62,6 +64,10 @@ contract RollupInbox is IRollupInbox, AccessControl, EIP712 {
         uint256 queueCount,
         uint32 feeRecipient
     ) external onlyRole(SEQUENCER_ROLE) returns (uint256 batchIndex) {
+        // The chunks must be the calldata of the transaction itself, where every follower reads them: the caller is
+        // the transaction's sender and has no code (neither a contract nor an EIP-7702 delegated account).
+        // solhint-disable-next-line avoid-tx-origin
+        if (msg.sender != tx.origin || msg.sender.code.length != 0) revert RollupInboxCallerNotSender(msg.sender);
         uint256 chunkCount = chunks.length;
         if (chunkCount > MAX_CHUNKS_PER_BATCH) revert RollupInboxTooManyChunks(chunkCount, MAX_CHUNKS_PER_BATCH);
         bytes32[] memory leaves = new bytes32[](chunkCount);

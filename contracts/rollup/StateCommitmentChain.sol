@@ -16,10 +16,19 @@ import {StateHashing} from "../libraries/StateHashing.sol";
 /// @dev Proposals are made in batch order and only a suffix is ever removed, so a proposal is never older than its
 /// parent and its deadline never earlier: once its own deadline has passed its parent's has too. Hence "final" =
 /// "exists and deadline reached", and "parent final" follows by induction. Rollback is O(1): it lowers
-/// `proposalCount`; the records above it are unreachable and overwritten by the next proposals. Because the bond
-/// is a constant, the slashed total is `removed × PROPOSER_BOND` with no need to visit the removed records, so no
-/// number of later proposals can make a rollback exceed the gas cap.
+/// `proposalCount` and marks one bond forfeited. The removed later proposals are not visited: a proposal is live
+/// exactly when it is still the record of its batch below `proposalCount`, so every other proposal whose bond is
+/// held is a removed successor, refundable by its id. No number of later proposals can make a rollback exceed the
+/// gas cap, and nobody but the proven liar loses a bond.
 contract StateCommitmentChain is IStateCommitmentChain, ReentrancyGuard {
+    /// @dev What the chain keeps of the live proposal of a batch.
+    struct Record {
+        bytes32 stateRoot;
+        bytes32 stepRootsHash;
+        uint64 proposedAt;
+        uint64 id;
+    }
+
     /// @inheritdoc IStateCommitmentChain
     address public immutable INBOX;
     /// @inheritdoc IStateCommitmentChain
@@ -34,9 +43,12 @@ contract StateCommitmentChain is IStateCommitmentChain, ReentrancyGuard {
     /// @inheritdoc IStateCommitmentChain
     uint256 public proposalCount;
     /// @inheritdoc IStateCommitmentChain
+    uint256 public proposalsMade;
+    /// @inheritdoc IStateCommitmentChain
     uint256 public totalBurnt;
     /// @dev Records at `proposalCount` and above are stale leftovers of rolled-back proposals.
-    mapping(uint256 batchIndex => Proposal) private _proposals;
+    mapping(uint256 batchIndex => Record) private _records;
+    mapping(uint256 proposalId => Bond) private _bonds;
 
     /// @param inbox The inbox whose batches are proposed.
     /// @param fraudVerifier The only address allowed to roll back.
@@ -53,7 +65,7 @@ contract StateCommitmentChain is IStateCommitmentChain, ReentrancyGuard {
     }
 
     /// @inheritdoc IStateCommitmentChain
-    function propose(uint256 batchIndex, bytes32[] calldata stepRoots) external payable {
+    function propose(uint256 batchIndex, bytes32[] calldata stepRoots) external payable returns (uint256 proposalId) {
         uint256 expected = proposalCount;
         if (batchIndex != expected) revert StateCommitmentChainNotNextBatch(batchIndex, expected);
         IRollupInbox inbox = IRollupInbox(INBOX);
@@ -64,51 +76,88 @@ contract StateCommitmentChain is IStateCommitmentChain, ReentrancyGuard {
             revert StateCommitmentChainStepCountMismatch(batchIndex, stepRoots.length, steps);
         if (msg.value != PROPOSER_BOND) revert StateCommitmentChainWrongBond(msg.value, PROPOSER_BOND);
 
+        proposalId = proposalsMade;
         bytes32 root = stepRoots[steps - 1];
-        _proposals[batchIndex] = Proposal({
+        // Both fit in 64 bits for far longer than any chain will run: a batch index or an id per transaction.
+        _records[batchIndex] = Record({
             stateRoot: root,
             stepRootsHash: keccak256(abi.encodePacked(stepRoots)),
-            proposer: msg.sender,
             proposedAt: uint64(block.timestamp),
-            bondReturned: false
+            id: uint64(proposalId)
         });
+        _bonds[proposalId] = Bond({proposer: msg.sender, batchIndex: uint64(batchIndex), state: BondState.Held});
+        proposalsMade = proposalId + 1;
         proposalCount = batchIndex + 1;
-        emit StateProposed(batchIndex, msg.sender, root, block.timestamp + CHALLENGE_WINDOW_SECONDS, stepRoots);
+        emit StateProposed(
+            batchIndex,
+            msg.sender,
+            proposalId,
+            root,
+            block.timestamp + CHALLENGE_WINDOW_SECONDS,
+            stepRoots
+        );
     }
 
     /// @inheritdoc IStateCommitmentChain
-    function returnBond(uint256 batchIndex) external nonReentrant {
-        Proposal storage p = _live(batchIndex);
-        uint256 finalAt = uint256(p.proposedAt) + CHALLENGE_WINDOW_SECONDS;
-        if (block.timestamp < finalAt) revert StateCommitmentChainNotFinal(batchIndex, finalAt);
-        if (p.bondReturned) revert StateCommitmentChainBondAlreadyReturned(batchIndex);
-        p.bondReturned = true;
-        address proposer = p.proposer;
-        emit BondReturned(batchIndex, proposer, PROPOSER_BOND);
+    function returnBond(uint256 proposalId) external nonReentrant {
+        Bond storage b = _bond(proposalId);
+        if (b.state == BondState.Returned) revert StateCommitmentChainBondAlreadyReturned(proposalId);
+        if (b.state == BondState.Forfeited) revert StateCommitmentChainBondForfeited(proposalId);
+        uint256 batchIndex = b.batchIndex;
+        // A live proposal waits for its window; a removed one (not proven wrong itself) is refunded at once.
+        if (_isLive(proposalId, batchIndex)) {
+            uint256 finalAt = uint256(_records[batchIndex].proposedAt) + CHALLENGE_WINDOW_SECONDS;
+            if (block.timestamp < finalAt) revert StateCommitmentChainNotFinal(batchIndex, finalAt);
+        }
+        b.state = BondState.Returned;
+        address proposer = b.proposer;
+        emit BondReturned(proposalId, batchIndex, proposer, PROPOSER_BOND);
         _pay(proposer, PROPOSER_BOND);
     }
 
     /// @inheritdoc IStateCommitmentChain
     function rollback(uint256 batchIndex, address challenger) external nonReentrant {
         if (msg.sender != FRAUD_VERIFIER) revert StateCommitmentChainCallerNotFraudVerifier(msg.sender);
-        Proposal storage p = _live(batchIndex);
+        Record storage p = _live(batchIndex);
         uint256 finalAt = uint256(p.proposedAt) + CHALLENGE_WINDOW_SECONDS;
         if (block.timestamp >= finalAt) revert StateCommitmentChainAlreadyFinal(batchIndex, finalAt);
 
-        // Every later proposal is younger, hence not final either, and its bond is still here.
+        // A live proposal that is not final still holds its bond (a bond is returned only once final).
+        uint256 proposalId = p.id;
+        _bonds[proposalId].state = BondState.Forfeited;
         uint256 previousCount = proposalCount;
-        uint256 removed = previousCount - batchIndex;
-        uint256 reward = removed * (PROPOSER_BOND / 2);
-        uint256 burnt = removed * PROPOSER_BOND - reward;
         proposalCount = batchIndex;
+        uint256 reward = PROPOSER_BOND / 2;
+        uint256 burnt = PROPOSER_BOND - reward;
         totalBurnt += burnt;
-        emit ProposalsRolledBack(batchIndex, previousCount, challenger, reward, burnt);
+        emit ProposalsRolledBack(batchIndex, previousCount, challenger, proposalId, reward, burnt);
         _pay(challenger, reward);
     }
 
     /// @inheritdoc IStateCommitmentChain
     function proposal(uint256 batchIndex) external view returns (Proposal memory) {
-        return _live(batchIndex);
+        Record storage r = _live(batchIndex);
+        Bond storage b = _bonds[r.id];
+        return
+            Proposal({
+                stateRoot: r.stateRoot,
+                stepRootsHash: r.stepRootsHash,
+                proposer: b.proposer,
+                proposedAt: r.proposedAt,
+                id: r.id,
+                bond: b.state
+            });
+    }
+
+    /// @inheritdoc IStateCommitmentChain
+    function bond(uint256 proposalId) external view returns (Bond memory) {
+        return _bond(proposalId);
+    }
+
+    /// @inheritdoc IStateCommitmentChain
+    function isLive(uint256 proposalId) external view returns (bool) {
+        if (proposalId >= proposalsMade) return false;
+        return _isLive(proposalId, _bonds[proposalId].batchIndex);
     }
 
     /// @inheritdoc IStateCommitmentChain
@@ -129,14 +178,26 @@ contract StateCommitmentChain is IStateCommitmentChain, ReentrancyGuard {
     /// @inheritdoc IStateCommitmentChain
     function isFinal(uint256 batchIndex) external view returns (bool) {
         if (batchIndex >= proposalCount) return false;
-        return block.timestamp >= uint256(_proposals[batchIndex].proposedAt) + CHALLENGE_WINDOW_SECONDS;
+        return block.timestamp >= uint256(_records[batchIndex].proposedAt) + CHALLENGE_WINDOW_SECONDS;
     }
 
-    /// @dev A live proposal, or a revert.
-    function _live(uint256 batchIndex) private view returns (Proposal storage) {
+    /// @dev The live proposal of a batch, or a revert.
+    function _live(uint256 batchIndex) private view returns (Record storage) {
         uint256 count = proposalCount;
         if (batchIndex >= count) revert StateCommitmentChainNoProposal(batchIndex, count);
-        return _proposals[batchIndex];
+        return _records[batchIndex];
+    }
+
+    /// @dev The bond of a proposal ever made, or a revert.
+    function _bond(uint256 proposalId) private view returns (Bond storage) {
+        uint256 made = proposalsMade;
+        if (proposalId >= made) revert StateCommitmentChainUnknownProposal(proposalId, made);
+        return _bonds[proposalId];
+    }
+
+    /// @dev Whether proposal `proposalId` (of batch `batchIndex`) is still its batch's live record.
+    function _isLive(uint256 proposalId, uint256 batchIndex) private view returns (bool) {
+        return batchIndex < proposalCount && _records[batchIndex].id == proposalId;
     }
 
     /// @dev Sends `amount` wei.

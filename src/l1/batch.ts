@@ -9,12 +9,30 @@ import { hashPair, keccak256, toHex } from "../protocol/hash";
 
 /** Depth of a batch's chunk tree (`ChunkTree.sol`). */
 export const CHUNK_TREE_DEPTH = 7;
-/** Most chunks in one batch: the leaves of the chunk tree. */
-export const MAX_CHUNKS_PER_BATCH = 2 ** CHUNK_TREE_DEPTH;
-/** Most chunk bytes in one batch (`RollupInbox.MAX_BATCH_BYTES`). */
-export const MAX_BATCH_BYTES = 256 * 1024;
+/** Leaves of the chunk tree (128): room for more chunks than a batch may hold. */
+export const CHUNK_TREE_LEAVES = 2 ** CHUNK_TREE_DEPTH;
+
+// The batch limits, twins of `contracts/rollup/BatchLimits.sol`: sized so that every `appendBatch` the inbox
+// accepts is a transaction a public mempool relays.
+
+/** geth, reth and Nethermind drop a non-blob transaction larger than this, serialized. */
+export const MAX_L1_TX_BYTES = 131_072;
+/** The most a signed EIP-1559 transaction adds to its calldata (fields at their widest, empty access list). */
+export const L1_TX_ENVELOPE_BYTES = 188;
+/** `appendBatch` calldata around its chunks: selector, three head words, the array's length. */
+export const APPEND_BATCH_HEAD_BYTES = 4 + 4 * 32;
+/** What a chunk adds to that calldata besides its bytes: offset, length, at most 31 bytes of padding. */
+export const APPEND_BATCH_BYTES_PER_CHUNK = 2 * 32 + 31;
+/** Most chunk bytes in one batch (`RollupInbox.MAX_BATCH_BYTES`; OP's batcher caps calldata batches at 120,000). */
+export const MAX_BATCH_BYTES = 120_000;
+/** Most chunks in one batch (`RollupInbox.MAX_CHUNKS_PER_BATCH`, 113): what still fits the mempool limit. */
+export const MAX_CHUNKS_PER_BATCH = Math.floor(
+  (MAX_L1_TX_BYTES - L1_TX_ENVELOPE_BYTES - APPEND_BATCH_HEAD_BYTES - MAX_BATCH_BYTES) / APPEND_BATCH_BYTES_PER_CHUNK,
+);
 /** Most queue items one batch consumes (`RollupInbox.MAX_QUEUE_ITEMS_PER_BATCH`). */
 export const MAX_QUEUE_ITEMS_PER_BATCH = 32 * MAX_QUEUE_ITEMS_PER_STEP;
+/** Most steps of one batch: 32 queue steps and a step per chunk. */
+export const MAX_STEPS_PER_BATCH = MAX_QUEUE_ITEMS_PER_BATCH / MAX_QUEUE_ITEMS_PER_STEP + MAX_CHUNKS_PER_BATCH;
 
 const ZERO: Uint8Array = new Uint8Array(32);
 
@@ -42,8 +60,8 @@ const EMPTY_SUBTREES: readonly Uint8Array[] = (() => {
  * transaction's whole application.
  */
 function levels(chunks: readonly (Uint8Array | string)[]): Uint8Array[][] {
-  if (chunks.length > MAX_CHUNKS_PER_BATCH) {
-    throw new RangeError(`${chunks.length} chunks exceed the ${MAX_CHUNKS_PER_BATCH} a batch holds`);
+  if (chunks.length > CHUNK_TREE_LEAVES) {
+    throw new RangeError(`${chunks.length} chunks exceed the ${CHUNK_TREE_LEAVES} leaves of the chunk tree`);
   }
   const result: Uint8Array[][] = [chunks.map((c) => keccak256(chunkBytes(c)))];
   for (let h = 0; h < CHUNK_TREE_DEPTH; h++) {

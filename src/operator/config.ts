@@ -1,3 +1,4 @@
+import { MAX_CHUNK_BYTES } from "../protocol/constants";
 import { BilayerError } from "../protocol/errors";
 import { DEFAULT_MEMPOOL_LIMITS, type MempoolLimits } from "./mempool";
 import { DEFAULT_BATCH_LIMITS, type BatchLimits } from "./sequencer";
@@ -74,7 +75,7 @@ export function validateConfig(c: OperatorConfig): OperatorConfig {
   int(c.feeRecipient, "feeRecipient", 0, 2 ** 32 - 1);
   int(c.batch.maxAgeMs, "batch.maxAgeMs", 1);
   int(c.batch.maxChunks, "batch.maxChunks", 1, DEFAULT_BATCH_LIMITS.maxChunks);
-  int(c.batch.maxBytes, "batch.maxBytes", 96, DEFAULT_BATCH_LIMITS.maxBytes);
+  int(c.batch.maxBytes, "batch.maxBytes", MAX_CHUNK_BYTES, DEFAULT_BATCH_LIMITS.maxBytes);
   int(c.batch.maxQueueItems, "batch.maxQueueItems", 1, DEFAULT_BATCH_LIMITS.maxQueueItems);
   int(c.mempool.maxNonceGap, "mempool.maxNonceGap", 1);
   int(c.mempool.maxPerAccount, "mempool.maxPerAccount", 1);

@@ -1,11 +1,14 @@
 import { getBytes, hexlify, type Provider, type TransactionReceipt } from "ethers";
 import { chunksRoot } from "../l1/batch";
-import type { RollupInbox, StateCommitmentChain } from "../../typechain-types";
+import type { FraudVerifier, RollupInbox, StateCommitmentChain } from "../../typechain-types";
 import { BilayerError } from "../protocol/errors";
+import { describeRevert, fraudProofCalldata } from "../verifier/challenger";
+import type { BondBook } from "./bonds";
 import { L1TxLostError, L1TxRevertedError, type L1Sender, type TxPurpose } from "./l1-sender";
 import type { Logger } from "./log";
 import type { OperatorMetrics } from "./metrics";
 import type { BatchRecord } from "./records";
+import { ProposalChecker, proveWrongProposal, type WrongProposal } from "./proposals";
 import type { AdoptedBatch, Sequencer } from "./sequencer";
 
 export interface DriverOptions {
@@ -14,7 +17,12 @@ export interface DriverOptions {
   /** Read-only handles (connected to the provider). */
   inbox: RollupInbox;
   stateCommitmentChain: StateCommitmentChain;
+  fraudVerifier: FraudVerifier;
   sequencer: Sequencer;
+  /** The operator's own bonds (recorded by the L1 sender's confirmations). */
+  bonds: BondBook;
+  /** The inbox's EIP-712 domain separator (fraud proofs re-execute chunks with it). */
+  domainSeparator: string;
   logger: Logger;
   metrics: OperatorMetrics;
   pollMs: number;
@@ -29,6 +37,20 @@ export interface DriverOptions {
   proposalRoots?: (batch: BatchRecord) => string[] | Promise<string[]>; // async: malicious mode (./malicious.ts)
 }
 
+/** A lie this operator found in a live proposal and proved. */
+export interface ProvenLie {
+  batchIndex: number;
+  stepIndex: number;
+  proposalId: string;
+  proposer: string;
+  proposedRoot: string;
+  computedRoot: string;
+  /** The fraud-proof transaction and the reward it paid this operator (wei, decimal). */
+  transactionHash: string;
+  reward: string;
+  at: number;
+}
+
 /** What the driver last read from L1. */
 export interface DriverView {
   l1Block: number;
@@ -38,6 +60,10 @@ export interface DriverView {
   final: number;
   openProposals: { batchIndex: number; deadline: number }[];
   halted: string | undefined;
+  /** Lies found in live proposals and proven by this operator since it started. */
+  lies: ProvenLie[];
+  /** Bonds of this operator that the chain holds. */
+  bondsHeld: number;
 }
 
 /**
@@ -64,6 +90,8 @@ export class L1Driver {
     final: 0,
     openProposals: [],
     halted: undefined,
+    lies: [],
+    bondsHeld: 0,
   };
   /** Batches already checked against the inbox's commitment. */
   private verified = 0;
@@ -71,15 +99,27 @@ export class L1Driver {
   private diverged: number | undefined;
   private readonly deadlines = new Map<number, number>();
   private bond = 0n;
-  private bondCursor = 0;
   private wake: (() => void) | undefined;
+  private readonly checker: ProposalChecker;
 
   constructor(opts: DriverOptions) {
     this.o = opts;
+    this.checker = new ProposalChecker({
+      stateCommitmentChain: opts.stateCommitmentChain,
+      startBlock: opts.startBlock,
+      ownRoots: (k) => (k < this.view.appended ? opts.sequencer.batch(k)?.stepRoots : undefined),
+      // Malicious mode proposes other roots than its own on purpose: it must not prove its own lie.
+      trusted: opts.proposalRoots ? opts.sender.address : undefined,
+    });
   }
 
   get state(): DriverView {
-    return { ...this.view, openProposals: [...this.view.openProposals] };
+    return {
+      ...this.view,
+      openProposals: [...this.view.openProposals],
+      lies: [...this.view.lies],
+      bondsHeld: this.o.bonds.list().length,
+    };
   }
 
   /** Starts the loop. */
@@ -157,8 +197,10 @@ export class L1Driver {
     }
     if (proposedCount < this.view.proposed) {
       this.o.logger.error({ proposed: proposedCount, before: this.view.proposed }, "proposals were rolled back on L1");
-      for (const k of [...this.deadlines.keys()]) if (k >= proposedCount) this.deadlines.delete(k);
+      this.o.bonds.sweepAll();
     }
+    // A deadline is kept per batch while its proposal stands; a rollback (seen above or by the checker) drops them.
+    for (const k of [...this.deadlines.keys()]) if (k >= proposedCount) this.deadlines.delete(k);
     // Finality is a prefix: a proposal is final once its deadline has passed (its parent's came earlier).
     let final = Math.min(this.view.final, proposedCount);
     const open: { batchIndex: number; deadline: number }[] = [];
@@ -207,14 +249,101 @@ export class L1Driver {
       return true;
     }
     if (this.o.propose) {
+      // Never bond on a parent this operator disagrees with: prove the lie first, then propose after the rollback.
+      const check = await this.checker.check(this.view.proposed);
+      if (this.checker.takeRollbackSeen()) {
+        this.deadlines.clear();
+        this.o.bonds.sweepAll();
+      }
+      if (check.kind === "wrong") {
+        await this.proveLie(check.wrong);
+        return true;
+      }
       const p = this.view.proposed;
-      if (p < this.view.appended) {
+      if (check.kind === "ok" && p < this.view.appended) {
         await this.proposeBatch(p);
         return true;
       }
       if (await this.returnBonds()) return true;
     }
     return false;
+  }
+
+  /** Proves the first wrong step of a live proposal, with the proof built from this operator's own batches. */
+  private async proveLie(wrong: WrongProposal): Promise<void> {
+    const { sender, sequencer, metrics, logger } = this.o;
+    const context = {
+      batch: wrong.batchIndex,
+      step: wrong.wrongStep,
+      proposalId: wrong.proposalId.toString(),
+      proposer: wrong.proposer,
+      proposedRoot: wrong.proposedRoot,
+      computedRoot: wrong.computedRoot,
+    };
+    if (wrong.batchIndex < this.view.final) {
+      this.halt(
+        `the final proposal of batch ${wrong.batchIndex} differs from this operator's roots at step ${wrong.wrongStep}`,
+      );
+      return;
+    }
+    const purpose: TxPurpose = { kind: "prove", batch: wrong.batchIndex, proposal: wrong.proposalId.toString() };
+    let rec = sender.find(purpose);
+    if (!rec) {
+      logger.warn(context, "a live proposal differs from this operator's step roots; proving the first wrong step");
+      const proof = await proveWrongProposal(
+        wrong,
+        (k) => sequencer.batchData(k),
+        (k) => {
+          const roots = (sequencer.batch(k) as BatchRecord).stepRoots;
+          return roots[roots.length - 1];
+        },
+        this.o.domainSeparator,
+      );
+      const data = fraudProofCalldata(proof, wrong.stepRoots);
+      const to = await this.o.fraudVerifier.getAddress();
+      try {
+        rec = await sender.send(purpose, to, data, 0n);
+      } catch (err) {
+        // The estimate runs the proof: it fails when L1 moved on (proven by someone else, rolled back, final).
+        metrics.fraudProofs.inc({ result: "refused" });
+        logger.warn(
+          { ...context, reason: await this.revertReason(to, data, 0n) },
+          "the fraud proof would not go through",
+        );
+        if (err instanceof BilayerError && err.code === "L1_TX_TOO_LARGE") throw err;
+        return;
+      }
+    }
+    const receipt = await this.mined(rec, purpose);
+    if (!receipt) {
+      metrics.fraudProofs.inc({ result: "failed" });
+      return;
+    }
+    let reward = 0n;
+    for (const log of receipt.logs) {
+      try {
+        const parsed = this.o.stateCommitmentChain.interface.parseLog(log);
+        if (parsed?.name === "ProposalsRolledBack") reward = parsed.args.reward as bigint;
+      } catch {
+        // not a chain event
+      }
+    }
+    metrics.fraudProofs.inc({ result: "succeeded" });
+    this.view.lies.push({
+      batchIndex: wrong.batchIndex,
+      stepIndex: wrong.wrongStep,
+      proposalId: wrong.proposalId.toString(),
+      proposer: wrong.proposer,
+      proposedRoot: wrong.proposedRoot,
+      computedRoot: wrong.computedRoot,
+      transactionHash: receipt.hash,
+      reward: reward.toString(),
+      at: Date.now(),
+    });
+    logger.warn(
+      { ...context, tx: receipt.hash, reward: reward.toString(), gasUsed: receipt.gasUsed.toString() },
+      "LIE PROVEN: the wrong proposal and every later one are rolled back; proposing the right roots",
+    );
   }
 
   private async append(k: number): Promise<void> {
@@ -276,7 +405,16 @@ export class L1Driver {
     if (!rec) {
       const roots = this.o.proposalRoots ? await this.o.proposalRoots(batch) : batch.stepRoots;
       const data = scc.interface.encodeFunctionData("propose", [p, roots]);
-      rec = await sender.send(purpose, await scc.getAddress(), data, this.bond);
+      const to = await scc.getAddress();
+      try {
+        rec = await sender.send(purpose, to, data, this.bond);
+      } catch (err) {
+        // The estimate runs the call: someone else proposed this batch first. The next pass checks what they did.
+        const reason = await this.revertReason(to, data, this.bond);
+        if (!reason.startsWith("StateCommitmentChainNotNextBatch")) throw err;
+        this.o.logger.info({ batch: p, reason }, "another proposer was first; checking its roots next");
+        return;
+      }
     }
     const receipt = await this.mined(rec, purpose);
     if (receipt)
@@ -353,32 +491,38 @@ export class L1Driver {
     };
   }
 
-  /** Takes back the bond of the oldest final proposal of ours that still holds one. */
+  /**
+   * Takes back every bond of ours that can be: those of final proposals, and those of proposals removed by the
+   * rollback of an earlier one (refunded at once). Returns whether it sent anything.
+   */
   private async returnBonds(): Promise<boolean> {
-    const { sender, stateCommitmentChain: scc } = this.o;
-    while (this.bondCursor < this.view.final) {
-      const b = this.bondCursor;
-      const purpose: TxPurpose = { kind: "returnBond", batch: b };
+    const { sender, stateCommitmentChain: scc, bonds } = this.o;
+    const due = await bonds.due(this.view.final);
+    for (const b of due) {
+      const purpose: TxPurpose = { kind: "returnBond", batch: b.batchIndex, proposal: b.proposalId.toString() };
       let rec = sender.find(purpose);
       if (!rec) {
-        const proposal = await scc.proposal(b);
-        if (proposal.bondReturned || proposal.proposer.toLowerCase() !== sender.address.toLowerCase()) {
-          this.bondCursor++;
-          continue;
+        const data = scc.interface.encodeFunctionData("returnBond", [b.proposalId]);
+        try {
+          rec = await sender.send(purpose, await scc.getAddress(), data, 0n);
+        } catch (err) {
+          // Usually someone else took it back for us (anyone may): the next look at L1 tells.
+          bonds.sweepAll();
+          throw err;
         }
-        rec = await sender.send(
-          purpose,
-          await scc.getAddress(),
-          scc.interface.encodeFunctionData("returnBond", [b]),
-          0n,
-        );
       }
       const receipt = await this.mined(rec, purpose);
-      if (receipt) this.o.logger.info({ batch: b, tx: receipt.hash }, "bond returned");
-      this.bondCursor++;
-      return true;
+      if (receipt) {
+        await bonds.forget(b.proposalId);
+        this.o.logger.info(
+          { batch: b.batchIndex, proposalId: b.proposalId.toString(), reason: b.reason, tx: receipt.hash },
+          b.reason === "final"
+            ? "bond returned"
+            : "bond refunded: the proposal was removed by an earlier one's rollback",
+        );
+      } else bonds.sweepAll();
     }
-    return false;
+    return due.length > 0;
   }
 
   /** Waits for an L1 transaction; a revert is logged and answered by re-reading L1 on the next pass. */
@@ -414,18 +558,7 @@ export class L1Driver {
       await this.o.provider.call({ from: this.o.sender.address, to, data, value });
       return "no revert when replayed now";
     } catch (err) {
-      const revertData = (err as { data?: string }).data;
-      if (typeof revertData === "string") {
-        for (const iface of [this.o.inbox.interface, this.o.stateCommitmentChain.interface]) {
-          try {
-            const parsed = iface.parseError(revertData);
-            if (parsed) return `${parsed.name}(${parsed.args.map(String).join(", ")})`;
-          } catch {
-            // not this contract's error
-          }
-        }
-      }
-      return (err as Error).message;
+      return describeRevert(err);
     }
   }
 }

@@ -1,4 +1,5 @@
 import { Transaction, type Provider, type TransactionReceipt, type Wallet } from "ethers";
+import { MAX_L1_TX_BYTES } from "../l1/batch";
 import { BilayerError } from "../protocol/errors";
 import type { Logger } from "./log";
 import type { OperatorMetrics } from "./metrics";
@@ -7,10 +8,19 @@ import { keyNum, type KeyValueStore } from "./store";
 /** The gas limit of one transaction on osaka (EIP-7825). */
 export const TX_GAS_CAP = 16_777_216n;
 
-/** What an L1 transaction is for, e.g. `{ kind: "append", batch: 4 }`. */
+/**
+ * What an L1 transaction is for, e.g. `{ kind: "append", batch: 4 }`: append a batch, propose its roots, prove a
+ * proposal of it wrong, or take back the bond of proposal `proposal` (of batch `batch`).
+ */
 export interface TxPurpose {
-  kind: "append" | "propose" | "returnBond";
+  kind: "append" | "propose" | "prove" | "returnBond";
   batch: number;
+  proposal?: string;
+}
+
+/** A short label of a purpose, for logs and status (`append:4`, `returnBond:4#7`). */
+export function purposeLabel(p: TxPurpose): string {
+  return `${p.kind}:${p.batch}${p.proposal === undefined ? "" : `#${p.proposal}`}`;
 }
 
 /** One signed version of an L1 transaction (replacements share the nonce). */
@@ -57,6 +67,22 @@ export interface L1SenderOptions {
   maxFeePerGasCap: bigint;
   /** Poll interval while waiting for a receipt. */
   pollMs: number;
+  /**
+   * Called with the receipt of each transaction once it is `confirmations` deep, before it is forgotten (so a crash
+   * in between calls it again after the restart).
+   */
+  onConfirmed?: (rec: L1TxRecord, receipt: TransactionReceipt) => Promise<void>;
+}
+
+/** A signed transaction larger than a public mempool relays: it would never be mined. */
+export class L1TxTooLargeError extends BilayerError {
+  constructor(purpose: TxPurpose, size: number) {
+    super(
+      "L1_TX_TOO_LARGE",
+      `${purposeLabel(purpose)} would be a ${size}-byte transaction; public mempools refuse non-blob transactions over ${MAX_L1_TX_BYTES} bytes`,
+      { context: { size, max: MAX_L1_TX_BYTES } },
+    );
+  }
 }
 
 /** The L1 reverted one of the operator's transactions. */
@@ -65,13 +91,9 @@ export class L1TxRevertedError extends BilayerError {
     readonly record: L1TxRecord,
     readonly receipt: TransactionReceipt,
   ) {
-    super(
-      "L1_TX_REVERTED",
-      `L1 transaction ${receipt.hash} (${record.purpose.kind} of batch ${record.purpose.batch}) reverted`,
-      {
-        context: { hash: receipt.hash, nonce: record.nonce, purpose: record.purpose },
-      },
-    );
+    super("L1_TX_REVERTED", `L1 transaction ${receipt.hash} (${purposeLabel(record.purpose)}) reverted`, {
+      context: { hash: receipt.hash, nonce: record.nonce, purpose: record.purpose },
+    });
   }
 }
 
@@ -80,7 +102,7 @@ export class L1TxLostError extends BilayerError {
   constructor(readonly record: L1TxRecord) {
     super(
       "L1_TX_LOST",
-      `L1 transaction nonce ${record.nonce} (${record.purpose.kind} of batch ${record.purpose.batch}) was spent by another transaction`,
+      `L1 transaction nonce ${record.nonce} (${purposeLabel(record.purpose)}) was spent by another transaction`,
       {
         context: { nonce: record.nonce, purpose: record.purpose },
       },
@@ -130,7 +152,7 @@ export class L1Sender {
   find(purpose: TxPurpose): L1TxRecord | undefined {
     for (const r of this.records.values()) {
       if (r.mined?.status === 0 || r.cancelled) continue;
-      if (r.purpose.kind === purpose.kind && r.purpose.batch === purpose.batch) return r;
+      if (purposeLabel(r.purpose) === purposeLabel(purpose)) return r;
     }
     return undefined;
   }
@@ -163,20 +185,17 @@ export class L1Sender {
 
   /**
    * Signs, stores (durably) and broadcasts a transaction; returns its record.
-   * Throws before storing anything if the transaction would revert or needs
-   * more gas than the per-transaction cap.
+   * Throws before storing anything if the transaction would revert, needs
+   * more gas than the per-transaction cap, or is larger than a public mempool
+   * relays ({@link L1TxTooLargeError}).
    */
   async send(purpose: TxPurpose, to: string, data: string, value: bigint): Promise<L1TxRecord> {
     const estimate = await this.o.provider.estimateGas({ from: this.address, to, data, value });
     let gasLimit = (estimate * 120n) / 100n + 20_000n;
     if (estimate > TX_GAS_CAP) {
-      throw new BilayerError(
-        "L1_GAS_CAP",
-        `${purpose.kind} of batch ${purpose.batch} needs ${estimate} gas, above the cap`,
-        {
-          context: { estimate: estimate.toString(), cap: TX_GAS_CAP.toString() },
-        },
-      );
+      throw new BilayerError("L1_GAS_CAP", `${purposeLabel(purpose)} needs ${estimate} gas, above the cap`, {
+        context: { estimate: estimate.toString(), cap: TX_GAS_CAP.toString() },
+      });
     }
     if (gasLimit > TX_GAS_CAP) gasLimit = TX_GAS_CAP;
     // Someone else may have used this key since (a shared dev account): never reuse a spent nonce.
@@ -271,6 +290,7 @@ export class L1Sender {
       // Newly seen, or seen again in another block after a reorg.
       if (!rec.mined || receipt.blockHash !== rec.mined.blockHash) await this.markMined(rec, receipt);
       if (head - receipt.blockNumber + 1 >= this.o.confirmations) {
+        await this.o.onConfirmed?.(rec, receipt);
         await this.forget(rec);
         this.o.metrics.l1Transactions.inc({ purpose: rec.purpose.kind, event: "confirmed" });
         this.o.metrics.l1GasUsed.inc({ purpose: rec.purpose.kind }, Number(receipt.gasUsed));
@@ -325,6 +345,9 @@ export class L1Sender {
       maxFeePerGas,
       maxPriorityFeePerGas,
     });
+    // Every replacement is signed again, so every attempt is checked: wider fees add bytes.
+    const size = (raw.length - 2) / 2;
+    if (size > MAX_L1_TX_BYTES) throw new L1TxTooLargeError(rec.purpose, size);
     const hash = Transaction.from(raw).hash;
     if (!hash) throw new BilayerError("L1_SIGN", "signed transaction has no hash");
     return {

@@ -64,6 +64,12 @@ export class OperatorMetrics {
     labelNames: ["purpose", "event"],
     registers: [this.registry],
   });
+  readonly fraudProofs = new Counter({
+    name: "bilayer_fraud_proofs_total",
+    help: "Fraud proofs of lies found in live proposals, by result (succeeded, refused by the estimate, failed on L1)",
+    labelNames: ["result"],
+    registers: [this.registry],
+  });
   readonly l1GasUsed = new Counter({
     name: "bilayer_l1_gas_used_total",
     help: "L1 gas used by the operator's confirmed transactions, by purpose",

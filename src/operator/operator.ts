@@ -8,7 +8,8 @@ import { initHashing } from "../protocol/hash";
 import { validateConfig, type OperatorConfig } from "./config";
 import { L1Driver, type DriverOptions } from "./driver";
 import { QueueFollower } from "./follower";
-import { L1Sender } from "./l1-sender";
+import { BondBook } from "./bonds";
+import { L1Sender, purposeLabel } from "./l1-sender";
 import { createLogger, type Logger } from "./log";
 import { OperatorMetrics } from "./metrics";
 import { KEY_META, type StoreMeta } from "./records";
@@ -163,12 +164,22 @@ export class Operator {
       });
       await sequencer.load(await follower.load());
 
+      const bonds = new BondBook({
+        store,
+        stateCommitmentChain: contracts.stateCommitmentChain,
+        self: wallet.address,
+        logger,
+      });
+      await bonds.load();
       const sender = new L1Sender({
         provider,
         wallet,
         store,
         logger,
         metrics,
+        onConfirmed: async (rec, receipt) => {
+          if (rec.purpose.kind === "propose" && receipt.status === 1) await bonds.record(receipt);
+        },
         confirmations: config.confirmations,
         stuckAfterMs: config.stuckAfterMs,
         feeBumpPercent: config.feeBumpPercent,
@@ -187,7 +198,10 @@ export class Operator {
         sender,
         inbox: contracts.inbox,
         stateCommitmentChain: contracts.stateCommitmentChain,
+        fraudVerifier: contracts.fraudVerifier,
         sequencer,
+        bonds,
+        domainSeparator: separator,
         logger,
         metrics,
         pollMs: config.pollMs,
@@ -210,9 +224,10 @@ export class Operator {
           l1Block: v.l1Block,
           heads: { appended: v.appended, proposed: v.proposed, final: v.final },
           openProposals: v.openProposals,
+          proposer: { bondsHeld: v.bondsHeld, liesProven: v.lies },
           inFlight: sender.unconfirmed().map((r) => ({
             nonce: r.nonce,
-            purpose: `${r.purpose.kind}:${r.purpose.batch}`,
+            purpose: purposeLabel(r.purpose),
             hash: r.mined?.hash ?? r.attempts[r.attempts.length - 1].hash,
           })),
           ...(v.halted ? { halted: v.halted } : {}),

@@ -1,4 +1,10 @@
-import { batchCommitment, chunksRoot } from "../l1/batch";
+import {
+  batchCommitment,
+  chunksRoot,
+  MAX_BATCH_BYTES,
+  MAX_CHUNKS_PER_BATCH,
+  MAX_QUEUE_ITEMS_PER_BATCH,
+} from "../l1/batch";
 import {
   MAX_NONCE,
   MAX_QUEUE_ITEMS_PER_STEP,
@@ -39,24 +45,28 @@ import {
 } from "./records";
 import type { KeyValueStore, StoreOp } from "./store";
 import { WithdrawalHistory } from "./withdrawals";
+import type { BatchData } from "../verifier/replica";
 
-/** Limits of a batch; the defaults are the inbox's own (RollupInbox.sol). */
+/**
+ * Limits of a batch. The size limits default to the inbox's own (`src/l1/batch.ts`, twin of BatchLimits.sol) and
+ * may only be lowered: every batch within them is an `appendBatch` a public mempool relays.
+ */
 export interface BatchLimits {
   /** Close the batch once it is this old (ms) and has anything in it. */
   maxAgeMs: number;
-  /** Chunks per batch (`MAX_CHUNKS_PER_BATCH` = 128). */
+  /** Chunks per batch (at most `MAX_CHUNKS_PER_BATCH` = 113). */
   maxChunks: number;
-  /** Chunk bytes per batch (`MAX_BATCH_BYTES` = 256 KiB). */
+  /** Chunk bytes per batch (at most `MAX_BATCH_BYTES` = 120,000). */
   maxBytes: number;
-  /** Queue items per batch (`MAX_QUEUE_ITEMS_PER_BATCH` = 1024). */
+  /** Queue items per batch (at most `MAX_QUEUE_ITEMS_PER_BATCH` = 1024). */
   maxQueueItems: number;
 }
 
 export const DEFAULT_BATCH_LIMITS: BatchLimits = {
   maxAgeMs: 2_000,
-  maxChunks: 128,
-  maxBytes: 256 * 1024,
-  maxQueueItems: 1024,
+  maxChunks: MAX_CHUNKS_PER_BATCH,
+  maxBytes: MAX_BATCH_BYTES,
+  maxQueueItems: MAX_QUEUE_ITEMS_PER_BATCH,
 };
 
 export interface SequencerOptions {
@@ -70,17 +80,23 @@ export interface SequencerOptions {
   metrics: OperatorMetrics;
 }
 
-/** What `l2_sendTransaction` answers. */
+/** Where a transaction stands. */
+export type TxStatus = "queued" | "pending" | "batched" | "appended" | "proposed" | "final" | "skipped";
+
+/**
+ * What `l2_sendTransaction` answers: for a new transaction `pending` (applied to the pending state) or `queued`
+ * (waiting for an earlier nonce); for one sent before, wherever it stands now.
+ */
 export interface SubmitResult {
   hash: string;
-  /** `pending`: applied to the pending state; `queued`: waiting for an earlier nonce. */
-  status: "pending" | "queued";
+  status: TxStatus;
   from: number;
   nonce: number;
+  /** Why it was skipped (status `skipped`). */
+  reason?: string;
+  /** The batch that holds it, once it is in a closed one. */
+  batchIndex?: number;
 }
-
-/** Where a transaction stands. */
-export type TxStatus = "queued" | "pending" | "batched" | "proposed" | "final" | "skipped";
 
 export interface TxReceipt {
   hash: string;
@@ -145,6 +161,8 @@ interface OpenBatch {
 }
 
 const U32 = 2 ** 32;
+/** The largest transaction: a batch with less room than this left is full. */
+const MAX_TX_SIZE = Math.max(...Object.values(TX_SIZE));
 /** How many nonces on each side of the account's a refused signature is tried against, to tell a wrong nonce. */
 const NONCE_PROBES = 3;
 
@@ -187,6 +205,8 @@ export class Sequencer {
   private recovering: Promise<void> | undefined;
   /** Store operations in the order the events happened, written by the next `commit()`. */
   private buffered: StoreOp[] = [];
+  /** Settles once the latest write issued has (resolved or failed). */
+  private lastCommit: Promise<void> = Promise.resolve();
   /** Batches closed since the last `commit()`: durable once it resolves. */
   private closedBuffered: BatchRecord[] = [];
   /** Called after a batch is closed and durably stored. */
@@ -393,8 +413,7 @@ export class Sequencer {
     }
     const tx = decoded.tx;
     const hash = txHash(bytes);
-    const waiting = this.mempool.byId(hash);
-    if (waiting) return { hash, status: "queued", from: waiting.from, nonce: waiting.nonce };
+    if (this.mempool.byId(hash) || this.lookup(hash)) return this.resent(hash);
     const sender = this.account(tx.from);
     if (!sender) {
       reject(
@@ -407,8 +426,6 @@ export class Sequencer {
     }
     if (nonce !== undefined && nonce !== sender.nonce) {
       if (nonce < sender.nonce) {
-        const existing = this.lookup(hash);
-        if (existing) return { hash, status: "pending", from: tx.from, nonce };
         reject(RpcCode.WrongNonce, `nonce ${nonce} is already used: account ${tx.from} is at nonce ${sender.nonce}`, {
           nonce,
           accountNonce: sender.nonce,
@@ -433,6 +450,30 @@ export class Sequencer {
     await this.commitOrFail();
     this.o.metrics.accepted();
     return { hash, status: "pending", from: tx.from, nonce: usedNonce };
+  }
+
+  /**
+   * The answer to a transaction sent again (a wallet retrying after a lost response): its hash and where it stands
+   * now, never a second copy. The first copy may still be on its way to the disk, so it answers only once every
+   * write issued so far is durable; if that write failed, the transaction was never acknowledged and the sender
+   * hears so, as the first copy's sender did.
+   */
+  private async resent(hash: string): Promise<SubmitResult> {
+    await this.lastCommit;
+    if (!this.available)
+      reject(RpcCode.Unavailable, "the sequencer is not accepting transactions right now (starting or recovering)");
+    const r = await this.receipt(hash);
+    if (r === undefined) {
+      reject(RpcCode.Unavailable, "the transaction's first copy was not stored; send it again", { hash });
+    }
+    return {
+      hash,
+      status: r.status,
+      from: r.from,
+      nonce: r.nonce,
+      ...(r.reason === undefined ? {} : { reason: r.reason }),
+      ...(r.batchIndex === undefined ? {} : { batchIndex: r.batchIndex }),
+    };
   }
 
   /** Throws the API error for the first cheap STF check `tx` fails. */
@@ -530,10 +571,6 @@ export class Sequencer {
         reason: outcomeName(code),
       });
     }
-    // Sent again after it was accepted: the same answer as the first time.
-    const known = this.lookup(hash);
-    if (known && "seq" in known)
-      return { hash, status: "pending", from: tx.from, nonce: await this.nonceOf(known.seq) };
     // Signed over a nearby nonce? A few recoveries, on this error path only (each costs ~0.1 ms).
     // Recovered here: a recovery made ahead was for another digest than the one checked (or it would have applied).
     const signer = (n: number): string | null => this.signerOf(tx, bytes, sender.tokenId, n, undefined);
@@ -683,7 +720,7 @@ export class Sequencer {
     const closed = this.closedBuffered;
     this.buffered = [];
     this.closedBuffered = [];
-    return this.o.store.write(ops).then(
+    const written = this.o.store.write(ops).then(
       () => {
         for (const rec of closed) {
           this.durableBatches = Math.max(this.durableBatches, rec.index + 1);
@@ -695,6 +732,9 @@ export class Sequencer {
         throw err;
       },
     );
+    // Writes complete in the order they were issued: once this one settles, everything before it has too.
+    this.lastCommit = written.catch(() => undefined);
+    return written;
   }
 
   /** `commit()` for a caller waiting to acknowledge: a failure becomes the API's store error. */
@@ -880,7 +920,7 @@ export class Sequencer {
     if (!open) return;
     const chunksAfter = open.chunks.length + (open.current.length > 0 ? 1 : 0);
     const chunkFull = open.executor === undefined || open.executor.transactionCount >= MAX_TXS_PER_CHUNK;
-    if (open.bytes + 96 > this.limits.maxBytes || (chunksAfter >= this.limits.maxChunks && chunkFull))
+    if (open.bytes + MAX_TX_SIZE > this.limits.maxBytes || (chunksAfter >= this.limits.maxChunks && chunkFull))
       this.closeBatch();
   }
 
@@ -1218,12 +1258,6 @@ export class Sequencer {
     return [...(this.owners.get(owner.toLowerCase()) ?? [])];
   }
 
-  /** The nonce an accepted transaction was signed over (from its record). */
-  private async nonceOf(seq: number): Promise<number> {
-    const text = await this.o.store.get(txKey(seq));
-    return text === undefined ? -1 : (JSON.parse(text) as TxRecord).n;
-  }
-
   /** A transaction by hash: its sequence number, or its drop record. */
   private lookup(hash: string): { seq: number } | { dropped: DroppedRecord } | undefined {
     const seq = this.txIndex.get(hash);
@@ -1272,7 +1306,14 @@ export class Sequencer {
       receipt.batchIndex = b.index;
       receipt.stepIndex = b.stepRoots.length - b.chunkEnds.length + chunk;
       receipt.position = found.seq - chunkStart;
-      receipt.status = b.index < this.l1.final ? "final" : b.index < this.l1.proposed ? "proposed" : "batched";
+      receipt.status =
+        b.index < this.l1.final
+          ? "final"
+          : b.index < this.l1.proposed
+            ? "proposed"
+            : b.index < this.l1.appended
+              ? "appended"
+              : "batched";
       if (t.o !== undefined && t.o !== Outcome.Applied) {
         receipt.status = "skipped";
         receipt.reason = `skipped in batch ${b.index}, which L1 holds as it is`;
@@ -1327,6 +1368,20 @@ export class Sequencer {
       chunks.push(concatBytes(...parts));
     }
     return chunks;
+  }
+
+  /** Closed batch `index` as a step-by-step input (what a replay or a fraud proof of it needs). */
+  async batchData(index: number): Promise<BatchData> {
+    const b = this.batches[index];
+    if (!b) throw new BilayerError("UNKNOWN_BATCH", `no closed batch ${index}`, { context: { index } });
+    return {
+      index,
+      queueStart: b.queueStart,
+      queueEnd: b.queueEnd,
+      feeRecipient: b.feeRecipient,
+      chunks: await this.chunksOf(index),
+      queueItems: this.queue.slice(b.queueStart, b.queueEnd).map(queueItemOf),
+    };
   }
 
   /** Forgets the cached chunks of a batch that is appended and confirmed. */

@@ -4,7 +4,7 @@
  * proof that would revert costs nothing and its custom error is reported),
  * then sent and waited for.
  */
-import type { ContractTransactionResponse, Interface, TransactionReceipt } from "ethers";
+import type { ContractRunner, Interface, Signer, TransactionReceipt, TransactionResponse } from "ethers";
 import {
   Bridge__factory,
   FraudVerifier__factory,
@@ -12,10 +12,12 @@ import {
   StateCommitmentChain__factory,
 } from "../../typechain-types";
 import type { FraudVerifier, StateCommitmentChain } from "../../typechain-types";
+import { BilayerError } from "../protocol/errors";
 import type { FraudProof } from "./replica";
 
+const FRAUD_VERIFIER = FraudVerifier__factory.createInterface();
 const INTERFACES: Interface[] = [
-  FraudVerifier__factory.createInterface(),
+  FRAUD_VERIFIER,
   StateCommitmentChain__factory.createInterface(),
   RollupInbox__factory.createInterface(),
   Bridge__factory.createInterface(),
@@ -63,20 +65,18 @@ export function describeRevert(err: unknown): string {
   return message.split("\n")[0].slice(0, 300);
 }
 
-async function send(
-  build: () => Promise<bigint>,
-  submit: (gasLimit: bigint) => Promise<ContractTransactionResponse>,
-): Promise<TxOutcome> {
+/** Estimates (so a call that would revert costs nothing and says why), sends with 20% headroom and waits. */
+async function sendCall(signer: Signer, to: string, data: string, value = 0n): Promise<TxOutcome> {
   let gas: bigint;
   try {
-    gas = await build();
+    gas = await signer.estimateGas({ to, data, value });
   } catch (err) {
     return { ok: false, error: describeRevert(err) };
   }
-  let response: ContractTransactionResponse;
+  let response: TransactionResponse;
   try {
     // 20% headroom over the estimate: the state may move a little between estimate and inclusion.
-    response = await submit((gas * 12n) / 10n);
+    response = await signer.sendTransaction({ to, data, value, gasLimit: (gas * 12n) / 10n });
   } catch (err) {
     return { ok: false, error: describeRevert(err) };
   }
@@ -89,12 +89,20 @@ async function send(
   }
 }
 
-/** Sends the fraud proof `proof` against a proposal of `stepRoots`, from the fraud verifier's runner. */
-export function sendFraudProof(
-  fraudVerifier: FraudVerifier,
-  proof: FraudProof,
-  stepRoots: string[],
-): Promise<TxOutcome> {
+/** The signer a contract handle was connected to. */
+function signerOf(contract: { runner: ContractRunner | null }): Signer {
+  const runner = contract.runner;
+  if (runner === null || typeof (runner as Signer).sendTransaction !== "function") {
+    throw new BilayerError("NO_SIGNER", "the contract handle is not connected to a signer");
+  }
+  return runner as Signer;
+}
+
+/**
+ * The calldata of the FraudVerifier call that proves `proof` against a proposal of `stepRoots`
+ * (`proveQueueStep` or `proveChunkStep`). The verifier sends it from its key, the operator through its L1 sender.
+ */
+export function fraudProofCalldata(proof: FraudProof, stepRoots: readonly string[]): string {
   const pre = {
     accountsRoot: proof.pre.accountsRoot,
     accountCount: proof.pre.accountCount,
@@ -102,44 +110,48 @@ export function sendFraudProof(
     withdrawalCount: proof.pre.withdrawalCount,
   };
   if (proof.kind === "queue") {
-    const args = [proof.batchIndex, proof.stepIndex, stepRoots, pre, proof.items, proof.witness] as const;
-    return send(
-      () => fraudVerifier.proveQueueStep.estimateGas(...args),
-      (gasLimit) => fraudVerifier.proveQueueStep(...args, { gasLimit }),
-    );
+    return FRAUD_VERIFIER.encodeFunctionData("proveQueueStep", [
+      proof.batchIndex,
+      proof.stepIndex,
+      [...stepRoots],
+      pre,
+      proof.items,
+      proof.witness,
+    ]);
   }
-  const args = [
+  return FRAUD_VERIFIER.encodeFunctionData("proveChunkStep", [
     proof.batchIndex,
     proof.stepIndex,
-    stepRoots,
+    [...stepRoots],
     pre,
     proof.chunk,
     proof.chunkProof,
     proof.witness,
-  ] as const;
-  return send(
-    () => fraudVerifier.proveChunkStep.estimateGas(...args),
-    (gasLimit) => fraudVerifier.proveChunkStep(...args, { gasLimit }),
-  );
+  ]);
+}
+
+/** Sends the fraud proof `proof` against a proposal of `stepRoots`, from the fraud verifier's runner. */
+export async function sendFraudProof(
+  fraudVerifier: FraudVerifier,
+  proof: FraudProof,
+  stepRoots: readonly string[],
+): Promise<TxOutcome> {
+  return sendCall(signerOf(fraudVerifier), await fraudVerifier.getAddress(), fraudProofCalldata(proof, stepRoots));
 }
 
 /** Proposes `stepRoots` for `batchIndex` with the bond, from the chain's runner. */
-export function sendProposal(
+export async function sendProposal(
   chain: StateCommitmentChain,
   batchIndex: number,
   stepRoots: string[],
   bond: bigint,
 ): Promise<TxOutcome> {
-  return send(
-    () => chain.propose.estimateGas(batchIndex, stepRoots, { value: bond }),
-    (gasLimit) => chain.propose(batchIndex, stepRoots, { value: bond, gasLimit }),
-  );
+  const data = chain.interface.encodeFunctionData("propose", [batchIndex, stepRoots]);
+  return sendCall(signerOf(chain), await chain.getAddress(), data, bond);
 }
 
-/** Takes back the bond of a final proposal. */
-export function sendReturnBond(chain: StateCommitmentChain, batchIndex: number): Promise<TxOutcome> {
-  return send(
-    () => chain.returnBond.estimateGas(batchIndex),
-    (gasLimit) => chain.returnBond(batchIndex, { gasLimit }),
-  );
+/** Takes back the bond of proposal `proposalId`: final, or removed by the rollback of an earlier one. */
+export async function sendReturnBond(chain: StateCommitmentChain, proposalId: bigint | number): Promise<TxOutcome> {
+  const data = chain.interface.encodeFunctionData("returnBond", [proposalId]);
+  return sendCall(signerOf(chain), await chain.getAddress(), data);
 }

@@ -64,6 +64,7 @@ export interface BatchEvent extends EventPosition {
 export interface ProposalEvent extends EventPosition {
   kind: "proposal";
   batchIndex: number;
+  proposalId: bigint;
   proposer: string;
   stateRoot: string;
   deadline: number;
@@ -76,13 +77,16 @@ export interface RollbackEvent extends EventPosition {
   fromBatch: number;
   toBatch: number;
   challenger: string;
+  /** The proposal proven wrong: its bond is forfeited; the others removed stay refundable. */
+  proposalId: bigint;
   reward: bigint;
   burnt: bigint;
 }
 
-/** A final proposal's bond was paid back. */
+/** A proposal's bond was paid back (final, or removed by an earlier one's rollback). */
 export interface BondReturnedEvent extends EventPosition {
   kind: "bondReturned";
+  proposalId: bigint;
   batchIndex: number;
   proposer: string;
 }
@@ -223,6 +227,7 @@ export class L1Reader {
           kind: "proposal",
           ...position(log),
           batchIndex: Number(args.batchIndex),
+          proposalId: args.proposalId as bigint,
           proposer: String(args.proposer).toLowerCase(),
           stateRoot: String(args.stateRoot).toLowerCase(),
           deadline: Number(args.deadline),
@@ -236,6 +241,7 @@ export class L1Reader {
           fromBatch: Number(args.fromBatch),
           toBatch: Number(args.toBatch),
           challenger: String(args.challenger).toLowerCase(),
+          proposalId: args.proposalId as bigint,
           reward: args.reward as bigint,
           burnt: args.burnt as bigint,
         };
@@ -244,6 +250,7 @@ export class L1Reader {
         return {
           kind: "bondReturned",
           ...position(log),
+          proposalId: args.proposalId as bigint,
           batchIndex: Number(args.batchIndex),
           proposer: String(args.proposer).toLowerCase(),
         };

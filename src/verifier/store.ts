@@ -14,6 +14,7 @@
  *   w/<index>       WithdrawalJson: withdrawal `index` of the tip state
  *   r/<index>       "1": a batch rolled back and not yet proposed again (to re-propose)
  *   x/<seq>         ActionJson: a fraud proof, proposal or bond return this verifier sent
+ *   n/<proposalId>  OwnBondJson: a bond of this verifier's that the chain still holds
  */
 import { ClassicLevel } from "classic-level";
 import { queueItemFromJson, queueItemToJson, type QueueItemJson } from "../l1/queue";
@@ -39,6 +40,7 @@ export const accountKey = (i: number): string => `a/${keyNum(i)}`;
 export const withdrawalKey = (i: number): string => `w/${keyNum(i)}`;
 export const reproposeKey = (i: number): string => `r/${keyNum(i)}`;
 export const actionKey = (i: number): string => `x/${keyNum(i)}`;
+export const ownBondKey = (proposalId: bigint): string => `n/${proposalId.toString().padStart(20, "0")}`;
 
 export interface VerifierMeta {
   version: 1;
@@ -92,7 +94,17 @@ export interface ProposalJson {
   transactionHash: string;
   /** First step whose proposed root differs from the computed one; -1 when the proposal is right. */
   wrongStep: number;
-  bondReturned: boolean;
+  /** The proposal's id (decimal). */
+  proposalId: string;
+}
+
+/** A bond this verifier posted, until the chain pays it back or forfeits it. */
+export interface OwnBondJson {
+  proposalId: string;
+  batchIndex: number;
+  deadline: number;
+  /** Removed by the rollback of an earlier proposal: refundable at once. */
+  removed: boolean;
 }
 
 export interface AccountJson {

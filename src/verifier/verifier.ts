@@ -47,6 +47,7 @@ import {
   accountToJson,
   actionKey,
   batchKey,
+  ownBondKey,
   KEY_CURSOR,
   KEY_META,
   proposalKey,
@@ -66,6 +67,7 @@ import {
   type ActionJson,
   type BatchJson,
   type Cursor,
+  type OwnBondJson,
   type ProposalJson,
   type QueueItemJson,
   type UndoJson,
@@ -121,6 +123,9 @@ export interface VerifierStatus {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** `IStateCommitmentChain.BondState.Held`. */
+const BOND_HELD = 1n;
+
 /** Wait before trying again a fraud proof that failed. */
 const PROOF_RETRY_MS = 2_000;
 
@@ -153,6 +158,7 @@ export class Verifier {
   private batches = new Map<number, BatchState>();
   private proposals = new Map<number, ProposalJson>();
   private repropose = new Set<number>();
+  private ownBonds = new Map<string, OwnBondJson>();
   private actions: ActionJson[] = [];
   private actionSeq = 0;
   /**
@@ -316,6 +322,7 @@ export class Verifier {
     }
     for (const p of await this.store.values<ProposalJson>("p/")) this.proposals.set(p.batchIndex, p);
     for (const key of await this.store.keys("r/")) this.repropose.add(Number(key.slice(2)));
+    for (const bond of await this.store.values<OwnBondJson>("n/")) this.ownBonds.set(bond.proposalId, bond);
     this.actions = await this.store.values<ActionJson>("x/");
     this.actionSeq = this.actions.length;
     this.replica = replica;
@@ -534,14 +541,8 @@ export class Verifier {
         this.onRollback(event, wb);
         return 0;
       case "bondReturned": {
-        const p = this.proposals.get(event.batchIndex);
-        if (p !== undefined) {
-          p.bondReturned = true;
-          if (event.batchIndex < this.cursor.settled) {
-            this.proposals.delete(event.batchIndex);
-            wb.del(proposalKey(event.batchIndex));
-          } else wb.put(proposalKey(event.batchIndex), p);
-        }
+        const key = event.proposalId.toString();
+        if (this.ownBonds.delete(key)) wb.del(ownBondKey(event.proposalId));
         return 0;
       }
       case "fraudProven":
@@ -654,10 +655,20 @@ export class Verifier {
       blockNumber: event.blockNumber,
       transactionHash: event.transactionHash,
       wrongStep,
-      bondReturned: false,
+      proposalId: event.proposalId.toString(),
     };
     this.proposals.set(k, proposal);
     wb.put(proposalKey(k), proposal);
+    if (event.proposer === this.challengerAddress) {
+      const bond: OwnBondJson = {
+        proposalId: event.proposalId.toString(),
+        batchIndex: k,
+        deadline: event.deadline,
+        removed: false,
+      };
+      this.ownBonds.set(bond.proposalId, bond);
+      wb.put(ownBondKey(event.proposalId), bond);
+    }
     if (this.repropose.delete(k)) wb.del(reproposeKey(k));
     this.metrics.proposalsChecked.inc({ verdict: wrongStep < 0 ? "right" : "wrong" });
     const common = { batch: k, proposer: event.proposer, deadline: event.deadline, tx: event.transactionHash };
@@ -678,6 +689,21 @@ export class Verifier {
   }
 
   private onRollback(event: RollbackEvent, wb: WriteBatch): void {
+    // Of our bonds removed, the one proven wrong is forfeited (it should never happen); the others are refundable.
+    for (const bond of this.ownBonds.values()) {
+      if (bond.batchIndex < event.fromBatch || bond.removed) continue;
+      if (bond.proposalId === event.proposalId.toString()) {
+        this.ownBonds.delete(bond.proposalId);
+        wb.del(ownBondKey(event.proposalId));
+        this.logger.error(
+          { batch: bond.batchIndex, proposalId: bond.proposalId },
+          "a proposal of ours was proven wrong",
+        );
+        continue;
+      }
+      bond.removed = true;
+      wb.put(ownBondKey(BigInt(bond.proposalId)), bond);
+    }
     for (let k = event.fromBatch; k < event.toBatch; k++) {
       this.proposals.delete(k);
       wb.del(proposalKey(k));
@@ -721,11 +747,8 @@ export class Verifier {
         this.queue.delete(q);
         wb.del(queueKey(q));
       }
-      // Keep our own proposal until its bond is back.
-      if (p.proposer !== this.challengerAddress || p.bondReturned) {
-        this.proposals.delete(settled);
-        wb.del(proposalKey(settled));
-      }
+      this.proposals.delete(settled);
+      wb.del(proposalKey(settled));
       this.logger.info({ batch: settled, stateRoot: settledRoot }, "batch settled: its right proposal is final");
       settled++;
     }
@@ -896,20 +919,20 @@ export class Verifier {
     }
   }
 
-  /** Takes back the bonds of this verifier's final proposals. */
+  /** Takes back the bonds of this verifier's final proposals, and refunds those removed by an earlier one's rollback. */
   private async returnBonds(now: number): Promise<void> {
     const chain = this.signerChain as StateCommitmentChain;
-    for (const p of [...this.proposals.values()].sort((a, b) => a.batchIndex - b.batchIndex)) {
+    for (const bond of [...this.ownBonds.values()].sort((a, b) => a.batchIndex - b.batchIndex)) {
       if (this.stopping) return;
-      if (p.proposer !== this.challengerAddress || p.bondReturned || p.wrongStep >= 0 || now < p.deadline) continue;
-      const onChain = await this.chain.proposal(p.batchIndex).catch(() => undefined);
-      if (onChain === undefined || onChain.bondReturned || onChain.proposer.toLowerCase() !== this.challengerAddress) {
-        continue;
-      }
-      const outcome = await sendReturnBond(chain, p.batchIndex);
-      await this.record({ kind: "returnBond", batchIndex: p.batchIndex }, outcome);
-      if (outcome.ok) this.logger.info({ batch: p.batchIndex, tx: outcome.hash }, "bond returned");
-      else this.logger.warn({ batch: p.batchIndex, error: outcome.error }, "bond return failed");
+      if (!bond.removed && now < bond.deadline) continue;
+      const id = BigInt(bond.proposalId);
+      const onChain = await this.chain.bond(id).catch(() => undefined);
+      if (onChain === undefined || onChain.state !== BOND_HELD) continue; // the event will tell
+      const outcome = await sendReturnBond(chain, id);
+      await this.record({ kind: "returnBond", batchIndex: bond.batchIndex }, outcome);
+      if (outcome.ok)
+        this.logger.info({ batch: bond.batchIndex, proposalId: bond.proposalId, tx: outcome.hash }, "bond returned");
+      else this.logger.warn({ batch: bond.batchIndex, error: outcome.error }, "bond return failed");
     }
   }
 

@@ -8,6 +8,8 @@ import os from "node:os";
 import path from "node:path";
 import { expect } from "chai";
 import { HDNodeWallet, JsonRpcProvider, Wallet, keccak256 } from "ethers";
+import { BondState } from "../../src/operator/bonds";
+import { stepRootsHash } from "../../src/l1/batch";
 import { connectRollup, type RollupContracts } from "../../src/l1/contracts";
 import { readRollupDeployment, type RollupDeployment } from "../../src/l1/deployments";
 import { readBatches, readQueue } from "../../src/l1/reader";
@@ -271,7 +273,7 @@ async function lifeCycle(stack: Stack): Promise<void> {
   await until("the bonds to be returned", async () => {
     const n = Number(await stack.contracts.stateCommitmentChain.proposalCount());
     for (let k = 0; k < n; k++)
-      if (!(await stack.contracts.stateCommitmentChain.proposal(k)).bondReturned) return undefined;
+      if ((await stack.contracts.stateCommitmentChain.proposal(k)).bond !== BondState.Returned) return undefined;
     return true;
   });
 }
@@ -367,6 +369,131 @@ async function crashAndRecover(stack: Stack): Promise<void> {
   }
 }
 
+/** A transaction from `from` to `to` waiting in the node's pool, with its fees. */
+async function pendingTx(
+  provider: JsonRpcProvider,
+  to: string,
+  from: string,
+): Promise<{ maxFeePerGas: string; maxPriorityFeePerGas: string } | undefined> {
+  const block = (await provider.send("eth_getBlockByNumber", ["pending", true])) as {
+    transactions: { from: string; to: string | null; maxFeePerGas: string; maxPriorityFeePerGas: string }[];
+  };
+  return block.transactions.find(
+    (t) => t.to?.toLowerCase() === to.toLowerCase() && t.from.toLowerCase() === from.toLowerCase(),
+  );
+}
+
+/** What `from` paid in fees for its transactions in blocks `fromBlock` to the head. */
+async function feesPaid(provider: JsonRpcProvider, from: string, fromBlock: number): Promise<bigint> {
+  let fees = 0n;
+  const head = await provider.getBlockNumber();
+  for (let n = fromBlock; n <= head; n++) {
+    const block = await provider.getBlock(n, true);
+    for (const tx of block?.prefetchedTransactions ?? []) {
+      if (tx.from.toLowerCase() !== from.toLowerCase()) continue;
+      const receipt = await provider.getTransactionReceipt(tx.hash);
+      if (receipt) fees += receipt.gasUsed * receipt.gasPrice;
+    }
+  }
+  return fees;
+}
+
+/**
+ * Another account front-runs the operator's proposal of a batch with a lie (a wrong intermediate root, the right
+ * final root); the operator proves it, is paid the reward, proposes the right roots, every later batch finalizes,
+ * and the operator has lost no bond.
+ */
+async function frontRunLie(stack: Stack): Promise<void> {
+  const { client, provider } = stack;
+  const scc = stack.contracts.stateCommitmentChain;
+  const operator = devWallet(0, provider).address;
+  const attacker = devWallet(9, provider);
+  const [user, other] = [10, 11].map((i) => devWallet(i, provider));
+  const [account, otherAccount] = await stack.deposit([user, other], 2n * ETH);
+  const idle = async () => {
+    const s = await client.getStatus();
+    return s.heads.proposed === s.batches.closed && s.batches.open === undefined ? s : undefined;
+  };
+  const k = (await until("the operator to be idle", idle)).batches.closed;
+  const bond = await scc.PROPOSER_BOND();
+  const fromBlock = (await provider.getBlockNumber()) + 1;
+  const operatorBefore = await provider.getBalance(operator);
+
+  let honest: string[] = [];
+  await provider.send("evm_setAutomine", [false]);
+  try {
+    // Batch k: a deposit (a queue step) and a transfer (a chunk step).
+    await stack.contracts.bridge.connect(other).depositEth(other.address, otherAccount.index, { value: ETH });
+    await provider.send("evm_mine", []);
+    await until(
+      "the deposit in the open batch",
+      async () => ((await client.getStatus()).batches.open?.queueItems ?? 0) > 0 || undefined,
+    );
+    await client.sendTransaction(
+      await stack.sign(user, transferTx(account.index, otherAccount.index, ETH / 10n), account.nonce),
+    );
+    await until("the append in the pool", () => pendingTx(provider, stack.deployment.contracts.rollupInbox, operator));
+    await provider.send("evm_mine", []);
+    const mine = await until("the operator's proposal in the pool", () =>
+      pendingTx(provider, stack.deployment.contracts.stateCommitmentChain, operator),
+    );
+    honest = (await client.getBatch(k))?.stepRoots as string[];
+    expect(honest).to.have.length(2);
+    const lie = [keccak256("0x1234"), honest[1]];
+    const gwei = 10n ** 9n;
+    await scc.connect(attacker).propose(k, lie, {
+      value: bond,
+      gasLimit: 500_000,
+      maxFeePerGas: BigInt(mine.maxFeePerGas) + gwei,
+      maxPriorityFeePerGas: BigInt(mine.maxPriorityFeePerGas) + gwei,
+    });
+    await provider.send("evm_mine", []);
+    expect((await scc.proposal(k)).proposer).to.equal(attacker.address);
+  } finally {
+    await provider.send("evm_setAutomine", [true]);
+  }
+  const lieId = (await scc.queryFilter(scc.filters.StateProposed(k, attacker.address)))[0].args.proposalId;
+
+  const [rollback] = await until("the operator's fraud proof", async () => {
+    const events = await scc.queryFilter(scc.filters.ProposalsRolledBack(k));
+    return events.length > 0 ? events : undefined;
+  });
+  expect([rollback.args.challenger, rollback.args.proposalId, rollback.args.reward]).to.deep.equal([
+    operator,
+    lieId,
+    bond / 2n,
+  ]);
+  const status = await until("the lie in the operator's status", async () => {
+    const s = await client.getStatus();
+    return s.proposer.liesProven.length > 0 ? s : undefined;
+  });
+  expect(status.proposer.liesProven[0]).to.include({ batchIndex: k, stepIndex: 0, reward: (bond / 2n).toString() });
+  await until("the right roots proposed by the operator", async () => {
+    const p = await scc.proposal(k).catch(() => undefined);
+    return p?.proposer === operator && p.stepRootsHash === stepRootsHash(honest) ? true : undefined;
+  });
+
+  // Every later batch goes on and finalizes; every bond of the operator comes back.
+  const next = await client.sendTransaction(
+    await stack.sign(user, transferTx(account.index, otherAccount.index, ETH / 10n), account.nonce + 1),
+  );
+  await stack.waitProposed([next.hash]);
+  await timeTravelPastWindow(provider);
+  await client.waitForStatus((s) => s.heads.final === s.heads.appended && s.heads.final > k + 1, 30_000);
+  const ours = (await scc.queryFilter(scc.filters.StateProposed(undefined, operator))).map((e) => e.args.proposalId);
+  await until("every bond of the operator back", async () => {
+    const states = await Promise.all(ours.map(async (id) => (await scc.bond(id)).state));
+    return states.every((st) => st === BondState.Returned) ? true : undefined;
+  });
+  expect((await scc.bond(lieId)).state).to.equal(BondState.Forfeited);
+  // Net of gas, the operator's balance moved by the reward and the bonds it posted and got back in this test.
+  const gas = await feesPaid(provider, operator, fromBlock);
+  const posted = (await scc.queryFilter(scc.filters.StateProposed(undefined, operator), fromBlock)).length;
+  const returned = (await scc.queryFilter(scc.filters.BondReturned(undefined, undefined, operator), fromBlock)).length;
+  const balance = await provider.getBalance(operator);
+  expect(balance - operatorBefore + gas).to.equal(bond / 2n + BigInt(returned - posted) * bond);
+}
+
 describe("operator end to end (real processes)", function () {
   this.timeout(240_000);
 
@@ -389,6 +516,10 @@ describe("operator end to end (real processes)", function () {
 
     it("applies every acknowledged transaction exactly once across SIGKILLs of the operator", async () => {
       await crashAndRecover(stack);
+    });
+
+    it("proves a lie that front-ran its proposal, proposes the right roots, and loses no bond", async () => {
+      await frontRunLie(stack);
     });
   });
 

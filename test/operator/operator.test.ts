@@ -5,6 +5,8 @@ import { expect } from "chai";
 import hre from "hardhat";
 import { HDNodeWallet, type Provider, type Wallet } from "ethers";
 import { deployRollup, type DeployedRollup } from "../../scripts/deploy";
+import { stepRootsHash } from "../../src/l1/batch";
+import { BondState } from "../../src/operator/bonds";
 import { L2Client, signL2Transaction, transferTx } from "../../src/operator/client";
 import { defaultConfig } from "../../src/operator/config";
 import { createLogger, silentLogger } from "../../src/operator/log";
@@ -28,6 +30,25 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** A transaction from `from` to `to` waiting in the node's pool, with its fees. */
+async function pendingTx(
+  to: string,
+  from: string,
+): Promise<{ hash: string; maxFeePerGas: string; maxPriorityFeePerGas: string } | undefined> {
+  const block = (await hre.network.provider.send("eth_getBlockByNumber", ["pending", true])) as {
+    transactions: {
+      hash: string;
+      from: string;
+      to: string | null;
+      maxFeePerGas: string;
+      maxPriorityFeePerGas: string;
+    }[];
+  };
+  return block.transactions.find(
+    (t) => t.to?.toLowerCase() === to.toLowerCase() && t.from.toLowerCase() === from.toLowerCase(),
+  );
 }
 
 describe("Operator (in-process L1)", () => {
@@ -138,13 +159,116 @@ describe("Operator (in-process L1)", () => {
     await hre.network.provider.send("evm_mine", []);
     await until("the bonds", async () => {
       for (let k = 0; k < second.batches.closed; k++) {
-        if (!(await dep.handles.stateCommitmentChain.proposal(k)).bondReturned) return undefined;
+        if ((await dep.handles.stateCommitmentChain.proposal(k)).bond !== BondState.Returned) return undefined;
       }
       return true;
     });
     const metrics = await (await fetch(`${op.url}/metrics`)).text();
     expect(metrics).to.match(/bilayer_batch_head\{stage="final"\} [1-9]/);
     expect(metrics).to.match(/bilayer_transfers_accepted_total 10\b/);
+    await op.stop();
+    client.close();
+  });
+
+  it("proves a lie that front-ran its proposal, proposes the right roots after the rollback, and loses no bond", async () => {
+    const attacker = wallet(14);
+    const scc = dep.handles.stateCommitmentChain;
+    const { op, client } = await start();
+    for (const u of users) await (await dep.handles.bridge.connect(u).depositEth(u.address, 0, { value: ETH })).wait();
+    const [a, b] = await Promise.all(
+      users.map((u) => until("an account", async () => (await client.getAccountsOf(u.address).catch(() => []))[0])),
+    );
+    const idle = async () => {
+      const s = await client.getStatus();
+      return s.heads.proposed === s.batches.closed && s.batches.open === undefined ? s : undefined;
+    };
+    const before = await until("batch 0 proposed", idle);
+    const k = before.batches.closed;
+    const sign = (nonce: number) =>
+      signL2Transaction(users[0], transferTx(a.index, b.index, ETH / 100n), {
+        chainId: dep.chainId,
+        inbox: dep.contracts.rollupInbox,
+        tokenId: 0,
+        nonce,
+      });
+
+    // L1 stops mining on its own: the test decides what goes into each block.
+    await hre.network.provider.send("evm_setAutomine", [false]);
+    try {
+      // Batch k: a deposit (a queue step) and a transfer (a chunk step).
+      await dep.handles.bridge.connect(users[1]).depositEth(users[1].address, b.index, { value: ETH });
+      await hre.network.provider.send("evm_mine", []);
+      await until("the deposit", async () => (op.sequencer.status().queue.sequenced === 3 ? true : undefined));
+      await client.sendTransaction(await sign(0));
+      await op.closeBatch();
+      await until("the append", () => pendingTx(dep.contracts.rollupInbox, operatorKey.address));
+      await hre.network.provider.send("evm_mine", []);
+      // The operator's proposal waits in the pool; the attacker outbids it with a lie: a wrong root at step 0, the
+      // right final root (so a careless proposer would build on it).
+      const mine = await until("the proposal", () =>
+        pendingTx(dep.contracts.stateCommitmentChain, operatorKey.address),
+      );
+      const honest = (await client.getBatch(k))?.stepRoots as string[];
+      expect(honest).to.have.length(2);
+      const lie = [hre.ethers.keccak256(hre.ethers.toUtf8Bytes("made up")), honest[1]];
+      const gwei = 10n ** 9n;
+      // (A gas limit of its own: an estimate would run on the pending block, where the operator's proposal is.)
+      await scc.connect(attacker).propose(k, lie, {
+        value: ETH,
+        gasLimit: 500_000,
+        maxFeePerGas: BigInt(mine.maxFeePerGas) + gwei,
+        maxPriorityFeePerGas: BigInt(mine.maxPriorityFeePerGas) + gwei,
+      });
+      await hre.network.provider.send("evm_mine", []);
+      const lieId = (await scc.proposal(k)).id;
+      expect((await scc.proposal(k)).proposer).to.equal(attacker.address);
+      await hre.network.provider.send("evm_setAutomine", [true]);
+
+      // The operator proves the lie, is paid half the liar's bond, and proposes the right roots.
+      const proven = await until("the operator's proof", async () => {
+        const events = await dep.handles.fraudVerifier.queryFilter(dep.handles.fraudVerifier.filters.FraudProven(k));
+        return events[0];
+      });
+      expect(proven.args.challenger).to.equal(operatorKey.address);
+      expect(proven.args.stepIndex).to.equal(0n);
+      const [rollback] = await scc.queryFilter(scc.filters.ProposalsRolledBack(k));
+      expect([rollback.args.challenger, rollback.args.proposalId, rollback.args.reward]).to.deep.equal([
+        operatorKey.address,
+        lieId,
+        ETH / 2n,
+      ]);
+      await until("the right roots", async () => {
+        const p = await scc.proposal(k).catch(() => undefined);
+        return p?.proposer === operatorKey.address && p.stepRootsHash === stepRootsHash(honest) ? p : undefined;
+      });
+      const s = await client.getStatus();
+      expect(s.proposer.liesProven).to.have.length(1);
+      expect(s.proposer.liesProven[0]).to.include({ batchIndex: k, stepIndex: 0, reward: (ETH / 2n).toString() });
+      expect(s.proposer.liesProven[0].proposer).to.equal(attacker.address);
+    } finally {
+      await hre.network.provider.send("evm_setAutomine", [true]);
+    }
+
+    // Every later batch goes on, and every bond of the operator comes back.
+    await client.sendTransaction(await sign(1));
+    await op.closeBatch();
+    const after = await until("the next batch proposed", async () => {
+      const st = await idle();
+      return st && st.batches.closed > k + 1 ? st : undefined;
+    });
+    await hre.network.provider.send("evm_increaseTime", [101]);
+    await hre.network.provider.send("evm_mine", []);
+    const ours = async () =>
+      (await scc.queryFilter(scc.filters.StateProposed(undefined, operatorKey.address))).map((e) => e.args.proposalId);
+    await until("every bond of the operator back", async () => {
+      const states = await Promise.all((await ours()).map(async (id) => (await scc.bond(id)).state));
+      return states.every((st) => st === BondState.Returned) ? states : undefined;
+    });
+    expect((await ours()).length).to.be.at.least(after.batches.closed);
+    expect(
+      (await scc.bond((await scc.queryFilter(scc.filters.StateProposed(k, attacker.address)))[0].args.proposalId))
+        .state,
+    ).to.equal(BondState.Forfeited);
     await op.stop();
     client.close();
   });

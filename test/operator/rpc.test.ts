@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import { Wallet } from "ethers";
 import { eip712Domain, typedMessage } from "../../src/protocol/eip712";
-import { toHex } from "../../src/protocol/hash";
+import { txHash } from "../../src/protocol/codec";
+import { fromHex, toHex } from "../../src/protocol/hash";
 import { RpcCode } from "../../src/operator/errors";
 import { silentLogger } from "../../src/operator/log";
 import { createApi, mapApiError, type L1Status } from "../../src/operator/rpc/api";
@@ -18,6 +19,7 @@ const l1Status = (): L1Status => ({
   l1Block: 7,
   heads: { appended: 0, proposed: 0, final: 0 },
   openProposals: [],
+  proposer: { bondsHeld: 0, liesProven: [] },
   inFlight: [],
 });
 
@@ -267,6 +269,147 @@ describe("JSON-RPC API", () => {
       expect((await call("l2_sendTransaction", [toHex(signed(bob, transfer(2, 1, 1n), 0))])).result).to.include({
         status: "pending",
       });
+    });
+  });
+
+  describe("a transaction sent again (a wallet retrying after a lost response)", () => {
+    const [dave, erin] = users(2, "rpc-resend");
+    /** A memory store whose writes wait for `release()` while `held` is set. */
+    class GatedStore extends MemoryStore {
+      held = false;
+      private waiting: (() => void)[] = [];
+      override write(ops: Parameters<MemoryStore["write"]>[0]): Promise<void> {
+        if (!this.held) return super.write(ops);
+        return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => super.write(ops));
+      }
+      release(): void {
+        this.held = false;
+        for (const go of this.waiting.splice(0)) go();
+      }
+    }
+    let g: GatedStore;
+    let r: Harness;
+    let server2: JsonRpcServer;
+    let url2: string;
+
+    before(async () => {
+      g = new GatedStore();
+      r = await sequencer({ store: g });
+      await fund(r, [dave, erin], 1_000n);
+      server2 = new JsonRpcServer({
+        host: "127.0.0.1",
+        port: 0,
+        maxBodyBytes: MAX_BODY,
+        maxBatchLength: 5,
+        methods: createApi({ sequencer: r.seq, l1Status }),
+        routes: {},
+        logger: silentLogger(),
+        mapError: mapApiError,
+      });
+      url2 = (await server2.start()).url;
+    });
+
+    after(async () => {
+      await server2.stop();
+    });
+
+    async function send(body: unknown): Promise<Answer & Answer[]> {
+      const res = await fetch(url2, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      return (await res.json()) as Answer & Answer[];
+    }
+    const req = (params: unknown, id: unknown = 1) => ({ jsonrpc: "2.0", id, method: "l2_sendTransaction", params });
+
+    it("answers the same bytes with the same hash and status, though the first copy spent the whole balance", async () => {
+      const all = toHex(signed(dave, transfer(1, 2, 1_000n), 0));
+      const first = await send(req([all]));
+      expect(first.result).to.include({ status: "pending", from: 1, nonce: 0 });
+      const stored = r.seq.status().nextSeq;
+      for (const params of [[all], { tx: all }, [all, 0]]) {
+        const again = await send(req(params));
+        expect(again.error, JSON.stringify(params)).to.equal(undefined);
+        expect(again.result).to.deep.equal(first.result);
+      }
+      // The typed fields of the same signed transaction are the same transaction.
+      const typed = { type: "transfer", from: 1, to: 2, amount: "1000", fee: "0", signature: "0x" + all.slice(2 + 32) };
+      expect((await send(req([typed]))).result).to.deep.equal(first.result);
+      expect(r.seq.status().nextSeq).to.equal(stored);
+      expect(r.seq.getAccount(1)).to.include({ balance: 0n, nonce: 1 });
+      expect(r.seq.getAccount(2)).to.include({ balance: 2_000n });
+    });
+
+    it("answers both copies inside one JSON-RPC batch with one hash, and stores one", async () => {
+      const tx = toHex(signed(erin, transfer(2, 1, 10n), 0));
+      const stored = r.seq.status().nextSeq;
+      const answers = await send([req([tx], "a"), req({ tx }, "b")]);
+      expect(answers.map((a) => a.error)).to.deep.equal([undefined, undefined]);
+      expect(answers[0].result).to.deep.equal(answers[1].result);
+      expect(answers[0].result).to.include({ status: "pending", nonce: 0 });
+      expect(r.seq.status().nextSeq).to.equal(stored + 1);
+    });
+
+    it("follows the first copy from a closed batch to L1, to a proposal, to finality", async () => {
+      const tx = toHex(signed(erin, transfer(2, 1, 1n), 1));
+      const { hash } = (await send(req([tx]))).result as { hash: string };
+      await r.seq.flush();
+      const batchIndex = r.seq.status().batches.closed - 1;
+      const heads = (n: number) => ({ appended: batchIndex + n, proposed: batchIndex + n, final: batchIndex + n });
+      const expected: [Parameters<typeof r.seq.setL1Heads>[0], string][] = [
+        [heads(0), "batched"],
+        [{ ...heads(0), appended: batchIndex + 1 }, "appended"],
+        [{ ...heads(0), appended: batchIndex + 1, proposed: batchIndex + 1 }, "proposed"],
+        [heads(1), "final"],
+      ];
+      for (const [l1, status] of expected) {
+        r.seq.setL1Heads(l1);
+        expect((await send(req([tx]))).result).to.deep.equal({ hash, status, from: 2, nonce: 1, batchIndex });
+      }
+    });
+
+    it("answers a waiting transaction skipped when its turn came as skipped, with the reason", async () => {
+      const ahead = toHex(signed(erin, transfer(2, 1, 5_000n), 3));
+      expect((await send(req([ahead, 3]))).result).to.include({ status: "queued" });
+      expect((await send(req([ahead, 3]))).result).to.include({ status: "queued" });
+      await send(req([toHex(signed(erin, transfer(2, 1, 1n), 2))]));
+      const again = (await send(req([ahead, 3]))).result as { status: string; reason: string };
+      expect(again.status).to.equal("skipped");
+      expect(again.reason).to.match(/insufficient balance/);
+    });
+
+    it("answers a copy sent while the first is still being written only once it is on disk", async () => {
+      const tx = toHex(signed(dave, transfer(1, 2, 0n), 1));
+      g.held = true;
+      const order: string[] = [];
+      const first = send(req([tx])).then((a) => (order.push("first"), a));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const second = send(req([tx])).then((a) => (order.push("second"), a));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(order).to.deep.equal([]);
+      g.release();
+      const [a, b] = await Promise.all([first, second]);
+      expect(a.result).to.include({ status: "pending" });
+      expect(b.result).to.deep.equal(a.result);
+    });
+
+    it("answers a copy of a transaction whose write failed as not accepted, as the first copy was", async () => {
+      const tx = toHex(signed(dave, transfer(1, 2, 0n), 2));
+      g.held = true;
+      const first = send(req([tx]));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const second = send(req([tx]));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      g.failWrites = new Error("disk full");
+      g.release();
+      const [a, b] = await Promise.all([first, second]);
+      expect(a.error?.code).to.equal(RpcCode.StoreFailure);
+      expect(b.error?.code).to.equal(RpcCode.Unavailable);
+      g.failWrites = undefined;
+      await r.seq.whenRecovered();
+      expect(await r.seq.receipt(txHash(fromHex(tx)))).to.equal(undefined);
+      expect((await send(req([tx]))).result).to.include({ status: "pending", nonce: 2 });
     });
   });
 

@@ -13,6 +13,7 @@ const l1Status = (): L1Status => ({
   l1Block: 1,
   heads: { appended: 0, proposed: 0, final: 0 },
   openProposals: [],
+  proposer: { bondsHeld: 0, liesProven: [] },
   inFlight: [],
 });
 

@@ -155,4 +155,43 @@ describe("Bridge claims", function () {
       .to.be.revertedWithCustomError(bridge, "BridgeUnknownTokenId")
       .withArgs(99);
   });
+
+  it("refuses a claim of more than the bridge holds of the token (only an unchallenged lie can ask for it)", async function () {
+    const s = await batchOneScenario();
+    const { bridge, stateCommitmentChain: chain } = s.deployment.handles;
+    const held = await bridge.outstanding(0);
+    const lie = s.model.lie(1, 2, (state, _input, honest) => {
+      honest(state);
+      state.appendWithdrawal({ recipient: s.mallory.address, tokenId: 0, amount: held + 1n });
+    });
+    await s.model.propose(s.proposer, 0);
+    await s.model.propose(s.mallory, 1, lie.stepRoots);
+    await time.increaseTo(await chain.deadline(1));
+    await expect(bridge.claimWithdrawal(...s.model.claimArgs(1, 2, lie.post)))
+      .to.be.revertedWithCustomError(bridge, "BridgeClaimExceedsOutstanding")
+      .withArgs(0, held + 1n, held);
+  });
+
+  it("releases the deposit cap as claims pay out: the whole cap goes to L2 and back, then deposits work again", async function () {
+    const fixture = await loadRollup();
+    const { carol, sequencer, proposer, model, token, tokenId } = fixture;
+    const { bridge, stateCommitmentChain: chain } = fixture.deployment.handles;
+    const cap = 2n ** 128n - 1n;
+    await token.mint(carol.address, cap);
+    await bridge.connect(carol).depositToken(await token.getAddress(), cap, carol.address, 0);
+    await expect(bridge.connect(carol).depositToken(await token.getAddress(), 1n, carol.address, 0))
+      .to.be.revertedWithCustomError(bridge, "BridgeDepositCapExceeded")
+      .withArgs(tokenId, cap, 1n);
+    // Carol exits the whole balance and claims it on L1.
+    await bridge.connect(carol).requestForcedExit(1);
+    await model.syncQueue();
+    await model.append(sequencer, [], 2, 0);
+    await model.propose(proposer, 0);
+    await time.increaseTo(await chain.deadline(0));
+    await expect(bridge.claimWithdrawal(...model.claimArgs(0, 0))).to.changeTokenBalance(token, carol, cap);
+    expect(await bridge.outstanding(tokenId)).to.equal(0n);
+    // The cap counts what the bridge holds, not what it ever received: the next round trip is open.
+    await bridge.connect(carol).depositToken(await token.getAddress(), cap, carol.address, 1);
+    expect(await bridge.outstanding(tokenId)).to.equal(cap);
+  });
 });

@@ -60,7 +60,7 @@ describe("Bridge", function () {
       expect(await bridge.queueAccumulator(0)).to.equal(ethers.ZeroHash);
       expect(await bridge.queueAccumulator(1)).to.equal(acc);
       expect(await bridge.queueTimestamp(0)).to.equal(at);
-      expect(await bridge.totalDeposited(0)).to.equal(amount);
+      expect(await bridge.outstanding(0)).to.equal(amount);
       expect(queueItemHash(expectedItem)).to.not.equal(ethers.ZeroHash);
     });
 
@@ -99,7 +99,7 @@ describe("Bridge", function () {
       const deposit = bridge.connect(alice).depositToken(await token.getAddress(), 12345n, alice.address, 0);
       await expect(deposit).to.emit(bridge, "QueueItemAppended");
       await expect(deposit).to.changeTokenBalances(token, [alice, bridge], [-12345n, 12345n]);
-      expect(await bridge.totalDeposited(tokenId)).to.equal(12345n);
+      expect(await bridge.outstanding(tokenId)).to.equal(12345n);
     });
 
     it("credits what a fee-on-transfer token actually delivered, not what was asked", async function () {
@@ -116,7 +116,7 @@ describe("Bridge", function () {
         .to.emit(bridge, "QueueItemAppended")
         .withArgs(0, QueueKind.Deposit, alice.address, 2, 9_900n, 0, at, (acc: string) => acc !== ethers.ZeroHash);
       expect(await fot.balanceOf(await bridge.getAddress())).to.equal(9_900n);
-      expect(await bridge.totalDeposited(2)).to.equal(9_900n);
+      expect(await bridge.outstanding(2)).to.equal(9_900n);
     });
 
     it("credits a token that re-enters the deposit once: the re-entry is refused", async function () {
@@ -135,7 +135,7 @@ describe("Bridge", function () {
         bridge.interface.getError("ReentrancyGuardReentrantCall")?.selector,
       );
       expect(await bridge.queueLength()).to.equal(1);
-      expect(await bridge.totalDeposited(2)).to.equal(100n);
+      expect(await bridge.outstanding(2)).to.equal(100n);
       expect(await token.balanceOf(await bridge.getAddress())).to.equal(100n);
     });
 
@@ -165,7 +165,7 @@ describe("Bridge", function () {
       ).to.be.revertedWithCustomError(bridge, "BridgeInvalidRecipient");
     });
 
-    it("refuses a deposit that would raise a token's lifetime total above 2^128 - 1", async function () {
+    it("refuses a deposit that would raise what the bridge holds of a token above 2^128 - 1", async function () {
       const { deployment, alice, bob, token, tokenId } = await loadRollup();
       const { bridge } = deployment.handles;
       const cap = 2n ** 128n - 1n;
@@ -175,7 +175,7 @@ describe("Bridge", function () {
         .to.be.revertedWithCustomError(bridge, "BridgeDepositCapExceeded")
         .withArgs(tokenId, cap - 10n, 11n);
       await bridge.connect(bob).depositToken(await token.getAddress(), 10n, bob.address, 0);
-      expect(await bridge.totalDeposited(tokenId)).to.equal(cap);
+      expect(await bridge.outstanding(tokenId)).to.equal(cap);
     });
   });
 

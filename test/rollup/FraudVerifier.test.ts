@@ -6,6 +6,7 @@ import { Outcome } from "../../src/protocol/constants";
 import { stateRootOf } from "../../src/protocol/state";
 import { applyChunk } from "../../src/protocol/stf";
 import { ReentrantReceiver__factory } from "../../typechain-types";
+import { BondState } from "../../src/operator/bonds";
 import { CHALLENGE_WINDOW_SECONDS, PROPOSER_BOND } from "./helpers/fixtures";
 import type { LiarStep } from "./helpers/model";
 import { ChunkBuilder, garbageRoot } from "./helpers/model";
@@ -36,14 +37,16 @@ async function expectCaught(s: Scenario, roots: string[], step: number): Promise
   const { stateCommitmentChain: chain, fraudVerifier } = s.deployment.handles;
   const honest = s.model.trace(1).stepRoots[step];
   const burntBefore = await chain.totalBurnt();
+  const { id } = await chain.proposal(1);
   const proof = s.model.challenge(s.challenger, 1, step, roots);
   await expect(proof)
     .to.emit(fraudVerifier, "FraudProven")
     .withArgs(1, step, s.challenger.address, roots[step], honest);
   await expect(proof)
     .to.emit(chain, "ProposalsRolledBack")
-    .withArgs(1, 2, s.challenger.address, HALF_BOND, PROPOSER_BOND - HALF_BOND);
+    .withArgs(1, 2, s.challenger.address, id, HALF_BOND, PROPOSER_BOND - HALF_BOND);
   await expect(proof).to.changeEtherBalances([s.challenger, chain], [HALF_BOND, -HALF_BOND]);
+  expect((await chain.bond(id)).state).to.equal(BondState.Forfeited);
   expect(await chain.proposalCount()).to.equal(1);
   expect(await chain.totalBurnt()).to.equal(burntBefore + PROPOSER_BOND - HALF_BOND);
 }
@@ -217,7 +220,7 @@ describe("FraudVerifier", function () {
   });
 
   describe("rollback", function () {
-    it("deletes every later proposal, pays half of each bond and burns the rest", async function () {
+    it("deletes every later proposal; only the proven-wrong bond is forfeited, half to the challenger", async function () {
       const s = await batchOneScenario();
       const { model, sequencer } = s;
       const { stateCommitmentChain: chain, fraudVerifier } = s.deployment.handles;
@@ -231,22 +234,71 @@ describe("FraudVerifier", function () {
       await model.append(sequencer, [new Uint8Array(0)], 0, 0);
       await model.propose(s.mallory, 2, [lie.post.stateRoot()]);
       await model.propose(s.proposer, 3, [lie.post.stateRoot()]);
+      const ids = await Promise.all([1, 2, 3].map(async (k) => (await chain.proposal(k)).id));
       const proof = model.challenge(s.challenger, 1, 2, lie.stepRoots);
       await expect(proof)
         .to.emit(chain, "ProposalsRolledBack")
-        .withArgs(1, 4, s.challenger.address, 3n * HALF_BOND, 3n * (PROPOSER_BOND - HALF_BOND));
-      await expect(proof).to.changeEtherBalance(s.challenger, 3n * HALF_BOND);
+        .withArgs(1, 4, s.challenger.address, ids[0], HALF_BOND, PROPOSER_BOND - HALF_BOND);
+      await expect(proof).to.changeEtherBalance(s.challenger, HALF_BOND);
       expect(await chain.proposalCount()).to.equal(1);
-      expect(await chain.totalBurnt()).to.equal(3n * (PROPOSER_BOND - HALF_BOND));
+      expect(await chain.totalBurnt()).to.equal(PROPOSER_BOND - HALF_BOND);
       await expect(chain.proposal(2)).to.be.revertedWithCustomError(chain, "StateCommitmentChainNoProposal");
       await expect(model.challenge(s.challenger, 2, 0, [lie.post.stateRoot()]))
         .to.be.revertedWithCustomError(fraudVerifier, "FraudVerifierNoProposal")
         .withArgs(2, 1);
-      // Honest proposals replace them; the burnt bonds stay locked.
+      expect((await Promise.all(ids.map((id) => chain.bond(id)))).map((b) => b.state)).to.deep.equal([
+        BondState.Forfeited,
+        BondState.Held,
+        BondState.Held,
+      ]);
+      expect(await Promise.all(ids.map((id) => chain.isLive(id)))).to.deep.equal([false, false, false]);
+      // Honest proposals replace them; the forfeited bond's other half stays locked.
       for (const batch of [1, 2, 3]) await model.propose(s.proposer, batch);
       expect(await ethers.provider.getBalance(await chain.getAddress())).to.equal(
-        4n * PROPOSER_BOND + 3n * (PROPOSER_BOND - HALF_BOND),
+        4n * PROPOSER_BOND + 2n * PROPOSER_BOND + (PROPOSER_BOND - HALF_BOND),
       );
+    });
+
+    it("a liar who proves her own lie loses half her bond, and the honest successors get theirs back in full", async function () {
+      // The attack: Mallory proposes batch 1 with one wrong intermediate root and the right final root; an honest
+      // proposer builds batches 2 and 3 on it (its final root is right); Mallory proves her own lie.
+      const s = await batchOneScenario();
+      const { model, sequencer, mallory, proposer, outsider } = s;
+      const { stateCommitmentChain: chain } = s.deployment.handles;
+      const honest = model.trace(1).stepRoots;
+      const lie = honest.map((root, i) => (i === 1 ? garbageRoot(7) : root));
+      expect(lie[lie.length - 1]).to.equal(honest[honest.length - 1]);
+      await model.append(sequencer, [new Uint8Array(0)], 0, 0);
+      await model.append(sequencer, [new Uint8Array(0)], 0, 0);
+      await model.propose(proposer, 0);
+      const malloryBefore = await ethers.provider.getBalance(mallory.address);
+      const proposerBefore = await ethers.provider.getBalance(proposer.address);
+      let malloryGas = 0n;
+      let proposerGas = 0n;
+      const fee = (r: { gasUsed: bigint; gasPrice: bigint } | null): bigint => (r ? r.gasUsed * r.gasPrice : 0n);
+      malloryGas += fee(await model.propose(mallory, 1, lie));
+      proposerGas += fee(await model.propose(proposer, 2));
+      proposerGas += fee(await model.propose(proposer, 3));
+      const [liar, second, third] = await Promise.all([1, 2, 3].map(async (k) => (await chain.proposal(k)).id));
+
+      malloryGas += fee(await (await model.challenge(mallory, 1, 1, lie)).wait());
+      // Nobody waits for a window to get a removed proposal's bond back: anyone may send it, at once.
+      for (const id of [second, third]) {
+        await expect(chain.connect(outsider).returnBond(id))
+          .to.emit(chain, "BondReturned")
+          .withArgs(id, id === second ? 2 : 3, proposer.address, PROPOSER_BOND);
+        await expect(chain.connect(outsider).returnBond(id))
+          .to.be.revertedWithCustomError(chain, "StateCommitmentChainBondAlreadyReturned")
+          .withArgs(id);
+      }
+      await expect(chain.returnBond(liar))
+        .to.be.revertedWithCustomError(chain, "StateCommitmentChainBondForfeited")
+        .withArgs(liar);
+
+      const malloryNet = (await ethers.provider.getBalance(mallory.address)) - malloryBefore + malloryGas;
+      const proposerNet = (await ethers.provider.getBalance(proposer.address)) - proposerBefore + proposerGas;
+      expect(malloryNet).to.equal(HALF_BOND - PROPOSER_BOND);
+      expect(proposerNet).to.equal(0n);
     });
   });
 

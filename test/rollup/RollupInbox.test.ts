@@ -1,15 +1,19 @@
 import { expect } from "chai";
-import { ethers } from "hardhat";
+import { ethers, network } from "hardhat";
+import { Wallet } from "ethers";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import {
   batchCommitment,
   chunksRoot,
   MAX_BATCH_BYTES,
   MAX_CHUNKS_PER_BATCH,
+  MAX_L1_TX_BYTES,
   MAX_QUEUE_ITEMS_PER_BATCH,
 } from "../../src/l1/batch";
 import { domainSeparator } from "../../src/protocol/eip712";
+import { EthRejecter__factory } from "../../typechain-types";
 import { fillQueue, FORCED_INCLUSION_DELAY_SECONDS, loadRollup } from "./helpers/fixtures";
+import { widestSignedSize } from "./helpers/mempool";
 
 const GAS_CAP = 16_777_216n;
 
@@ -92,6 +96,47 @@ describe("RollupInbox", function () {
         .withArgs(2, 1);
     });
 
+    it("refuses a contract caller: its chunks would not be in the transaction's calldata", async function () {
+      const { deployment, deployer } = await loadRollup();
+      const { inbox } = deployment.handles;
+      const relay = await new EthRejecter__factory(deployer).deploy();
+      const relayAddress = await relay.getAddress();
+      await inbox.connect(deployer).grantRole(await inbox.SEQUENCER_ROLE(), relayAddress);
+      const data = inbox.interface.encodeFunctionData("appendBatch", [["0x01"], 0, 0]);
+      const refusal = inbox.interface.encodeErrorResult("RollupInboxCallerNotSender", [relayAddress]);
+      await expect(relay.execute(await inbox.getAddress(), data))
+        .to.be.revertedWithCustomError(relay, "EthRejecterCallFailed")
+        .withArgs(refusal);
+    });
+
+    it("refuses an account with EIP-7702 delegated code, calling directly or through its code", async function () {
+      const { deployment, deployer } = await loadRollup();
+      const { inbox } = deployment.handles;
+      const code = await new EthRejecter__factory(deployer).deploy();
+      const account = Wallet.createRandom().connect(ethers.provider);
+      await network.provider.send("hardhat_setBalance", [account.address, ethers.toQuantity(10n ** 18n)]);
+      await inbox.connect(deployer).grantRole(await inbox.SEQUENCER_ROLE(), account.address);
+      // The same account appends fine while it has no code.
+      await inbox.connect(account).appendBatch(["0x01"], 0, 0);
+      const authorization = await account.authorize({ address: await code.getAddress(), nonce: 2 });
+      await (
+        await account.sendTransaction({ type: 4, to: deployer.address, authorizationList: [authorization] })
+      ).wait();
+      expect(await ethers.provider.getCode(account.address)).to.equal(
+        "0xef0100" + (await code.getAddress()).slice(2).toLowerCase(),
+      );
+      await expect(inbox.connect(account).appendBatch(["0x01"], 0, 0))
+        .to.be.revertedWithCustomError(inbox, "RollupInboxCallerNotSender")
+        .withArgs(account.address);
+      // Through its own code: the transaction goes to the account, whose code calls the inbox.
+      const data = inbox.interface.encodeFunctionData("appendBatch", [["0x01"], 0, 0]);
+      const viaCode = code.attach(account.address).connect(account) as typeof code;
+      await expect(viaCode.execute(await inbox.getAddress(), data))
+        .to.be.revertedWithCustomError(code, "EthRejecterCallFailed")
+        .withArgs(inbox.interface.encodeErrorResult("RollupInboxCallerNotSender", [account.address]));
+      expect(await inbox.batchCount()).to.equal(1);
+    });
+
     it("refuses more queue items than a batch may consume", async function () {
       const { deployment, sequencer } = await loadRollup();
       const { inbox } = deployment.handles;
@@ -100,9 +145,12 @@ describe("RollupInbox", function () {
         .withArgs(MAX_QUEUE_ITEMS_PER_BATCH + 1, MAX_QUEUE_ITEMS_PER_BATCH);
     });
 
-    it("refuses batches past the limits that keep a batch under the gas cap", async function () {
+    it("refuses batches past the limits that keep every append within what a public mempool relays", async function () {
       const { deployment, sequencer } = await loadRollup();
       const { inbox } = deployment.handles;
+      expect(await inbox.MAX_CHUNKS_PER_BATCH()).to.equal(MAX_CHUNKS_PER_BATCH);
+      expect(await inbox.MAX_BATCH_BYTES()).to.equal(MAX_BATCH_BYTES);
+      expect(await inbox.MAX_QUEUE_ITEMS_PER_BATCH()).to.equal(MAX_QUEUE_ITEMS_PER_BATCH);
       const tooMany = Array.from({ length: MAX_CHUNKS_PER_BATCH + 1 }, () => "0x01");
       await expect(inbox.connect(sequencer).appendBatch(tooMany, 0, 0))
         .to.be.revertedWithCustomError(inbox, "RollupInboxTooManyChunks")
@@ -110,25 +158,34 @@ describe("RollupInbox", function () {
       await expect(inbox.connect(sequencer).appendBatch(["0x01", nonZeroBytes(3073, 3)], 0, 0))
         .to.be.revertedWithCustomError(inbox, "RollupInboxChunkTooLarge")
         .withArgs(1, 3073, 3072);
-      // 85 full chunks and one more of 1,025 bytes: one byte over the limit.
-      const chunks = Array.from({ length: 86 }, (_, i) => nonZeroBytes(i < 85 ? 3072 : 1025, i));
+      // 39 full chunks and one more of 1,393 bytes: one byte over the limit.
+      const full = Math.floor(MAX_BATCH_BYTES / 3072);
+      const chunks = Array.from({ length: full + 1 }, (_, i) =>
+        nonZeroBytes(i < full ? 3072 : MAX_BATCH_BYTES - full * 3072 + 1, i),
+      );
       await expect(inbox.connect(sequencer).appendBatch(chunks, 0, 0))
         .to.be.revertedWithCustomError(inbox, "RollupInboxBatchTooLarge")
         .withArgs(MAX_BATCH_BYTES + 1, MAX_BATCH_BYTES);
     });
 
-    it("accepts the largest batch well under the per-transaction gas cap", async function () {
+    it("accepts the largest batch, a transaction a public mempool relays, well under the gas cap", async function () {
       const { deployment, sequencer } = await loadRollup();
       const { inbox } = deployment.handles;
-      // 128 chunks, every byte non-zero, exactly MAX_BATCH_BYTES in all: the most calldata a batch can carry.
-      const sizes = Array.from({ length: MAX_CHUNKS_PER_BATCH }, (_, i) => (i < 85 ? 3072 : 0));
-      let rest = MAX_BATCH_BYTES - 85 * 3072;
-      for (let i = 85; rest > 0; i = i === MAX_CHUNKS_PER_BATCH - 1 ? 85 : i + 1) {
-        sizes[i]++;
-        rest--;
-      }
+      // The most chunks, MAX_BATCH_BYTES of non-zero bytes in all, each chunk as badly padded as the sum allows
+      // (length 1 mod 32 but one, which the sum forces to 16 mod 32): the most calldata an appendBatch can carry.
+      const n = MAX_CHUNKS_PER_BATCH;
+      const sizes = Array.from({ length: n }, (_, i) => (i === 0 ? 16 : 1));
+      for (let i = 0, rest = MAX_BATCH_BYTES - (n - 1) - 16; rest > 0; i = (i + 1) % n, rest -= 32) sizes[i] += 32;
       const chunks = sizes.map((size, i) => nonZeroBytes(size, 100 + i));
       expect(chunks.reduce((n, c) => n + c.length, 0)).to.equal(MAX_BATCH_BYTES);
+      const padding = chunks.reduce((n, c) => n + ((32 - (c.length % 32)) % 32), 0);
+      expect(padding).to.equal((n - 1) * 31 + 16);
+      const data = inbox.interface.encodeFunctionData("appendBatch", [chunks, MAX_QUEUE_ITEMS_PER_BATCH, 2 ** 32 - 1]);
+      const size = await widestSignedSize(await inbox.getAddress(), data);
+      console.log(
+        `      largest appendBatch: ${size} bytes signed (every field at its widest), limit ${MAX_L1_TX_BYTES}`,
+      );
+      expect(size).to.be.at.most(MAX_L1_TX_BYTES);
       const receipt = await (await inbox.connect(sequencer).appendBatch(chunks, 0, 0)).wait();
       const gasUsed = receipt?.gasUsed ?? 0n;
       console.log(`      largest batch (${MAX_CHUNKS_PER_BATCH} chunks, ${MAX_BATCH_BYTES} bytes): ${gasUsed} gas`);
@@ -139,7 +196,7 @@ describe("RollupInbox", function () {
           queueStart: 0n,
           queueEnd: 0n,
           feeRecipient: 0,
-          stepCount: 128,
+          stepCount: MAX_CHUNKS_PER_BATCH,
         }),
       );
     });

@@ -3,6 +3,7 @@ import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { EthRejecter__factory, ReentrantReceiver__factory, StateCommitmentChain__factory } from "../../typechain-types";
 import { stepRootsHash } from "../../src/l1/batch";
+import { BondState } from "../../src/operator/bonds";
 import { GENESIS_STATE_ROOT } from "../../src/protocol/state";
 import { CHALLENGE_WINDOW_SECONDS, loadRollup, PROPOSER_BOND } from "./helpers/fixtures";
 import { garbageRoot } from "./helpers/model";
@@ -42,24 +43,31 @@ describe("StateCommitmentChain", function () {
       const tx = chain.connect(proposer).propose(0, roots, { value: PROPOSER_BOND });
       await expect(tx)
         .to.emit(chain, "StateProposed")
-        .withArgs(0, proposer.address, roots[0], at + CHALLENGE_WINDOW_SECONDS, roots);
+        .withArgs(0, proposer.address, 0, roots[0], at + CHALLENGE_WINDOW_SECONDS, roots);
       await expect(tx).to.changeEtherBalances([proposer, chain], [-PROPOSER_BOND, PROPOSER_BOND]);
       const p = await chain.proposal(0);
-      expect([p.stateRoot, p.stepRootsHash, p.proposer, p.proposedAt, p.bondReturned]).to.deep.equal([
+      expect([p.stateRoot, p.stepRootsHash, p.proposer, p.proposedAt, p.id, p.bond]).to.deep.equal([
         roots[0],
         stepRootsHash(roots),
         proposer.address,
         at,
-        false,
+        0n,
+        BondState.Held,
       ]);
+      expect([...(await chain.bond(0))]).to.deep.equal([proposer.address, 0n, BondState.Held]);
+      expect(await chain.isLive(0)).to.equal(true);
       expect(await chain.proposalCount()).to.equal(1);
+      expect(await chain.proposalsMade()).to.equal(1);
       expect(await chain.stateRoot(0)).to.equal(roots[0]);
       expect(await chain.preStateRoot(1)).to.equal(roots[0]);
       expect(await chain.deadline(0)).to.equal(at + CHALLENGE_WINDOW_SECONDS);
       // Batch 1 has two steps: its state root is the last one.
       const next = [garbageRoot(2), garbageRoot(3)];
-      await chain.connect(proposer).propose(1, next, { value: PROPOSER_BOND });
+      await expect(chain.connect(proposer).propose(1, next, { value: PROPOSER_BOND }))
+        .to.emit(chain, "StateProposed")
+        .withArgs(1, proposer.address, 1, next[1], (d: bigint) => d > at, next);
       expect(await chain.stateRoot(1)).to.equal(next[1]);
+      expect((await chain.proposal(1)).id).to.equal(1n);
     });
 
     it("refuses a proposal that skips a batch or repeats one", async function () {
@@ -143,14 +151,14 @@ describe("StateCommitmentChain", function () {
         .withArgs(0, deadline);
       await time.setNextBlockTimestamp(deadline);
       const tx = chain.connect(outsider).returnBond(0);
-      await expect(tx).to.emit(chain, "BondReturned").withArgs(0, proposer.address, PROPOSER_BOND);
+      await expect(tx).to.emit(chain, "BondReturned").withArgs(0, 0, proposer.address, PROPOSER_BOND);
       await expect(tx).to.changeEtherBalances([proposer, chain], [PROPOSER_BOND, -PROPOSER_BOND]);
-      expect((await chain.proposal(0)).bondReturned).to.equal(true);
+      expect((await chain.proposal(0)).bond).to.equal(BondState.Returned);
       await expect(chain.connect(outsider).returnBond(0))
         .to.be.revertedWithCustomError(chain, "StateCommitmentChainBondAlreadyReturned")
         .withArgs(0);
       await expect(chain.returnBond(2))
-        .to.be.revertedWithCustomError(chain, "StateCommitmentChainNoProposal")
+        .to.be.revertedWithCustomError(chain, "StateCommitmentChainUnknownProposal")
         .withArgs(2, 2);
     });
 
@@ -194,6 +202,14 @@ describe("StateCommitmentChain", function () {
   });
 
   describe("views", function () {
+    it("refuse ids never given out", async function () {
+      const { chain } = await withBatches(1);
+      await expect(chain.bond(0))
+        .to.be.revertedWithCustomError(chain, "StateCommitmentChainUnknownProposal")
+        .withArgs(0, 0);
+      expect(await chain.isLive(0)).to.equal(false);
+    });
+
     it("refuse batches without a live proposal", async function () {
       const { chain } = await withBatches(1);
       for (const view of [chain.proposal, chain.stateRoot, chain.deadline]) {

@@ -1,15 +1,17 @@
 import { expect } from "chai";
 import { Wallet } from "ethers";
-import { MAX_CHUNKS_PER_BATCH, MAX_QUEUE_ITEMS_PER_BATCH } from "../../src/l1/batch";
+import { MAX_CHUNKS_PER_BATCH, MAX_L1_TX_BYTES, MAX_QUEUE_ITEMS_PER_BATCH } from "../../src/l1/batch";
 import { MAX_CHUNK_BYTES, Outcome, TxType } from "../../src/protocol/constants";
 import { fillQueue, loadRollup } from "./helpers/fixtures";
+import { widestSignedSize } from "./helpers/mempool";
 import { ChunkBuilder, garbageRoot } from "./helpers/model";
 import { ETH, FEE } from "./helpers/scenario";
 
 const FRAUD_PROOF_LIMIT = 8_000_000n;
+const STEPS = 32 + MAX_CHUNKS_PER_BATCH;
 
 describe("Rollup gas", function () {
-  it("keeps the worst-case fraud proofs under 8,000,000 gas in a batch of the most steps", async function () {
+  it("keeps the worst-case fraud proofs under 8,000,000 gas and within a public mempool's size, in a batch of the most steps", async function () {
     const f = await loadRollup();
     const { alice, deployer, sequencer, proposer, mallory, challenger, model } = f;
     const { bridge, stateCommitmentChain } = f.deployment.handles;
@@ -46,13 +48,14 @@ describe("Rollup gas", function () {
     await model.propose(proposer, 0);
 
     const trace = model.trace(1);
-    expect(trace.stepRoots).to.have.length(32 + MAX_CHUNKS_PER_BATCH);
+    expect(trace.stepRoots).to.have.length(STEPS);
     expect(trace.steps[0].outcomes.every((o) => o.code === Outcome.Created)).to.equal(true);
     expect(trace.steps[0].witness?.accounts).to.have.length(64);
     expect(trace.steps[32].outcomes.every((o) => o.code === Outcome.Applied)).to.equal(true);
     expect(trace.steps[32].witness?.accounts).to.have.length(66);
 
-    const measured: [string, number, bigint][] = [];
+    const measured: [string, number, bigint, number][] = [];
+    const fraudVerifier = await f.deployment.handles.fraudVerifier.getAddress();
     for (const [label, step] of [
       ["chunk step: 32 TransferToNew with fees", 32],
       ["queue step: 32 deposits with a wrong hint", 0],
@@ -60,13 +63,15 @@ describe("Rollup gas", function () {
     ] as const) {
       const roots = trace.stepRoots.map((root, i) => (i === step ? garbageRoot(step) : root));
       await model.propose(mallory, 1, roots);
-      const receipt = await (await model.challenge(challenger, 1, step, roots)).wait();
+      const response = await model.challenge(challenger, 1, step, roots);
+      const receipt = await response.wait();
       expect(await stateCommitmentChain.proposalCount(), "rolled back").to.equal(1);
-      measured.push([label, step, receipt?.gasUsed ?? 0n]);
+      measured.push([label, step, receipt?.gasUsed ?? 0n, await widestSignedSize(fraudVerifier, response.data)]);
     }
-    for (const [label, step, gas] of measured) {
-      console.log(`      fraud proof, ${label} (step ${step} of 160): ${gas} gas`);
+    for (const [label, step, gas, size] of measured) {
+      console.log(`      fraud proof, ${label} (step ${step} of ${STEPS}): ${gas} gas, ${size} bytes signed`);
       expect(gas).to.be.lessThan(FRAUD_PROOF_LIMIT);
+      expect(size).to.be.at.most(MAX_L1_TX_BYTES);
     }
   });
 });

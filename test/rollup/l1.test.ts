@@ -5,7 +5,7 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import fc from "fast-check";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
-import { ChunkTreeHarness__factory, EthRejecter__factory } from "../../typechain-types";
+import { ChunkTreeHarness__factory } from "../../typechain-types";
 import { deployRollup } from "../../scripts/deploy";
 import {
   batchCommitment,
@@ -13,7 +13,7 @@ import {
   chunkLeaf,
   chunkProof,
   chunksRoot,
-  MAX_CHUNKS_PER_BATCH,
+  CHUNK_TREE_LEAVES,
   stepRootsHash,
 } from "../../src/l1/batch";
 import {
@@ -24,7 +24,7 @@ import {
   writeRollupDeployment,
 } from "../../src/l1/deployments";
 import type { RollupDeployment } from "../../src/l1/deployments";
-import { BatchDataUnavailableError, readBatches } from "../../src/l1/reader";
+import { readBatches } from "../../src/l1/reader";
 import {
   CHALLENGE_WINDOW_SECONDS,
   FORCED_INCLUSION_DELAY_SECONDS,
@@ -188,7 +188,7 @@ describe("src/l1 and the deploy script", function () {
       const harness = await loadFixture(harnessFixture);
       await fc.assert(
         fc.asyncProperty(
-          fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: MAX_CHUNKS_PER_BATCH }),
+          fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: CHUNK_TREE_LEAVES }),
           fc.nat(),
           async (chunks, pick) => {
             const root = chunksRoot(chunks);
@@ -203,17 +203,17 @@ describe("src/l1 and the deploy script", function () {
         ),
         { numRuns: 60 },
       );
-      const full = Array.from({ length: MAX_CHUNKS_PER_BATCH }, (_, i) => Uint8Array.of(i));
+      const full = Array.from({ length: CHUNK_TREE_LEAVES }, (_, i) => Uint8Array.of(i));
       expect(await harness.root(full.map(chunkLeaf))).to.equal(chunksRoot(full));
       expect(await harness.computeRoot(chunkLeaf(full[127]), 127, chunkProof(full, 127))).to.equal(chunksRoot(full));
     });
 
     it("refuses more chunks than the tree holds, on both sides", async function () {
       const harness = await loadFixture(harnessFixture);
-      const leaves = Array.from({ length: MAX_CHUNKS_PER_BATCH + 1 }, () => ethers.ZeroHash);
+      const leaves = Array.from({ length: CHUNK_TREE_LEAVES + 1 }, () => ethers.ZeroHash);
       await expect(harness.root(leaves))
         .to.be.revertedWithCustomError(harness, "ChunkTreeTooManyLeaves")
-        .withArgs(MAX_CHUNKS_PER_BATCH + 1, MAX_CHUNKS_PER_BATCH);
+        .withArgs(CHUNK_TREE_LEAVES + 1, CHUNK_TREE_LEAVES);
       expect(() => chunksRoot(leaves)).to.throw(RangeError);
       expect(() => chunkProof([new Uint8Array(1)], 1)).to.throw(RangeError);
     });
@@ -255,18 +255,6 @@ describe("src/l1 and the deploy script", function () {
       expect(batches[0].chunks).to.deep.equal([Uint8Array.of(1, 2, 3), new Uint8Array(0)]);
       expect(batches[1].chunks).to.deep.equal([]);
       expect(batches[0].commitment).to.equal(await inbox.batchCommitment(0));
-    });
-
-    it("reports a batch whose chunks are not in a direct call's calldata", async function () {
-      const { deployment, deployer } = await loadRollup();
-      const { inbox } = deployment.handles;
-      const relay = await new EthRejecter__factory(deployer).deploy();
-      await inbox.grantRole(await inbox.SEQUENCER_ROLE(), await relay.getAddress());
-      await relay.execute(
-        await inbox.getAddress(),
-        inbox.interface.encodeFunctionData("appendBatch", [["0x01"], 0, 0]),
-      );
-      await expect(readBatches(inbox)).to.be.rejectedWith(BatchDataUnavailableError, "not appended by a direct");
     });
   });
 });

@@ -134,6 +134,7 @@ describe("Verifier", function () {
 
         const v = await makeVerifier(w);
         const chainBefore = await ethers.provider.getBalance(await chain.getAddress());
+        const liar = (await chain.proposal(1)).id;
         await v.tick();
 
         const proven = await fraudVerifier.queryFilter(fraudVerifier.filters.FraudProven());
@@ -145,9 +146,17 @@ describe("Verifier", function () {
         expect(proven[0].args.computedRoot).to.equal(w.mirror.roots[1][lie.step]);
         const rolled = await chain.queryFilter(chain.filters.ProposalsRolledBack());
         expect(
-          rolled.map((e) => [e.args.fromBatch, e.args.toBatch, e.args.challenger, e.args.reward, e.args.burnt]),
-        ).to.deep.equal([[1n, 3n, w.challenger.address, 2n * HALF_BOND, 2n * (PROPOSER_BOND - HALF_BOND)]]);
-        expect(await ethers.provider.getBalance(await chain.getAddress())).to.equal(chainBefore - 2n * HALF_BOND);
+          rolled.map((e) => [
+            e.args.fromBatch,
+            e.args.toBatch,
+            e.args.challenger,
+            e.args.proposalId,
+            e.args.reward,
+            e.args.burnt,
+          ]),
+        ).to.deep.equal([[1n, 3n, w.challenger.address, liar, HALF_BOND, PROPOSER_BOND - HALF_BOND]]);
+        // Only the liar's bond is forfeited: the honest successor's stays, refundable.
+        expect(await ethers.provider.getBalance(await chain.getAddress())).to.equal(chainBefore - HALF_BOND);
         expect(await chain.proposalCount()).to.equal(1n);
         const [lieProposed] = await chain.queryFilter(chain.filters.StateProposed(1n));
         expect((await ethers.provider.getBlock(proven[0].blockNumber))?.timestamp).to.be.below(

@@ -3,6 +3,7 @@ import { encodeTx, type L2Tx } from "../../protocol/codec";
 import { BilayerError } from "../../protocol/errors";
 import { toCompactSignature } from "../../protocol/signature";
 import { invalidParams, RpcCode, RpcError } from "../errors";
+import type { ProvenLie } from "../driver";
 import type { BatchRecord } from "../records";
 import type { Sequencer } from "../sequencer";
 import {
@@ -27,6 +28,8 @@ export interface L1Status {
   heads: { appended: number; proposed: number; final: number };
   /** Each proposal not yet final, with the timestamp from which it is. */
   openProposals: { batchIndex: number; deadline: number }[];
+  /** The proposer's side: bonds of this operator the chain holds, and the lies it found in live proposals and proved. */
+  proposer: { bondsHeld: number; liesProven: ProvenLie[] };
   /** Unconfirmed L1 transactions of the operator. */
   inFlight: { nonce: number; purpose: string; hash: string }[];
 }
