@@ -4,6 +4,7 @@
  * with where it comes from), the targets of issue 7 and how a result is
  * judged against them.
  */
+import { MAX_L1_TX_BYTES } from "../../src/l1/batch";
 import { DEFAULT_BATCH_LIMITS } from "../../src/operator/sequencer";
 
 export type Row = Record<string, number>;
@@ -221,6 +222,23 @@ export function verdicts(results: Results): Verdict[] {
     "the largest batch fits one transaction: < 16,777,216 gas (EIP-7825)",
     () => "the batch limits of the inbox let a batch grow past the per-transaction gas cap",
   );
+  {
+    // Each L1 transaction of the rollup, as a public mempool judges it (geth, reth, Nethermind drop larger ones).
+    const append = num(results, "rollup.largestAppendSignedBytes");
+    const proof = num(results, "rollup.maxFraudProofSignedBytes");
+    const largest = append === undefined || proof === undefined ? undefined : Math.max(append, proof);
+    out.push({
+      target:
+        "every L1 transaction fits a public mempool: ≤ 131,072 bytes signed (largest append, largest fraud proof)",
+      figure: "rollup.largestAppendSignedBytes",
+      value: largest === undefined ? "—" : `${fmt(append, 0)} / ${fmt(proof, 0)}`,
+      met: largest === undefined ? undefined : largest <= MAX_L1_TX_BYTES,
+      note:
+        largest === undefined
+          ? "not measured"
+          : `signed with every field at its widest; ${fmt(MAX_L1_TX_BYTES - largest, 0)} bytes to spare`,
+    });
+  }
   upper("rollup.maxFraudProofGas", 8_000_000, "worst-case fraud proof < 8,000,000 gas", () => {
     const c = num(results, "rollup.fraudProofChunkStepGas");
     const q = num(results, "rollup.fraudProofQueueStepGas");

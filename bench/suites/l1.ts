@@ -7,9 +7,11 @@
  *                           transfer (gas, time to inclusion), the block gas limit
  *   measureBatchSizes()     section `rollup`, `byBatchSize`: L1 gas per L2
  *                           transfer (append + proposal) for batches of 1 to
- *                           3,276 transfers, beside the calldata floor of their bytes
+ *                           1,500 transfers, beside the calldata floor of their bytes
  *   measureFraudProofs()    section `rollup`: the worst-case fraud proofs
- *                           (test/rollup/gas.test.ts's scenario, its helpers)
+ *                           (test/rollup/gas.test.ts's scenario, its helpers), and
+ *                           the signed size of the largest append and proof
+ *                           against the 131,072 bytes a public mempool relays
  *   measureRollupLatency()  section `rollup`: one transfer at a time through the
  *                           real operator (JSON-RPC, default batch age): time to
  *                           the acknowledgement, to its batch on L1, to its proposal
@@ -22,6 +24,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Provider } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
+import { MAX_BATCH_BYTES } from "../../src/l1/batch";
 import { MAX_TXS_PER_CHUNK, TX_SIZE, TxType } from "../../src/protocol/constants";
 import { encodeTx } from "../../src/protocol/codec";
 import { signTxWithKey } from "../../src/protocol/eip712";
@@ -46,11 +49,10 @@ export function calldataTokens(bytes: Uint8Array): number {
   return zeros + 4 * (bytes.length - zeros);
 }
 
-/** The largest batch of plain transfers the inbox takes: `MAX_BATCH_BYTES` (262,144) / 80 bytes. */
-const MAX_BATCH_BYTES = 262_144;
+/** The largest batch of plain transfers the inbox takes: `MAX_BATCH_BYTES` (120,000) / 80 bytes. */
 const FULL_BATCH = Math.floor(MAX_BATCH_BYTES / TX_SIZE[TxType.Transfer]);
 /** Transfers per batch measured by `measureBatchSizes`. */
-export const BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, FULL_BATCH];
+export const BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, FULL_BATCH];
 
 const ACCOUNTS = 256;
 const ETH = 10n ** 18n;
@@ -109,7 +111,7 @@ export async function measureL1Transfers(): Promise<Figures> {
 }
 
 /**
- * Batches of 1 … 3,276 signed transfers (32 per chunk), each appended by the
+ * Batches of 1 … 1,500 signed transfers (32 per chunk), each appended by the
  * sequencer and proposed with honest step roots; per batch size the L1 gas per
  * transfer of the two transactions, and the EIP-7623 floor of the transfers' bytes.
  */
@@ -183,13 +185,16 @@ export async function measureBatchSizes(): Promise<Figures> {
 /**
  * The worst-case fraud proofs of test/rollup/gas.test.ts, built with its
  * helpers: a batch of the most steps (32 queue steps of deposits whose hints
- * miss, then 128 chunks, the first 32 fee-paying TransferToNew), a proposal
- * lying at one step, and the proof of that step; once per worst step.
+ * miss, then 113 chunks, the first 32 fee-paying TransferToNew), a proposal
+ * lying at one step, and the proof of that step; once per worst step. With
+ * them, the serialized size of each proof and of the largest `appendBatch`
+ * the limits allow, signed with every field at its widest.
  */
 export async function measureFraudProofs(): Promise<Figures> {
   const hre = await hardhat();
   const { RollupModel, ChunkBuilder, garbageRoot } = await import("../../test/rollup/helpers/model");
   const { fillQueue } = await import("../../test/rollup/helpers/fixtures");
+  const { largestBatchChunks, widestSignedSize } = await import("../../test/rollup/helpers/mempool");
   const { MAX_CHUNKS_PER_BATCH, MAX_QUEUE_ITEMS_PER_BATCH } = await import("../../src/l1/batch");
   const [deployer, sequencer, proposer, challenger] = await hre.ethers.getSigners();
   const dep = await deployBenchRollup(deployer, sequencer.address, ETH);
@@ -211,7 +216,7 @@ export async function measureFraudProofs(): Promise<Figures> {
   await (await bridge.connect(sequencer).depositEth(sequencer.address, 0, { value: 1n })).wait();
   await model.syncQueue();
   await model.append(sequencer, [], 2, 0);
-  // Batch 1: 1,024 deposits hinting at account 1 (each reads two slots), then 32 fee-paying TransferToNew, 127 empty.
+  // Batch 1: 1,024 deposits hinting at account 1 (each reads two slots), then 32 fee-paying TransferToNew, 112 empty.
   await fillQueue(deployer, dep.contracts.bridge, deployer.address, MAX_QUEUE_ITEMS_PER_BATCH, 1);
   await model.syncQueue();
   const afterQueue = model.tip().clone();
@@ -228,23 +233,34 @@ export async function measureFraudProofs(): Promise<Figures> {
   await model.propose(proposer, 0);
   const trace = model.trace(1);
 
+  const fraudVerifier = await dep.handles.fraudVerifier.getAddress();
+  const proofBytes: number[] = [];
   const proofGas = async (step: number): Promise<number> => {
     const roots = trace.stepRoots.map((root, i) => (i === step ? garbageRoot(step) : root));
     await model.propose(mallory, 1, roots);
-    const receipt = await (await model.challenge(challenger, 1, step, roots)).wait();
+    const response = await model.challenge(challenger, 1, step, roots);
+    const receipt = await response.wait();
     if ((await dep.handles.stateCommitmentChain.proposalCount()) !== 1n) throw new Error("the proof did not roll back");
+    proofBytes.push(await widestSignedSize(fraudVerifier, response.data));
     return Number(receipt?.gasUsed ?? 0n);
   };
   const chunkStep = MAX_QUEUE_ITEMS_PER_BATCH / 32;
   const fraudProofChunkStepGas = await proofGas(chunkStep);
   const fraudProofQueueStepGas = await proofGas(0);
   const fraudProofLastQueueStepGas = await proofGas(chunkStep - 1);
+  const largest = dep.handles.inbox.interface.encodeFunctionData("appendBatch", [
+    largestBatchChunks(),
+    MAX_QUEUE_ITEMS_PER_BATCH,
+    2 ** 32 - 1,
+  ]);
   return {
     maxFraudProofGas: Math.max(fraudProofChunkStepGas, fraudProofQueueStepGas, fraudProofLastQueueStepGas),
     fraudProofChunkStepGas,
     fraudProofQueueStepGas,
     fraudProofLastQueueStepGas,
     fraudProofBatchSteps: trace.stepRoots.length,
+    maxFraudProofSignedBytes: Math.max(...proofBytes),
+    largestAppendSignedBytes: await widestSignedSize(dep.contracts.rollupInbox, largest),
   };
 }
 

@@ -9,6 +9,7 @@
  *
  * - batchSize: transfers in the full batch
  * - bytesPerTransfer: appendBatch calldata bytes per transfer (ABI overhead included)
+ * - appendSignedBytes: the signed appendBatch transaction as the mempool sees it (≤ 131,072)
  * - maxAppendBatchGas: gas of that appendBatch (the largest batch; must stay under 16,777,216)
  * - proposeGas: gas of the proposal of its step roots
  * - gasPerTransfer: (appendBatch + propose gas) / batchSize
@@ -118,6 +119,7 @@ export async function run(): Promise<Record<string, number>> {
     return {
       batchSize,
       bytesPerTransfer: Math.round((calldataBytes / batchSize) * 100) / 100,
+      appendSignedBytes: hre.ethers.Transaction.from(appendTx).serialized.length / 2 - 1,
       maxAppendBatchGas: Number(appendReceipt.gasUsed),
       proposeGas: Number(proposeReceipt.gasUsed),
       gasPerTransfer: Math.round((Number(appendReceipt.gasUsed + proposeReceipt.gasUsed) / batchSize) * 10) / 10,

@@ -13,24 +13,9 @@ import {
 import { domainSeparator } from "../../src/protocol/eip712";
 import { EthRejecter__factory } from "../../typechain-types";
 import { fillQueue, FORCED_INCLUSION_DELAY_SECONDS, loadRollup } from "./helpers/fixtures";
-import { widestSignedSize } from "./helpers/mempool";
+import { largestBatchChunks, nonZeroBytes, widestSignedSize } from "./helpers/mempool";
 
 const GAS_CAP = 16_777_216n;
-
-/** `length` pseudo-random bytes with no zero byte (the most expensive calldata). */
-function nonZeroBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = (x % 255) + 1;
-  }
-  return out;
-}
 
 describe("RollupInbox", function () {
   describe("appendBatch", function () {
@@ -171,15 +156,11 @@ describe("RollupInbox", function () {
     it("accepts the largest batch, a transaction a public mempool relays, well under the gas cap", async function () {
       const { deployment, sequencer } = await loadRollup();
       const { inbox } = deployment.handles;
-      // The most chunks, MAX_BATCH_BYTES of non-zero bytes in all, each chunk as badly padded as the sum allows
-      // (length 1 mod 32 but one, which the sum forces to 16 mod 32): the most calldata an appendBatch can carry.
-      const n = MAX_CHUNKS_PER_BATCH;
-      const sizes = Array.from({ length: n }, (_, i) => (i === 0 ? 16 : 1));
-      for (let i = 0, rest = MAX_BATCH_BYTES - (n - 1) - 16; rest > 0; i = (i + 1) % n, rest -= 32) sizes[i] += 32;
-      const chunks = sizes.map((size, i) => nonZeroBytes(size, 100 + i));
+      const chunks = largestBatchChunks();
       expect(chunks.reduce((n, c) => n + c.length, 0)).to.equal(MAX_BATCH_BYTES);
       const padding = chunks.reduce((n, c) => n + ((32 - (c.length % 32)) % 32), 0);
-      expect(padding).to.equal((n - 1) * 31 + 16);
+      expect(chunks).to.have.length(MAX_CHUNKS_PER_BATCH);
+      expect(padding).to.equal((MAX_CHUNKS_PER_BATCH - 1) * 31 + 16);
       const data = inbox.interface.encodeFunctionData("appendBatch", [chunks, MAX_QUEUE_ITEMS_PER_BATCH, 2 ** 32 - 1]);
       const size = await widestSignedSize(await inbox.getAddress(), data);
       console.log(
