@@ -64,9 +64,9 @@ export async function readQueue(bridge: Bridge, range: ReadRange = {}): Promise<
 /**
  * The batches appended in the range, in batch order, each with its chunks
  * decoded from the calldata of its `appendBatch` call and checked against the
- * chunk root the inbox stored. A batch appended through another contract (not
- * a direct call to the inbox) throws `BatchDataUnavailableError`: its chunks
- * are only in that contract's calldata, which needs a trace.
+ * chunk root the inbox stored. The inbox takes `appendBatch` only as the
+ * transaction's own call (PROTOCOL.md §7.2); a transaction that is not one
+ * (only a node lying about it could show one) throws `BatchDataUnavailableError`.
  */
 export async function readBatches(inbox: RollupInbox, range: ReadRange = {}): Promise<L1Batch[]> {
   const inboxAddress = (await inbox.getAddress()).toLowerCase();

@@ -4,12 +4,12 @@
  * calldata of the transactions that appended them, and the state commitment
  * chain's proposals, rollbacks and bond returns, in the order they happened.
  *
- * Limitation: a batch's chunks are read from the input of the transaction that
- * emitted `BatchAppended`, which must be a direct call of `appendBatch` on the
- * inbox. A sequencer that appends through a contract (a multisig, a batching
- * contract) hides the chunks in that contract's calldata, which only a call
- * trace reveals; such a batch stops the verifier with
- * `BatchDataUnavailableError` rather than letting it guess.
+ * A batch's chunks are read from the input of the transaction that emitted
+ * `BatchAppended`. The inbox takes `appendBatch` only from the transaction's
+ * own sender, an account without code (PROTOCOL.md §7.2), so that input is
+ * always the call itself; anything else (a node reporting another
+ * transaction) stops the verifier with `BatchDataUnavailableError` rather than
+ * letting it guess.
  */
 import { getBytes, type Log, type Provider } from "ethers";
 import {
@@ -302,7 +302,7 @@ export class L1Reader {
       throw new BatchDataUnavailableError(`the transaction of batch ${batch.index} is not found`, context);
     if (tx.to?.toLowerCase() !== this.addresses.inbox) {
       throw new BatchDataUnavailableError(
-        `batch ${batch.index} was appended through ${tx.to ?? "a contract creation"}, not by a direct call of the inbox: its chunks need a call trace`,
+        `the node reports batch ${batch.index} appended by a transaction to ${tx.to ?? "a contract creation"}, not to the inbox (which the inbox refuses): its chunks cannot be read`,
         { ...context, to: tx.to },
       );
     }

@@ -12,8 +12,8 @@
  *
  * Limits: blocks are processed once they are `confirmations` deep, and a reorg
  * deeper than that is not undone (raise the depth on a chain that has them).
- * A batch appended through a contract rather than a direct inbox call halts it
- * (see `l1.ts`). Building a proof rebuilds the batch's pre-state from the tip
+ * A batch whose transaction is not the inbox call itself (which the inbox makes
+ * impossible; only a lying node shows one) halts it (see `l1.ts`). Building a proof rebuilds the batch's pre-state from the tip
  * and the undo records, in time linear in the number of accounts.
  */
 import fs from "node:fs";

@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import hre from "hardhat";
 import { HDNodeWallet, type Provider, type Wallet } from "ethers";
-import { L1Sender, L1TxLostError, type TxPurpose } from "../../src/operator/l1-sender";
+import { MAX_L1_TX_BYTES } from "../../src/l1/batch";
+import { L1Sender, L1TxLostError, L1TxTooLargeError, type TxPurpose } from "../../src/operator/l1-sender";
 import { silentLogger } from "../../src/operator/log";
 import { OperatorMetrics } from "../../src/operator/metrics";
 import { MemoryStore } from "../../src/operator/store";
@@ -47,6 +48,32 @@ async function until(what: string, probe: () => boolean | Promise<boolean>, time
 describe("L1Sender", () => {
   afterEach(async () => {
     await send("evm_setAutomine", [true]);
+  });
+
+  it("never signs a transaction larger than a public mempool relays, and stores and sends nothing for it", async () => {
+    const store = new MemoryStore();
+    const w = wallet(19);
+    const sender = newSender(store, w);
+    await sender.recover();
+    const nonce = await provider.getTransactionCount(w.address);
+    // Calldata at the limit on its own: with the signed envelope around it, over 131,072 bytes.
+    const data = "0x" + "01".repeat(MAX_L1_TX_BYTES);
+    const refusal = await sender.send(purpose, target, data, 0n).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(refusal).to.be.instanceOf(L1TxTooLargeError);
+    const context = (refusal as L1TxTooLargeError).context ?? {};
+    expect(context).to.include({ max: MAX_L1_TX_BYTES });
+    expect(context.size as number).to.be.greaterThan(MAX_L1_TX_BYTES);
+    expect(sender.unconfirmed()).to.deep.equal([]);
+    const stored: string[] = [];
+    for await (const [key] of store.entries("")) stored.push(key);
+    expect(stored).to.deep.equal([]);
+    expect(await provider.getTransactionCount(w.address, "pending")).to.equal(nonce);
+    // A transaction that fits goes out with the nonce the refused one did not take.
+    const rec = await sender.send(purpose, target, "0x" + "01".repeat(1000), 0n);
+    expect(rec.nonce).to.equal(nonce);
   });
 
   it("replaces a transaction stuck in the pool with one paying at least 25% more, same nonce", async () => {

@@ -499,7 +499,7 @@ describe("Verifier", function () {
         logger: new LogCapture("silent").logger,
       });
       await v.tick();
-      expect(v.haltReason).to.match(/not by a direct call of the inbox/);
+      expect(v.haltReason).to.match(/not to the inbox/);
       expect(v.status().halted).to.match(/batch 0/);
       expect(v.status().batches.replayed).to.equal(0);
       await v.stop();
