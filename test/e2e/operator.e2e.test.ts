@@ -10,6 +10,7 @@ import { expect } from "chai";
 import { HDNodeWallet, JsonRpcProvider, Wallet, keccak256 } from "ethers";
 import { BondState } from "../../src/operator/bonds";
 import { stepRootsHash } from "../../src/l1/batch";
+import { pendingTx } from "../rollup/helpers/mempool";
 import { connectRollup, type RollupContracts } from "../../src/l1/contracts";
 import { readRollupDeployment, type RollupDeployment } from "../../src/l1/deployments";
 import { readBatches, readQueue } from "../../src/l1/reader";
@@ -369,20 +370,6 @@ async function crashAndRecover(stack: Stack): Promise<void> {
   }
 }
 
-/** A transaction from `from` to `to` waiting in the node's pool, with its fees. */
-async function pendingTx(
-  provider: JsonRpcProvider,
-  to: string,
-  from: string,
-): Promise<{ maxFeePerGas: string; maxPriorityFeePerGas: string } | undefined> {
-  const block = (await provider.send("eth_getBlockByNumber", ["pending", true])) as {
-    transactions: { from: string; to: string | null; maxFeePerGas: string; maxPriorityFeePerGas: string }[];
-  };
-  return block.transactions.find(
-    (t) => t.to?.toLowerCase() === to.toLowerCase() && t.from.toLowerCase() === from.toLowerCase(),
-  );
-}
-
 /** What `from` paid in fees for its transactions in blocks `fromBlock` to the head. */
 async function feesPaid(provider: JsonRpcProvider, from: string, fromBlock: number): Promise<bigint> {
   let fees = 0n;
@@ -432,10 +419,12 @@ async function frontRunLie(stack: Stack): Promise<void> {
     await client.sendTransaction(
       await stack.sign(user, transferTx(account.index, otherAccount.index, ETH / 10n), account.nonce),
     );
-    await until("the append in the pool", () => pendingTx(provider, stack.deployment.contracts.rollupInbox, operator));
+    await until("the append in the pool", () =>
+      pendingTx((m, p) => provider.send(m, p), stack.deployment.contracts.rollupInbox, operator),
+    );
     await provider.send("evm_mine", []);
     const mine = await until("the operator's proposal in the pool", () =>
-      pendingTx(provider, stack.deployment.contracts.stateCommitmentChain, operator),
+      pendingTx((m, p) => provider.send(m, p), stack.deployment.contracts.stateCommitmentChain, operator),
     );
     honest = (await client.getBatch(k))?.stepRoots as string[];
     expect(honest).to.have.length(2);

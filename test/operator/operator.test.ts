@@ -6,6 +6,7 @@ import hre from "hardhat";
 import { HDNodeWallet, type Provider, type Wallet } from "ethers";
 import { deployRollup, type DeployedRollup } from "../../scripts/deploy";
 import { stepRootsHash } from "../../src/l1/batch";
+import { pendingTx } from "../rollup/helpers/mempool";
 import { BondState } from "../../src/operator/bonds";
 import { L2Client, signL2Transaction, transferTx } from "../../src/operator/client";
 import { defaultConfig } from "../../src/operator/config";
@@ -32,24 +33,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-/** A transaction from `from` to `to` waiting in the node's pool, with its fees. */
-async function pendingTx(
-  to: string,
-  from: string,
-): Promise<{ hash: string; maxFeePerGas: string; maxPriorityFeePerGas: string } | undefined> {
-  const block = (await hre.network.provider.send("eth_getBlockByNumber", ["pending", true])) as {
-    transactions: {
-      hash: string;
-      from: string;
-      to: string | null;
-      maxFeePerGas: string;
-      maxPriorityFeePerGas: string;
-    }[];
-  };
-  return block.transactions.find(
-    (t) => t.to?.toLowerCase() === to.toLowerCase() && t.from.toLowerCase() === from.toLowerCase(),
-  );
-}
+const pending = (to: string, from: string) =>
+  pendingTx((method, params) => hre.network.provider.send(method, params), to, from);
 
 describe("Operator (in-process L1)", () => {
   const operatorKey = wallet(10);
@@ -201,13 +186,11 @@ describe("Operator (in-process L1)", () => {
       await until("the deposit", async () => (op.sequencer.status().queue.sequenced === 3 ? true : undefined));
       await client.sendTransaction(await sign(0));
       await op.closeBatch();
-      await until("the append", () => pendingTx(dep.contracts.rollupInbox, operatorKey.address));
+      await until("the append", () => pending(dep.contracts.rollupInbox, operatorKey.address));
       await hre.network.provider.send("evm_mine", []);
       // The operator's proposal waits in the pool; the attacker outbids it with a lie: a wrong root at step 0, the
       // right final root (so a careless proposer would build on it).
-      const mine = await until("the proposal", () =>
-        pendingTx(dep.contracts.stateCommitmentChain, operatorKey.address),
-      );
+      const mine = await until("the proposal", () => pending(dep.contracts.stateCommitmentChain, operatorKey.address));
       const honest = (await client.getBatch(k))?.stepRoots as string[];
       expect(honest).to.have.length(2);
       const lie = [hre.ethers.keccak256(hre.ethers.toUtf8Bytes("made up")), honest[1]];

@@ -23,6 +23,20 @@ const l1Status = (): L1Status => ({
   inFlight: [],
 });
 
+/** The API of `h`'s sequencer behind an in-thread server on a free port (not started). */
+function apiServer(h: Harness, routes: ConstructorParameters<typeof JsonRpcServer>[0]["routes"] = {}): JsonRpcServer {
+  return new JsonRpcServer({
+    host: "127.0.0.1",
+    port: 0,
+    maxBodyBytes: MAX_BODY,
+    maxBatchLength: 5,
+    methods: createApi({ sequencer: h.seq, l1Status }),
+    routes,
+    logger: silentLogger(),
+    mapError: mapApiError,
+  });
+}
+
 interface Answer {
   jsonrpc?: string;
   id?: unknown;
@@ -41,16 +55,7 @@ describe("JSON-RPC API", () => {
     store = new MemoryStore();
     h = await sequencer({ store, mempool: { maxPerAccount: 2, maxNonceGap: 8 } });
     await fund(h, [alice, bob], 10_000n);
-    server = new JsonRpcServer({
-      host: "127.0.0.1",
-      port: 0,
-      maxBodyBytes: MAX_BODY,
-      maxBatchLength: 5,
-      methods: createApi({ sequencer: h.seq, l1Status }),
-      routes: { "/health": (_q, res) => void res.writeHead(200).end("ok\n") },
-      logger: silentLogger(),
-      mapError: mapApiError,
-    });
+    server = apiServer(h, { "/health": (_q, res) => void res.writeHead(200).end("ok\n") });
     url = (await server.start()).url;
   });
 
@@ -296,16 +301,7 @@ describe("JSON-RPC API", () => {
       g = new GatedStore();
       r = await sequencer({ store: g });
       await fund(r, [dave, erin], 1_000n);
-      server2 = new JsonRpcServer({
-        host: "127.0.0.1",
-        port: 0,
-        maxBodyBytes: MAX_BODY,
-        maxBatchLength: 5,
-        methods: createApi({ sequencer: r.seq, l1Status }),
-        routes: {},
-        logger: silentLogger(),
-        mapError: mapApiError,
-      });
+      server2 = apiServer(r);
       url2 = (await server2.start()).url;
     });
 

@@ -45,3 +45,17 @@ export function largestBatchChunks(): Uint8Array[] {
   for (let i = 0, rest = MAX_BATCH_BYTES - (n - 1) - 16; rest > 0; i = (i + 1) % n, rest -= 32) sizes[i] += 32;
   return sizes.map((size, i) => nonZeroBytes(size, 100 + i));
 }
+
+/** A transaction from `from` to `to` waiting in the pool of the node `send` talks to, with its fee caps. */
+export async function pendingTx(
+  send: (method: string, params: unknown[]) => Promise<unknown>,
+  to: string,
+  from: string,
+): Promise<{ maxFeePerGas: string; maxPriorityFeePerGas: string } | undefined> {
+  const block = (await send("eth_getBlockByNumber", ["pending", true])) as {
+    transactions: { from: string; to: string | null; maxFeePerGas: string; maxPriorityFeePerGas: string }[];
+  };
+  return block.transactions.find(
+    (t) => t.to?.toLowerCase() === to.toLowerCase() && t.from.toLowerCase() === from.toLowerCase(),
+  );
+}
