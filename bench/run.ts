@@ -6,7 +6,7 @@
  *   npm run bench -- --report-only         the report from bench/results/latest.json, nothing measured
  *   npm run bench -- --no-report           measure, do not write the report
  *
- * The suites are `protocol`, `rollup`, `sequencer`, `verifier` and `channel`
+ * The suites are `protocol`, `rollup`, `sequencer`, `restart`, `verifier` and `channel`
  * (table `SUITES` below). A suite is a list of parts; a part is an exported
  * function of a module under bench/ that returns its figures, numbers (or, for
  * a series, a list of rows of numbers), and each part files them under one
@@ -78,6 +78,10 @@ const SUITES: Record<string, Suite> = {
   sequencer: {
     description: "operator: durable signed transfers/s through the JSON-RPC API, send latency",
     parts: [{ label: "JSON-RPC load", file: "suites/sequencer.ts" }],
+  },
+  restart: {
+    description: "operator: time to accept again after a restart with 200,000 transactions behind it",
+    parts: [{ label: "restart after a long history", file: "suites/restart.ts" }],
   },
   verifier: {
     description: "verifier: transfers rebuilt per second from L1 alone",

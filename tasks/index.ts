@@ -107,6 +107,7 @@ task("operator", "Runs the operator (sequencer, batcher, proposer) behind its JS
   .addOptionalParam("stuckAfter", "Replace an unmined L1 transaction after this many ms", 0, types.int)
   .addOptionalParam("logLevel", "pino log level", process.env.LOG_LEVEL ?? "info")
   .addFlag("noPropose", "Do not propose state roots")
+  .addFlag("pruneHistory", "Delete the transaction records of final batches in the snapshot (receipts stay)")
   .setAction(
     async (
       args: {
@@ -121,6 +122,7 @@ task("operator", "Runs the operator (sequencer, batcher, proposer) behind its JS
         stuckAfter: number;
         logLevel: string;
         noPropose: boolean;
+        pruneHistory: boolean;
       },
       hre,
     ) => {
@@ -128,9 +130,10 @@ task("operator", "Runs the operator (sequencer, batcher, proposer) behind its JS
       const { Operator } = await import("../src/operator/operator");
       const { createLogger } = await import("../src/operator/log");
       const { l1Provider, operatorWallet } = await import("./lib");
-      const provider = l1Provider(hre);
-      const wallet = await operatorWallet(hre, provider);
       const dep = await deployment(hre);
+      // The chain comes from the deployment: the operator starts (and serves reads) with L1 down.
+      const provider = l1Provider(hre, dep.chainId);
+      const wallet = await operatorWallet(hre, provider, 0, dep.chainId);
       const config = defaultConfig(
         dep.chainId,
         args.dataDir || path.join(hre.config.paths.root, ".data", "operator", hre.network.name),
@@ -139,6 +142,7 @@ task("operator", "Runs the operator (sequencer, batcher, proposer) behind its JS
       config.port = args.port;
       config.feeRecipient = args.feeRecipient;
       config.propose = !args.noPropose;
+      config.pruneHistory = args.pruneHistory;
       if (args.batchAge > 0) config.batch.maxAgeMs = args.batchAge;
       if (args.batchBytes > 0) config.batch.maxBytes = args.batchBytes;
       if (args.confirmations > 0) config.confirmations = args.confirmations;
@@ -156,7 +160,14 @@ task("operator", "Runs the operator (sequencer, batcher, proposer) behind its JS
         process.on("SIGINT", stop);
         process.on("SIGTERM", stop);
       });
+      // Stopping is bounded (the operator gives L1 a few seconds); this bounds it again, whatever hangs.
+      setTimeout(() => {
+        console.error("the operator did not stop in time; exiting");
+        process.exit(1);
+      }, 9_000).unref();
       await op.stop();
+      // A request to a frozen L1 node may still hold a socket: nothing is left to do, so leave.
+      process.exit(0);
     },
   );
 

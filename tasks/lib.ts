@@ -2,7 +2,7 @@
  * Helpers shared by the Hardhat tasks and the demo: the operator's key and
  * the L1 provider for whatever network Hardhat was given.
  */
-import { HDNodeWallet, JsonRpcProvider, Wallet, type Provider } from "ethers";
+import { FetchRequest, HDNodeWallet, JsonRpcProvider, Network, Wallet, type Provider } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import { BilayerError } from "../src/protocol/errors";
 
@@ -10,16 +10,30 @@ import { BilayerError } from "../src/protocol/errors";
 export const DEV_MNEMONIC = "test test test test test test test test test test test junk";
 const DEV_CHAIN_IDS = new Set([31337n, 1337n]);
 
+/** How long one request to an L1 node may take before it counts as unanswered. */
+export const L1_REQUEST_TIMEOUT_MS = 10_000;
+
 /**
  * An ethers provider for the selected network: the in-process one for
  * `hardhat`, otherwise a plain JSON-RPC provider on the network's URL (with
- * the response cache off, so quick successive transactions see fresh nonces).
+ * the response cache off, so quick successive transactions see fresh nonces,
+ * and every request bounded by {@link L1_REQUEST_TIMEOUT_MS}, so a frozen node
+ * is seen as one). With `chainId` (a service that knows its deployment), the
+ * provider does not ask the node which chain it is — it starts with the node
+ * down — and the service checks the chain itself.
  */
-export function l1Provider(hre: HardhatRuntimeEnvironment): Provider {
+export function l1Provider(hre: HardhatRuntimeEnvironment, chainId?: bigint): Provider {
   const config = hre.network.config;
   if (!("url" in config)) return hre.ethers.provider as unknown as Provider;
   const local = /^https?:\/\/(127\.0\.0\.1|localhost)(:|\/|$)/.test(config.url);
-  return new JsonRpcProvider(config.url, undefined, { cacheTimeout: -1, pollingInterval: local ? 100 : 4000 });
+  const request = new FetchRequest(config.url);
+  request.timeout = L1_REQUEST_TIMEOUT_MS;
+  const network = chainId === undefined ? undefined : Network.from(chainId);
+  return new JsonRpcProvider(request, network, {
+    cacheTimeout: -1,
+    pollingInterval: local ? 100 : 4000,
+    ...(network ? { staticNetwork: network } : {}),
+  });
 }
 
 /** The private key of account `index` of an HD configuration. */
@@ -37,7 +51,13 @@ function hdKey(
  * variable), else account `index` of the network's configured accounts, else
  * — on a local development chain only — the well-known development account.
  */
-export async function operatorWallet(hre: HardhatRuntimeEnvironment, provider: Provider, index = 0): Promise<Wallet> {
+export async function operatorWallet(
+  hre: HardhatRuntimeEnvironment,
+  provider: Provider,
+  index = 0,
+  /** The chain, when known without asking the node (from the deployment). */
+  knownChainId?: bigint,
+): Promise<Wallet> {
   const { vars } = await import("hardhat/config");
   const fromEnv =
     process.env.OPERATOR_PRIVATE_KEY ??
@@ -50,7 +70,7 @@ export async function operatorWallet(hre: HardhatRuntimeEnvironment, provider: P
   } else if (typeof accounts === "object") {
     return new Wallet(hdKey(accounts, index), provider);
   }
-  const chainId = (await provider.getNetwork()).chainId;
+  const chainId = knownChainId ?? (await provider.getNetwork()).chainId;
   if (DEV_CHAIN_IDS.has(chainId)) {
     return new Wallet(hdKey({ mnemonic: DEV_MNEMONIC, path: "m/44'/60'/0'/0", initialIndex: 0 }, index), provider);
   }

@@ -35,6 +35,13 @@ export interface OperatorConfig {
   logRange: number;
   /** Propose step roots with a bond, and take the bonds back after finality. */
   propose: boolean;
+  /**
+   * Delete the transaction records of final batches once they are in the snapshot (their receipts stay; the
+   * batches' chunks can no longer be read back). Off: the store keeps the whole history.
+   */
+  pruneHistory: boolean;
+  /** When `/health` turns degraded: a closed batch waiting this long for L1, L1 silent this long (ms). */
+  health: { staleBatchMs: number; l1SilentMs: number };
 }
 
 /** Defaults; `confirmations` is 1 on a local development chain (ids 31337, 1337) and 3 elsewhere. */
@@ -57,6 +64,12 @@ export function defaultConfig(chainId: bigint, dataDir: string): OperatorConfig 
     maxFeePerGas: 500n * 10n ** 9n,
     logRange: 2000,
     propose: true,
+    pruneHistory: false,
+    health: {
+      // Several replacements of a stuck append and then some: a batch that waits this long is not just slow.
+      staleBatchMs: Math.max(60_000, 4 * (local ? 10_000 : 90_000)),
+      l1SilentMs: local ? 15_000 : 60_000,
+    },
   };
 }
 
@@ -85,6 +98,8 @@ export function validateConfig(c: OperatorConfig): OperatorConfig {
   int(c.stuckAfterMs, "stuckAfterMs", 100);
   int(c.feeBumpPercent, "feeBumpPercent", 10, 1000);
   int(c.logRange, "logRange", 1);
+  int(c.health.staleBatchMs, "health.staleBatchMs", 1);
+  int(c.health.l1SilentMs, "health.l1SilentMs", 1);
   if (typeof c.maxFeePerGas !== "bigint" || c.maxFeePerGas <= 0n) bad("maxFeePerGas", "must be a positive bigint");
   return c;
 }

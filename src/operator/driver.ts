@@ -4,12 +4,17 @@ import type { FraudVerifier, RollupInbox, StateCommitmentChain } from "../../typ
 import { BilayerError } from "../protocol/errors";
 import { describeRevert, fraudProofCalldata } from "../verifier/challenger";
 import type { BondBook } from "./bonds";
-import { L1TxLostError, L1TxRevertedError, type L1Sender, type TxPurpose } from "./l1-sender";
+import { L1SendBlockedError, L1TxLostError, L1TxRevertedError, type L1Sender, type TxPurpose } from "./l1-sender";
 import type { Logger } from "./log";
 import type { OperatorMetrics } from "./metrics";
 import type { BatchRecord } from "./records";
 import { ProposalChecker, proveWrongProposal, type WrongProposal } from "./proposals";
 import type { AdoptedBatch, Sequencer } from "./sequencer";
+
+/** How often the deployment is checked on L1 (chain, code, role, balance), at most. */
+const CHECK_EVERY_MS = 5_000;
+/** How often the snapshot moves, at most. */
+const CHECKPOINT_EVERY_MS = 2_000;
 
 export interface DriverOptions {
   provider: Provider;
@@ -28,6 +33,13 @@ export interface DriverOptions {
   pollMs: number;
   /** The deployment block: L1 batch events are read from there. */
   startBlock: number;
+  /** The chain the deployment is on, and its contracts: checked on L1 every few polls. */
+  chainId: bigint;
+  contracts: readonly string[];
+  /** A batch appended on L1 counts as confirmed (and may enter the snapshot) once this many blocks deep. */
+  confirmations: number;
+  /** Delete the transaction records of final batches in the snapshot (their receipts stay). */
+  pruneHistory: boolean;
   /** Propose step roots (and take bonds back). */
   propose: boolean;
   /**
@@ -64,6 +76,42 @@ export interface DriverView {
   lies: ProvenLie[];
   /** Bonds of this operator that the chain holds. */
   bondsHeld: number;
+  /** Whether the last L1 request went through, when one last did, and the last failure while they fail. */
+  l1: { reachable: boolean; lastOkAt: number | undefined; error: string | undefined; errorSince: number | undefined };
+  /** What the last deployment check found (chain, contracts, role, balance); undefined before the first. */
+  checks: DeploymentChecks | undefined;
+  /** The last batch appended and the last proposal made by this operator in this process, with when. */
+  lastAppend: { batch: number; at: number } | undefined;
+  lastProposal: { batch: number; at: number } | undefined;
+  /** Batches appended on L1 and `confirmations` deep. */
+  confirmed: number;
+}
+
+/** The deployment as L1 shows it now. */
+export interface DeploymentChecks {
+  at: number;
+  /** The chain id the node reports. */
+  chainId: string;
+  /** Contracts of the deployment without code at their address. */
+  missingContracts: string[];
+  /** Whether the operator's key holds the inbox's sequencer role. */
+  sequencerRole: boolean;
+  /** The key's balance and the proposer bond, in wei. */
+  balance: bigint;
+  bond: bigint;
+}
+
+/** Whether an error means the L1 node could not be reached (as opposed to an answer it gave). */
+export function isUnreachable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown; cause?: unknown };
+  if (
+    ["NETWORK_ERROR", "TIMEOUT", "SERVER_ERROR", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"].includes(
+      String(e.code),
+    )
+  )
+    return true;
+  if (typeof e.message === "string" && /fetch failed|ECONNREFUSED|socket hang up|timeout/i.test(e.message)) return true;
+  return e.cause !== undefined && e.cause !== err && isUnreachable(e.cause);
 }
 
 /**
@@ -92,6 +140,11 @@ export class L1Driver {
     halted: undefined,
     lies: [],
     bondsHeld: 0,
+    l1: { reachable: false, lastOkAt: undefined, error: undefined, errorSince: undefined },
+    checks: undefined,
+    lastAppend: undefined,
+    lastProposal: undefined,
+    confirmed: 0,
   };
   /** Batches already checked against the inbox's commitment. */
   private verified = 0;
@@ -101,13 +154,15 @@ export class L1Driver {
   private bond = 0n;
   private wake: (() => void) | undefined;
   private readonly checker: ProposalChecker;
+  private lastCheckAt = 0;
+  private lastCheckpointAt = 0;
 
   constructor(opts: DriverOptions) {
     this.o = opts;
     this.checker = new ProposalChecker({
       stateCommitmentChain: opts.stateCommitmentChain,
       startBlock: opts.startBlock,
-      ownRoots: (k) => (k < this.view.appended ? opts.sequencer.batch(k)?.stepRoots : undefined),
+      ownRoots: async (k) => (k < this.view.appended ? (await opts.sequencer.closedBatch(k))?.stepRoots : undefined),
       // Malicious mode proposes other roots than its own on purpose: it must not prove its own lie.
       trusted: opts.proposalRoots ? opts.sender.address : undefined,
     });
@@ -116,6 +171,7 @@ export class L1Driver {
   get state(): DriverView {
     return {
       ...this.view,
+      l1: { ...this.view.l1 },
       openProposals: [...this.view.openProposals],
       lies: [...this.view.lies],
       bondsHeld: this.o.bonds.list().length,
@@ -125,7 +181,11 @@ export class L1Driver {
   /** Starts the loop. */
   async start(): Promise<void> {
     this.bond = await this.o.stateCommitmentChain.PROPOSER_BOND();
+    // The batches in the snapshot were appended and confirmed when it was taken.
+    this.verified = this.o.sequencer.snapshotBatches;
+    await this.check();
     await this.refresh();
+    this.reachable();
     this.loop = this.run();
   }
 
@@ -134,11 +194,21 @@ export class L1Driver {
     this.wake?.();
   }
 
-  /** Stops after the current action. */
-  async stop(): Promise<void> {
+  /**
+   * Stops after the current action, or after `boundMs` if that action hangs (a frozen L1 node): every L1 action
+   * is stored before it is sent and decided again from L1 after a restart, so leaving one mid-way loses nothing.
+   */
+  async stop(boundMs = 5_000): Promise<void> {
     this.stopped = true;
     this.poke();
-    await this.loop;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, boundMs)));
+    await Promise.race([this.loop, bound]);
+    clearTimeout(timer);
+  }
+
+  private reachable(): void {
+    this.view.l1 = { reachable: true, lastOkAt: Date.now(), error: undefined, errorSince: undefined };
   }
 
   private async run(): Promise<void> {
@@ -146,10 +216,25 @@ export class L1Driver {
       let busy = false;
       try {
         busy = await this.step();
+        this.reachable();
       } catch (err) {
         if (this.stopped) break;
-        this.o.logger.error({ err }, "L1 driver step failed; retrying");
         busy = false;
+        const unreachable = isUnreachable(err);
+        const message = unreachable
+          ? `cannot reach L1: ${(err as Error).message.split("\n")[0].slice(0, 200)}`
+          : err instanceof L1SendBlockedError
+            ? `cannot pay L1: ${err.message}`
+            : (err as Error).message.split("\n")[0].slice(0, 300);
+        this.view.l1 = {
+          reachable: !unreachable,
+          lastOkAt: this.view.l1.lastOkAt,
+          error: message,
+          errorSince: this.view.l1.errorSince ?? Date.now(),
+        };
+        if (unreachable || err instanceof L1SendBlockedError)
+          this.o.logger.warn({ reason: message }, "L1 driver waits");
+        else this.o.logger.error({ err }, "L1 driver step failed; retrying");
       }
       if (!busy && !this.stopped) {
         await new Promise<void>((resolve) => {
@@ -232,19 +317,60 @@ export class L1Driver {
     this.view.halted = reason;
   }
 
+  /**
+   * Checks the deployment as L1 shows it now — the chain, the contracts' code, the sequencer role, the key's
+   * balance — and has the sequencer refuse new transactions while nothing they need could reach L1 (a wrong or
+   * wiped chain, contracts missing, the role revoked); lifted when the checks pass again.
+   */
+  private async check(): Promise<DeploymentChecks> {
+    const { provider, inbox, sender, sequencer } = this.o;
+    const [chainIdHex, codes, role, balance] = await Promise.all([
+      (provider as unknown as { send?(m: string, p: unknown[]): Promise<string> }).send?.("eth_chainId", []) ??
+        provider.getNetwork().then((n) => "0x" + n.chainId.toString(16)),
+      Promise.all(this.o.contracts.map((a) => provider.getCode(a))),
+      inbox.hasRole(await inbox.SEQUENCER_ROLE(), sender.address),
+      provider.getBalance(sender.address),
+    ]);
+    const checks: DeploymentChecks = {
+      at: Date.now(),
+      chainId: BigInt(chainIdHex).toString(),
+      missingContracts: this.o.contracts.filter((_a, i) => codes[i] === "0x"),
+      sequencerRole: role,
+      balance,
+      bond: this.bond,
+    };
+    this.view.checks = checks;
+    this.lastCheckAt = checks.at;
+    const refusal =
+      checks.chainId !== this.o.chainId.toString()
+        ? `the L1 node is chain ${checks.chainId}, the deployment is on chain ${this.o.chainId}`
+        : checks.missingContracts.length > 0
+          ? `the deployment's contracts are not on this L1 (no code at ${checks.missingContracts.join(", ")}): a wiped or another chain`
+          : !checks.sequencerRole
+            ? `${sender.address} no longer holds the inbox's sequencer role: its batches cannot reach L1`
+            : undefined;
+    sequencer.setRefusal("l1", refusal);
+    return checks;
+  }
+
   /** One pass: returns true when it did something (and should run again at once). */
   private async step(): Promise<boolean> {
     const { sender, sequencer } = this.o;
+    if (Date.now() - this.lastCheckAt >= Math.max(this.o.pollMs, CHECK_EVERY_MS)) await this.check();
+    // On another chain, or one without the contracts, there is nothing to do but check again.
+    const c = this.view.checks;
+    if (c && (c.chainId !== this.o.chainId.toString() || c.missingContracts.length > 0)) return false;
     await sender.poll();
     await this.refresh();
     if (this.view.halted !== undefined) return false;
+    await this.checkpoint();
     if (this.diverged !== undefined) {
       await this.reconcile(this.diverged);
       return this.diverged === undefined;
     }
 
     const k = this.view.appended;
-    if (k < sequencer.durableBatchCount) {
+    if (k < sequencer.durableBatchCount && this.view.checks?.sequencerRole !== false) {
       await this.append(k);
       return true;
     }
@@ -267,6 +393,23 @@ export class L1Driver {
       if (await this.returnBonds()) return true;
     }
     return false;
+  }
+
+  /**
+   * Moves the sequencer's snapshot over the batches appended and confirmed on L1 (at most every
+   * {@link CHECKPOINT_EVERY_MS}), so that a restart replays only what came after.
+   */
+  private async checkpoint(): Promise<void> {
+    const { sequencer, inbox } = this.o;
+    if (this.view.appended <= sequencer.snapshotBatches) return;
+    if (Date.now() - this.lastCheckpointAt < CHECKPOINT_EVERY_MS) return;
+    const safeBlock = this.view.l1Block - this.o.confirmations + 1;
+    const confirmed = safeBlock < this.o.startBlock ? 0 : Number(await inbox.batchCount({ blockTag: safeBlock }));
+    this.view.confirmed = confirmed;
+    this.lastCheckpointAt = Date.now();
+    await sequencer.checkpoint(Math.min(confirmed, this.verified), this.view.final, {
+      pruneHistory: this.o.pruneHistory,
+    });
   }
 
   /** Proves the first wrong step of a live proposal, with the proof built from this operator's own batches. */
@@ -292,11 +435,8 @@ export class L1Driver {
       logger.warn(context, "a live proposal differs from this operator's step roots; proving the first wrong step");
       const proof = await proveWrongProposal(
         wrong,
+        (k) => sequencer.preStateOf(k),
         (k) => sequencer.batchData(k),
-        (k) => {
-          const roots = (sequencer.batch(k) as BatchRecord).stepRoots;
-          return roots[roots.length - 1];
-        },
         this.o.domainSeparator,
       );
       const data = fraudProofCalldata(proof, wrong.stepRoots);
@@ -379,6 +519,7 @@ export class L1Driver {
     const index = this.appendedIndex(receipt);
     if (index !== k) this.halt(`appendBatch for batch ${k} created batch ${String(index)} on L1`);
     sequencer.releaseChunks(k);
+    this.view.lastAppend = { batch: k, at: Date.now() };
     this.o.logger.info(
       { batch: k, tx: receipt.hash, gasUsed: receipt.gasUsed.toString(), block: receipt.blockNumber },
       "batch appended",
@@ -399,7 +540,7 @@ export class L1Driver {
 
   private async proposeBatch(p: number): Promise<void> {
     const { sender, sequencer, stateCommitmentChain: scc } = this.o;
-    const batch = sequencer.batch(p) as BatchRecord;
+    const batch = (await sequencer.closedBatch(p)) as BatchRecord;
     const purpose: TxPurpose = { kind: "propose", batch: p };
     let rec = sender.find(purpose);
     if (!rec) {
@@ -417,8 +558,10 @@ export class L1Driver {
       }
     }
     const receipt = await this.mined(rec, purpose);
-    if (receipt)
+    if (receipt) {
+      this.view.lastProposal = { batch: p, at: Date.now() };
       this.o.logger.info({ batch: p, tx: receipt.hash, steps: batch.stepRoots.length }, "step roots proposed");
+    }
   }
 
   /**

@@ -31,29 +31,47 @@ export interface FollowerOptions {
 export class QueueFollower {
   private readonly o: FollowerOptions;
   private nextBlock: number;
-  private items: StoredQueueItem[] = [];
+  /** Items known, and the accumulator after the last of them (what the next one chains from). */
+  private count = 0;
+  private lastAccumulator = ZERO_BYTES32;
 
   constructor(opts: FollowerOptions) {
     this.o = opts;
     this.nextBlock = opts.startBlock;
   }
 
-  /** Loads the stored items and cursor; returns the items, in order. */
-  async load(): Promise<StoredQueueItem[]> {
+  /**
+   * Loads the cursor and the stored items from index `from` on (the ones
+   * before are in the operator's snapshot and need not be read); returns
+   * those, in order.
+   */
+  async load(from = 0): Promise<StoredQueueItem[]> {
     const items: StoredQueueItem[] = [];
-    for await (const [, v] of this.o.store.entries(PREFIX_QUEUE)) items.push(JSON.parse(v) as StoredQueueItem);
-    items.forEach((it, i) => {
-      if (it.index !== i) throw new BilayerError("STORE_CORRUPT", `queue item ${i} is missing from the store`);
-    });
+    let previous: StoredQueueItem | undefined;
+    for await (const [, v] of this.o.store.entries(PREFIX_QUEUE, queueKey(Math.max(0, from - 1)))) {
+      const it = JSON.parse(v) as StoredQueueItem;
+      if (it.index < from) {
+        previous = it;
+        continue;
+      }
+      const expected = from + items.length;
+      if (it.index !== expected)
+        throw new BilayerError("STORE_CORRUPT", `queue item ${expected} is missing from the store`);
+      items.push(it);
+    }
+    if (from > 0 && previous?.index !== from - 1)
+      throw new BilayerError("STORE_CORRUPT", `queue item ${from - 1} is missing from the store`);
     const cursor = await this.o.store.get(KEY_CURSOR);
     if (cursor !== undefined) this.nextBlock = (JSON.parse(cursor) as FollowerCursor).nextBlock;
-    this.items = items;
+    const last = items[items.length - 1] ?? previous;
+    this.count = last === undefined ? 0 : last.index + 1;
+    this.lastAccumulator = last?.accumulator ?? ZERO_BYTES32;
     return items;
   }
 
   /** Number of items known. */
   get length(): number {
-    return this.items.length;
+    return this.count;
   }
 
   /** The next block to read. */
@@ -92,7 +110,7 @@ export class QueueFollower {
           accumulator: string;
         };
         const index = Number(a.index);
-        const expected = this.items.length + batch.length;
+        const expected = this.count + batch.length;
         if (index < expected) continue; // already stored (a re-read after a crash between read and cursor)
         if (index > expected) {
           throw new BilayerError("QUEUE_GAP", `queue item ${index} arrived before item ${expected}`, {
@@ -110,7 +128,7 @@ export class QueueFollower {
           accumulator: a.accumulator.toLowerCase(),
           blockNumber: log.blockNumber,
         };
-        const previous = index === 0 ? ZERO_BYTES32 : (batch[batch.length - 1] ?? this.items[index - 1]).accumulator;
+        const previous = batch[batch.length - 1]?.accumulator ?? this.lastAccumulator;
         const acc = nextQueueAcc(previous, queueItemHash(queueItemOf(item)));
         if (acc !== item.accumulator) {
           throw new BilayerError(
@@ -127,7 +145,10 @@ export class QueueFollower {
       const cursor: FollowerCursor = { nextBlock: to + 1 };
       ops.push({ type: "put", key: KEY_CURSOR, value: JSON.stringify(cursor) });
       await this.o.store.write(ops);
-      this.items.push(...batch);
+      if (batch.length > 0) {
+        this.count += batch.length;
+        this.lastAccumulator = batch[batch.length - 1].accumulator;
+      }
       found.push(...batch);
       this.nextBlock = to + 1;
       if (batch.length > 0)

@@ -97,6 +97,28 @@ export class L1TxRevertedError extends BilayerError {
   }
 }
 
+/** Why the node does not take the operator's transactions right now: the lowest one it refused, and its answer. */
+export interface SenderBlocked {
+  nonce: number;
+  purpose: TxPurpose;
+  reason: string;
+  since: number;
+}
+
+/**
+ * The node refused a transaction (say the key cannot pay for it): it is kept and sent again, same nonce, until the
+ * node takes it; no later nonce goes out before. What the operator reports as "cannot pay L1".
+ */
+export class L1SendBlockedError extends BilayerError {
+  constructor(readonly blocked: SenderBlocked) {
+    super(
+      "L1_SEND_BLOCKED",
+      `the L1 node refuses transaction nonce ${blocked.nonce} (${purposeLabel(blocked.purpose)}): ${blocked.reason}`,
+      { context: { nonce: blocked.nonce, purpose: purposeLabel(blocked.purpose), reason: blocked.reason } },
+    );
+  }
+}
+
 /** None of a transaction's attempts was mined, yet its nonce is spent: another transaction of the key took it. */
 export class L1TxLostError extends BilayerError {
   constructor(readonly record: L1TxRecord) {
@@ -112,6 +134,20 @@ export class L1TxLostError extends BilayerError {
 
 const PREFIX = "l1tx/";
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Whether a broadcast failed because the node answered no (a JSON-RPC error: insufficient funds, fees below the
+ * base fee, …), as opposed to not answering at all (connection refused, a timeout, a server error), after which
+ * the transaction may have arrived all the same.
+ */
+export function isRefusal(err: unknown): boolean {
+  const e = err as { code?: unknown; error?: { code?: unknown }; info?: { error?: { code?: unknown } } };
+  if (["NETWORK_ERROR", "TIMEOUT", "SERVER_ERROR", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT"].includes(String(e.code)))
+    return false;
+  return (
+    typeof e.info?.error?.code === "number" || typeof e.error?.code === "number" || e.code === "INSUFFICIENT_FUNDS"
+  );
+}
 
 function errorText(err: unknown): string {
   if (err instanceof Error) {
@@ -134,6 +170,7 @@ export class L1Sender {
   private readonly records = new Map<number, L1TxRecord>();
   private nextNonce = 0;
   private chainId = 0n;
+  private blockedBy: SenderBlocked | undefined;
 
   constructor(opts: L1SenderOptions) {
     this.o = opts;
@@ -141,6 +178,11 @@ export class L1Sender {
 
   get address(): string {
     return this.o.wallet.address;
+  }
+
+  /** Why the node refuses the operator's transactions, while it does. */
+  get blocked(): SenderBlocked | undefined {
+    return this.blockedBy;
   }
 
   /** Transactions sent and not yet final, by nonce. */
@@ -170,26 +212,73 @@ export class L1Sender {
     const latest = await this.o.provider.getTransactionCount(this.address, "latest");
     const pending = await this.o.provider.getTransactionCount(this.address, "pending");
     let next = Math.max(latest, pending);
-    for (const rec of this.unconfirmed()) {
-      next = Math.max(next, rec.nonce + 1);
-      if (rec.nonce >= latest) {
-        this.o.logger.info(
-          { nonce: rec.nonce, purpose: rec.purpose },
-          "re-broadcasting an L1 transaction after restart",
-        );
+    for (const rec of this.unconfirmed()) next = Math.max(next, rec.nonce + 1);
+    this.nextNonce = next;
+    // Whatever the node lost (it restarted, or refused one) goes out again, in nonce order.
+    await this.reconcile();
+  }
+
+  /**
+   * Makes sure the node knows every transaction of ours not yet mined, in
+   * nonce order: one it does not know is broadcast again (a refused one, once
+   * the cause is gone — funds, fees — goes through this way, same nonce). It
+   * stops at the first the node refuses, which {@link blocked} then reports:
+   * a later nonce would only be refused as a gap.
+   */
+  async reconcile(): Promise<void> {
+    const pendingRecs = this.unconfirmed().filter((r) => !r.mined);
+    if (pendingRecs.length === 0) {
+      this.blockedBy = undefined;
+      return;
+    }
+    const latest = await this.o.provider.getTransactionCount(this.address, "latest");
+    for (const rec of pendingRecs) {
+      if (rec.nonce < latest || (await this.isKnown(rec))) continue;
+      this.o.logger.info(
+        { nonce: rec.nonce, purpose: rec.purpose },
+        "the L1 node does not know this transaction; sending it again",
+      );
+      try {
         await this.rebroadcast(rec);
+      } catch (err) {
+        this.block(rec, err);
+        return;
       }
     }
-    this.nextNonce = next;
+    this.blockedBy = undefined;
+  }
+
+  /** Whether the node has one of `rec`'s attempts, in its pool or in a block. */
+  private async isKnown(rec: L1TxRecord): Promise<boolean> {
+    for (const a of rec.attempts) if ((await this.o.provider.getTransaction(a.hash)) !== null) return true;
+    return false;
+  }
+
+  private block(rec: L1TxRecord, err: unknown): never {
+    const reason = errorText(err).trim().split("\n")[0].slice(0, 300);
+    if (this.blockedBy?.nonce !== rec.nonce || this.blockedBy.reason !== reason) {
+      this.o.logger.error(
+        { nonce: rec.nonce, purpose: rec.purpose, reason },
+        "the L1 node refuses this transaction; it is kept and sent again once the node takes it",
+      );
+      this.blockedBy = { nonce: rec.nonce, purpose: rec.purpose, reason, since: this.blockedBy?.since ?? Date.now() };
+    }
+    this.o.metrics.l1Transactions.inc({ purpose: rec.purpose.kind, event: "refused" });
+    throw new L1SendBlockedError(this.blockedBy);
   }
 
   /**
    * Signs, stores (durably) and broadcasts a transaction; returns its record.
    * Throws before storing anything if the transaction would revert, needs
    * more gas than the per-transaction cap, or is larger than a public mempool
-   * relays ({@link L1TxTooLargeError}).
+   * relays ({@link L1TxTooLargeError}); throws {@link L1SendBlockedError}
+   * without signing anything while the node refuses an earlier transaction,
+   * and after storing it when the node refuses this one (it goes out again,
+   * same nonce, once the node takes it).
    */
   async send(purpose: TxPurpose, to: string, data: string, value: bigint): Promise<L1TxRecord> {
+    await this.reconcile();
+    if (this.blockedBy) throw new L1SendBlockedError(this.blockedBy);
     const estimate = await this.o.provider.estimateGas({ from: this.address, to, data, value });
     let gasLimit = (estimate * 120n) / 100n + 20_000n;
     if (estimate > TX_GAS_CAP) {
@@ -216,7 +305,17 @@ export class L1Sender {
     await this.persist(rec);
     this.records.set(rec.nonce, rec);
     this.nextNonce++;
-    await this.broadcast(rec, attempt);
+    try {
+      await this.broadcast(rec, attempt);
+    } catch (err) {
+      if (isRefusal(err)) {
+        // The node answered no to the only copy there is: nobody has it, so its nonce is free for what comes next
+        // (an append, say, while a proposal's bond cannot be paid).
+        await this.forget(rec);
+        this.nextNonce = rec.nonce;
+      }
+      this.block(rec, err);
+    }
     this.o.metrics.l1Transactions.inc({ purpose: purpose.kind, event: "sent" });
     this.o.logger.info(
       { nonce: rec.nonce, hash: attempt.hash, purpose, gasLimit: rec.gasLimit },
@@ -250,12 +349,23 @@ export class L1Sender {
         this.o.metrics.l1Transactions.inc({ purpose: rec.purpose.kind, event: "lost" });
         throw new L1TxLostError(rec);
       }
+      if (used <= rec.nonce && !(await this.isKnown(rec))) {
+        // The node lost it or refused it (and maybe one before it): send again, in order. Throws while refused.
+        await this.reconcile();
+        if (this.blockedBy) throw new L1SendBlockedError(this.blockedBy);
+      }
       const last = rec.attempts[rec.attempts.length - 1];
       if (Date.now() - last.sentAt >= this.o.stuckAfterMs) {
         const count = await this.o.provider.getTransactionCount(this.address, "latest");
         // The nonce is used but by none of our receipts yet: a receipt is about to show, do not replace.
-        if (count <= rec.nonce) await this.replace(rec);
-        else last.sentAt = Date.now();
+        if (count <= rec.nonce) {
+          try {
+            await this.replace(rec);
+          } catch (err) {
+            if (err instanceof L1TxTooLargeError) throw err;
+            this.block(rec, err);
+          }
+        } else last.sentAt = Date.now();
       }
       await sleep(this.o.pollMs);
     }

@@ -320,20 +320,16 @@ export function forgeStepRoots(pre: L2State, batch: BatchInput, spec: LieSpec, c
 // -----------------------------------------------------------------------------
 // The operator's hook
 
-/** A queue item as the protocol types it, or as the operator stores it (amount and timestamp as decimal strings). */
-export type SourceQueueItem = Omit<QueueItem, "amount" | "timestamp"> & {
-  amount: bigint | string;
-  timestamp: bigint | string;
-};
-
-/** What the hook reads from the operator (its `Sequencer` is one): its closed batches and the queue. */
+/** What the hook reads from the operator (its `Sequencer` is one): its closed batches, their inputs, pre-states. */
 export interface BatchSource {
-  /** Closed batch `index`: its queue range, fee recipient and honest step roots. */
-  batch(index: number): { queueStart: number; queueEnd: number; feeRecipient: number; stepRoots: string[] } | undefined;
-  /** Its chunks. */
-  chunksOf(index: number): Promise<Uint8Array[]>;
-  /** Queue items `[start, end)`. */
-  queueItems(start: number, end: number): SourceQueueItem[];
+  /** Closed batch `index`: its honest step roots. */
+  closedBatch(index: number): Promise<{ stepRoots: string[] } | undefined>;
+  /** Its inputs: queue items, chunks, fee recipient. */
+  batchData(
+    index: number,
+  ): Promise<{ queueItems: readonly QueueItem[]; chunks: readonly Uint8Array[]; feeRecipient: number }>;
+  /** The state before it. */
+  preStateOf(index: number): Promise<L2State>;
 }
 
 /** The logger calls the hook makes (pino-compatible). */
@@ -355,29 +351,13 @@ export function maliciousProposalRoots(
 ): (index: number) => Promise<string[]> {
   let lied = false;
   return async (index: number): Promise<string[]> => {
-    const record = source.batch(index);
+    const record = await source.closedBatch(index);
     if (record === undefined) throw malicious("UNKNOWN_BATCH", `no closed batch ${index}`);
     if (index !== spec.batch || lied) return record.stepRoots;
-    const state = new L2State();
-    const inputOf = async (k: number): Promise<BatchInput> => {
-      const b = source.batch(k);
-      if (b === undefined) throw malicious("UNKNOWN_BATCH", `no closed batch ${k}`);
-      return {
-        queueItems: source.queueItems(b.queueStart, b.queueEnd).map((q) => ({
-          kind: q.kind,
-          addr: q.addr,
-          tokenId: q.tokenId,
-          amount: BigInt(q.amount),
-          account: q.account,
-          timestamp: BigInt(q.timestamp),
-        })),
-        chunks: await source.chunksOf(k),
-        feeRecipient: b.feeRecipient,
-        domainSeparator: opts.domainSeparator,
-      };
-    };
-    for (let k = 0; k < index; k++) applyBatch(state, await inputOf(k));
-    const forged = forgeStepRoots(state, await inputOf(index), spec, {
+    const state = await source.preStateOf(index);
+    const data = await source.batchData(index);
+    const input: BatchInput = { ...data, domainSeparator: opts.domainSeparator };
+    const forged = forgeStepRoots(state, input, spec, {
       beneficiary: opts.beneficiary,
       amount: opts.amount,
     });

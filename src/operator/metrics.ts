@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { HealthReport } from "./health";
 
 /**
  * The operator's Prometheus metrics, on a registry of its own (so several
@@ -95,6 +96,60 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly health = new Gauge({
+    name: "bilayer_health",
+    help: "1 for the operator's current health status (ok, degraded, unhealthy; /health says why), 0 for the others",
+    labelNames: ["status"],
+    registers: [this.registry],
+  });
+  readonly accepting = new Gauge({
+    name: "bilayer_accepting_transactions",
+    help: "1 while l2_sendTransaction accepts transactions, 0 while it refuses them (-32011)",
+    registers: [this.registry],
+  });
+  readonly l1Reachable = new Gauge({
+    name: "bilayer_l1_reachable",
+    help: "1 while the last L1 request went through",
+    registers: [this.registry],
+  });
+  readonly l1LastOk = new Gauge({
+    name: "bilayer_l1_last_ok_timestamp_seconds",
+    help: "When the L1 driver last completed a pass (Unix time)",
+    registers: [this.registry],
+  });
+  readonly lastAppend = new Gauge({
+    name: "bilayer_last_append_timestamp_seconds",
+    help: "When this operator last appended a batch (Unix time; 0 for not since it started)",
+    registers: [this.registry],
+  });
+  readonly lastProposal = new Gauge({
+    name: "bilayer_last_proposal_timestamp_seconds",
+    help: "When this operator last proposed step roots (Unix time; 0 for not since it started)",
+    registers: [this.registry],
+  });
+  readonly oldestUnappended = new Gauge({
+    name: "bilayer_oldest_unappended_batch_age_seconds",
+    help: "How long the oldest closed batch not yet on L1 has waited (0 when none waits)",
+    registers: [this.registry],
+  });
+  readonly balance = new Gauge({
+    name: "bilayer_operator_balance_eth",
+    help: "The operator key's L1 balance, in ETH, at the last check",
+    registers: [this.registry],
+  });
+  readonly bond = new Gauge({
+    name: "bilayer_proposer_bond_eth",
+    help: "The proposer bond, in ETH",
+    registers: [this.registry],
+  });
+  readonly rpcRestarts = new Counter({
+    name: "bilayer_rpc_thread_restarts_total",
+    help: "Times the HTTP thread failed and was restarted",
+    registers: [this.registry],
+  });
+  /** Where the health gauges are read from when scraped. */
+  healthSource: (() => HealthReport) | undefined;
+
   readonly signatureRecoveries = new Counter({
     name: "bilayer_signature_recoveries_total",
     help: "Signer recoveries the sequencer needed, by source: presigned (recovered ahead on the HTTP thread) or native (recovered on the sequencer's thread)",
@@ -166,8 +221,22 @@ export class OperatorMetrics {
     this.windowSecond = now;
   }
 
+  /** Sets the health gauges from a report. */
+  setHealth(r: HealthReport): void {
+    for (const status of ["ok", "degraded", "unhealthy"]) this.health.set({ status }, r.status === status ? 1 : 0);
+    this.accepting.set(r.accepting ? 1 : 0);
+    this.l1Reachable.set(r.l1.reachable ? 1 : 0);
+    this.l1LastOk.set((r.l1.lastOkAt ?? 0) / 1000);
+    this.lastAppend.set((r.batches.lastAppend?.at ?? 0) / 1000);
+    this.lastProposal.set((r.batches.lastProposal?.at ?? 0) / 1000);
+    this.oldestUnappended.set((r.batches.oldestUnappendedAgeMs ?? 0) / 1000);
+    if (r.l1.balance !== null) this.balance.set(Number(r.l1.balance) / 1e18);
+    if (r.l1.bond !== null) this.bond.set(Number(r.l1.bond) / 1e18);
+  }
+
   /** The text exposition format, for `GET /metrics`. */
   async text(): Promise<{ contentType: string; body: string }> {
+    if (this.healthSource) this.setHealth(this.healthSource());
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }

@@ -1,13 +1,14 @@
 import fs from "node:fs";
 import type { Provider, Wallet } from "ethers";
-import { connectRollup } from "../l1/contracts";
+import { connectRollup, type RollupContracts } from "../l1/contracts";
 import type { RollupDeployment } from "../l1/deployments";
 import { domainSeparator } from "../protocol/eip712";
 import { BilayerError } from "../protocol/errors";
 import { initHashing } from "../protocol/hash";
 import { validateConfig, type OperatorConfig } from "./config";
-import { L1Driver, type DriverOptions } from "./driver";
+import { isUnreachable, L1Driver, type DriverOptions } from "./driver";
 import { QueueFollower } from "./follower";
+import { assessHealth, type HealthReport } from "./health";
 import { BondBook } from "./bonds";
 import { L1Sender, purposeLabel } from "./l1-sender";
 import { createLogger, type Logger } from "./log";
@@ -17,6 +18,7 @@ import { createApi, mapApiError, type L1Status } from "./rpc/api";
 import { JsonRpcServer, type HttpRoute } from "./rpc/server";
 import { ThreadedJsonRpcServer, type RouteAnswer } from "./rpc/threaded";
 import { Sequencer } from "./sequencer";
+import { readSnapshotMeta } from "./snapshot";
 import { LevelStore } from "./store";
 import { maliciousHookFromEnv } from "./malicious";
 
@@ -24,6 +26,9 @@ import { maliciousHookFromEnv } from "./malicious";
 interface RpcServerHandle {
   start(): Promise<{ url: string }>;
   stop(): Promise<void>;
+  /** Times the HTTP thread failed and was restarted, and when last (the threaded server only). */
+  readonly restarts?: number;
+  readonly lastRestartAt?: number;
 }
 
 /** The GET routes as `node:http` handlers, for the in-thread server. */
@@ -50,18 +55,34 @@ export interface OperatorStartOptions {
   proposalRoots?: DriverOptions["proposalRoots"];
 }
 
+/** A promise that settles after `ms` (and does not keep the process alive). */
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** `work`, or `undefined` once `ms` have passed without it settling (a frozen L1 node). */
+async function within<T>(ms: number, work: Promise<T>): Promise<T | undefined> {
+  return Promise.race([work, delay(ms).then(() => undefined)]);
+}
+
+/** How long stopping waits for the L1 loops before it closes the store anyway. */
+const STOP_L1_BOUND_MS = 4_000;
+
 /**
  * The operator service: sequencer, batcher and proposer behind the JSON-RPC
  * API, with the L1 queue follower, on one durable store. `Operator.start`
- * rebuilds everything from the store, re-sends the L1 transactions that were
- * in flight, and serves; `stop()` shuts it down cleanly (a `kill -9` is also
- * fine: nothing acknowledged is lost).
+ * rebuilds everything from the store (from its snapshot on), serves reads at
+ * once, and starts acknowledging transactions once L1 has been reached and
+ * the deployment checked — with L1 down it keeps trying and reports it.
+ * `stop()` shuts it down cleanly in bounded time (a `kill -9` is also fine:
+ * nothing acknowledged is lost).
  */
 export class Operator {
   readonly url: string;
   readonly sequencer: Sequencer;
   readonly metrics: OperatorMetrics;
   readonly logger: Logger;
+  private readonly config: OperatorConfig;
   private readonly store: LevelStore;
   private readonly server: RpcServerHandle;
   private readonly driver: L1Driver;
@@ -69,10 +90,15 @@ export class Operator {
   private readonly sender: L1Sender;
   private readonly timers: NodeJS.Timeout[] = [];
   private followerLoop: Promise<void> | undefined;
+  private l1Loop: Promise<void> | undefined;
+  /** Set once the L1 side (sender, driver, follower) has started; until then the reason it could not. */
+  private l1Started = false;
+  private l1StartError: string | undefined;
   private stopping = false;
 
   private constructor(parts: {
     url: string;
+    config: OperatorConfig;
     sequencer: Sequencer;
     metrics: OperatorMetrics;
     logger: Logger;
@@ -83,6 +109,7 @@ export class Operator {
     sender: L1Sender;
   }) {
     this.url = parts.url;
+    this.config = parts.config;
     this.sequencer = parts.sequencer;
     this.metrics = parts.metrics;
     this.logger = parts.logger;
@@ -93,29 +120,56 @@ export class Operator {
     this.sender = parts.sender;
   }
 
+  /**
+   * Checks the deployment on L1 when L1 answers: a node of another chain, an
+   * inbox with another domain, or a key without the sequencer role is a
+   * mistake, refused at once. Returns the reason L1 could not be reached, or
+   * undefined when it was.
+   */
+  private static async checkL1(
+    provider: Provider,
+    deployment: RollupDeployment,
+    contracts: RollupContracts,
+    wallet: Wallet,
+    separator: string,
+  ): Promise<string | undefined> {
+    try {
+      const chainId = (await provider.getNetwork()).chainId;
+      if (chainId !== deployment.chainId) {
+        throw new BilayerError(
+          "WRONG_CHAIN",
+          `the L1 node is chain ${chainId}, the deployment is on chain ${deployment.chainId}`,
+        );
+      }
+      const onChainSeparator = (await contracts.inbox.domainSeparator()).toLowerCase();
+      if (onChainSeparator !== separator) {
+        throw new BilayerError(
+          "DOMAIN_MISMATCH",
+          `the inbox's domain separator ${onChainSeparator} is not ${separator}`,
+        );
+      }
+      const role = await contracts.inbox.SEQUENCER_ROLE();
+      if (!(await contracts.inbox.hasRole(role, wallet.address))) {
+        throw new BilayerError("NOT_SEQUENCER", `${wallet.address} does not hold the inbox's sequencer role`);
+      }
+      return undefined;
+    } catch (err) {
+      if (isUnreachable(err)) return `cannot reach L1: ${(err as Error).message.split("\n")[0].slice(0, 200)}`;
+      throw err;
+    }
+  }
+
   static async start(opts: OperatorStartOptions): Promise<Operator> {
     const config = validateConfig(opts.config);
     const logger = opts.logger ?? createLogger();
     const { provider, wallet, deployment } = opts;
     await initHashing();
-    const chainId = (await provider.getNetwork()).chainId;
-    if (chainId !== deployment.chainId) {
-      throw new BilayerError(
-        "WRONG_CHAIN",
-        `the L1 node is chain ${chainId}, the deployment is on chain ${deployment.chainId}`,
-      );
-    }
+    const chainId = deployment.chainId;
     const contracts = connectRollup(deployment.contracts, provider);
     const inboxAddress = deployment.contracts.rollupInbox;
     const separator = domainSeparator(chainId, inboxAddress);
-    const onChainSeparator = (await contracts.inbox.domainSeparator()).toLowerCase();
-    if (onChainSeparator !== separator) {
-      throw new BilayerError("DOMAIN_MISMATCH", `the inbox's domain separator ${onChainSeparator} is not ${separator}`);
-    }
-    const role = await contracts.inbox.SEQUENCER_ROLE();
-    if (!(await contracts.inbox.hasRole(role, wallet.address))) {
-      throw new BilayerError("NOT_SEQUENCER", `${wallet.address} does not hold the inbox's sequencer role`);
-    }
+    const l1Down = await Operator.checkL1(provider, deployment, contracts, wallet, separator);
+    if (l1Down) logger.error({ reason: l1Down }, "L1 is not reachable: serving reads, and trying again");
 
     fs.mkdirSync(config.dataDir, { recursive: true });
     const store = await LevelStore.open(config.dataDir);
@@ -162,7 +216,9 @@ export class Operator {
         logRange: config.logRange,
         logger,
       });
-      await sequencer.load(await follower.load());
+      // Only what came after the snapshot is read and replayed.
+      await sequencer.load(await follower.load((await readSnapshotMeta(store)).queueEnd));
+      sequencer.setRefusal("l1", "L1 not reached yet");
 
       const bonds = new BondBook({
         store,
@@ -186,7 +242,6 @@ export class Operator {
         maxFeePerGasCap: config.maxFeePerGas,
         pollMs: Math.min(config.pollMs, 1000),
       });
-      await sender.recover();
       // MALICIOUS MODE hook — tests and demos only, off unless BILAYER_MALICIOUS=<lie>:<batch>:<step> (./malicious.ts).
       const lie = maliciousHookFromEnv(process.env, sequencer, {
         domainSeparator: separator,
@@ -206,11 +261,18 @@ export class Operator {
         metrics,
         pollMs: config.pollMs,
         startBlock: deployment.startBlock,
+        chainId,
+        contracts: Object.values(deployment.contracts),
+        confirmations: config.confirmations,
+        pruneHistory: config.pruneHistory,
         propose: config.propose,
         proposalRoots: opts.proposalRoots ?? (lie && ((batch) => lie(batch.index))),
       });
       sequencer.onBatchDurable = () => driver.poke();
 
+      // The operator object exists before its server: the routes and the API read it.
+      const self: { op?: Operator } = {};
+      const health = (): HealthReport => (self.op as Operator).health();
       const l1Status = (): L1Status => {
         const v = driver.state;
         return {
@@ -230,18 +292,27 @@ export class Operator {
             purpose: purposeLabel(r.purpose),
             hash: r.mined?.hash ?? r.attempts[r.attempts.length - 1].hash,
           })),
+          health: health(),
           ...(v.halted ? { halted: v.halted } : {}),
         };
       };
+      metrics.healthSource = health;
       const routes: Record<string, () => RouteAnswer | Promise<RouteAnswer>> = {
         "/metrics": async () => {
           const { contentType, body } = await metrics.text();
           return { status: 200, contentType, body };
         },
+        // Readiness: 200 only while nothing is wrong; the body says what is.
         "/health": () => {
-          const ok = sequencer.isAvailable && driver.state.halted === undefined;
-          return { status: ok ? 200 : 503, contentType: "text/plain", body: ok ? "ok\n" : "unavailable\n" };
+          const report = health();
+          return {
+            status: report.status === "ok" ? 200 : 503,
+            contentType: "application/json",
+            body: JSON.stringify({ status: report.status, reasons: report.reasons }) + "\n",
+          };
         },
+        // Liveness: the process and its main thread answer.
+        "/health/live": () => ({ status: 200, contentType: "text/plain", body: "alive\n" }),
       };
       const serverOptions = {
         host: config.host,
@@ -262,11 +333,13 @@ export class Operator {
           })
         : new JsonRpcServer({ ...serverOptions, routes: inProcessRoutes(routes) });
 
-      await driver.start();
       const { url } = await server.start();
-      const op = new Operator({ url, sequencer, metrics, logger, store, server, driver, follower, sender });
+      const op = new Operator({ url, config, sequencer, metrics, logger, store, server, driver, follower, sender });
+      self.op = op;
       op.timers.push(setInterval(() => sequencer.tick(), Math.max(10, Math.min(100, config.batch.maxAgeMs / 4))));
-      op.followerLoop = op.followQueue(config.pollMs);
+      op.l1StartError = l1Down;
+      if (l1Down === undefined) await op.startL1();
+      else op.l1Loop = op.keepStartingL1();
       logger.info(
         {
           url,
@@ -275,6 +348,7 @@ export class Operator {
           sequencer: wallet.address,
           dataDir: config.dataDir,
           confirmations: config.confirmations,
+          l1: l1Down ?? "reached",
         },
         "operator started",
       );
@@ -282,6 +356,31 @@ export class Operator {
     } catch (err) {
       await store.close();
       throw err;
+    }
+  }
+
+  /** Starts the L1 side: re-sends what was in flight, starts the driver (which checks the deployment) and the follower. */
+  private async startL1(): Promise<void> {
+    await this.sender.recover();
+    await this.driver.start();
+    this.l1Started = true;
+    this.l1StartError = undefined;
+    this.followerLoop = this.followQueue(this.config.pollMs);
+  }
+
+  /** Tries to start the L1 side until L1 answers (a node down at start). */
+  private async keepStartingL1(): Promise<void> {
+    for (let attempt = 1; !this.stopping; attempt++) {
+      await delay(Math.min(this.config.pollMs * attempt, 10_000));
+      if (this.stopping) return;
+      try {
+        await this.startL1();
+        this.logger.warn({ attempt }, "L1 reached: the operator starts acknowledging transactions");
+        return;
+      } catch (err) {
+        this.l1StartError = `cannot reach L1: ${(err as Error).message.split("\n")[0].slice(0, 200)}`;
+        if (!isUnreachable(err)) this.logger.error({ err }, "starting the L1 side failed; trying again");
+      }
     }
   }
 
@@ -294,10 +393,33 @@ export class Operator {
           this.sequencer.tick();
         }
       } catch (err) {
-        if (!this.stopping) this.logger.error({ err }, "queue follower poll failed; retrying");
+        if (!this.stopping && !isUnreachable(err)) this.logger.error({ err }, "queue follower poll failed; retrying");
       }
-      await new Promise((r) => setTimeout(r, pollMs));
+      await delay(pollMs);
     }
+  }
+
+  /** The operator's health, as `/health` and `l2_getStatus` report it. */
+  health(): HealthReport {
+    const s = this.sequencer;
+    const appended = this.driver.state.appended;
+    const waiting = appended < s.durableBatchCount ? s.batch(appended) : undefined;
+    const config = this.config;
+    return assessHealth({
+      now: Date.now(),
+      storeUnavailable: s.unavailable,
+      refusing: this.l1Started ? s.refusing : undefined,
+      driver: this.l1Started ? this.driver.state : undefined,
+      l1StartError: this.l1StartError,
+      sender: this.sender.blocked,
+      propose: config.propose,
+      oldestUnappendedClosedAt: waiting?.closedAt,
+      rpcRestarts: this.server.restarts ?? 0,
+      rpcLastRestartAt: this.server.lastRestartAt,
+      staleBatchMs: config.health.staleBatchMs,
+      l1SilentMs: config.health.l1SilentMs,
+      rpcRestartGraceMs: 60_000,
+    });
   }
 
   /** The address of the sequencer key. */
@@ -310,15 +432,23 @@ export class Operator {
     await this.sequencer.flush();
   }
 
-  /** Stops serving and following, waits for the current L1 action, and closes the store. */
+  /**
+   * Stops in bounded time, even with L1 frozen: refuses new transactions,
+   * answers every one already being stored, stops serving, gives the L1
+   * loops a few seconds to finish what they do (what they leave is decided
+   * again from L1 after a restart), and closes the store.
+   */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    const started = Date.now();
     for (const t of this.timers) clearInterval(t);
+    this.sequencer.setRefusal("stopping", "the operator is stopping");
+    // Every write issued so far settles, so every caller waiting on one is answered before the server goes.
+    await this.sequencer.settled();
     await this.server.stop();
-    await this.driver.stop();
-    await this.followerLoop;
+    await within(STOP_L1_BOUND_MS, Promise.all([this.driver.stop(STOP_L1_BOUND_MS), this.followerLoop, this.l1Loop]));
     await this.store.close();
-    this.logger.info("operator stopped");
+    this.logger.info({ ms: Date.now() - started }, "operator stopped");
   }
 }

@@ -14,15 +14,8 @@
 import type { StateCommitmentChain } from "../../typechain-types";
 import { stepRootsHash } from "../l1/batch";
 import { BilayerError } from "../protocol/errors";
-import { L2State } from "../protocol/state";
-import {
-  applyStep,
-  buildFraudProof,
-  firstWrongStep,
-  stepInputs,
-  type BatchData,
-  type FraudProof,
-} from "../verifier/replica";
+import type { L2State } from "../protocol/state";
+import { buildFraudProof, firstWrongStep, type BatchData, type FraudProof } from "../verifier/replica";
 
 /** A live proposal whose roots differ from the operator's. */
 export interface WrongProposal {
@@ -50,7 +43,7 @@ export interface ProposalCheckerOptions {
   /** Where L1 events are read from (the deployment block). */
   startBlock: number;
   /** The step roots this operator computed for a batch it matched with L1's, or undefined. */
-  ownRoots: (batchIndex: number) => readonly string[] | undefined;
+  ownRoots: (batchIndex: number) => Promise<readonly string[] | undefined>;
   /**
    * Proposals made by this address are taken as they are. Only for malicious mode (tests and demos), where the
    * operator proposes roots other than its own and must not prove its own lie.
@@ -90,7 +83,7 @@ export class ProposalChecker {
       }
     }
     for (let k = this.checked + 1; k < proposalCount; k++) {
-      const own = this.o.ownRoots(k);
+      const own = await this.o.ownRoots(k);
       if (own === undefined) return { kind: "unknown", batchIndex: k };
       const p = await scc.proposal(k);
       const trusted = this.o.trusted !== undefined && p.proposer.toLowerCase() === this.o.trusted.toLowerCase();
@@ -137,40 +130,16 @@ export class ProposalChecker {
 }
 
 /**
- * The L2 state before batch `batchIndex`, rebuilt by applying the operator's
- * own batches `0 .. batchIndex − 1` from genesis (`batchData` supplies each),
- * yielding to the event loop between batches so the API keeps answering.
- * `expectedRoot(k)` is batch k's last step root as the operator computed it;
- * the replay must reach it, or the store does not hold what was sequenced.
+ * The fraud proof of the first wrong step of `wrong`, from the operator's own
+ * data: the batch's pre-state (`preStateOf`, from its snapshot) and its input.
  */
-export async function rebuildPreState(
-  batchIndex: number,
-  batchData: (k: number) => Promise<BatchData>,
-  expectedRoot: (k: number) => string,
-  domainSeparator: string,
-): Promise<L2State> {
-  const state = new L2State();
-  for (let k = 0; k < batchIndex; k++) {
-    const batch = await batchData(k);
-    for (const input of stepInputs(batch)) applyStep(state, batch, input, domainSeparator);
-    if (state.stateRoot() !== expectedRoot(k)) {
-      throw new BilayerError("STORE_CORRUPT", `batch ${k} replays to another state root than it was closed with`, {
-        context: { batch: k },
-      });
-    }
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-  return state;
-}
-
-/** The fraud proof of the first wrong step of `wrong`, from the operator's own data. */
 export async function proveWrongProposal(
   wrong: WrongProposal,
+  preStateOf: (k: number) => Promise<L2State>,
   batchData: (k: number) => Promise<BatchData>,
-  expectedRoot: (k: number) => string,
   domainSeparator: string,
 ): Promise<FraudProof> {
-  const pre = await rebuildPreState(wrong.batchIndex, batchData, expectedRoot, domainSeparator);
+  const pre = await preStateOf(wrong.batchIndex);
   const proof = buildFraudProof(pre, await batchData(wrong.batchIndex), wrong.wrongStep, domainSeparator);
   if (proof.computedRoot !== wrong.computedRoot) {
     throw new BilayerError(

@@ -32,9 +32,11 @@ import {
   KEY_OPEN,
   PREFIX_BATCH,
   PREFIX_HASH,
+  PREFIX_QUEUE,
   PREFIX_TX,
   PREFIX_WAITING,
   queueItemOf,
+  queueKey,
   txKey,
   waitingKey,
   type BatchRecord,
@@ -45,7 +47,21 @@ import {
 } from "./records";
 import type { KeyValueStore, StoreOp } from "./store";
 import { WithdrawalHistory } from "./withdrawals";
-import type { BatchData } from "../verifier/replica";
+import { applyStep, JournaledState, stepInputs, type BatchData, type BatchUndo } from "../verifier/replica";
+import {
+  checkpointOps,
+  dropUndoOps,
+  GENESIS_SNAPSHOT,
+  KEY_SNAPSHOT,
+  Mutex,
+  preStateFromSnapshot,
+  readSnapshot,
+  receiptKey,
+  type BatchDelta,
+  type CheckpointBatch,
+  type ReceiptRecord,
+  type SnapshotMeta,
+} from "./snapshot";
 
 /**
  * Limits of a batch. The size limits default to the inbox's own (`src/l1/batch.ts`, twin of BatchLimits.sol) and
@@ -158,6 +174,8 @@ interface OpenBatch {
   current: Uint8Array[];
   txCount: number;
   header: BatchRecord["header"] | undefined;
+  /** The counts before the batch (its journal is open while it is). */
+  before: { accountCount: number; withdrawalCount: bigint };
 }
 
 const U32 = 2 ** 32;
@@ -165,6 +183,13 @@ const U32 = 2 ** 32;
 const MAX_TX_SIZE = Math.max(...Object.values(TX_SIZE));
 /** How many nonces on each side of the account's a refused signature is tried against, to tell a wrong nonce. */
 const NONCE_PROBES = 3;
+
+/** Where transaction `seq` of closed batch `b` is: its batch, its step, its position in its chunk. */
+function placeOf(seq: number, b: BatchRecord): { b: number; st: number; p: number } {
+  const chunk = b.chunkEnds.findIndex((end) => seq < end);
+  const chunkStart = chunk === 0 ? b.firstSeq : b.chunkEnds[chunk - 1];
+  return { b: b.index, st: b.stepRoots.length - b.chunkEnds.length + chunk, p: seq - chunkStart };
+}
 
 function reject(code: (typeof RpcCode)[keyof typeof RpcCode], message: string, data?: Record<string, unknown>): never {
   throw new RpcError(code, message, data);
@@ -183,9 +208,26 @@ export class Sequencer {
   private readonly o: SequencerOptions;
   readonly limits: BatchLimits;
   private readonly ctx: StepContext;
-  private state = new L2State();
+  private state = new JournaledState();
+  /**
+   * The snapshot the state was rebuilt from (./snapshot.ts): the closed batches before `base.batches` are in the
+   * store only, their transactions answered from their receipt records.
+   */
+  private base: SnapshotMeta = GENESIS_SNAPSHOT;
+  /** Queue items from `base.queueEnd` on (`queue[i]` is item `base.queueEnd + i`). */
   private queue: StoredQueueItem[] = [];
+  /** Closed batches from `base.batches` on (`batches[i]` is batch `base.batches + i`). */
   private batches: BatchRecord[] = [];
+  /** What each closed batch in `batches` changed, until a checkpoint takes it into the snapshot. */
+  private deltas = new Map<number, BatchDelta>();
+  /** The first closed batch holding each withdrawal (for the withdrawals in a closed batch). */
+  private withdrawalBatch: number[] = [];
+  /** Moving the snapshot and reading it back (for a fraud proof) do not interleave; nor does a reload. */
+  private readonly snapshotLock = new Mutex();
+  /** The lowest batch that may still have an undo record in the store. */
+  private undoFloor = 0;
+  /** Highest sequence number + 1 whose write resolved: what this process acknowledged. */
+  private acknowledgedSeq = 0;
   private open: OpenBatch | undefined;
   private nextSeq = 0;
   private mempool: Mempool;
@@ -202,6 +244,10 @@ export class Sequencer {
   private durableBatches = 0;
   private l1: L1Heads = { appended: 0, proposed: 0, final: 0 };
   private available = false;
+  /** Why the store is not usable right now (a failed write being recovered from). */
+  private unavailableReason: string | undefined;
+  /** Why the operator refuses transactions though the store works, by who says so (L1 checks, stopping). */
+  private readonly refusals = new Map<string, string>();
   private recovering: Promise<void> | undefined;
   /** Store operations in the order the events happened, written by the next `commit()`. */
   private buffered: StoreOp[] = [];
@@ -238,12 +284,25 @@ export class Sequencer {
    * follower has stored, in order.
    */
   async load(queue: StoredQueueItem[], opts: { stayUnavailable?: boolean } = {}): Promise<void> {
+    await this.snapshotLock.run(() => this.loadUnlocked(queue, opts));
+  }
+
+  private async loadUnlocked(queue: StoredQueueItem[], opts: { stayUnavailable?: boolean }): Promise<void> {
     this.available = false;
-    this.state = new L2State();
-    this.queue = [...queue];
+    const started = performance.now();
+    const store = this.o.store;
+    const snapshot = await readSnapshot(store);
+    this.base = snapshot?.meta ?? GENESIS_SNAPSHOT;
+    this.state = snapshot?.state ?? new JournaledState();
+    this.withdrawalBatch = snapshot?.withdrawalBatches ?? [];
+    this.undoFloor = Math.min(this.base.batches, ...(snapshot?.undos.map((u) => u.batch) ?? []));
+    this.queue = queue.filter((q) => q.index >= this.base.queueEnd);
+    if (this.queue.length > 0 && this.queue[0].index !== this.base.queueEnd)
+      throw this.corrupt(`queue item ${this.base.queueEnd} is missing`);
     this.batches = [];
+    this.deltas = new Map();
     this.open = undefined;
-    this.nextSeq = 0;
+    this.nextSeq = this.base.endSeq;
     this.mempool = new Mempool(this.o.mempool);
     this.owners = new Map();
     this.withdrawals = new WithdrawalHistory();
@@ -254,12 +313,13 @@ export class Sequencer {
     this.dropped = new Map();
     this.buffered = [];
     this.closedBuffered = [];
-    const started = performance.now();
-    const store = this.o.store;
+    // The snapshot's accounts and withdrawals, indexed once.
+    this.indexNew();
 
     const batches: BatchRecord[] = [];
-    for await (const [, v] of store.entries(PREFIX_BATCH)) batches.push(JSON.parse(v) as BatchRecord);
-    const txs = store.entries(PREFIX_TX)[Symbol.asyncIterator]();
+    for await (const [, v] of store.entries(PREFIX_BATCH, batchKey(this.base.batches)))
+      batches.push(JSON.parse(v) as BatchRecord);
+    const txs = store.entries(PREFIX_TX, txKey(this.base.endSeq))[Symbol.asyncIterator]();
     let pendingTx: TxRecord | undefined;
     const nextTx = async (): Promise<TxRecord | undefined> => {
       if (pendingTx) {
@@ -275,7 +335,8 @@ export class Sequencer {
     };
 
     for (const b of batches) {
-      if (b.index !== this.batches.length) throw this.corrupt(`batch ${b.index} follows ${this.batches.length - 1}`);
+      if (b.index !== this.batchCount) throw this.corrupt(`batch ${b.index} follows ${this.batchCount - 1}`);
+      const counts = this.beginDelta();
       const roots = this.applyQueueRange(b.queueStart, b.queueEnd);
       const chunks: Uint8Array[] = [];
       let seq = b.firstSeq;
@@ -300,16 +361,17 @@ export class Sequencer {
       if (roots.length !== b.stepRoots.length || roots.some((r, i) => r !== b.stepRoots[i])) {
         throw this.corrupt(`batch ${b.index} replays to other step roots than it was closed with`);
       }
+      this.endDelta(b.index, counts);
       this.batches.push(b);
       this.chunkCache.set(b.index, chunks);
       this.nextSeq = b.endSeq;
     }
-    this.durableBatches = this.batches.length;
+    this.durableBatches = this.batchCount;
 
     const openText = await store.get(KEY_OPEN);
     if (openText !== undefined) {
       const rec = JSON.parse(openText) as OpenBatchRecord;
-      if (rec.index === this.batches.length) {
+      if (rec.index === this.batchCount) {
         this.startBatch(rec.index, rec.queueStart, rec.queueEnd, rec.firstSeq, rec.openedAt);
         for (let t = await nextTx(); t; t = await nextTx()) {
           const seq = this.seqOf(t);
@@ -340,6 +402,15 @@ export class Sequencer {
     this.closeIfFull();
     if (this.buffered.length > 0) await this.commit();
 
+    // Everything read back is durable: this is what a later open reads too.
+    if (this.nextSeq < this.acknowledgedSeq) {
+      this.o.logger.fatal(
+        { stored: this.nextSeq, acknowledged: this.acknowledgedSeq },
+        "ACKNOWLEDGED TRANSACTIONS MISSING: the store holds fewer transactions than this process acknowledged",
+      );
+      throw this.corrupt(`it holds ${this.nextSeq} transactions, ${this.acknowledgedSeq} were acknowledged`);
+    }
+    this.acknowledgedSeq = this.nextSeq;
     this.updateGauges();
     if (this.hintsDirty) {
       // Rebuilt: every account's token and nonce are told afresh.
@@ -349,14 +420,39 @@ export class Sequencer {
     this.available = opts.stayUnavailable !== true;
     this.o.logger.info(
       {
-        batches: this.batches.length,
+        snapshotBatches: this.base.batches,
+        batches: this.batchCount,
+        replayedBatches: batches.length,
         transactions: this.nextSeq,
-        queueItems: this.queue.length,
+        replayedTransactions: this.nextSeq - this.base.endSeq,
+        queueItems: this.queueLength,
         waiting: this.mempool.size,
         ms: Math.round(performance.now() - started),
       },
       "sequencer state rebuilt from the store",
     );
+  }
+
+  /** Opens the journal of a batch: what it changes is recorded from here. */
+  private beginDelta(): { accountCount: number; withdrawalCount: bigint } {
+    this.state.journal = new Map();
+    return { accountCount: this.state.accountCount, withdrawalCount: this.state.withdrawalCount };
+  }
+
+  /** Closes the journal of batch `index` into its delta and indexes its withdrawals by batch. */
+  private endDelta(index: number, before: { accountCount: number; withdrawalCount: bigint }): void {
+    const journal = this.state.journal ?? new Map<number, Account | undefined>();
+    this.state.journal = undefined;
+    const undo: BatchUndo = {
+      batch: index,
+      accountCount: before.accountCount,
+      withdrawalCount: before.withdrawalCount,
+      accounts: [...journal].map(([i, a]) => [i, a ?? null]),
+    };
+    const after: [number, Account][] = [...journal.keys()].map((i) => [i, this.state.getAccount(i) as Account]);
+    this.deltas.set(index, { undo, after });
+    for (let w = Number(before.withdrawalCount); w < Number(this.state.withdrawalCount); w++)
+      this.withdrawalBatch[w] = index;
   }
 
   private corrupt(message: string): BilayerError {
@@ -371,13 +467,16 @@ export class Sequencer {
   private recover(err: unknown): void {
     if (this.recovering) return;
     this.available = false;
+    this.unavailableReason = `recovering from a failed store write: ${(err as Error).message}`;
     this.o.logger.error({ err }, "store write failed; rebuilding the pending state from the store");
     this.recovering = (async () => {
       for (let attempt = 1; ; attempt++) {
         await new Promise((r) => setTimeout(r, Math.min(1000 * attempt, 10_000)));
         try {
-          this.o.store.reset();
+          // A new handle, so that what is written next lands after what a later open reads back (store.ts).
+          await this.o.store.reopen();
           await this.load(this.queue);
+          this.unavailableReason = undefined;
           this.o.logger.warn({ attempt }, "sequencer recovered from a store failure");
           return;
         } catch (e) {
@@ -401,8 +500,10 @@ export class Sequencer {
    * only if it is for the very digest and signature checked (./presign.ts).
    */
   async submit(bytes: Uint8Array, nonce?: number, presigned?: Presigned): Promise<SubmitResult> {
-    if (!this.available)
-      reject(RpcCode.Unavailable, "the sequencer is not accepting transactions right now (starting or recovering)");
+    if (!this.available || this.refusals.size > 0) {
+      const why = this.refusing ?? this.unavailableReason ?? "starting";
+      reject(RpcCode.Unavailable, `the sequencer is not accepting transactions right now: ${why}`, { reason: why });
+    }
     const decoded = decodeTx(bytes, 0);
     if (!decoded.ok) reject(RpcCode.InvalidParams, `invalid params: not a transaction: ${decoded.message}`);
     if (decoded.size !== bytes.length) {
@@ -414,6 +515,25 @@ export class Sequencer {
     const tx = decoded.tx;
     const hash = txHash(bytes);
     if (this.mempool.byId(hash) || this.lookup(hash)) return this.resent(hash);
+    try {
+      return await this.admit(tx, bytes, hash, nonce, presigned);
+    } catch (err) {
+      // Sent again long after it was accepted (its batch is in the snapshot, so not indexed in memory): its nonce is
+      // used now and it fails the checks. The store knows it; answer where it stands.
+      if (err instanceof RpcError && err.rpcCode !== RpcCode.StoreFailure && (await this.storedReceipt(hash)))
+        return this.resent(hash);
+      throw err;
+    }
+  }
+
+  /** {@link submit} of a transaction not seen before. */
+  private async admit(
+    tx: L2Tx,
+    bytes: Uint8Array,
+    hash: string,
+    nonce: number | undefined,
+    presigned: Presigned | undefined,
+  ): Promise<SubmitResult> {
     const sender = this.account(tx.from);
     if (!sender) {
       reject(
@@ -460,8 +580,10 @@ export class Sequencer {
    */
   private async resent(hash: string): Promise<SubmitResult> {
     await this.lastCommit;
-    if (!this.available)
-      reject(RpcCode.Unavailable, "the sequencer is not accepting transactions right now (starting or recovering)");
+    if (!this.available) {
+      const why = this.unavailableReason ?? "starting";
+      reject(RpcCode.Unavailable, `the sequencer is not accepting transactions right now: ${why}`, { reason: why });
+    }
     const r = await this.receipt(hash);
     if (r === undefined) {
       reject(RpcCode.Unavailable, "the transaction's first copy was not stored; send it again", { hash });
@@ -720,8 +842,10 @@ export class Sequencer {
     const closed = this.closedBuffered;
     this.buffered = [];
     this.closedBuffered = [];
+    const upTo = this.nextSeq;
     const written = this.o.store.write(ops).then(
       () => {
+        this.acknowledgedSeq = Math.max(this.acknowledgedSeq, upTo);
         for (const rec of closed) {
           this.durableBatches = Math.max(this.durableBatches, rec.index + 1);
           this.onBatchDurable?.(rec);
@@ -837,10 +961,10 @@ export class Sequencer {
   private ensureOpen(): void {
     if (this.open) return;
     const start = this.queueSequenced();
-    const end = Math.min(this.queue.length, start + this.limits.maxQueueItems);
-    this.startBatch(this.batches.length, start, end, this.nextSeq, Date.now());
+    const end = Math.min(this.queueLength, start + this.limits.maxQueueItems);
+    this.startBatch(this.batchCount, start, end, this.nextSeq, Date.now());
     const rec: OpenBatchRecord = {
-      index: this.batches.length,
+      index: this.batchCount,
       queueStart: start,
       queueEnd: end,
       firstSeq: this.nextSeq,
@@ -874,6 +998,7 @@ export class Sequencer {
       current: [],
       txCount: 0,
       header: undefined,
+      before: this.beginDelta(),
     };
     this.open = open;
     this.extendQueue(queueEnd);
@@ -883,7 +1008,7 @@ export class Sequencer {
   private extendQueue(queueEnd: number): void {
     const open = this.open as OpenBatch;
     if (queueEnd <= open.queueEnd) return;
-    if (queueEnd > this.queue.length) throw this.corrupt(`queue item ${queueEnd - 1} is not known`);
+    if (queueEnd > this.queueLength) throw this.corrupt(`queue item ${queueEnd - 1} is not known`);
     // A partial last step continues: items apply one by one, so its root is the root after the new items.
     if ((open.queueEnd - open.queueStart) % MAX_QUEUE_ITEMS_PER_STEP !== 0) open.queueRoots.pop();
     let at = open.queueEnd;
@@ -893,7 +1018,7 @@ export class Sequencer {
         open.queueStart +
           (Math.floor((at - open.queueStart) / MAX_QUEUE_ITEMS_PER_STEP) + 1) * MAX_QUEUE_ITEMS_PER_STEP,
       );
-      const items = this.queue.slice(at, stepEnd).map(queueItemOf);
+      const items = this.queueSlice(at, stepEnd).map(queueItemOf);
       const result = applyQueueStep(this.state, items);
       open.queueRoots.push(result.postRoot);
       open.header = headerToJson(result.header);
@@ -905,9 +1030,9 @@ export class Sequencer {
 
   private applyQueueRange(start: number, end: number): string[] {
     const roots: string[] = [];
-    if (end > this.queue.length) throw this.corrupt(`queue item ${end - 1} is not known`);
+    if (end > this.queueLength) throw this.corrupt(`queue item ${end - 1} is not known`);
     for (let at = start; at < end; at += MAX_QUEUE_ITEMS_PER_STEP) {
-      const items = this.queue.slice(at, Math.min(end, at + MAX_QUEUE_ITEMS_PER_STEP)).map(queueItemOf);
+      const items = this.queueSlice(at, Math.min(end, at + MAX_QUEUE_ITEMS_PER_STEP)).map(queueItemOf);
       roots.push(applyQueueStep(this.state, items).postRoot);
     }
     this.indexNew();
@@ -959,6 +1084,7 @@ export class Sequencer {
     };
     this.batches.push(rec);
     this.chunkCache.set(rec.index, open.chunks);
+    this.endDelta(rec.index, open.before);
     this.open = undefined;
     this.buffered.push(
       { type: "put", key: batchKey(rec.index), value: JSON.stringify(rec) },
@@ -989,10 +1115,10 @@ export class Sequencer {
   tick(now = Date.now()): void {
     if (!this.available) return;
     const open = this.open;
-    const waitingItems = this.queue.length > this.queueSequenced();
+    const waitingItems = this.queueLength > this.queueSequenced();
     if (open && open.txCount === 0 && open.executor === undefined && waitingItems) {
       const room = open.queueStart + this.limits.maxQueueItems;
-      const end = Math.min(this.queue.length, room);
+      const end = Math.min(this.queueLength, room);
       if (end > open.queueEnd) {
         this.extendQueue(end);
         const rec: OpenBatchRecord = {
@@ -1006,9 +1132,19 @@ export class Sequencer {
       }
     }
     if (this.open && now - this.open.openedAt >= this.limits.maxAgeMs) this.closeBatch();
-    if (!this.open && this.queue.length > this.queueSequenced()) this.ensureOpen();
+    if (!this.open && this.queueLength > this.queueSequenced()) this.ensureOpen();
     this.commitInBackground();
     this.updateGauges();
+  }
+
+  /**
+   * Settles once every write issued so far has (and its callers have their answers in hand): what stopping
+   * waits for before it stops serving.
+   */
+  async settled(): Promise<void> {
+    await this.lastCommit;
+    // The callers of the last write resume in the microtasks after it; one more turn and their answers are out.
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
   /** Closes the open batch now, whatever its age, and waits until it is on disk. */
@@ -1021,14 +1157,15 @@ export class Sequencer {
   private queueSequenced(): number {
     if (this.open) return this.open.queueEnd;
     const last = this.batches[this.batches.length - 1];
-    return last ? last.queueEnd : 0;
+    return last ? last.queueEnd : this.base.queueEnd;
   }
 
   /** Adds queue items the follower stored (contiguous, in order). */
   addQueueItems(items: StoredQueueItem[]): void {
     for (const it of items) {
-      if (it.index !== this.queue.length)
-        throw this.corrupt(`queue item ${it.index} arrives after ${this.queue.length - 1}`);
+      if (it.index < this.queueLength) continue; // the snapshot already holds it
+      if (it.index !== this.queueLength)
+        throw this.corrupt(`queue item ${it.index} arrives after ${this.queueLength - 1}`);
       this.queue.push(it);
     }
     this.updateGauges();
@@ -1050,28 +1187,33 @@ export class Sequencer {
    * it is one durable write, then the state is rebuilt from the store.
    */
   async rebase(fromBatch: number, adopted: AdoptedBatch[]): Promise<{ resequenced: number; dropped: number }> {
-    if (fromBatch > this.batches.length)
+    if (fromBatch > this.batchCount)
+      throw new BilayerError("REBASE_RANGE", `cannot rebase from batch ${fromBatch}: only ${this.batchCount} closed`);
+    if (fromBatch < this.base.batches) {
       throw new BilayerError(
-        "REBASE_RANGE",
-        `cannot rebase from batch ${fromBatch}: only ${this.batches.length} closed`,
+        "REBASE_BELOW_SNAPSHOT",
+        `L1 parted from this operator at batch ${fromBatch}, inside its snapshot (batches 0..${this.base.batches - 1} were confirmed on L1): a reorg deeper than the confirmation depth`,
       );
+    }
     const needed = Math.max(0, ...adopted.map((b) => b.queueEnd));
-    if (needed > this.queue.length) {
+    if (needed > this.queueLength) {
       throw new BilayerError(
         "REBASE_QUEUE",
-        `L1's batches consume queue items up to ${needed}; only ${this.queue.length} are known yet`,
+        `L1's batches consume queue items up to ${needed}; only ${this.queueLength} are known yet`,
       );
     }
     this.available = false;
     try {
       if (this.buffered.length > 0) await this.commit();
-      const first = this.batches[fromBatch]?.firstSeq ?? this.open?.firstSeq ?? this.nextSeq;
+      const first = this.batch(fromBatch)?.firstSeq ?? this.open?.firstSeq ?? this.nextSeq;
       const redo: TxRecord[] = [];
       for await (const [, v] of this.o.store.entries(PREFIX_TX, txKey(first))) redo.push(JSON.parse(v) as TxRecord);
       const ops: StoreOp[] = redo.map((t) => ({ type: "del", key: txKey(t.s ?? -1) }));
-      for (let k = fromBatch; k < this.batches.length; k++) ops.push({ type: "del", key: batchKey(k) });
+      for (let k = fromBatch; k < this.batchCount; k++) ops.push({ type: "del", key: batchKey(k) });
       ops.push({ type: "del", key: KEY_OPEN });
       await this.o.store.write(ops);
+      // Deleted on purpose: each is sequenced again below (or reported skipped), not lost.
+      this.acknowledgedSeq = Math.min(this.acknowledgedSeq, first);
       await this.load(this.queue, { stayUnavailable: true });
 
       const appliedOnL1 = new Set<string>();
@@ -1129,12 +1271,12 @@ export class Sequencer {
   private adopt(b: AdoptedBatch): string[] {
     const applied: string[] = [];
     if (this.open) this.closeBatch();
-    if (this.open || b.index !== this.batches.length || b.queueStart !== this.queueSequenced()) {
+    if (this.open || b.index !== this.batchCount || b.queueStart !== this.queueSequenced()) {
       throw new BilayerError(
         "ADOPT_MISMATCH",
         `L1 batch ${b.index} (queue ${b.queueStart}..${b.queueEnd}) does not follow the local sequence`,
         {
-          context: { index: b.index, closed: this.batches.length, queueSequenced: this.queueSequenced() },
+          context: { index: b.index, closed: this.batchCount, queueSequenced: this.queueSequenced() },
         },
       );
     }
@@ -1272,7 +1414,7 @@ export class Sequencer {
     if (w)
       return { hash, status: "queued", from: w.from, nonce: w.nonce, outcome: "Waiting", acceptedAt: w.receivedAt };
     const found = this.lookup(hash);
-    if (!found) return undefined;
+    if (!found) return this.storedReceipt(hash);
     if ("dropped" in found) {
       const d = found.dropped;
       return {
@@ -1285,38 +1427,59 @@ export class Sequencer {
         acceptedAt: d.at,
       };
     }
-    const text = await this.o.store.get(txKey(found.seq));
-    if (text === undefined) return undefined;
-    const t = JSON.parse(text) as TxRecord;
+    if ("seq" in found) {
+      const text = await this.o.store.get(txKey(found.seq));
+      if (text === undefined) return undefined;
+      const t = JSON.parse(text) as TxRecord;
+      const b = this.batchOfSeq(found.seq);
+      return this.receiptOf(hash, {
+        s: found.seq,
+        f: t.f,
+        n: t.n,
+        at: t.at,
+        w: t.w,
+        a: t.a,
+        o: t.o,
+        ...(b ? placeOf(found.seq, b) : {}),
+      });
+    }
+    return undefined;
+  }
+
+  /** The receipt of a transaction of a batch in the snapshot, from its receipt record; or undefined. */
+  private async storedReceipt(hash: string): Promise<TxReceipt | undefined> {
+    const text = await this.o.store.get(receiptKey(hash));
+    return text === undefined ? undefined : this.receiptOf(hash, JSON.parse(text) as ReceiptRecord);
+  }
+
+  /** A receipt from what is known of an accepted transaction (its place, once it is in a closed batch). */
+  private receiptOf(hash: string, r: Omit<ReceiptRecord, "b" | "st" | "p"> & Partial<ReceiptRecord>): TxReceipt {
     const receipt: TxReceipt = {
       hash,
       status: "pending",
-      from: t.f,
-      nonce: t.n,
-      outcome: outcomeName(t.o ?? Outcome.Applied),
-      acceptedAt: t.at,
-      seq: found.seq,
+      from: r.f,
+      nonce: r.n,
+      outcome: outcomeName(r.o ?? Outcome.Applied),
+      acceptedAt: r.at,
+      seq: r.s,
     };
-    if (t.w !== undefined) receipt.withdrawalIndex = t.w;
-    if (t.a !== undefined) receipt.createdAccount = t.a;
-    const b = this.batchOfSeq(found.seq);
-    if (b) {
-      const chunk = b.chunkEnds.findIndex((end) => found.seq < end);
-      const chunkStart = chunk === 0 ? b.firstSeq : b.chunkEnds[chunk - 1];
-      receipt.batchIndex = b.index;
-      receipt.stepIndex = b.stepRoots.length - b.chunkEnds.length + chunk;
-      receipt.position = found.seq - chunkStart;
+    if (r.w !== undefined) receipt.withdrawalIndex = r.w;
+    if (r.a !== undefined) receipt.createdAccount = r.a;
+    if (r.b !== undefined) {
+      receipt.batchIndex = r.b;
+      receipt.stepIndex = r.st;
+      receipt.position = r.p;
       receipt.status =
-        b.index < this.l1.final
+        r.b < this.l1.final
           ? "final"
-          : b.index < this.l1.proposed
+          : r.b < this.l1.proposed
             ? "proposed"
-            : b.index < this.l1.appended
+            : r.b < this.l1.appended
               ? "appended"
               : "batched";
-      if (t.o !== undefined && t.o !== Outcome.Applied) {
+      if (r.o !== undefined && r.o !== Outcome.Applied) {
         receipt.status = "skipped";
-        receipt.reason = `skipped in batch ${b.index}, which L1 holds as it is`;
+        receipt.reason = `skipped in batch ${r.b}, which L1 holds as it is`;
       }
     }
     return receipt;
@@ -1335,14 +1498,29 @@ export class Sequencer {
     return undefined;
   }
 
-  /** Closed batch `index`. */
+  /** Closed batch `index`, if it is after the snapshot (in memory); see {@link closedBatch} for any. */
   batch(index: number): BatchRecord | undefined {
-    return this.batches[index];
+    return index >= this.base.batches ? this.batches[index - this.base.batches] : undefined;
+  }
+
+  /** Closed batch `index`, from memory or (for one in the snapshot) from the store. */
+  async closedBatch(index: number): Promise<BatchRecord | undefined> {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.batchCount) return undefined;
+    const recent = this.batch(index);
+    if (recent) return recent;
+    const text = await this.o.store.get(batchKey(index));
+    if (text === undefined) throw this.corrupt(`batch ${index} is missing`);
+    return JSON.parse(text) as BatchRecord;
   }
 
   /** Number of closed batches. */
   get batchCount(): number {
-    return this.batches.length;
+    return this.base.batches + this.batches.length;
+  }
+
+  /** Closed batches in the snapshot (see ./snapshot.ts): batches below are answered from the store. */
+  get snapshotBatches(): number {
+    return this.base.batches;
   }
 
   /** Number of closed batches whose record is on disk (the batcher appends only those). */
@@ -1354,7 +1532,7 @@ export class Sequencer {
   async chunksOf(index: number): Promise<Uint8Array[]> {
     const cached = this.chunkCache.get(index);
     if (cached) return cached;
-    const b = this.batches[index];
+    const b = await this.closedBatch(index);
     if (!b) throw new BilayerError("UNKNOWN_BATCH", `no closed batch ${index}`, { context: { index } });
     const chunks: Uint8Array[] = [];
     let seq = b.firstSeq;
@@ -1372,16 +1550,128 @@ export class Sequencer {
 
   /** Closed batch `index` as a step-by-step input (what a replay or a fraud proof of it needs). */
   async batchData(index: number): Promise<BatchData> {
-    const b = this.batches[index];
+    const b = await this.closedBatch(index);
     if (!b) throw new BilayerError("UNKNOWN_BATCH", `no closed batch ${index}`, { context: { index } });
+    let items: StoredQueueItem[];
+    if (b.queueStart >= this.base.queueEnd) items = this.queueSlice(b.queueStart, b.queueEnd);
+    else {
+      items = [];
+      for await (const [, v] of this.o.store.entries(PREFIX_QUEUE, queueKey(b.queueStart))) {
+        const item = JSON.parse(v) as StoredQueueItem;
+        if (item.index >= b.queueEnd) break;
+        items.push(item);
+      }
+      if (items.length !== b.queueEnd - b.queueStart) throw this.corrupt(`queue items of batch ${index} are missing`);
+    }
     return {
       index,
       queueStart: b.queueStart,
       queueEnd: b.queueEnd,
       feeRecipient: b.feeRecipient,
       chunks: await this.chunksOf(index),
-      queueItems: this.queue.slice(b.queueStart, b.queueEnd).map(queueItemOf),
+      queueItems: items.map(queueItemOf),
     };
+  }
+
+  /**
+   * Moves the snapshot over the closed batches before `upTo` — the caller vouches they are appended on L1 and
+   * confirmed, so they are never sequenced again — and keeps the undo records of those not final (`finalCount`
+   * are final; the undo records of final batches are dropped). With `pruneHistory`, the transaction records of
+   * final batches in the snapshot are deleted (their receipts stay). Returns the number of batches taken in.
+   */
+  async checkpoint(upTo: number, finalCount: number, opts: { pruneHistory?: boolean } = {}): Promise<number> {
+    return this.snapshotLock.run(async () => {
+      const from = this.base.batches;
+      const target = Math.max(from, Math.min(upTo, this.durableBatches));
+      const taken: CheckpointBatch[] = [];
+      for (let k = from; k < target; k++) {
+        const b = this.batch(k) as BatchRecord;
+        const delta = this.deltas.get(k);
+        if (!delta) throw this.corrupt(`batch ${k} has no record of what it changed`);
+        const receipts: [string, ReceiptRecord][] = [];
+        for await (const [, v] of this.o.store.entries(PREFIX_TX, txKey(b.firstSeq))) {
+          const t = JSON.parse(v) as TxRecord;
+          const seq = this.seqOf(t);
+          if (seq >= b.endSeq) break;
+          const r: ReceiptRecord = { s: seq, f: t.f, n: t.n, at: t.at, ...placeOf(seq, b) };
+          if (t.w !== undefined) r.w = t.w;
+          if (t.a !== undefined) r.a = t.a;
+          if (t.o !== undefined) r.o = t.o;
+          receipts.push([t.h, r]);
+        }
+        if (receipts.length !== b.endSeq - b.firstSeq) throw this.corrupt(`transactions of batch ${k} are missing`);
+        taken.push({
+          index: k,
+          endSeq: b.endSeq,
+          queueEnd: b.queueEnd,
+          accountCount: b.header.accountCount,
+          withdrawalCount: Number(b.header.withdrawalCount),
+          stateRoot: b.stepRoots[b.stepRoots.length - 1],
+          delta,
+          receipts,
+        });
+      }
+      let ops: StoreOp[] = [];
+      let meta = this.base;
+      if (taken.length > 0) {
+        ({ ops, meta } = checkpointOps(
+          this.base,
+          taken,
+          finalCount,
+          (w) => this.withdrawals.get(w) as Withdrawal,
+          (w) => this.withdrawalBatch[w],
+        ));
+      }
+      const settled = Math.min(finalCount, meta.batches);
+      if (settled > this.undoFloor) ops.push(...dropUndoOps(this.undoFloor, settled));
+      if (opts.pruneHistory && settled > meta.prunedBatches) {
+        for (let k = meta.prunedBatches; k < settled; k++) {
+          const b = (await this.closedBatch(k)) as BatchRecord;
+          for (let seq = b.firstSeq; seq < b.endSeq; seq++) ops.push({ type: "del", key: txKey(seq) });
+        }
+        meta = { ...meta, prunedBatches: settled };
+        ops.push({ type: "put", key: KEY_SNAPSHOT, value: JSON.stringify(meta) });
+      }
+      if (ops.length === 0) return 0;
+      await this.o.store.write(ops);
+      // What the snapshot now holds is answered from the store.
+      this.base = meta;
+      this.undoFloor = Math.max(this.undoFloor, settled);
+      this.batches.splice(0, taken.length);
+      for (const b of taken) {
+        this.deltas.delete(b.index);
+        this.chunkCache.delete(b.index);
+        for (const [hash] of b.receipts) this.txIndex.delete(hash);
+      }
+      this.queue.splice(0, Math.max(0, meta.queueEnd - (this.queue[0]?.index ?? meta.queueEnd)));
+      if (taken.length > 0) {
+        this.o.logger.info(
+          { batches: meta.batches, transactions: meta.endSeq, settled, pruned: meta.prunedBatches },
+          "snapshot moved: a restart replays only the batches after it",
+        );
+      }
+      return taken.length;
+    });
+  }
+
+  /**
+   * The L2 state before closed batch `batchIndex`, for a fraud proof of it: read back from the snapshot, with its
+   * undo records when the batch is inside it (it must not be final), else with the batches after it replayed.
+   */
+  async preStateOf(batchIndex: number): Promise<L2State> {
+    return this.snapshotLock.run(async () =>
+      preStateFromSnapshot(await readSnapshot(this.o.store), batchIndex, async (state, from, to) => {
+        for (let k = from; k < to; k++) {
+          const batch = await this.batchData(k);
+          for (const input of stepInputs(batch)) applyStep(state, batch, input, this.ctx.domainSeparator);
+          const roots = ((await this.closedBatch(k)) as BatchRecord).stepRoots;
+          if (state.stateRoot() !== roots[roots.length - 1])
+            throw this.corrupt(`batch ${k} replays to another state root than it was closed with`);
+          // Between batches the API gets its turn.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+      }),
+    );
   }
 
   /** Forgets the cached chunks of a batch that is appended and confirmed. */
@@ -1389,14 +1679,20 @@ export class Sequencer {
     this.chunkCache.delete(index);
   }
 
-  /** The queue items `[start, end)` as stored. */
+  /** The queue items `[start, end)` as stored (those after the snapshot, which are in memory). */
   queueItems(start: number, end: number): StoredQueueItem[] {
-    return this.queue.slice(start, end);
+    return this.queueSlice(Math.max(start, this.base.queueEnd), end);
+  }
+
+  private queueSlice(start: number, end: number): StoredQueueItem[] {
+    const base = this.base.queueEnd;
+    if (start < base) throw this.corrupt(`queue item ${start} is in the snapshot, not in memory`);
+    return this.queue.slice(start - base, end - base);
   }
 
   /** Number of queue items known from L1. */
   get queueLength(): number {
-    return this.queue.length;
+    return this.base.queueEnd + this.queue.length;
   }
 
   /** Updates what the driver saw on L1. */
@@ -1418,10 +1714,10 @@ export class Sequencer {
    * (default: the latest final batch that holds it, else the latest closed
    * one that does).
    */
-  withdrawalProof(
+  async withdrawalProof(
     index: number,
     batchIndex?: number,
-  ): {
+  ): Promise<{
     withdrawalIndex: number;
     recipient: string;
     tokenId: number;
@@ -1431,9 +1727,9 @@ export class Sequencer {
     stateRoot: string;
     siblings: string[];
     final: boolean;
-  } {
+  }> {
     const w = this.withdrawals.get(index);
-    const first = this.batches.findIndex((b) => Number(b.header.withdrawalCount) > index);
+    const first = this.withdrawalBatch[index] ?? -1;
     if (!w || first < 0) {
       reject(
         RpcCode.WithdrawalNotFound,
@@ -1445,7 +1741,7 @@ export class Sequencer {
     }
     let k: number;
     if (batchIndex !== undefined) {
-      if (batchIndex >= this.batches.length || batchIndex < first) {
+      if (batchIndex >= this.batchCount || batchIndex < first) {
         reject(
           RpcCode.WithdrawalNotFound,
           `batch ${batchIndex} does not hold withdrawal ${index} (first in batch ${first})`,
@@ -1457,9 +1753,9 @@ export class Sequencer {
       }
       k = batchIndex;
     } else {
-      k = this.l1.final - 1 >= first ? this.l1.final - 1 : this.batches.length - 1;
+      k = this.l1.final - 1 >= first ? this.l1.final - 1 : this.batchCount - 1;
     }
-    const b = this.batches[k];
+    const b = (await this.closedBatch(k)) as BatchRecord;
     const count = Number(b.header.withdrawalCount);
     return {
       withdrawalIndex: index,
@@ -1483,9 +1779,15 @@ export class Sequencer {
   ): { withdrawalIndex: number; tokenId: number; amount: bigint; batchIndex: number | undefined }[] {
     return (this.withdrawalsOf.get(recipient.toLowerCase()) ?? []).map((i) => {
       const w = this.withdrawals.get(i) as Withdrawal;
-      const first = this.batches.findIndex((b) => Number(b.header.withdrawalCount) > i);
-      return { withdrawalIndex: i, tokenId: w.tokenId, amount: w.amount, batchIndex: first < 0 ? undefined : first };
+      return { withdrawalIndex: i, tokenId: w.tokenId, amount: w.amount, batchIndex: this.withdrawalBatch[i] };
     });
+  }
+
+  /** Queue items consumed by the batches on L1 (as the driver last saw them). */
+  queueConsumedOnL1(): number {
+    const k = this.l1.appended - 1;
+    if (k < 0) return 0;
+    return this.batch(k)?.queueEnd ?? this.base.queueEnd;
   }
 
   /** A summary for `l2_getStatus`. */
@@ -1512,7 +1814,7 @@ export class Sequencer {
       withdrawalCount: Number(this.state.withdrawalCount),
       mempool: { pending: open?.txCount ?? 0, queued: this.mempool.size },
       batches: {
-        closed: this.batches.length,
+        closed: this.batchCount,
         durable: this.durableBatches,
         ...(open
           ? {
@@ -1525,27 +1827,51 @@ export class Sequencer {
             }
           : {}),
       },
-      queue: { known: this.queue.length, sequenced: this.queueSequenced() },
+      queue: { known: this.queueLength, sequenced: this.queueSequenced() },
     };
   }
 
   private updateGauges(): void {
     const m = this.o.metrics;
     let unbatched = this.open?.txCount ?? 0;
-    for (let k = this.batches.length - 1; k >= 0 && k >= this.l1.appended; k--) {
-      const b = this.batches[k];
+    for (let k = this.batchCount - 1; k >= this.base.batches && k >= this.l1.appended; k--) {
+      const b = this.batch(k) as BatchRecord;
       unbatched += b.endSeq - b.firstSeq;
     }
     m.mempoolSize.set(unbatched + this.mempool.size);
     m.mempoolQueued.set(this.mempool.size);
-    const consumedOnL1 = this.l1.appended > 0 ? (this.batches[this.l1.appended - 1]?.queueEnd ?? 0) : 0;
-    m.queueBacklog.set(this.queue.length - consumedOnL1);
-    m.queueUnsequenced.set(this.queue.length - this.queueSequenced());
+    m.queueBacklog.set(this.queueLength - this.queueConsumedOnL1());
+    m.queueUnsequenced.set(this.queueLength - this.queueSequenced());
   }
 
   /** Whether the store failed and the sequencer is rebuilding. */
   get isAvailable(): boolean {
     return this.available;
+  }
+
+  /** Why the store is not usable right now, if it is not. */
+  get unavailable(): string | undefined {
+    return this.available ? undefined : (this.unavailableReason ?? "starting");
+  }
+
+  /**
+   * Refuses new transactions (-32011 with `reason`) while any source refuses, though the store works: nothing
+   * they need could reach L1 (source "l1": a wrong chain, contracts missing, the sequencer role revoked), or the
+   * operator is stopping. Reads go on; `undefined` lifts the source's refusal.
+   */
+  setRefusal(source: "l1" | "stopping", reason: string | undefined): void {
+    const before = this.refusing;
+    if (reason === undefined) this.refusals.delete(source);
+    else this.refusals.set(source, reason);
+    const after = this.refusing;
+    if (after === before) return;
+    if (after !== undefined) this.o.logger.error({ reason: after }, "refusing new transactions");
+    else this.o.logger.warn({ was: before }, "accepting transactions again");
+  }
+
+  /** Why new transactions are refused right now, if they are. */
+  get refusing(): string | undefined {
+    return this.refusals.get("stopping") ?? this.refusals.get("l1");
   }
 
   /** Test hook: raises if the store is failed or recovery is running. */

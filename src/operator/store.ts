@@ -19,10 +19,16 @@ export interface KeyValueStore {
   entries(prefix: string, from?: string): AsyncIterable<[string, string]>;
   /** Flushes what is pending and closes the store. */
   close(): Promise<void>;
-  /** Whether a failed write has stopped the store: every write fails until {@link reset}. */
+  /** Whether a failed write has stopped the store: every write fails until {@link reopen}. */
   readonly failed: boolean;
-  /** Accepts writes again after a failure (call it after reloading state from the store). */
-  reset(): void;
+  /**
+   * After a failed write: closes the store and opens it again, so that what
+   * it holds is exactly what a later open reads back, then accepts writes
+   * again. (LevelDB's log is left torn by a failed write; writing on after it
+   * on the same handle, the later writes report success and a later open
+   * drops them.) Call it before reloading state from the store.
+   */
+  reopen(): Promise<void>;
 }
 
 /** A group-commit write that did not reach the disk. */
@@ -52,7 +58,9 @@ export interface FlushStats {
  * share a few fsyncs.
  */
 export class LevelStore implements KeyValueStore {
-  private readonly db: ClassicLevel<string, string>;
+  private db: ClassicLevel<string, string>;
+  /** While `reopen` runs: reads wait for it. */
+  private reopening: Promise<void> | undefined;
   private pendingOps: StoreOp[] = [];
   private pendingWaiters: Waiter[] = [];
   private flushing: Promise<void> | undefined;
@@ -68,9 +76,13 @@ export class LevelStore implements KeyValueStore {
 
   /** Opens (creating if needed) the store at directory `location`. */
   static async open(location: string): Promise<LevelStore> {
+    return new LevelStore(await LevelStore.openDb(location));
+  }
+
+  private static async openDb(location: string): Promise<ClassicLevel<string, string>> {
     const db = new ClassicLevel<string, string>(location, { keyEncoding: "utf8", valueEncoding: "utf8" });
     await db.open({ createIfMissing: true });
-    return new LevelStore(db);
+    return db;
   }
 
   get location(): string {
@@ -115,21 +127,35 @@ export class LevelStore implements KeyValueStore {
     this.flushing = undefined;
   }
 
-  /** Whether a failed write has stopped the store (see {@link reset}). */
+  /** Whether a failed write has stopped the store (see {@link reopen}). */
   get failed(): boolean {
     return this.broken !== undefined;
   }
 
-  /** Accepts writes again after a failure, once the caller has reloaded its state from what is on disk. */
-  reset(): void {
-    this.broken = undefined;
+  /** {@inheritDoc KeyValueStore.reopen} Throws (and stays failed) if the store cannot be opened again yet. */
+  async reopen(): Promise<void> {
+    if (this.closed) throw new StoreWriteError("the store is closed");
+    if (this.reopening) return this.reopening;
+    this.reopening = (async () => {
+      if (this.flushing) await this.flushing;
+      const location = this.db.location;
+      await this.db.close().catch(() => undefined);
+      // Opening recovers the log (dropping a torn last record) into a fresh one; with the disk still full it fails.
+      this.db = await LevelStore.openDb(location);
+      this.broken = undefined;
+    })().finally(() => {
+      this.reopening = undefined;
+    });
+    return this.reopening;
   }
 
   async get(key: string): Promise<string | undefined> {
+    if (this.reopening) await this.reopening.catch(() => undefined);
     return this.db.get(key);
   }
 
   async *entries(prefix: string, from?: string): AsyncIterable<[string, string]> {
+    if (this.reopening) await this.reopening.catch(() => undefined);
     // "\xff" sorts after every character our keys use (ASCII), so it bounds the prefix range.
     const gte = from !== undefined && from > prefix ? from : prefix;
     for await (const entry of this.db.iterator({ gte, lt: prefix + "\xff" })) {
@@ -140,6 +166,7 @@ export class LevelStore implements KeyValueStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.reopening) await this.reopening.catch(() => undefined);
     if (this.flushing) await this.flushing;
     await this.db.close();
   }
@@ -156,8 +183,10 @@ export class MemoryStore implements KeyValueStore {
     return this.broken;
   }
 
-  reset(): void {
+  reopen(): Promise<void> {
+    if (this.failWrites) return Promise.reject(new StoreWriteError("the store cannot be opened again yet"));
     this.broken = false;
+    return Promise.resolve();
   }
 
   write(ops: StoreOp[]): Promise<void> {

@@ -80,7 +80,7 @@ export interface ReplayedBatch {
 }
 
 /** An L2 state that remembers the previous value of every account written while a journal is open. */
-class JournaledState extends L2State {
+export class JournaledState extends L2State {
   journal: Map<number, Account | undefined> | undefined;
 
   override writeAccount(index: number, account: Account): void {

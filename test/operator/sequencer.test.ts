@@ -203,10 +203,10 @@ describe("Sequencer", () => {
     await fund(h, [a, b], ETH);
     await h.seq.submit(signed(a, withdraw(1, 100n), 0));
     await h.seq.submit(signed(b, withdraw(2, 200n), 0));
-    expect(() => h.seq.withdrawalProof(0)).to.throw(RpcError);
+    await expect(h.seq.withdrawalProof(0)).to.be.rejectedWith(RpcError);
     await h.seq.flush();
     for (const index of [0, 1]) {
-      const p = h.seq.withdrawalProof(index);
+      const p = await h.seq.withdrawalProof(index);
       expect(p.batchIndex).to.equal(1);
       const leaf = withdrawalLeaf({ recipient: p.recipient, tokenId: p.tokenId, amount: p.amount });
       expect(
@@ -218,8 +218,8 @@ describe("Sequencer", () => {
         ),
       ).to.equal(true);
     }
-    expect(h.seq.withdrawalProof(1).amount).to.equal(200n);
-    expect(() => h.seq.withdrawalProof(2)).to.throw(RpcError);
+    expect((await h.seq.withdrawalProof(1)).amount).to.equal(200n);
+    await expect(h.seq.withdrawalProof(2)).to.be.rejectedWith(RpcError);
   });
 
   it("rebases on L1's batches: adopts them, then sequences its own again, reporting those now skipped", async () => {
@@ -250,7 +250,7 @@ describe("Sequencer", () => {
     expect(skipped?.reason).to.match(/re-sequenced after L1 batch 1/);
     expect(await h.seq.receipt(fine.hash)).to.include({ status: "pending", outcome: "Applied" });
     expect(h.seq.getAccount(1)).to.include({ balance: 5n, nonce: 0 });
-    expect(h.seq.withdrawalProof(0).amount).to.equal(1000n);
+    expect((await h.seq.withdrawalProof(0)).amount).to.equal(1000n);
     await h.seq.flush();
     await checkAgainstStf(h.seq);
   });

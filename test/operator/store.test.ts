@@ -62,14 +62,14 @@ describe("LevelStore", () => {
 });
 
 describe("MemoryStore", () => {
-  it("fails every write after a failure until reset, so that no later write lands after a lost one", async () => {
+  it("fails every write after a failure until reopened, so that no later write lands after a lost one", async () => {
     const store = new MemoryStore();
     store.failWrites = new Error("disk full");
     await expect(store.write([{ type: "put", key: "a", value: "1" }])).to.be.rejectedWith(StoreWriteError);
     store.failWrites = undefined;
     expect(store.failed).to.equal(true);
     await expect(store.write([{ type: "put", key: "b", value: "1" }])).to.be.rejectedWith(StoreWriteError);
-    store.reset();
+    await store.reopen();
     await store.write([{ type: "put", key: "c", value: "1" }]);
     expect(await store.get("b")).to.equal(undefined);
     expect(await store.get("c")).to.equal("1");

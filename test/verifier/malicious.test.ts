@@ -134,21 +134,21 @@ describe("malicious mode", function () {
       ];
       expect(state.stateRoot()).to.equal(pre.stateRoot());
       roots.push(applyBatch(state, batch).stepRoots);
-      const queue = [...genesisItems, ...batch.queueItems].map((q) => ({
-        ...q,
-        amount: q.amount.toString(),
-        timestamp: q.timestamp.toString(),
-      }));
       const records = [
-        { queueStart: 0, queueEnd: 5, feeRecipient: 0, stepRoots: roots[0], chunks: [] as Uint8Array[] },
-        { queueStart: 5, queueEnd: 7, feeRecipient: 1, stepRoots: roots[1], chunks: [...batch.chunks] },
+        { queueItems: genesisItems, feeRecipient: 0, stepRoots: roots[0], chunks: [] as Uint8Array[] },
+        { queueItems: batch.queueItems, feeRecipient: 1, stepRoots: roots[1], chunks: [...batch.chunks] },
       ];
       return {
         roots,
         source: {
-          batch: (k) => records[k],
-          chunksOf: async (k) => records[k].chunks,
-          queueItems: (start, end) => queue.slice(start, end),
+          closedBatch: async (k) => records[k],
+          batchData: async (k) => records[k],
+          // The operator rebuilds it from its snapshot; here, from genesis.
+          preStateOf: async (k) => {
+            const s = new L2State();
+            for (let i = 0; i < k; i++) applyBatch(s, { ...records[i], domainSeparator: DOMAIN });
+            return s;
+          },
         },
       };
     }

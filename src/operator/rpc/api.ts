@@ -4,6 +4,7 @@ import { BilayerError } from "../../protocol/errors";
 import { toCompactSignature } from "../../protocol/signature";
 import { invalidParams, RpcCode, RpcError } from "../errors";
 import type { ProvenLie } from "../driver";
+import type { HealthReport } from "../health";
 import type { BatchRecord } from "../records";
 import type { Sequencer } from "../sequencer";
 import {
@@ -32,6 +33,8 @@ export interface L1Status {
   proposer: { bondsHeld: number; liesProven: ProvenLie[] };
   /** Unconfirmed L1 transactions of the operator. */
   inFlight: { nonce: number; purpose: string; hash: string }[];
+  /** What `/health` says, with everything it is judged from. */
+  health?: HealthReport;
 }
 
 /** The source of everything the API serves. */
@@ -204,9 +207,9 @@ export function createApi(backend: ApiBackend): Record<string, RpcHandler> {
       return receipt ?? null;
     },
 
-    l2_getBatch: (params: RpcParams) => {
+    l2_getBatch: async (params: RpcParams) => {
       const p = readParams(params, ["index"]);
-      const b = seq.batch(parseUint(p.index, "index"));
+      const b = await seq.closedBatch(parseUint(p.index, "index"));
       return b ? batchJson(b, seq) : null;
     },
 
@@ -226,7 +229,7 @@ export function createApi(backend: ApiBackend): Record<string, RpcHandler> {
       requireNoParams(params);
       const s = seq.status();
       const l1 = backend.l1Status();
-      const consumedOnL1 = l1.heads.appended > 0 ? (seq.batch(l1.heads.appended - 1)?.queueEnd ?? 0) : 0;
+      const consumedOnL1 = seq.queueConsumedOnL1();
       return {
         ...l1,
         l2: {
