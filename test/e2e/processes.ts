@@ -105,8 +105,8 @@ async function jsonRpc(url: string, method: string, params: unknown[] = []): Pro
 export type NodeKind = "hardhat" | "anvil";
 
 /** Starts an L1 node of the given kind on a free port and waits until it answers. */
-export async function startL1(kind: NodeKind, logDir: string): Promise<{ proc: Proc; url: string }> {
-  const port = await freePort();
+export async function startL1(kind: NodeKind, logDir: string, atPort?: number): Promise<{ proc: Proc; url: string }> {
+  const port = atPort ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   let proc: Proc;
   if (kind === "hardhat") {
@@ -160,12 +160,13 @@ export function runTask(args: string[], env: NodeJS.ProcessEnv, logDir: string, 
   });
 }
 
-/** Starts the operator task and waits for its /health. */
+/** Starts the operator task and waits until it is live, and (unless `ready` is false) healthy. */
 export async function startOperator(
   args: string[],
   env: NodeJS.ProcessEnv,
   logDir: string,
   port: number,
+  ready = true,
 ): Promise<Proc> {
   const proc = start(
     "operator",
@@ -174,6 +175,9 @@ export async function startOperator(
     env,
     logDir,
   );
-  await waitUntil("operator", proc, async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 60_000);
+  await waitUntil("operator", proc, async () => (await fetch(`http://127.0.0.1:${port}/health/live`)).ok, 60_000);
+  if (ready) {
+    await waitUntil("operator ready", proc, async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 60_000);
+  }
   return proc;
 }
