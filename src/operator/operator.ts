@@ -248,6 +248,7 @@ export class Operator {
         port: config.port,
         maxBodyBytes: config.maxBodyBytes,
         maxBatchLength: config.maxBatchRequests,
+        maxJsonDepth: config.maxJsonDepth,
         methods: createApi({ sequencer, l1Status }),
         logger,
         mapError: mapApiError,
