@@ -15,7 +15,7 @@ import { OperatorMetrics } from "./metrics";
 import { KEY_META, type StoreMeta } from "./records";
 import { createApi, mapApiError, type L1Status } from "./rpc/api";
 import { JsonRpcServer, type HttpRoute } from "./rpc/server";
-import { ThreadedJsonRpcServer, type RouteAnswer } from "./rpc/threaded";
+import { ThreadedJsonRpcServer, type RouteAnswer, type ThreadFailure } from "./rpc/threaded";
 import { Sequencer } from "./sequencer";
 import { LevelStore } from "./store";
 import { maliciousHookFromEnv } from "./malicious";
@@ -259,6 +259,8 @@ export class Operator {
             ...serverOptions,
             routes,
             logLevel: logger.level,
+            onThreadFailure: (f: ThreadFailure) => metrics.rpcThreadFailures.inc({ event: f.event }),
+            onThreadRestart: () => metrics.rpcThreadRestarts.inc(),
             presign: { domainSeparator: separator, hints: () => sequencer.senderHints() },
           })
         : new JsonRpcServer({ ...serverOptions, routes: inProcessRoutes(routes) });
