@@ -186,11 +186,13 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
  * threads it runs — for the sequencer to use if, and only if, it is for the
  * digest and signature it checks.
  *
- * Failures of the thread are survived: a message either side cannot read
- * (or cannot send) costs only the calls it carried, answered -32603; a
- * thread that exits unasked is replaced by another on the same port (its
- * calls in flight are answered -32603 where it could still answer them, and
- * their connections closed otherwise). See {@link restarts} and
+ * Failures of the thread are survived, and no call is left unanswered. A
+ * call that cannot be passed here, or read here, is answered -32603 (the
+ * others of its message go again, alone: none of them ran); answers that
+ * cannot be passed back, or read there, are answered -32603 (the call may
+ * have run). A thread that exits unasked is replaced by another on the same
+ * port; its calls in flight were answered -32603 where it could still answer
+ * them, and their connections closed otherwise. See {@link restarts} and
  * {@link lastFailure}.
  */
 export class ThreadedJsonRpcServer {
