@@ -88,11 +88,6 @@ export class OperatorMetrics {
     labelNames: ["event"],
     registers: [this.registry],
   });
-  readonly rpcThreadRestarts = new Counter({
-    name: "bilayer_rpc_thread_restarts_total",
-    help: "Times another HTTP thread of the JSON-RPC server started serving in place of one that exited",
-    registers: [this.registry],
-  });
   readonly storeFlushMs = new Histogram({
     name: "bilayer_store_flush_ms",
     help: "Duration of one synced group-commit write, in milliseconds",

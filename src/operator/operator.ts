@@ -260,7 +260,6 @@ export class Operator {
             routes,
             logLevel: logger.level,
             onThreadFailure: (f: ThreadFailure) => metrics.rpcThreadFailures.inc({ event: f.event }),
-            onThreadRestart: () => metrics.rpcThreadRestarts.inc(),
             presign: { domainSeparator: separator, hints: () => sequencer.senderHints() },
           })
         : new JsonRpcServer({ ...serverOptions, routes: inProcessRoutes(routes) });

@@ -341,6 +341,7 @@ describe("JSON-RPC server with its HTTP side on a thread: hostile requests and f
     expect(await old, "its connection went with the thread").to.equal("connection lost");
     await again;
     expect(server.restarts).to.equal(1);
+    expect(server.lastRestartAt).to.be.a("number");
     expect(server.lastFailure).to.deep.include({ event: "exit" });
     expect(failures.map((f) => f.event)).to.deep.equal(["exit"]);
     const fresh = post(request("test_wait", ["new"]));

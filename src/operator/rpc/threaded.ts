@@ -205,6 +205,7 @@ export class ThreadedJsonRpcServer {
   private restartTimer: NodeJS.Timeout | undefined;
   private restartDelayMs = 0;
   private restartCount = 0;
+  private restartedAt: number | undefined;
   private failure: ThreadFailure | undefined;
 
   constructor(opts: ThreadedRpcOptions) {
@@ -214,6 +215,11 @@ export class ThreadedJsonRpcServer {
   /** How many times the HTTP thread was replaced after it exited unasked. */
   get restarts(): number {
     return this.restartCount;
+  }
+
+  /** When another HTTP thread last started serving in place of one that exited (ms since the epoch). */
+  get lastRestartAt(): number | undefined {
+    return this.restartedAt;
   }
 
   /** The last failure of the HTTP thread, if any. */
@@ -347,6 +353,7 @@ export class ThreadedJsonRpcServer {
     }
     if (this.stopping) return; // stop() ends it
     this.restartCount++;
+    this.restartedAt = Date.now();
     this.o.logger.warn({ restarts: this.restartCount }, "the HTTP thread is serving again");
     this.o.onThreadRestart?.();
     this.post(t, []);
