@@ -1,6 +1,7 @@
 import { MAX_CHUNK_BYTES } from "../protocol/constants";
 import { BilayerError } from "../protocol/errors";
 import { DEFAULT_MEMPOOL_LIMITS, type MempoolLimits } from "./mempool";
+import { DEFAULT_MAX_JSON_DEPTH } from "./rpc/json-depth";
 import { DEFAULT_BATCH_LIMITS, type BatchLimits } from "./sequencer";
 
 /** Everything the operator can be told; {@link defaultConfig} fills in the rest. */
@@ -15,6 +16,8 @@ export interface OperatorConfig {
   maxBodyBytes: number;
   /** Largest JSON-RPC batch request. */
   maxBatchRequests: number;
+  /** Deepest nesting of arrays and objects accepted in a request body (checked before it is parsed). */
+  maxJsonDepth: number;
   /** Serve HTTP from a thread of its own (the methods still run on the main thread). */
   rpcThread: boolean;
   /** The L2 account credited with fees (0: no fees; a fee > 0 is refused). */
@@ -53,6 +56,7 @@ export function defaultConfig(chainId: bigint, dataDir: string): OperatorConfig 
     port: 8547,
     maxBodyBytes: 64 * 1024,
     maxBatchRequests: 1000,
+    maxJsonDepth: DEFAULT_MAX_JSON_DEPTH,
     rpcThread: true,
     feeRecipient: 0,
     batch: { ...DEFAULT_BATCH_LIMITS },
@@ -85,6 +89,8 @@ export function validateConfig(c: OperatorConfig): OperatorConfig {
   int(c.port, "port", 0, 65535);
   int(c.maxBodyBytes, "maxBodyBytes", 1024);
   int(c.maxBatchRequests, "maxBatchRequests", 1);
+  // At least a batch of typed transactions (4 deep); at most far below where recursive walks overflow (~2,000).
+  int(c.maxJsonDepth, "maxJsonDepth", 4, 256);
   int(c.feeRecipient, "feeRecipient", 0, 2 ** 32 - 1);
   int(c.batch.maxAgeMs, "batch.maxAgeMs", 1);
   int(c.batch.maxChunks, "batch.maxChunks", 1, DEFAULT_BATCH_LIMITS.maxChunks);

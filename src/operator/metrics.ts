@@ -83,6 +83,12 @@ export class OperatorMetrics {
     labelNames: ["method", "code"],
     registers: [this.registry],
   });
+  readonly rpcThreadFailures = new Counter({
+    name: "bilayer_rpc_thread_failures_total",
+    help: "Failures of the JSON-RPC server's HTTP thread, by event: exit (it is restarted) or messageerror (a message between the threads could not be read; its calls were answered -32603 or sent again)",
+    labelNames: ["event"],
+    registers: [this.registry],
+  });
   readonly storeFlushMs = new Histogram({
     name: "bilayer_store_flush_ms",
     help: "Duration of one synced group-commit write, in milliseconds",

@@ -16,7 +16,7 @@ import { OperatorMetrics } from "./metrics";
 import { KEY_META, type StoreMeta } from "./records";
 import { createApi, mapApiError, type L1Status } from "./rpc/api";
 import { JsonRpcServer, type HttpRoute } from "./rpc/server";
-import { ThreadedJsonRpcServer, type RouteAnswer } from "./rpc/threaded";
+import { ThreadedJsonRpcServer, type RouteAnswer, type ThreadFailure } from "./rpc/threaded";
 import { Sequencer } from "./sequencer";
 import { readSnapshotMeta } from "./snapshot";
 import { LevelStore } from "./store";
@@ -319,6 +319,7 @@ export class Operator {
         port: config.port,
         maxBodyBytes: config.maxBodyBytes,
         maxBatchLength: config.maxBatchRequests,
+        maxJsonDepth: config.maxJsonDepth,
         methods: createApi({ sequencer, l1Status }),
         logger,
         mapError: mapApiError,
@@ -329,6 +330,8 @@ export class Operator {
             ...serverOptions,
             routes,
             logLevel: logger.level,
+            onThreadFailure: (f: ThreadFailure) => metrics.rpcThreadFailures.inc({ event: f.event }),
+            onThreadRestart: () => metrics.rpcRestarts.inc(),
             presign: { domainSeparator: separator, hints: () => sequencer.senderHints() },
           })
         : new JsonRpcServer({ ...serverOptions, routes: inProcessRoutes(routes) });

@@ -6,11 +6,12 @@
 import { expect } from "chai";
 import { JsonRpcProvider, Wallet, keccak256 } from "ethers";
 import { BondState } from "../../src/operator/bonds";
+import { RpcCode } from "../../src/operator/errors";
 import { stepRootsHash } from "../../src/l1/batch";
 import { pendingTx } from "../rollup/helpers/mempool";
 import { L2RpcError, transferTx, withdrawTx } from "../../src/operator/client";
 import { claimWithdrawal } from "../../src/operator/l1-user";
-import { stopAll, tail, type Proc } from "./processes";
+import { stop, stopAll, tail, type Proc } from "./processes";
 import { devWallet, ETH, Stack, timeTravelPastWindow, until } from "./stack";
 
 /** The whole life cycle, driven through JSON-RPC and L1 only. */
@@ -192,6 +193,105 @@ async function crashAndRecover(stack: Stack): Promise<void> {
   }
 }
 
+/**
+ * A hostile client sends requests nested 4,000, 14,000 and 20,000 levels deep (28 KB at 14,000: under the 64 KiB
+ * body limit) while two others stream signed transfers: each deep request gets a JSON-RPC error, every transfer is
+ * acknowledged, and the operator serves on — a later transfer is accepted, /health is 200, the HTTP thread never
+ * restarted — and a SIGTERM afterwards completes.
+ */
+async function hostileNesting(stack: Stack): Promise<void> {
+  const { client, provider } = stack;
+  const url = `http://127.0.0.1:${stack.port}`;
+  const users = [13, 14].map((i) => devWallet(i, provider));
+  const accounts = await stack.deposit(users, ETH);
+  const nonces = accounts.map((a) => a.nonce);
+
+  // The stream: each user sends its next transfer as soon as the last is acknowledged; any error fails the test.
+  const acked: string[] = [];
+  let waiters: { count: number; reached(): void }[] = [];
+  let streaming = true;
+  const stream = Promise.all(
+    users.map(async (w, u) => {
+      while (streaming) {
+        const tx = await stack.sign(w, transferTx(accounts[u].index, accounts[1 - u].index, 10n ** 12n), nonces[u]);
+        const r = await client.sendTransaction(tx);
+        expect(r.nonce).to.equal(nonces[u]);
+        nonces[u]++;
+        acked.push(r.hash);
+        for (const x of waiters) if (acked.length >= x.count) x.reached();
+        waiters = waiters.filter((x) => acked.length < x.count);
+      }
+    }),
+  );
+
+  // Handled here as well as below: a stream that fails ends the waits at once.
+  let streamFailed = false;
+  stream.catch(() => (streamFailed = true));
+  const ackedAtLeast = (count: number): Promise<void> =>
+    Promise.race([
+      new Promise<void>((reached) => {
+        if (acked.length >= count) reached();
+        else waiters.push({ count, reached });
+      }),
+      stream.then(() => {
+        throw new Error(`the stream ended at ${acked.length} acknowledged transfers`);
+      }),
+    ]);
+
+  const DEPTHS = [4_000, 14_000, 20_000];
+  let rounds = 0;
+  const hostile = async (depth: number, id: number): Promise<{ status: number; code?: number }> => {
+    const params = "[".repeat(depth) + "]".repeat(depth);
+    const body = `{"jsonrpc":"2.0","id":${id},"method":"l2_sendTransaction","params":${params}}`;
+    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+    const answer = (await res.json()) as { error?: { code: number } };
+    return { status: res.status, code: answer.error?.code };
+  };
+  try {
+    await ackedAtLeast(20);
+    // Rounds of the three depths at once, for as long as the stream takes to get 150 more transfers acknowledged.
+    const target = acked.length + 150;
+    while (acked.length < target && !streamFailed) {
+      const answers = await Promise.all(DEPTHS.map((d, i) => hostile(d, i)));
+      answers.forEach((a, i) =>
+        expect(a, `${DEPTHS[i]} levels`).to.deep.equal({ status: 200, code: RpcCode.InvalidRequest }),
+      );
+      rounds++;
+    }
+    await ackedAtLeast(target);
+    expect(rounds, "rounds of deep requests beside the stream").to.be.at.least(3);
+  } finally {
+    streaming = false;
+    await stream;
+  }
+
+  // It serves on: health, a later transfer, and every acknowledged transfer on record.
+  expect((await fetch(`${url}/health`)).status).to.equal(200);
+  const later = await client.sendTransaction(
+    await stack.sign(users[0], transferTx(accounts[0].index, accounts[1].index, 10n ** 12n), nonces[0]),
+  );
+  expect(later.status).to.equal("pending");
+  for (const hash of acked) expect(await client.getReceipt(hash), hash).to.not.equal(null);
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  expect(metrics).to.match(
+    new RegExp(
+      String.raw`^bilayer_rpc_requests_total\{method="\(http\)",code="-32600"\} ${rounds * DEPTHS.length}$`,
+      "m",
+    ),
+  );
+  expect(metrics).to.not.match(/^bilayer_rpc_thread_(failures|restarts)_total(\{.*\})? [1-9]/m);
+
+  // A SIGTERM completes (it does not wait on a thread that is gone), cleanly; then the operator is back for what follows.
+  const operator = stack.operator as Proc;
+  await stop(operator, "SIGTERM", 30_000);
+  expect({ code: operator.child.exitCode, signal: operator.child.signalCode }, tail(operator)).to.deep.equal({
+    code: 0,
+    signal: null,
+  });
+  await stack.startOperator();
+  expect((await client.getReceipt(later.hash))?.nonce).to.equal(nonces[0]);
+}
+
 /** What `from` paid in fees for its transactions in blocks `fromBlock` to the head. */
 async function feesPaid(provider: JsonRpcProvider, from: string, fromBlock: number): Promise<bigint> {
   let fees = 0n;
@@ -331,6 +431,10 @@ describe("operator end to end (real processes)", function () {
 
     it("proves a lie that front-ran its proposal, proposes the right roots, and loses no bond", async () => {
       await frontRunLie(stack);
+    });
+
+    it("answers requests nested 4,000 to 20,000 levels deep with errors while every concurrent transfer is acknowledged", async () => {
+      await hostileNesting(stack);
     });
   });
 

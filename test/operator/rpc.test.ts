@@ -137,6 +137,32 @@ describe("JSON-RPC API", () => {
       expect((await call("l2_getAccount", [1])).result).to.include({ index: 1 });
     });
 
+    it("answers a body nested past the limit, unparsed, with -32600 (-32700 if not JSON), and keeps serving", async () => {
+      const envelope = (params: string): string =>
+        `{"jsonrpc":"2.0","id":7,"method":"l2_getAccount","params":${params}}`;
+      // The envelope is one level: params 63 deep is exactly at the default limit of 64, and reaches the method.
+      const atLimit = JSON.parse((await raw(envelope("[".repeat(63) + "]".repeat(63)))).text) as Answer;
+      expect(atLimit).to.deep.include({ id: 7 });
+      expect(atLimit.error?.code).to.equal(RpcCode.InvalidParams);
+      for (const depth of [64, 1_500]) {
+        const a = JSON.parse((await raw(envelope("[".repeat(depth) + "]".repeat(depth)))).text) as Answer;
+        expect(a, `params ${depth} deep`).to.deep.include({ jsonrpc: "2.0", id: null });
+        expect(a.error).to.deep.equal({
+          code: RpcCode.InvalidRequest,
+          message: "invalid request: nested deeper than 64 levels",
+          data: { limit: 64 },
+        });
+      }
+      // Not JSON, and too deep: a parse error, as any body that is not JSON.
+      for (const body of [envelope("[".repeat(1_500)), "[".repeat(1_500) + "}".repeat(1_500)]) {
+        expect((JSON.parse((await raw(body)).text) as Answer).error?.code).to.equal(RpcCode.ParseError);
+      }
+      // Brackets inside strings are not nesting.
+      const inString = JSON.parse((await raw(envelope(JSON.stringify(["[".repeat(1_500)])))).text) as Answer;
+      expect(inString.error?.code).to.equal(RpcCode.InvalidParams);
+      expect((await call("l2_getAccount", [1])).result).to.include({ index: 1 });
+    });
+
     it("serves plain GET routes and refuses other verbs", async () => {
       expect((await fetch(`${url}/health`)).status).to.equal(200);
       expect((await fetch(`${url}/nope`)).status).to.equal(404);

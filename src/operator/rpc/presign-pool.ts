@@ -49,6 +49,11 @@ export class PresignPool {
       };
       worker.on("error", fail);
       worker.on("exit", (code) => fail(new Error(`presign thread exited with code ${code}`)));
+      // A reply that cannot be read cannot be matched to its recovery: the thread is retired (and ended).
+      worker.on("messageerror", (err) => {
+        fail(err);
+        void worker.terminate();
+      });
       this.lanes.push(lane);
     }
   }
@@ -91,9 +96,15 @@ export class PresignPool {
     const id = ++this.nextId;
     const length = records.length;
     return new Promise((resolve) => {
-      // Lost with the thread: as many records, none recovered.
+      // Lost with the thread, or not sent: as many records, none recovered.
       lane.pending.set(id, (recovered) => resolve(recovered ?? new Uint8Array(length)));
-      lane.worker.postMessage({ id, records } satisfies PresignMessage, [records.buffer as ArrayBuffer]);
+      try {
+        lane.worker.postMessage({ id, records } satisfies PresignMessage, [records.buffer as ArrayBuffer]);
+      } catch (err) {
+        this.logger?.warn({ err }, "records could not be passed to a presign thread; left to the sequencer");
+        lane.pending.delete(id);
+        resolve(new Uint8Array(length));
+      }
     });
   }
 

@@ -17,4 +17,7 @@ port.on("message", (msg: PresignMessage) => {
   port.postMessage(msg, [msg.records.buffer as ArrayBuffer]);
 });
 
+// A message it cannot read cannot be answered: it exits, and the pool retires it (its recoveries are left to the sequencer).
+port.on("messageerror", () => process.exit(1));
+
 void initHashing();

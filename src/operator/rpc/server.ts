@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { RpcCode, RpcError } from "../errors";
 import type { Presigned } from "../presign";
+import { DEFAULT_MAX_JSON_DEPTH, isJsonText, nestingDepth } from "./json-depth";
 
 /** The params of a request: by position, by name, or absent. */
 export type RpcParams = unknown[] | Record<string, unknown> | undefined;
@@ -31,6 +32,12 @@ export interface RpcServerOptions {
   maxBodyBytes: number;
   /** Largest accepted JSON-RPC batch (array) request. */
   maxBatchLength: number;
+  /**
+   * Deepest nesting of arrays and objects accepted in a body, checked before
+   * it is parsed (default {@link DEFAULT_MAX_JSON_DEPTH}); deeper bodies are
+   * answered -32600 (-32700 if they are not JSON either).
+   */
+  maxJsonDepth?: number;
   methods: Readonly<Record<string, RpcHandler>>;
   /** GET routes by path, e.g. `/metrics`. */
   routes?: Readonly<Record<string, HttpRoute>>;
@@ -142,6 +149,11 @@ export class JsonRpcServer {
     }
     const body = await this.readBody(req, res);
     if (body === undefined) return;
+    const maxDepth = this.opts.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
+    if (nestingDepth(body, maxDepth) > maxDepth) {
+      this.tooDeep(res, body, maxDepth);
+      return;
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString("utf8"));
@@ -211,6 +223,21 @@ export class JsonRpcServer {
         if (!over) reject(err);
       });
     });
+  }
+
+  /**
+   * Answers a body nested deeper than `max`, unparsed: -32600 (counted as an
+   * `(http)` answer, as a body too large is) if it is JSON, else -32700 as
+   * any body that is not JSON.
+   */
+  private tooDeep(res: http.ServerResponse, body: Buffer, max: number): void {
+    if (!isJsonText(body)) {
+      this.sendJson(res, 200, this.errorResponse(null, RpcCode.ParseError, "parse error: the body is not valid JSON"));
+      return;
+    }
+    const msg = `invalid request: nested deeper than ${max} levels`;
+    this.sendJson(res, 200, this.errorResponse(null, RpcCode.InvalidRequest, msg, { limit: max }));
+    this.opts.onResponse?.("(http)", RpcCode.InvalidRequest, 0);
   }
 
   /** Answers one request object; `undefined` for a notification. */

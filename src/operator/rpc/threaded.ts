@@ -1,6 +1,6 @@
 import os from "node:os";
 import path from "node:path";
-import { Worker } from "node:worker_threads";
+import { Worker, type ResourceLimits } from "node:worker_threads";
 import type { Logger } from "pino";
 import { RpcCode, RpcError } from "../errors";
 import { presignedAt, type SenderHints } from "../presign";
@@ -18,6 +18,8 @@ export interface ThreadedRpcOptions {
   port: number;
   maxBodyBytes: number;
   maxBatchLength: number;
+  /** Deepest nesting accepted in a body (see `RpcServerOptions.maxJsonDepth`). */
+  maxJsonDepth?: number;
   methods: Readonly<Record<string, RpcHandler>>;
   /** GET routes by path, answered by this thread. */
   routes?: Readonly<Record<string, () => RouteAnswer | Promise<RouteAnswer>>>;
@@ -27,6 +29,12 @@ export interface ThreadedRpcOptions {
   /** Called once per answered request object, with its error code or 0. */
   onResponse?(method: string, code: number): void;
   mapError?(err: unknown): RpcError | undefined;
+  /** Called on each failure of the HTTP thread (it is also logged, and kept as {@link ThreadedJsonRpcServer.lastFailure}). */
+  onThreadFailure?(failure: ThreadFailure): void;
+  /** Called each time another HTTP thread serves in place of one that exited. */
+  onThreadRestart?(): void;
+  /** Limits of the HTTP thread (`node:worker_threads`), e.g. its heap or its stack. */
+  resourceLimits?: ResourceLimits;
   /**
    * Recover the signer of each `l2_sendTransaction` before it gets here,
    * and hand it to the method as `context.presigned` (../presign.ts): the
@@ -64,16 +72,32 @@ export interface ForwardedCall {
 export type CallReply =
   { cid: number; result: unknown } | { cid: number; error: { code: number; message: string; data?: unknown } };
 
-/** Messages from the HTTP thread. */
-export type FromHttpThread =
+/**
+ * Messages from the HTTP thread, numbered: each thread numbers its messages
+ * 1, 2, 3, … in the order it posts them, and they arrive in that order, each
+ * as a `message` event or, if it cannot be read here, a `messageerror`
+ * event. So this thread knows the number of a message it could not read,
+ * and reports it (`lost`) for the HTTP thread to answer that message's
+ * calls.
+ */
+export type FromHttpThread = FromHttpThreadBody & { seq: number };
+
+/** {@link FromHttpThread} before it is numbered. */
+export type FromHttpThreadBody =
   | { kind: "listening"; host: string; port: number }
   | { kind: "calls"; calls: ForwardedCall[]; counts: [string, number][]; presigned?: Uint8Array }
-  | { kind: "route"; cid: number; path: string };
+  | { kind: "route"; cid: number; path: string }
+  /** It could not read a message of this thread's; the calls waiting were answered -32603. */
+  | { kind: "unreadable"; reason: string }
+  /** It failed (an uncaught exception): it answered its calls -32603 and exits. */
+  | { kind: "fatal"; reason: string };
 
 /** Messages to the HTTP thread. `hints` are applied before the replies are answered. */
 export type ToHttpThread =
   | { kind: "replies"; replies: CallReply[]; hints?: SenderHints }
   | { kind: "route"; cid: number; answer: RouteAnswer }
+  /** Its message `seq` could not be read here: its calls did not run. */
+  | { kind: "lost"; seq: number }
   | { kind: "stop" };
 
 /** What the HTTP thread is started with. */
@@ -82,11 +106,72 @@ export interface HttpThreadData {
   port: number;
   maxBodyBytes: number;
   maxBatchLength: number;
+  maxJsonDepth?: number;
   methods: string[];
   routes: string[];
   logLevel: string;
   /** With `presign`: the domain the digests are for, and the number of presign threads. */
   presign?: { domainSeparator: string; threads: number };
+}
+
+/** A failure of the HTTP thread, as {@link ThreadedJsonRpcServer.lastFailure} reports it. */
+export interface ThreadFailure {
+  /**
+   * `exit`: the thread exited unasked (another is started on the same port);
+   * `messageerror`: a message between the threads could not be read (its
+   * calls were answered -32603; the thread serves on).
+   */
+  event: "exit" | "messageerror";
+  reason: string;
+  /** When, in ms since the epoch. */
+  at: number;
+}
+
+/** How long `stop()` waits for the thread to finish its requests, then how long for `terminate()`. */
+const STOP_GRACE_MS = 3_000;
+const TERMINATE_GRACE_MS = 2_000;
+/** Restart delays: none after a thread that served this long, else doubling from the least to the most. */
+const RESTART_HEALTHY_MS = 10_000;
+const RESTART_MIN_DELAY_MS = 100;
+const RESTART_MAX_DELAY_MS = 5_000;
+
+/** One HTTP thread, from its start to its exit. */
+interface HttpThread {
+  worker: Worker;
+  /** Settles with the exit code once it has exited; `exited` is then true. */
+  exit: Promise<number>;
+  exited: boolean;
+  startedAt: number;
+  /** Whether it has listened. */
+  listened: boolean;
+  /** The number of the next message expected from it. */
+  nextSeq: number;
+  /** Set once it listens. */
+  onListening?(msg: { host: string; port: number }): void;
+  /** What it said of its failure, or its `error` event. */
+  failure?: string;
+  /** Replies to post to it on the next turn. */
+  outbox: CallReply[];
+  flushScheduled: boolean;
+}
+
+const errorText = (err: unknown): string => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+
+/** Whether `p` settles within `ms`. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -100,24 +185,84 @@ export interface HttpThreadData {
  * recovered before the call gets here — by the HTTP thread, or a pool of
  * threads it runs — for the sequencer to use if, and only if, it is for the
  * digest and signature it checks.
+ *
+ * Failures of the thread are survived, and no call is left unanswered. A
+ * call that cannot be passed here, or read here, is answered -32603 (the
+ * others of its message go again, alone: none of them ran); answers that
+ * cannot be passed back, or read there, are answered -32603 (the call may
+ * have run). A thread that exits unasked is replaced by another on the same
+ * port; its calls in flight were answered -32603 where it could still answer
+ * them, and their connections closed otherwise. See {@link restarts} and
+ * {@link lastFailure}.
  */
 export class ThreadedJsonRpcServer {
   private readonly o: ThreadedRpcOptions;
-  private worker: Worker | undefined;
-  private outbox: CallReply[] = [];
-  private flushScheduled = false;
+  /** The thread serving now (or starting), until it exits. */
+  private thread: HttpThread | undefined;
+  /** Where the first thread listened: every later one listens there too. */
+  private address: { host: string; port: number } | undefined;
+  private stopping = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private restartDelayMs = 0;
+  private restartCount = 0;
+  private restartedAt: number | undefined;
+  private failure: ThreadFailure | undefined;
 
   constructor(opts: ThreadedRpcOptions) {
     this.o = opts;
   }
 
+  /** How many times the HTTP thread was replaced after it exited unasked. */
+  get restarts(): number {
+    return this.restartCount;
+  }
+
+  /** When another HTTP thread last started serving in place of one that exited (ms since the epoch). */
+  get lastRestartAt(): number | undefined {
+    return this.restartedAt;
+  }
+
+  /** The last failure of the HTTP thread, if any. */
+  get lastFailure(): ThreadFailure | undefined {
+    return this.failure;
+  }
+
   async start(): Promise<{ host: string; port: number; url: string }> {
+    const t = this.spawn(this.o.port);
+    const listening = await this.listening(t);
+    this.address = listening;
+    // What the HTTP thread needs to know about senders before the first call.
+    this.post(t, []);
+    return { ...listening, url: `http://${listening.host}:${listening.port}` };
+  }
+
+  /**
+   * Stops the HTTP thread: it stops accepting, finishes its requests (for a
+   * moment), and exits; terminated if it does not. Bounded, and prompt when
+   * the thread has already exited.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    const t = this.thread;
+    if (!t || t.exited) return;
+    t.worker.postMessage({ kind: "stop" } satisfies ToHttpThread);
+    if (await within(t.exit, STOP_GRACE_MS)) return;
+    this.o.logger.warn("the HTTP thread did not stop in time; terminating it");
+    if (!(await within(t.worker.terminate(), TERMINATE_GRACE_MS))) {
+      this.o.logger.error("the HTTP thread did not terminate in time; leaving it");
+    }
+  }
+
+  private spawn(port: number): HttpThread {
     const presign = this.o.presign;
     const data: HttpThreadData = {
       host: this.o.host,
-      port: this.o.port,
+      port,
       maxBodyBytes: this.o.maxBodyBytes,
       maxBatchLength: this.o.maxBatchLength,
+      ...(this.o.maxJsonDepth !== undefined ? { maxJsonDepth: this.o.maxJsonDepth } : {}),
       methods: Object.keys(this.o.methods),
       routes: Object.keys(this.o.routes ?? {}),
       logLevel: this.o.logLevel,
@@ -135,53 +280,133 @@ export class ThreadedJsonRpcServer {
     const worker = new Worker(path.join(__dirname, ts ? "http-thread.ts" : "http-thread.js"), {
       workerData: data,
       execArgv: ts ? ["-r", "ts-node/register/transpile-only"] : [],
+      ...(this.o.resourceLimits ? { resourceLimits: this.o.resourceLimits } : {}),
     });
-    this.worker = worker;
-    const listening = await new Promise<{ host: string; port: number }>((resolve, reject) => {
-      const onExit = (code: number): void =>
-        reject(new RpcError(RpcCode.InternalError, `the HTTP thread exited (${code}) before listening`));
-      worker.once("error", reject);
-      worker.once("exit", onExit);
-      worker.once("message", (msg: FromHttpThread) => {
-        worker.off("error", reject);
-        worker.off("exit", onExit);
-        if (msg.kind === "listening") resolve(msg);
-        else reject(new RpcError(RpcCode.InternalError, "the HTTP thread did not start"));
+    let exited!: (code: number) => void;
+    const t: HttpThread = {
+      worker,
+      exit: new Promise<number>((r) => (exited = r)),
+      exited: false,
+      startedAt: Date.now(),
+      listened: false,
+      nextSeq: 1,
+      outbox: [],
+      flushScheduled: false,
+    };
+    worker.on("message", (msg: FromHttpThread) => this.onMessage(t, msg));
+    worker.on("messageerror", (err) => this.onMessageError(t, err));
+    worker.on("error", (err) => {
+      t.failure ??= errorText(err);
+      this.o.logger.error({ err, reason: errorText(err) }, "the HTTP thread failed");
+    });
+    worker.once("exit", (code) => {
+      t.exited = true;
+      exited(code);
+      this.onExit(t, code);
+    });
+    this.thread = t;
+    return t;
+  }
+
+  /** Resolves once `t` listens; rejects if it exits first. */
+  private listening(t: HttpThread): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      t.onListening = resolve;
+      void t.exit.then((code) => {
+        const why = t.failure ? `: ${t.failure}` : "";
+        reject(new RpcError(RpcCode.InternalError, `the HTTP thread exited (${code}) before listening${why}`));
       });
     });
-    worker.on("message", (msg: FromHttpThread) => this.onMessage(msg));
-    worker.on("error", (err) => this.o.logger.error({ err }, "the HTTP thread failed"));
-    // What the HTTP thread needs to know about senders before the first call.
-    this.post([]);
-    return { ...listening, url: `http://${listening.host}:${listening.port}` };
   }
 
-  async stop(): Promise<void> {
-    const worker = this.worker;
-    if (!worker) return;
-    this.worker = undefined;
-    const exited = new Promise<void>((r) => worker.once("exit", () => r()));
-    worker.postMessage({ kind: "stop" } satisfies ToHttpThread);
-    const timer = setTimeout(() => void worker.terminate(), 3_000);
-    await exited;
-    clearTimeout(timer);
+  private onExit(t: HttpThread, code: number): void {
+    if (t !== this.thread) return;
+    this.thread = undefined;
+    // Asked to stop, or the first start failed (start() rejects): nothing to replace.
+    if (this.stopping || !this.address) return;
+    const served = t.listened;
+    const reason = t.failure ?? `exited with code ${code}`;
+    this.record({ event: "exit", reason, at: Date.now() });
+    // A thread that served a while is replaced at once; one failing again soon, after a growing delay.
+    const lived = Date.now() - t.startedAt;
+    this.restartDelayMs =
+      served && lived >= RESTART_HEALTHY_MS
+        ? 0
+        : Math.min(RESTART_MAX_DELAY_MS, Math.max(RESTART_MIN_DELAY_MS, this.restartDelayMs * 2));
+    this.o.logger.error(
+      { reason, code, restarts: this.restartCount, delayMs: this.restartDelayMs, port: this.address.port },
+      served
+        ? "the HTTP thread exited; starting another on the same port"
+        : "the HTTP thread could not start; trying again",
+    );
+    this.restartTimer = setTimeout(() => void this.restart(), this.restartDelayMs);
   }
 
-  private onMessage(msg: FromHttpThread): void {
+  private async restart(): Promise<void> {
+    this.restartTimer = undefined;
+    if (this.stopping || !this.address) return;
+    const t = this.spawn(this.address.port);
+    try {
+      await this.listening(t);
+    } catch {
+      return; // onExit has scheduled the next attempt
+    }
+    if (this.stopping) return; // stop() ends it
+    this.restartCount++;
+    this.restartedAt = Date.now();
+    this.o.logger.warn({ restarts: this.restartCount }, "the HTTP thread is serving again");
+    this.o.onThreadRestart?.();
+    this.post(t, []);
+  }
+
+  private record(failure: ThreadFailure): void {
+    this.failure = failure;
+    this.o.onThreadFailure?.(failure);
+  }
+
+  /** A message of `t` could not be read: the one of the next number, which `t` is told. */
+  private onMessageError(t: HttpThread, err: unknown): void {
+    if (t !== this.thread) return;
+    const seq = t.nextSeq++;
+    this.record({
+      event: "messageerror",
+      reason: `message ${seq} of the HTTP thread: ${errorText(err)}`,
+      at: Date.now(),
+    });
+    this.o.logger.error(
+      { err, reason: errorText(err), seq },
+      "a message of the HTTP thread could not be read; told it (none of its calls ran: they go again one by one)",
+    );
+    t.worker.postMessage({ kind: "lost", seq } satisfies ToHttpThread);
+  }
+
+  private onMessage(t: HttpThread, msg: FromHttpThread): void {
+    // A thread replaced: its clients are gone with it.
+    if (t !== this.thread) return;
+    t.nextSeq = msg.seq + 1;
     if (msg.kind === "calls") {
       for (const [method, code] of msg.counts) this.o.onResponse?.(method, code);
       // In arrival order: each method's synchronous part (a transaction's whole application) runs now.
       for (const call of msg.calls) {
         const presigned =
           call.presign !== undefined && msg.presigned ? presignedAt(msg.presigned, call.presign) : undefined;
-        this.run(call, presigned && { presigned });
+        this.run(t, call, presigned && { presigned });
       }
     } else if (msg.kind === "route") {
-      void this.route(msg.cid, msg.path);
+      void this.route(t, msg.cid, msg.path);
+    } else if (msg.kind === "listening") {
+      t.listened = true;
+      t.onListening?.(msg);
+    } else if (msg.kind === "unreadable") {
+      const reason = `the HTTP thread could not read a message of this thread: ${msg.reason}`;
+      this.record({ event: "messageerror", reason, at: Date.now() });
+      this.o.logger.error({ reason }, "a message to the HTTP thread was lost; its waiting calls were answered -32603");
+    } else if (msg.kind === "fatal") {
+      t.failure = msg.reason;
     }
   }
 
-  private run(call: ForwardedCall, context: CallContext | undefined): void {
+  private run(t: HttpThread, call: ForwardedCall, context: CallContext | undefined): void {
     const handler = this.o.methods[call.method];
     let pending: Promise<unknown>;
     try {
@@ -190,45 +415,72 @@ export class ThreadedJsonRpcServer {
       pending = Promise.reject(err);
     }
     pending.then(
-      (result) => this.reply({ cid: call.cid, result: result === undefined ? null : result }),
+      (result) => this.reply(t, { cid: call.cid, result: result === undefined ? null : result }),
       (err: unknown) => {
         const mapped = err instanceof RpcError ? err : this.o.mapError?.(err);
         if (mapped)
-          this.reply({ cid: call.cid, error: { code: mapped.rpcCode, message: mapped.message, data: mapped.data } });
+          this.reply(t, { cid: call.cid, error: { code: mapped.rpcCode, message: mapped.message, data: mapped.data } });
         else {
           this.o.logger.error({ err, method: call.method }, "internal error in an RPC method");
-          this.reply({ cid: call.cid, error: { code: RpcCode.InternalError, message: "internal error" } });
+          this.reply(t, { cid: call.cid, error: { code: RpcCode.InternalError, message: "internal error" } });
         }
       },
     );
   }
 
-  private reply(r: CallReply): void {
-    this.outbox.push(r);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
+  /** Queues a reply for `t`'s next message; dropped if `t` is gone (its calls' clients are). */
+  private reply(t: HttpThread, r: CallReply): void {
+    if (t !== this.thread) return;
+    t.outbox.push(r);
+    if (t.flushScheduled) return;
+    t.flushScheduled = true;
     setImmediate(() => {
-      this.flushScheduled = false;
-      const replies = this.outbox;
-      this.outbox = [];
-      this.post(replies);
+      t.flushScheduled = false;
+      const replies = t.outbox;
+      t.outbox = [];
+      this.post(t, replies);
     });
   }
 
-  /** Sends replies, with what changed for senders first (when presigning). */
-  private post(replies: CallReply[]): void {
-    const worker = this.worker;
-    if (!worker) return;
+  /**
+   * Sends replies, with what changed for senders first (when presigning). If
+   * the message cannot be sent (a result that cannot be cloned), the hints
+   * and each reply go alone, and a reply that still cannot is answered
+   * -32603: the call ran, its answer is lost.
+   */
+  private post(t: HttpThread, replies: CallReply[]): void {
+    if (t !== this.thread) return;
     const hints = this.o.presign?.hints();
-    if (hints) {
-      const msg: ToHttpThread = { kind: "replies", replies, hints };
-      worker.postMessage(msg, [hints.entries.buffer as ArrayBuffer]);
-    } else if (replies.length > 0) {
-      worker.postMessage({ kind: "replies", replies } satisfies ToHttpThread);
+    if (!hints && replies.length === 0) return;
+    const transfer = hints ? [hints.entries.buffer as ArrayBuffer] : [];
+    try {
+      t.worker.postMessage({ kind: "replies", replies, ...(hints ? { hints } : {}) } satisfies ToHttpThread, transfer);
+      return;
+    } catch (err) {
+      this.o.logger.error(
+        { err, reason: errorText(err), replies: replies.length },
+        "replies could not be passed to the HTTP thread; passing them one at a time",
+      );
+    }
+    if (hints) t.worker.postMessage({ kind: "replies", replies: [], hints } satisfies ToHttpThread, transfer);
+    for (const r of replies) {
+      try {
+        t.worker.postMessage({ kind: "replies", replies: [r] } satisfies ToHttpThread);
+      } catch (err) {
+        this.o.logger.error(
+          { err, reason: errorText(err), cid: r.cid },
+          "an answer could not be passed to the HTTP thread; answered -32603",
+        );
+        const message = "internal error: the call ran, but its answer could not be passed on";
+        t.worker.postMessage({
+          kind: "replies",
+          replies: [{ cid: r.cid, error: { code: RpcCode.InternalError, message } }],
+        } satisfies ToHttpThread);
+      }
     }
   }
 
-  private async route(cid: number, path: string): Promise<void> {
+  private async route(t: HttpThread, cid: number, path: string): Promise<void> {
     let answer: RouteAnswer;
     try {
       const route = this.o.routes?.[path];
@@ -237,6 +489,6 @@ export class ThreadedJsonRpcServer {
       this.o.logger.error({ err, path }, "route failed");
       answer = { status: 500, contentType: "text/plain", body: "internal error\n" };
     }
-    this.worker?.postMessage({ kind: "route", cid, answer } satisfies ToHttpThread);
+    if (t === this.thread) t.worker.postMessage({ kind: "route", cid, answer } satisfies ToHttpThread);
   }
 }
