@@ -153,6 +153,9 @@ interface HttpThread {
   /** Replies to post to it on the next turn. */
   outbox: CallReply[];
   flushScheduled: boolean;
+  /** Calls of it being run here, their replies not yet posted; and who waits for that to reach 0. */
+  running: number;
+  onDrained?(): void;
 }
 
 const errorText = (err: unknown): string => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
@@ -247,6 +250,8 @@ export class ThreadedJsonRpcServer {
     this.restartTimer = undefined;
     const t = this.thread;
     if (!t || t.exited) return;
+    // The calls being run here are answered first: their replies go out before the thread stops serving.
+    if (t.running > 0) await within(new Promise<void>((r) => (t.onDrained = r)), STOP_GRACE_MS);
     t.worker.postMessage({ kind: "stop" } satisfies ToHttpThread);
     if (await within(t.exit, STOP_GRACE_MS)) return;
     this.o.logger.warn("the HTTP thread did not stop in time; terminating it");
@@ -292,6 +297,7 @@ export class ThreadedJsonRpcServer {
       nextSeq: 1,
       outbox: [],
       flushScheduled: false,
+      running: 0,
     };
     worker.on("message", (msg: FromHttpThread) => this.onMessage(t, msg));
     worker.on("messageerror", (err) => this.onMessageError(t, err));
@@ -408,6 +414,7 @@ export class ThreadedJsonRpcServer {
 
   private run(t: HttpThread, call: ForwardedCall, context: CallContext | undefined): void {
     const handler = this.o.methods[call.method];
+    t.running++;
     let pending: Promise<unknown>;
     try {
       pending = Promise.resolve(handler(call.params as Parameters<RpcHandler>[0], context));
@@ -439,6 +446,8 @@ export class ThreadedJsonRpcServer {
       const replies = t.outbox;
       t.outbox = [];
       this.post(t, replies);
+      t.running -= replies.length;
+      if (t.running === 0) t.onDrained?.();
     });
   }
 
