@@ -13,15 +13,18 @@ export function createLogger(opts: { name?: string; level?: string; fd?: number 
       name: opts.name ?? "operator",
       level,
       base: { pid: process.pid },
-      // bigints (amounts) are written as decimal strings
+      // bigints (amounts) are written as decimal strings; errors, wherever they are in the object, as pino's error
+      // serializer writes them (type, message, stack, context, cause) — a plain JSON copy would make them `{}`.
       formatters: {
         log: (obj) =>
-          JSON.parse(JSON.stringify(obj, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))) as Record<
-            string,
-            unknown
-          >,
+          JSON.parse(
+            JSON.stringify(obj, (_k, v: unknown) =>
+              typeof v === "bigint" ? v.toString() : v instanceof Error ? pino.stdSerializers.err(v) : v,
+            ),
+          ) as Record<string, unknown>,
       },
-      serializers: { err: pino.stdSerializers.err },
+      // Done above; pino's default `err` serializer would run again on the copy.
+      serializers: { err: (e: unknown) => e },
     },
     pino.destination({ fd: opts.fd ?? 1, sync: true }),
   );
