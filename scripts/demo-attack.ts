@@ -152,7 +152,7 @@ async function main(): Promise<void> {
     }
     await client.waitForStatus(
       (s) =>
-        s.queue.backlog === 0 &&
+        s.queue.backlog === "0" &&
         s.heads.appended > 0 &&
         s.heads.proposed === s.heads.appended &&
         s.batches.open === undefined,

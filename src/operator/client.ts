@@ -7,6 +7,7 @@ import { BilayerError } from "../protocol/errors";
 import { toHex } from "../protocol/hash";
 import type { L1Status } from "./rpc/api";
 import type { TxReceipt } from "./sequencer";
+import type { WithdrawalJsonView } from "./rpc/views";
 
 /** An error object a JSON-RPC server answered with. */
 export class L2RpcError extends BilayerError {
@@ -30,6 +31,9 @@ export interface AccountView {
   waitingNonces: number[];
 }
 
+/** A withdrawal of `l2_getWithdrawals`, its amount as a bigint. */
+export type WithdrawalView = Omit<WithdrawalJsonView, "amount"> & { amount: bigint };
+
 export interface WithdrawalProofView {
   withdrawalIndex: number;
   recipient: string;
@@ -45,14 +49,15 @@ export interface WithdrawalProofView {
 /** `l2_getStatus`: the L1 side's report, then the operator's own. */
 export interface StatusView extends L1Status {
   halted?: string;
-  l2: { available: boolean; stateRoot: string; accountCount: number; withdrawalCount: number; transactions: number };
+  l2: { available: boolean; stateRoot: string; accountCount: number; withdrawalCount: string; transactions: number };
   mempool: { pending: number; queued: number };
   batches: {
     closed: number;
     durable: number;
     open?: { index: number; txs: number; queueItems: number; ageMs: number };
   };
-  queue: { known: number; sequenced: number; backlog: number };
+  /** Queue positions (u64): decimal strings. */
+  queue: { known: string; sequenced: string; backlog: string };
 }
 
 type RawAccount = Omit<AccountView, "balance"> & { balance: string };
@@ -152,12 +157,8 @@ export class L2Client {
   }
 
   /** The withdrawals paying `recipient`; `batchIndex` is null while one is in the open batch. */
-  async getWithdrawals(
-    recipient: string,
-  ): Promise<{ withdrawalIndex: number; tokenId: number; amount: bigint; batchIndex: number | null }[]> {
-    const raw = await this.call<
-      { withdrawalIndex: number; tokenId: number; amount: string; batchIndex: number | null }[]
-    >("l2_getWithdrawals", [recipient]);
+  async getWithdrawals(recipient: string): Promise<WithdrawalView[]> {
+    const raw = await this.call<WithdrawalJsonView[]>("l2_getWithdrawals", [recipient]);
     return raw.map((w) => ({ ...w, amount: BigInt(w.amount) }));
   }
 

@@ -320,7 +320,16 @@ export class Operator {
         maxBodyBytes: config.maxBodyBytes,
         maxBatchLength: config.maxBatchRequests,
         maxJsonDepth: config.maxJsonDepth,
-        methods: createApi({ sequencer, l1Status }),
+        methods: createApi({
+          sequencer,
+          l1Status,
+          // A status detail only: when L1 does not answer quickly, the withdrawal is reported final, not claimed.
+          isClaimed: async (i) =>
+            (await within(
+              2_000,
+              contracts.bridge.isClaimed(i).catch(() => false),
+            )) ?? false,
+        }),
         logger,
         mapError: mapApiError,
         onResponse: (method: string, code: number) => metrics.countRequest(method, code),

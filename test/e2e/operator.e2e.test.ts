@@ -76,7 +76,7 @@ async function lifeCycle(stack: Stack): Promise<void> {
   for (const { index, wallet } of withdrawals) {
     const proof = await client.getWithdrawalProof(index);
     expect(proof.final).to.equal(true);
-    expect(proof.recipient).to.equal(wallet.address.toLowerCase());
+    expect(proof.recipient).to.equal(wallet.address);
     const before = await provider.getBalance(wallet.address);
     const receipt = await claimWithdrawal(wallet, stack.deployment.contracts.bridge, proof);
     const after = await provider.getBalance(wallet.address);

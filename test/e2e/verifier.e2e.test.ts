@@ -157,7 +157,7 @@ describe("verifier end to end (real processes)", function () {
     }
     await client.waitForStatus(
       (s) =>
-        s.queue.backlog === 0 &&
+        s.queue.backlog === "0" &&
         s.heads.appended > 0 &&
         s.heads.proposed === s.heads.appended &&
         s.batches.closed === s.heads.appended &&
@@ -306,7 +306,7 @@ describe("verifier end to end (real processes)", function () {
     for (const { index, wallet, amount } of withdrawals) {
       const proof = await client.getWithdrawalProof(index);
       expect(proof.final).to.equal(true);
-      expect([proof.recipient, proof.amount]).to.deep.equal([wallet.address.toLowerCase(), amount]);
+      expect([proof.recipient, proof.amount]).to.deep.equal([wallet.address, amount]);
       const before = await provider.getBalance(wallet.address);
       const receipt = await claimWithdrawal(wallet, deployment.contracts.bridge, proof);
       expect((await provider.getBalance(wallet.address)) - before + receipt.gasUsed * receipt.gasPrice).to.equal(

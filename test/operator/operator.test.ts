@@ -299,7 +299,7 @@ describe("Operator (in-process L1)", () => {
         return st.heads.appended === 3 && st.heads.proposed === 3 ? st : undefined;
       });
       expect(s.halted).to.equal(undefined);
-      expect((await client.getBatch(1))?.queueEnd).to.equal(3);
+      expect((await client.getBatch(1))?.queueEnd).to.equal("3");
       expect((await client.getBatch(2))?.transactionCount).to.equal(3);
       for (const h of hashes) expect(await client.getReceipt(h)).to.include({ outcome: "Applied", batchIndex: 2 });
       expect((await client.getAccountsOf(late.address))[0]).to.include({ index: 3, balance: ETH });
@@ -329,7 +329,7 @@ describe("Operator (in-process L1)", () => {
         return st.heads.appended === 2 ? st : undefined;
       });
       expect(s.halted).to.equal(undefined);
-      expect(await client.getBatch(1)).to.include({ queueStart: 2, queueEnd: 3, transactionCount: 2 });
+      expect(await client.getBatch(1)).to.include({ queueStart: "2", queueEnd: "3", transactionCount: 2 });
       for (const h of hashes) expect(await client.getReceipt(h)).to.include({ outcome: "Applied", batchIndex: 1 });
       expect((await client.getAccountsOf(late.address))[0]?.index).to.equal(3);
       await op.stop();

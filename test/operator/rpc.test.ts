@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { Wallet } from "ethers";
+import { getAddress, Wallet } from "ethers";
 import { eip712Domain, typedMessage } from "../../src/protocol/eip712";
 import { txHash } from "../../src/protocol/codec";
 import { fromHex, toHex } from "../../src/protocol/hash";
@@ -437,9 +437,9 @@ describe("JSON-RPC API", () => {
 
   describe("the read methods", () => {
     it("l2_getAccount: by index and by owner; -32602 for a malformed account, -32004 for a missing one", async () => {
-      expect((await call("l2_getAccount", [2])).result).to.include({ index: 2, owner: bob.address });
+      expect((await call("l2_getAccount", [2])).result).to.include({ index: 2, owner: getAddress(bob.address) });
       expect((await call("l2_getAccount", { account: alice.address })).result).to.deep.include({
-        owner: alice.address,
+        owner: getAddress(alice.address),
       });
       for (const p of [undefined, [], [-1], [1.5], ["x"], ["0x123"], [2 ** 33], [1, 2], { index: 1 }]) {
         expect(await code("l2_getAccount", p), JSON.stringify(p)).to.equal(RpcCode.InvalidParams);
@@ -460,8 +460,8 @@ describe("JSON-RPC API", () => {
       expect((await call("l2_getBatch", [0])).result).to.include({
         index: 0,
         status: "closed",
-        queueStart: 0,
-        queueEnd: 2,
+        queueStart: "0",
+        queueEnd: "2",
       });
       expect((await call("l2_getBatch", [1000])).result).to.equal(null);
       for (const p of [undefined, ["a"], [-3]]) expect(await code("l2_getBatch", p)).to.equal(RpcCode.InvalidParams);
@@ -478,17 +478,22 @@ describe("JSON-RPC API", () => {
       const nonce = (h.seq.getAccount(2)?.nonce ?? 0) as number;
       await call("l2_sendTransaction", [toHex(signed(bob, withdraw(2, 7n), nonce))]);
       expect((await call("l2_getWithdrawals", [bob.address])).result).to.deep.equal([
-        { withdrawalIndex: 0, tokenId: 0, amount: "7", batchIndex: null },
+        { withdrawalIndex: 0, tokenId: 0, amount: "7", batchIndex: null, status: "pending" },
       ]);
       await h.seq.flush();
-      const listed = (await call("l2_getWithdrawals", { recipient: bob.address })).result as { batchIndex: number }[];
+      const listed = (await call("l2_getWithdrawals", { recipient: bob.address })).result as {
+        batchIndex: number;
+        status: string;
+      }[];
       expect(listed[0].batchIndex).to.be.a("number");
+      expect(listed[0].status).to.equal("batched");
       const proof = (await call("l2_getWithdrawalProof", [0])).result as {
         amount: string;
+        recipient: string;
         final: boolean;
         siblings: string[];
       };
-      expect(proof).to.include({ amount: "7", final: false });
+      expect(proof).to.include({ amount: "7", final: false, recipient: getAddress(bob.address) });
       expect(proof.siblings).to.have.length(32);
       expect(await code("l2_getWithdrawalProof", [0, 0])).to.equal(RpcCode.WithdrawalNotFound); // batch 0 predates it
       for (const p of [undefined, ["0x12"], [5]])
@@ -498,7 +503,7 @@ describe("JSON-RPC API", () => {
     it("l2_getStatus: heads, queue and mempool; -32602 when given params", async () => {
       const s = (await call("l2_getStatus")).result as Record<string, unknown>;
       expect(s).to.include({ chainId: "31337", l1Block: 7 });
-      expect(s.queue).to.deep.include({ known: 2, sequenced: 2, backlog: 2 });
+      expect(s.queue).to.deep.include({ known: "2", sequenced: "2", backlog: "2" });
       expect(await code("l2_getStatus", [1])).to.equal(RpcCode.InvalidParams);
     });
   });

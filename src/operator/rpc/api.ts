@@ -1,3 +1,4 @@
+import { getAddress } from "ethers";
 import { TxType } from "../../protocol/constants";
 import { encodeTx, type L2Tx } from "../../protocol/codec";
 import { BilayerError } from "../../protocol/errors";
@@ -18,6 +19,7 @@ import {
   requireNoParams,
 } from "./params";
 import type { CallContext, RpcHandler, RpcParams } from "./server";
+import { accountView, withdrawalProofView, withdrawalStatus, withdrawalView, type AccountJsonView } from "./views";
 
 /** What the L1 side reports for `l2_getStatus`. */
 export interface L1Status {
@@ -41,6 +43,14 @@ export interface L1Status {
 export interface ApiBackend {
   sequencer: Sequencer;
   l1Status(): L1Status;
+  /** Whether the bridge has paid withdrawal `index` (for `l2_getWithdrawals`' statuses; false when L1 cannot say). */
+  isClaimed?(index: number): Promise<boolean>;
+}
+
+/** `l2_getAccount` of an account that exists. */
+function accountJson(seq: Sequencer, index: number): AccountJsonView {
+  const a = seq.getAccount(index) as NonNullable<ReturnType<Sequencer["getAccount"]>>;
+  return accountView(index, a, a.waitingNonces);
 }
 
 /** The largest packed transaction, with a little slack for a future type. */
@@ -125,8 +135,8 @@ function batchJson(b: BatchRecord, seq: Sequencer): Record<string, unknown> {
   return {
     index: b.index,
     status,
-    queueStart: b.queueStart,
-    queueEnd: b.queueEnd,
+    queueStart: String(b.queueStart),
+    queueEnd: String(b.queueEnd),
     firstSeq: b.firstSeq,
     transactionCount: b.endSeq - b.firstSeq,
     chunkCount: b.chunkEnds.length,
@@ -189,16 +199,16 @@ export function createApi(backend: ApiBackend): Record<string, RpcHandler> {
     l2_getAccount: (params: RpcParams) => {
       const p = readParams(params, ["account"]);
       if (typeof p.account === "string" && p.account.startsWith("0x")) {
-        const owner = parseAddress(p.account, "account");
+        const owner = getAddress(parseAddress(p.account, "account"));
         const indices = seq.accountsOf(owner);
         if (indices.length === 0)
           throw new RpcError(RpcCode.UnknownAccount, `no L2 account is owned by ${owner}`, { owner });
-        return { owner, accounts: indices.map((i) => seq.getAccount(i)) };
+        return { owner, accounts: indices.map((i) => accountJson(seq, i)) };
       }
       const index = parseUint(p.account, "account");
-      const account = seq.getAccount(index);
-      if (!account) throw new RpcError(RpcCode.UnknownAccount, `account ${index} does not exist`, { account: index });
-      return account;
+      if (!seq.getAccount(index))
+        throw new RpcError(RpcCode.UnknownAccount, `account ${index} does not exist`, { account: index });
+      return accountJson(seq, index);
     },
 
     l2_getTransactionReceipt: async (params: RpcParams) => {
@@ -213,16 +223,26 @@ export function createApi(backend: ApiBackend): Record<string, RpcHandler> {
       return b ? batchJson(b, seq) : null;
     },
 
-    l2_getWithdrawalProof: (params: RpcParams) => {
+    l2_getWithdrawalProof: async (params: RpcParams) => {
       const p = readParams(params, ["index", "batchIndex"]);
-      return seq.withdrawalProof(parseUint(p.index, "index"), parseOptionalUint(p.batchIndex, "batchIndex"));
+      const proof = await seq.withdrawalProof(
+        parseUint(p.index, "index"),
+        parseOptionalUint(p.batchIndex, "batchIndex"),
+      );
+      const { withdrawalIndex, recipient, tokenId, amount, ...rest } = proof;
+      return withdrawalProofView(withdrawalIndex, { recipient, tokenId, amount }, rest);
     },
 
-    l2_getWithdrawals: (params: RpcParams) => {
+    l2_getWithdrawals: async (params: RpcParams) => {
       const p = readParams(params, ["recipient"]);
-      return seq
-        .withdrawalsTo(parseAddress(p.recipient, "recipient"))
-        .map((w) => ({ ...w, batchIndex: w.batchIndex ?? null }));
+      const heads = seq.l1Heads;
+      return Promise.all(
+        seq.withdrawalsTo(parseAddress(p.recipient, "recipient")).map(async (w) => {
+          const final = w.batchIndex !== undefined && w.batchIndex < heads.final;
+          const claimed = final && (await (backend.isClaimed?.(w.withdrawalIndex) ?? false));
+          return withdrawalView(w.withdrawalIndex, w, w.batchIndex, withdrawalStatus(w.batchIndex, heads, claimed));
+        }),
+      );
     },
 
     l2_getStatus: (params: RpcParams) => {
@@ -236,12 +256,16 @@ export function createApi(backend: ApiBackend): Record<string, RpcHandler> {
           available: s.available,
           stateRoot: s.stateRoot,
           accountCount: s.accountCount,
-          withdrawalCount: s.withdrawalCount,
+          withdrawalCount: String(s.withdrawalCount),
           transactions: s.nextSeq,
         },
         mempool: s.mempool,
         batches: s.batches,
-        queue: { ...s.queue, backlog: s.queue.known - consumedOnL1 },
+        queue: {
+          known: String(s.queue.known),
+          sequenced: String(s.queue.sequenced),
+          backlog: String(s.queue.known - consumedOnL1),
+        },
       };
     },
   };
