@@ -693,7 +693,7 @@ export class ChannelClient {
     }
     const signed = chan.full;
     const receipt = signed
-      ? await this.adjudicator.register(chan.rec.params, signed.state, signed.sigs)
+      ? await this.adjudicator.register(chan.rec.params, signed.state, signed.sigs, signed.locks)
       : await this.adjudicator.registerDeposits(chan.rec.params);
     await this.setPhase(chan, "disputed");
     this.engine.rejectInFlight(chan, refused("CHANNEL_DISPUTED", "the channel is disputed"));
@@ -1061,7 +1061,7 @@ export class ChannelClient {
       if (info.status === ChannelStatus.Disputed) {
         const best = chan.full;
         if (best && best.state.version > info.version && now < info.deadline) {
-          const receipt = await this.adjudicator.refute(chan.rec.params, best.state, best.sigs);
+          const receipt = await this.adjudicator.refute(chan.rec.params, best.state, best.sigs, best.locks);
           this.log.info(
             { channelId: chan.id, version: String(best.state.version), tx: receipt.hash },
             "refuted a stale state",

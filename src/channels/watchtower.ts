@@ -328,7 +328,7 @@ export class Watchtower {
     }
     w.acting = true;
     try {
-      const receipt = await this.adjudicator.refute(w.params, newest.state, newest.sigs);
+      const receipt = await this.adjudicator.refute(w.params, newest.state, newest.sigs, newest.locks);
       w.refutations += 1;
       this.stats.refutations += 1;
       w.registered = { version: newest.state.version, deadline: registered.deadline };

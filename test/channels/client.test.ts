@@ -372,7 +372,7 @@ describe("ChannelClient", function () {
       // Someone registers version 1 (it favours alice); bob's client refutes with version 3.
       const { Wallet } = await import("ethers");
       const cheat = new Wallet(net.keys.get("alice")!, net.provider);
-      await (await net.contract.connect(cheat).register(ch.params, stale.state, stale.sigs)).wait();
+      await (await net.contract.connect(cheat).register(ch.params, stale.state, stale.sigs, stale.locks)).wait();
       const deadline = (await net.contract.getChannel(ch.channelId)).deadline;
       await until(async () => (await net!.contract.getChannel(ch.channelId)).version === 3n, "the refutation");
       const info = await net.contract.getChannel(ch.channelId);

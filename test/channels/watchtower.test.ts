@@ -49,7 +49,7 @@ describe("Watchtower", function () {
     const wallet = new Wallet(n.keys.get(name) as string, n.provider);
     const tx = await n.contract
       .connect(wallet)
-      .register(params as never, signed.state, [signed.sigs[0], signed.sigs[1]]);
+      .register(params as never, signed.state, [signed.sigs[0], signed.sigs[1]], signed.locks);
     return tx.wait();
   }
 

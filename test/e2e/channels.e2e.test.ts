@@ -267,7 +267,7 @@ describe("Channels end to end (real processes on loopback)", function () {
     await dave.child.kill();
     await erin.child.stop();
     const cheat = adjudicator.connect(new Wallet(devKey(5), provider));
-    await (await cheat.register(ch.params as never, stale.state, [stale.sigs[0], stale.sigs[1]])).wait();
+    await (await cheat.register(ch.params as never, stale.state, [stale.sigs[0], stale.sigs[1]], stale.locks)).wait();
     const registered = await adjudicator.getChannel(ch.channelId);
     expect(registered.version).to.equal(1n);
     await until(async () => (await adjudicator.getChannel(ch.channelId)).version === 5n, "the tower's refutation");
