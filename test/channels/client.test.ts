@@ -270,7 +270,9 @@ describe("ChannelClient", function () {
       const invoice = await b.createInvoice(50n);
       await stopClient(net, b);
       const pending = a.payRoute({ route: [b.address], amount: 50n, hashlock: invoice.hashlock });
-      const b2 = await startClient(net, "bob", { policy: { finalDeltaSeconds: 10n ** 9n } }); // it now rejects it
+      const b2 = await startClient(net, "bob", {
+        policy: { finalDeltaSeconds: 10n ** 9n, maxLockExpirySeconds: 10n ** 10n }, // it now rejects it
+      });
       introduce(a, b2);
       expect((await pending).status).to.equal("refunded");
       expect(a.channel(ab.channelId).balances).to.deep.equal([ETH, 0n]);

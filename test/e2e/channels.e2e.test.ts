@@ -18,6 +18,22 @@ import type { ChannelAdjudicator } from "../../typechain-types";
 
 const ETH = 10n ** 18n;
 
+/** The daemons' policy on a dev chain that mines a block per transaction (the defaults are for a real chain). */
+const DEV_CHAIN_POLICY = [
+  "--block-time",
+  "1",
+  "--min-challenge",
+  "60",
+  "--reveal-margin",
+  "120",
+  "--hop-delta",
+  "600",
+  "--final-delta",
+  "300",
+  "--lock-grace",
+  "120",
+];
+
 interface Proc {
   child: Child;
   address: string;
@@ -80,6 +96,7 @@ describe("Channels end to end (real processes on loopback)", function () {
       String(await freePort()),
       "--max-auto-fund",
       (10n * ETH).toString(),
+      ...DEV_CHAIN_POLICY,
       "--poll-ms",
       "200",
       "--log-level",
