@@ -64,6 +64,9 @@ export class ChainTxError extends BilayerError {
 }
 
 const ADJUDICATOR_INTERFACE: Interface = ChannelAdjudicator__factory.createInterface() as unknown as Interface;
+/** Gas added to every estimate besides the quarter (the cold accesses a path change can add). */
+const GAS_MARGIN = 20_000n;
+
 const ERC20_ABI = [
   "function approve(address spender, uint256 amount) returns (bool)",
   "function allowance(address owner, address spender) view returns (uint256)",
@@ -371,6 +374,21 @@ export class Adjudicator {
   }
 
   /**
+   * Sends the adjudicator's `method` with `args`, its gas estimated and given a quarter more: what others do on
+   * the same channel between the estimate and the inclusion (a withdrawal, a refutation) can change the path taken.
+   */
+  private invoke(action: string, method: string, args: unknown[], value = 0n): Promise<TransactionReceipt> {
+    return this.send(action, async () => {
+      const fn = this.contract.getFunction(method);
+      const estimate = await fn.estimateGas(...args, { value });
+      return (await fn.send(...args, {
+        value,
+        gasLimit: (estimate * 5n) / 4n + GAS_MARGIN,
+      })) as ContractTransactionResponse;
+    });
+  }
+
+  /**
    * Makes sure the adjudicator may pull `amount` of an ERC-20 asset from this signer (nothing for ETH): approves
    * that much when the allowance left is smaller.
    */
@@ -386,13 +404,13 @@ export class Adjudicator {
   async open(params: ChannelParams, amount: bigint): Promise<TransactionReceipt> {
     await this.approve(params.asset, amount);
     const value = params.asset === ZERO_ADDRESS ? amount : 0n;
-    return this.send("open", () => this.contract.open(params, amount, { value }));
+    return this.invoke("open", "open", [params, amount], value);
   }
 
   async fund(params: ChannelParams, amount: bigint): Promise<TransactionReceipt> {
     await this.approve(params.asset, amount);
     const value = params.asset === ZERO_ADDRESS ? amount : 0n;
-    return this.send("fund", () => this.contract.fund(params, amount, { value }));
+    return this.invoke("fund", "fund", [params, amount], value);
   }
 
   /** Opens a token channel with this signer's deposit and the peer's, pulled with its signed consent. */
@@ -403,7 +421,7 @@ export class Adjudicator {
     sig: CompactSignature,
   ): Promise<TransactionReceipt> {
     await this.approve(params.asset, amount);
-    return this.send("openFunded", () => this.contract.openFunded(params, amount, funding, sig));
+    return this.invoke("openFunded", "openFunded", [params, amount, funding, sig]);
   }
 
   /** Executes a co-signed top-up, paying `amount` from this signer. */
@@ -415,7 +433,7 @@ export class Adjudicator {
   ): Promise<TransactionReceipt> {
     await this.approve(params.asset, amount);
     const value = params.asset === ZERO_ADDRESS ? amount : 0n;
-    return this.send("topUp", () => this.contract.topUp(params, top, [sigs[0], sigs[1]], amount, { value }));
+    return this.invoke("topUp", "topUp", [params, top, [sigs[0], sigs[1]], amount], value);
   }
 
   /** Executes a co-signed partial withdrawal. */
@@ -424,11 +442,11 @@ export class Adjudicator {
     withdrawal: Withdrawal,
     sigs: readonly CompactSignature[],
   ): Promise<TransactionReceipt> {
-    return this.send("partialWithdraw", () => this.contract.partialWithdraw(params, withdrawal, [sigs[0], sigs[1]]));
+    return this.invoke("partialWithdraw", "partialWithdraw", [params, withdrawal, [sigs[0], sigs[1]]]);
   }
 
   close(params: ChannelParams, state: ChannelState, sigs: readonly CompactSignature[]): Promise<TransactionReceipt> {
-    return this.send("close", () => this.contract.close(params, state, [sigs[0], sigs[1]]));
+    return this.invoke("close", "close", [params, state, [sigs[0], sigs[1]]]);
   }
 
   /** Registers a co-signed state with the locks it commits to. */
@@ -438,11 +456,11 @@ export class Adjudicator {
     sigs: readonly CompactSignature[],
     locks: readonly Lock[],
   ): Promise<TransactionReceipt> {
-    return this.send("register", () => this.contract.register(params, state, [sigs[0], sigs[1]], [...locks]));
+    return this.invoke("register", "register", [params, state, [sigs[0], sigs[1]], [...locks]]);
   }
 
   registerDeposits(params: ChannelParams): Promise<TransactionReceipt> {
-    return this.send("registerDeposits", () => this.contract.registerDeposits(params));
+    return this.invoke("registerDeposits", "registerDeposits", [params]);
   }
 
   /** Refutes the registered state with a newer co-signed one and the locks it commits to. */
@@ -452,25 +470,25 @@ export class Adjudicator {
     sigs: readonly CompactSignature[],
     locks: readonly Lock[],
   ): Promise<TransactionReceipt> {
-    return this.send("refute", () => this.contract.refute(params, state, [sigs[0], sigs[1]], [...locks]));
+    return this.invoke("refute", "refute", [params, state, [sigs[0], sigs[1]], [...locks]]);
   }
 
   conclude(params: ChannelParams): Promise<TransactionReceipt> {
-    return this.send("conclude", () => this.contract.conclude(params));
+    return this.invoke("conclude", "conclude", [params]);
   }
 
   withdraw(params: ChannelParams, participant: Party): Promise<TransactionReceipt> {
-    return this.send("withdraw", () => this.contract.withdraw(params, participant));
+    return this.invoke("withdraw", "withdraw", [params, participant]);
   }
 
   revealSecret(secret: string): Promise<TransactionReceipt> {
-    return this.send("revealSecret", () => this.contract.revealSecret(secret));
+    return this.invoke("revealSecret", "revealSecret", [secret]);
   }
 
   /** Resolves `locks[index]` of a concluded channel whose registered state committed to `locks`. */
   unlock(params: ChannelParams, locks: readonly Lock[], index: number): Promise<TransactionReceipt> {
     const proof = lockProof(locks, index);
-    return this.send("unlock", () => this.contract.unlock(params, locks[index], index, proof));
+    return this.invoke("unlock", "unlock", [params, locks[index], index, proof]);
   }
 
   async getChannel(channelId: string): Promise<OnchainChannel> {

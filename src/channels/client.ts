@@ -441,6 +441,11 @@ export class ChannelClient {
     return this.transport.isConnected(address);
   }
 
+  /** The co-signed top-up or withdrawal of `channelId` waiting for the chain, with what executes it. */
+  pendingResize(channelId: string): PendingResize | undefined {
+    return this.chan(channelId).resize;
+  }
+
   /** The fate of a lock this client offered in `channelId` (./settlement.ts), as far as it knows now. */
   lockFate(channelId: string, hashlock: string): LockFate | undefined {
     const chan = this.chan(channelId);
@@ -1327,10 +1332,15 @@ export class ChannelClient {
       } else {
         const revealedAt = this.revealed.get(h) ?? 0n;
         if (!lockExpiredUnclaimed(lock, now, revealedAt)) continue;
-        if (now > lock.expiry + this.policy.lockGraceSeconds) {
-          this.forceClose(chan, "an expired lock is still not cancelled off chain");
-        }
         if (!chan.busy.has(h)) this.act(chan, h, () => this.engine.submit(chan, { kind: "cancel", hashlock: h }));
+      }
+    }
+    // A lock this client offered that the peer may still register (committed, or only in a state it signed that
+    // was never answered), expired and unrevealed, still there after the grace: take it back on chain.
+    for (const lock of chan.exposedLocks()) {
+      if (lock.sender !== me || now <= lock.expiry + this.policy.lockGraceSeconds) continue;
+      if (lockExpiredUnclaimed(lock, now, this.revealed.get(lock.hashlock) ?? 0n)) {
+        this.forceClose(chan, "an expired lock is still not cancelled off chain");
       }
     }
   }

@@ -169,7 +169,7 @@ export function incomingLockRefusal(
   if (lock.expiry <= now + policy.revealMarginSeconds) {
     return `the lock expires too soon: it must leave more than ${policy.revealMarginSeconds} s to reveal its secret`;
   }
-  if (lock.expiry > now + policy.maxLockExpirySeconds) {
+  if (lock.expiry > now + policy.maxLockExpirySeconds + CLOCK_SKEW_SECONDS) {
     return `the lock expires too late: at most ${policy.maxLockExpirySeconds} s from now`;
   }
   if (exposure.locks >= policy.maxPendingLocksPerPeer) {
@@ -181,10 +181,16 @@ export function incomingLockRefusal(
   return undefined;
 }
 
+/**
+ * How far two clients' estimates of the chain's time may differ (each extrapolates the latest block it saw): a
+ * bound one side sets from its clock is checked by the other with this much leeway.
+ */
+export const CLOCK_SKEW_SECONDS = 60n;
+
 /** Why this client refuses a resize expiring at `expiry`, or `undefined`. */
 export function resizeExpiryRefusal(expiry: bigint, now: bigint, policy: ChannelPolicy): string | undefined {
   if (expiry <= now) return "the resize has already expired";
-  if (expiry > now + policy.resizeExpirySeconds) {
+  if (expiry > now + policy.resizeExpirySeconds + CLOCK_SKEW_SECONDS) {
     return `the resize may wait at most ${policy.resizeExpirySeconds} s to be executed`;
   }
   return undefined;
