@@ -158,6 +158,11 @@ export class Watchtower {
     return this.transport.url as string;
   }
 
+  /** What the transport's limits did since start (connections cut off, refused, throttled). */
+  get transportStats(): PeerTransport["stats"] {
+    return this.transport.stats;
+  }
+
   // ---------------------------------------------------------------------------
   // What clients send
 
