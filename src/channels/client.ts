@@ -298,7 +298,7 @@ export class ChannelClient {
       effects: (chan, update, memo, by, base, next, ops) => this.effects(chan, update, memo, by, base, next, ops),
       recordLocks: (chan, signed, ops) => this.recordLocks(chan.id, signed, ops),
       policyRefusal: (chan, update) => this.policyRefusal(chan, update),
-      signing: (chan, next, ops) => this.signing(chan, next, ops),
+      signing: (chan, update, next, ops) => this.signing(chan, update, next, ops),
       resizeSigned: (chan, resize) => this.resizeSigned(chan, resize),
       settleResize: (chan) => this.settleResize(chan),
       committed: (chan) => {
@@ -329,11 +329,17 @@ export class ChannelClient {
   }
 
   /**
-   * This client signs `next`: its locks are recorded (the peer may register it), and each lock it offers in it is
-   * marked as offered, in the same write that stores the signed state.
+   * This client signs `next`, the result of `update`: its locks are recorded (the peer may register it), each lock
+   * it offers in it is marked as offered, and a settle's secret is kept (a peer that countersigns the payout and
+   * then refuses holds it paid: the secret must claim the lock's upstream twin), all in the write that stores it.
    */
-  private signing(chan: ClientChannel, next: Snapshot, ops: StoreOp[]): void {
+  private signing(chan: ClientChannel, update: ChannelUpdate, next: Snapshot, ops: StoreOp[]): void {
     this.recordLocks(chan.id, next, ops);
+    if (update.kind === "settle" && !this.secrets.has(update.hashlock)) {
+      this.secrets.set(update.hashlock, update.secret);
+      ops.push({ type: "put", key: `secret:${update.hashlock}`, value: update.secret });
+      this.kick();
+    }
     for (const lock of next.locks) {
       if (lock.sender !== chan.rec.me) continue;
       const key = `${chan.id}:${lock.hashlock}`;

@@ -261,8 +261,8 @@ export interface EngineHost<C extends LiveChannel> {
    * per-peer limits, resize expiries), or `undefined`.
    */
   policyRefusal(chan: C, update: ChannelUpdate, base: Snapshot): string | undefined;
-  /** This side is about to sign `next` (stored with `ops`): the signature may leave with it. */
-  signing(chan: C, next: Snapshot, ops: StoreOp[]): void;
+  /** This side is about to sign `next`, the result of `update` (stored with `ops`): the signature may leave with it. */
+  signing(chan: C, update: ChannelUpdate, next: Snapshot, ops: StoreOp[]): void;
   /** A resize is signed by both and stored: it waits for the chain. */
   resizeSigned(chan: C, resize: PendingResize): void;
   /** Reads the chain to settle a pending resize (executed or expired), before refusing a proposal for it. */
@@ -395,7 +395,7 @@ export class UpdateEngine<C extends LiveChannel> {
     const ops: StoreOp[] = [
       { type: "put", key: `pend:${chan.id}:${versionKey(proposal.version)}`, value: encodeProposal(proposal) },
     ];
-    this.host.signing(chan, proposal.next, ops);
+    this.host.signing(chan, proposal.update, proposal.next, ops);
     this.host.store.write(ops).then(
       () => {
         proposal.durable = true;
@@ -837,7 +837,7 @@ export class UpdateEngine<C extends LiveChannel> {
       request.version = msg.version;
       ops.push({ type: "del", key: `req:${chan.id}:${request.ref}` });
     }
-    this.host.signing(chan, next, ops);
+    this.host.signing(chan, msg.update, next, ops);
     const effect = this.host.effects(chan, msg.update, msg.memo, msg.by, base, next, ops);
     const durable = this.host.store.write(ops);
     chan.unflushed.set(msg.version, { signed, durable });

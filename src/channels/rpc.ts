@@ -298,7 +298,12 @@ export function clientMethods(client: ChannelClient): Record<string, RpcMethod> 
 /** The control methods of a watchtower (`wt_*`). */
 export function towerMethods(tower: Watchtower): Record<string, RpcMethod> {
   return {
-    wt_info: () => ({ address: tower.address, url: tower.url, ...statsJson(tower), transport: { ...tower.transportStats } }),
+    wt_info: () => ({
+      address: tower.address,
+      url: tower.url,
+      ...statsJson(tower),
+      transport: { ...tower.transportStats },
+    }),
     wt_status: (params) => {
       const o = asObject(params, "params");
       if (o.channelId === undefined) return tower.statuses().map(towerStatusJson);

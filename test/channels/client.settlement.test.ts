@@ -155,6 +155,26 @@ describe("ChannelClient settlement rule against a hostile next hop", function ()
     expect(await withdrawn(n, bc.channelId, 0)).to.equal(ETH - AMOUNT);
   });
 
+  it("a next hop that claims its lock off chain, then refuses the payout it countersigned: the forwarder kept the secret and claims it upstream", async function () {
+    const { n, b, ab, bc, carol, asCarol, paying } = await route("honest");
+    await until(() => b.channel(bc.channelId).locks.length === 1, "the lock committed in B–C");
+    // Carol asks for her lock with the secret, countersigns B's payout, and says she refused it.
+    carol.behaviour = "refuse";
+    expect(await carol.claim(SECRET)).to.equal("refused");
+    const payout = [...carol.held.values()].find((s) => s.locks.length === 0 && s.state.balances[1] === AMOUNT)!;
+    expect(payout, "carol holds the payout signed by both").to.not.equal(undefined);
+    // B never committed the payout, but the secret it signed it with is on its disk: the lock is settled for B.
+    expect(b.lockFate(bc.channelId, H)).to.deep.include({ kind: "settled", secret: SECRET });
+    await (await asCarol.register(bc.params, payout.state, payout.sigs, payout.locks, GAS)).wait();
+    // No reveal on chain ever happens; B claims from A with the secret it kept.
+    expect(await paying).to.deep.include({ status: "completed", secret: SECRET });
+    await until(() => b.channel(ab.channelId).balances[1] === AMOUNT, "B paid by A");
+    await advance(600);
+    await until(async () => (await withdrawn(n, bc.channelId, 0)) > 0n, "B's withdrawal");
+    expect(await withdrawn(n, bc.channelId, 0)).to.equal(ETH - AMOUNT);
+    expect(await n.contract.secretRevealedAt(H)).to.equal(0n);
+  });
+
   it("a silent next hop: the payer is refunded after the lock expired, the forwarder recovers on chain", async function () {
     const { n, a, b, ab, bc, asCarol, held, paying } = await route("silent");
     const expiry = held.locks[0].expiry;

@@ -5,10 +5,19 @@
  * latest countersigned state in `ch.sync`, so the victim cannot learn it from there either.
  */
 import { BilayerError } from "../../src/protocol/errors";
-import { signStateWithKey, type CompactSignature } from "../../src/channels/state";
+import { randomBytes } from "node:crypto";
+import { hashlockOf, signStateWithKey, type CompactSignature } from "../../src/channels/state";
 import { PeerTransport } from "../../src/channels/transport";
 import { applyUpdate, type SignedSnapshot, type Snapshot } from "../../src/channels/updates";
-import { asObject, asUint, decodeSig, decodeUpdate, encodeSig, encodeSigned } from "../../src/channels/wire";
+import {
+  asObject,
+  asUint,
+  decodeSig,
+  decodeUpdate,
+  encodeSig,
+  encodeSigned,
+  encodeUpdate,
+} from "../../src/channels/wire";
 
 export type HostileBehaviour = "honest" | "refuse" | "silent";
 
@@ -29,6 +38,7 @@ export class HostileFollower {
     private readonly adjudicator: string,
     private base: Snapshot,
     behaviour: HostileBehaviour,
+    private readonly victim: string,
   ) {
     this.behaviour = behaviour;
     this.shown = "sigs" in base ? (base as SignedSnapshot) : undefined;
@@ -47,6 +57,7 @@ export class HostileFollower {
     behaviour: HostileBehaviour;
     victim: { address: string; url: string };
   }): Promise<HostileFollower> {
+    // It listens too, so a victim that restarts (on a new port) can dial it back.
     const transport = new PeerTransport({ privateKey: opts.key, port: 0 });
     const peer = new HostileFollower(
       transport,
@@ -56,6 +67,7 @@ export class HostileFollower {
       opts.adjudicator,
       opts.base,
       opts.behaviour,
+      opts.victim.address,
     );
     transport.on("ch.sync", () => ({ signed: peer.shown ? encodeSigned(peer.shown) : null }));
     transport.on("ch.propose", (_from, raw) => peer.onPropose(raw));
@@ -63,6 +75,34 @@ export class HostileFollower {
     transport.setPeerUrl(opts.victim.address, opts.victim.url);
     await transport.dial(opts.victim.url, opts.victim.address);
     return peer;
+  }
+
+  /**
+   * Asks the leader to settle the lock of `secret` to it (the claim a payee makes off chain). Whatever the leader
+   * then proposes is answered by the behaviour, so a refusing follower ends up holding the payout countersigned.
+   */
+  claim(secret: string): Promise<"committed" | "refused"> {
+    const update = { kind: "settle" as const, hashlock: hashlockOf(secret), secret };
+    return this.transport
+      .request(this.victim, "ch.request", {
+        channelId: this.base.state.channelId,
+        ref: randomBytes(16).toString("hex"),
+        update: encodeUpdate(update),
+      })
+      .then(
+        () => "committed" as const,
+        () => "refused" as const,
+      );
+  }
+
+  /** Where it listens. */
+  get url(): string {
+    return this.transport.url as string;
+  }
+
+  /** The held states that hold a lock with `hashlock`. */
+  holding(hashlock: string): SignedSnapshot[] {
+    return [...this.held.values()].filter((s) => s.locks.some((l) => l.hashlock === hashlock));
   }
 
   /** The highest version it holds signed by both. */
