@@ -210,6 +210,8 @@ describe("ChannelClient", function () {
       expect(result.status).to.equal("completed");
       expect(hashlockOf(result.secret as string)).to.equal(invoice.hashlock);
       await until(() => c.invoice(invoice.hashlock)?.status === "paid", "the invoice paid");
+      // Completed once A holds the secret: the settles that move the money commit right after.
+      await until(() => a.channel(ab.channelId).locks.length === 0, "the first hop's settle committed");
       expect(a.channel(ab.channelId).balances).to.deep.equal([ETH - 1000n, 1000n]);
       expect(b.channel(bc.channelId).balances).to.deep.equal([ETH - 1000n, 1000n]);
       for (const v of [a.channel(ab.channelId), b.channel(bc.channelId), c.channel(bc.channelId)]) {
