@@ -6,6 +6,8 @@
  *   channels:watchtower   runs a watchtower until Ctrl-C
  *   channels:open         asks a running client to open (and fund) a channel with a peer
  *   channels:pay          … to pay over a channel (or a route with --route and --hashlock)
+ *   channels:topup        … to top a channel up (co-signed, then executed on chain)
+ *   channels:partial-withdraw  … to take part of its balance out of an open channel
  *   channels:invoice      … to create an invoice (a hashlock to pay to)
  *   channels:close        … to close a channel cooperatively
  *   channels:dispute      … to register its latest state on chain
@@ -84,13 +86,30 @@ function clientTask(name: string, description: string, { amounts = false } = {})
 }
 
 /** A command on one channel (`--channel`) of a running client. */
-function channelTask(name: string, description: string): ConfigurableTaskDefinition {
-  return clientTask(name, description).addParam("channel", "Channel id");
+function channelTask(name: string, description: string, opts: { amounts?: boolean } = {}): ConfigurableTaskDefinition {
+  return clientTask(name, description, opts).addParam("channel", "Channel id");
 }
 
 function print(value: unknown): void {
   console.log(JSON.stringify(value, null, 2));
 }
+
+/** The `channels:client` options that pass straight to the daemon's policy flags (docs/CHANNELS.md §9). */
+const POLICY_PARAMS = [
+  ["confirmations", "confirmations"],
+  ["minChallenge", "min-challenge"],
+  ["maxChallenge", "max-challenge"],
+  ["defaultChallenge", "default-challenge"],
+  ["blockTime", "block-time"],
+  ["revealMargin", "reveal-margin"],
+  ["hopDelta", "hop-delta"],
+  ["finalDelta", "final-delta"],
+  ["maxLockExpiry", "max-lock-expiry"],
+  ["maxPendingLocks", "max-pending-locks"],
+  ["maxPendingLocked", "max-pending-locked"],
+  ["resizeExpiry", "resize-expiry"],
+  ["lockGrace", "lock-grace"],
+] as const;
 
 task("channels:deploy", "Deploys the channel adjudicator and records it in deployments/<network>.json").setAction(
   async (_args, hre) => {
@@ -112,6 +131,19 @@ task("channels:client", "Runs a channel client (peer endpoint and control API) u
   .addOptionalParam("peers", "Known peers, comma-separated ADDRESS=ws://HOST:PORT", "")
   .addOptionalParam("watchtower", "Watchtower URL (ws://HOST:PORT)", "")
   .addOptionalParam("maxAutoFund", "The most this client deposits into channels others open (ETH)", "0")
+  .addOptionalParam("confirmations", "Blocks to wait before acting on an event", "")
+  .addOptionalParam("minChallenge", "Shortest challenge period accepted, s (default 3600)", "")
+  .addOptionalParam("maxChallenge", "Longest challenge period accepted, s (default 30 days)", "")
+  .addOptionalParam("defaultChallenge", "Challenge period of the channels it opens, s (default 1 day)", "")
+  .addOptionalParam("blockTime", "The chain's block time, s (default 12): the margins' floors count in it", "")
+  .addOptionalParam("revealMargin", "Reveal a secret on chain this long before its lock expires, s (default 600)", "")
+  .addOptionalParam("hopDelta", "A forwarder's incoming lock outlives its outgoing one by this, s (default 1800)", "")
+  .addOptionalParam("finalDelta", "A payee needs this long before its lock expires, s (default 1200)", "")
+  .addOptionalParam("maxLockExpiry", "Latest lock expiry accepted, s from now (default 7 days)", "")
+  .addOptionalParam("maxPendingLocks", "Most locks a peer may have pending towards it (default 32)", "")
+  .addOptionalParam("maxPendingLocked", "Most a peer may have locked towards it (base units; default no limit)", "")
+  .addOptionalParam("resizeExpiry", "How long a top-up or partial withdrawal may wait for the chain, s", "")
+  .addOptionalParam("lockGrace", "After a lock's expiry, wait this long for the peer before going on chain, s", "")
   .addOptionalParam("logLevel", "pino log level", process.env.LOG_LEVEL ?? "info")
   .setAction(
     async (
@@ -125,7 +157,7 @@ task("channels:client", "Runs a channel client (peer endpoint and control API) u
         watchtower: string;
         maxAutoFund: string;
         logLevel: string;
-      },
+      } & Record<(typeof POLICY_PARAMS)[number][0], string>,
       hre,
     ) => {
       const path = await import("node:path");
@@ -138,6 +170,7 @@ task("channels:client", "Runs a channel client (peer endpoint and control API) u
       const dataDir = args.dataDir || path.join(hre.config.paths.root, ".data", "channels", hre.network.name, address);
       const argv = daemonArgv(hre, dep, { ...args, key, dataDir });
       argv.push("--max-auto-fund", (await amountOf(args.maxAutoFund, 18)).toString());
+      for (const [param, flag] of POLICY_PARAMS) if (args[param]) argv.push(`--${flag}`, args[param]);
       for (const p of args.peers.split(",").filter((x) => x.length > 0)) argv.push("--peer", p);
       if (args.watchtower) argv.push("--watchtower", args.watchtower);
       console.error(
@@ -175,7 +208,7 @@ clientTask("channels:open", "Opens a channel from a running client to a peer", {
   .addParam("amount", "This client's deposit (ETH, or whole tokens with --decimals)")
   .addOptionalParam("peerAmount", "The peer's deposit (it must accept funding that much)", "0")
   .addOptionalParam("asset", "ERC-20 token address (default: ETH)", "")
-  .addOptionalParam("challenge", "Challenge duration in seconds", 3600, types.int)
+  .addOptionalParam("challenge", "Challenge duration in seconds (default: the client's policy)", 0, types.int)
   .setAction(
     async (args: {
       peer: string;
@@ -193,7 +226,7 @@ clientTask("channels:open", "Opens a channel from a running client to a peer", {
           peer: args.peer,
           deposit: (await amountOf(args.amount, args.decimals)).toString(),
           peerDeposit: (await amountOf(args.peerAmount, args.decimals)).toString(),
-          challengeDuration: String(args.challenge),
+          ...(args.challenge > 0 ? { challengeDuration: String(args.challenge) } : {}),
           ...(args.asset ? { asset: args.asset } : {}),
         }),
       );
@@ -237,6 +270,26 @@ clientTask("channels:pay", "Pays over a channel of a running client (or over a r
       );
     },
   );
+
+channelTask("channels:topup", "Tops a channel of a running client up: co-signed, then executed on chain", {
+  amounts: true,
+})
+  .addParam("amount", "Amount added to this client's balance (ETH, or whole tokens with --decimals)")
+  .setAction(async (args: { channel: string; amount: string; decimals: number; rpc: string }) => {
+    const amount = (await amountOf(args.amount, args.decimals)).toString();
+    print(await call(args.rpc, "ch_topUp", { channelId: args.channel, amount }));
+  });
+
+channelTask(
+  "channels:partial-withdraw",
+  "Takes part of a running client's balance out of an open channel (co-signed, then executed on chain)",
+  { amounts: true },
+)
+  .addParam("amount", "Amount taken out of this client's balance (ETH, or whole tokens with --decimals)")
+  .setAction(async (args: { channel: string; amount: string; decimals: number; rpc: string }) => {
+    const amount = (await amountOf(args.amount, args.decimals)).toString();
+    print(await call(args.rpc, "ch_withdrawPartially", { channelId: args.channel, amount }));
+  });
 
 clientTask("channels:invoice", "Creates an invoice on a running client: the hashlock a payer locks to", {
   amounts: true,

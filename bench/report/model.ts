@@ -79,10 +79,10 @@ export const CONFIGURED: readonly Configured[] = [
   },
   {
     key: "channelChallengeDurationSeconds",
-    value: 3600,
+    value: 24 * 3600,
     unit: "s",
     what: "channel challenge period: a disputed channel settles this long after the last registration",
-    source: "default `challengeDuration` of `ChannelClient.openChannel` in src/channels/client.ts",
+    source: "`DEFAULT_POLICY.defaultChallengeDuration` in src/channels/policy.ts (the channels a client opens)",
   },
 ];
 
@@ -276,6 +276,16 @@ export function verdicts(results: Results): Verdict[] {
     () =>
       `register ${fmt(num(results, "channel.registerGas"), 0)} + refute ${fmt(num(results, "channel.refuteGas"), 0)} + ` +
       `conclude ${fmt(num(results, "channel.concludeGas"), 0)}`,
+  );
+  upper(
+    "channel.erc20HappyPathGas",
+    180_000,
+    "ERC-20 channel life cycle (open funded by both, cooperative close) ≤ 180,000 gas",
+    () =>
+      `open funded by both ${fmt(num(results, "channel.erc20OpenFundedGas"), 0)} + close; ` +
+      `open, fund, close: ${fmt(num(results, "channel.erc20ThreeStepGas"), 0)}; ` +
+      `first channel of a token: ${fmt(num(results, "channel.erc20FirstChannelHappyPathGas"), 0)}`,
+    false,
   );
   lower("channel.paymentsPerSecond", 2_000, "channel ≥ 2,000 payments/s", () => loadNote(results, "channel"));
   const full = results.fullRun;

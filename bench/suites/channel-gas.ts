@@ -9,6 +9,14 @@
  * Happy path: open (+ fund by participant 0, same transaction), fund by
  * participant 1, cooperative close paying both. Dispute path: register, refute
  * with a newer state, conclude. Everything is ETH unless the key says ERC-20.
+ *
+ * ERC-20 figures use a plain OpenZeppelin token (`ChannelPlainToken`) in an
+ * adjudicator that already holds that token for other channels, the steady
+ * state; `erc20FirstChannel*` is the first channel of a token, which creates
+ * the adjudicator's balance slot (and refunds part of it when it empties). The
+ * ERC-20 happy path opens funded by both (`openFunded`, the peer's deposit
+ * pulled with its signed consent) and closes; `erc20ThreeStepGas` is open,
+ * fund and close as for ETH.
  */
 import { keccak256, toUtf8Bytes, Wallet, ZeroAddress } from "ethers";
 import type { ContractTransactionResponse } from "ethers";
@@ -19,7 +27,9 @@ import {
   lockedTotalOf,
   lockProof,
   locksRoot,
+  signFundingWithKey,
   signStateWithKey,
+  signTopUpWithKey,
   signWithdrawalWithKey,
   ZERO_BYTES32,
   type ChannelParams,
@@ -27,14 +37,14 @@ import {
   type CompactSignature,
   type Lock,
 } from "../../src/channels/state";
-import type { ChannelAdjudicator, ChannelTestToken } from "../../typechain-types";
+import type { ChannelAdjudicator, ChannelPlainToken } from "../../typechain-types";
 
 type HardhatEthers = HardhatRuntimeEnvironment["ethers"];
 
 /** Printed by bench/run.ts before the suite runs. */
 export const description =
   "Channel adjudicator gas from receipts (in-process Hardhat, osaka): happy path (open+fund, fund, cooperative close) " +
-  "and dispute path (register, refute, conclude), targets < 180,000 and < 250,000";
+  "and dispute path (register, refute, conclude), targets < 180,000 and < 250,000; ERC-20 life cycle ≤ 180,000";
 
 /** Gas per operation, and the two life-cycle totals the targets are set on. */
 export interface ChannelGasReport extends Record<string, number> {
@@ -53,15 +63,21 @@ export interface ChannelGasReport extends Record<string, number> {
   registerDepositsGas: number;
   revealSecretGas: number;
   lastWithdrawGas: number;
+  registerWithLocksGas: number;
   erc20OpenGas: number;
   erc20FundGas: number;
   erc20CooperativeCloseGas: number;
+  erc20ThreeStepGas: number;
+  erc20OpenFundedGas: number;
   erc20HappyPathGas: number;
+  erc20FirstChannelHappyPathGas: number;
 }
 
 /** The targets of issue 6 (ahead of statechannels Nitro ≈ 187,000 and Perun ≈ 265,000). */
 export const HAPPY_PATH_GAS_TARGET = 180_000;
 export const DISPUTE_PATH_GAS_TARGET = 250_000;
+/** The target of issue 13: an ERC-20 channel's whole life cycle on L1. */
+export const ERC20_HAPPY_PATH_GAS_TARGET = 180_000;
 
 const ETH = 10n ** 18n;
 
@@ -90,10 +106,10 @@ export async function measureChannelGas(ethers: HardhatEthers): Promise<ChannelG
   const [deployer] = await ethers.getSigners();
   const adjudicator = (await ethers.deployContract("ChannelAdjudicator", deployer)) as unknown as ChannelAdjudicator;
   const token = (await ethers.deployContract(
-    "ChannelTestToken",
+    "ChannelPlainToken",
     ["Bench", "BNC"],
     deployer,
-  )) as unknown as ChannelTestToken;
+  )) as unknown as ChannelPlainToken;
   const adjudicatorAddress = await adjudicator.getAddress();
   const tokenAddress = await token.getAddress();
   const chainId = (await provider.getNetwork()).chainId;
@@ -144,19 +160,47 @@ export async function measureChannelGas(ethers: HardhatEthers): Promise<ChannelG
   const final = stateOf(happy, 42n, [ETH / 4n, (7n * ETH) / 4n], [], true);
   const cooperativeCloseGas = await gasOf(asAlice.close(happy, final, sign(final)));
 
-  // Happy path (ERC-20).
+  // ERC-20: the first channel of the token, opened funded by both and closed.
+  const fundingOf = async (params: ChannelParams, amount: bigint) => {
+    const funding = {
+      channelId: channelId(params, chainId, adjudicatorAddress),
+      participant: 1 as const,
+      amount,
+      expiry: BigInt((await provider.getBlock("latest"))!.timestamp) + 3600n,
+    };
+    return { funding, sig: signFundingWithKey(bob.key, funding, chainId, adjudicatorAddress) };
+  };
+  const closeBoth = (params: ChannelParams) => {
+    const final = stateOf(params, 42n, [ETH / 4n, (7n * ETH) / 4n], [], true);
+    return asAlice.close(params, final, sign(final));
+  };
+  const first = newParams(tokenAddress);
+  const firstConsent = await fundingOf(first, ETH);
+  const erc20FirstChannelHappyPathGas =
+    (await gasOf(asAlice.openFunded(first, ETH, firstConsent.funding, firstConsent.sig))) +
+    (await gasOf(closeBoth(first)));
+  // Another channel keeps a balance of the token in the adjudicator from here on: the steady state.
+  await asAlice.open(newParams(tokenAddress), 1n);
+  const dual = newParams(tokenAddress);
+  const dualConsent = await fundingOf(dual, ETH);
+  const erc20OpenFundedGas = await gasOf(asAlice.openFunded(dual, ETH, dualConsent.funding, dualConsent.sig));
+  const erc20DualCloseGas = await gasOf(closeBoth(dual));
   const happyToken = newParams(tokenAddress);
   const erc20OpenGas = await gasOf(asAlice.open(happyToken, ETH));
   const erc20FundGas = await gasOf(asBob.fund(happyToken, ETH));
-  const finalToken = stateOf(happyToken, 42n, [ETH / 4n, (7n * ETH) / 4n], [], true);
-  const erc20CooperativeCloseGas = await gasOf(asAlice.close(happyToken, finalToken, sign(finalToken)));
+  const erc20CooperativeCloseGas = await gasOf(closeBoth(happyToken));
 
   // Top-up and partial withdrawal while open.
   const open = newParams(ZeroAddress);
   await asAlice.open(open, ETH, { value: ETH });
   await asBob.fund(open, ETH, { value: ETH });
   const toppedUp = stateOf(open, 10n, [2n * ETH, ETH]);
-  const topUpGas = await gasOf(asAlice.topUp(open, toppedUp, sign(toppedUp), ETH, { value: ETH }));
+  const top = { state: toppedUp, expiry: BigInt((await provider.getBlock("latest"))!.timestamp) + 3600n };
+  const topSigs: [CompactSignature, CompactSignature] = [
+    signTopUpWithKey(alice.key, top, chainId, adjudicatorAddress),
+    signTopUpWithKey(bob.key, top, chainId, adjudicatorAddress),
+  ];
+  const topUpGas = await gasOf(asAlice.topUp(open, top, topSigs, ETH, { value: ETH }));
   const withdrawal = {
     channelId: toppedUp.channelId,
     version: 11n,
@@ -175,9 +219,9 @@ export async function measureChannelGas(ethers: HardhatEthers): Promise<ChannelG
   await asAlice.open(disputed, ETH, { value: ETH });
   await asBob.fund(disputed, ETH, { value: ETH });
   const stale = stateOf(disputed, 5n, [(3n * ETH) / 2n, ETH / 2n]);
-  const registerGas = await gasOf(asAlice.register(disputed, stale, sign(stale)));
+  const registerGas = await gasOf(asAlice.register(disputed, stale, sign(stale), []));
   const newer = stateOf(disputed, 9n, [ETH / 2n, (3n * ETH) / 2n]);
-  const refuteGas = await gasOf(asRelayer.refute(disputed, newer, sign(newer)));
+  const refuteGas = await gasOf(asRelayer.refute(disputed, newer, sign(newer), []));
   await increaseTime(3600n);
   const concludeGas = await gasOf(asBob.conclude(disputed));
   const withdrawGas = await gasOf(asBob.withdraw(disputed, 1));
@@ -199,7 +243,7 @@ export async function measureChannelGas(ethers: HardhatEthers): Promise<ChannelG
     { sender: 1, receiver: 0, amount: ETH / 5n, hashlock: keccak256(toUtf8Bytes("other")), expiry: now + 100_000n },
   ];
   const withLocks = stateOf(locked, 3n, [ETH - ETH / 10n, ETH - ETH / 5n], locks);
-  await asAlice.register(locked, withLocks, sign(withLocks));
+  const registerWithLocksGas = await gasOf(asAlice.register(locked, withLocks, sign(withLocks), locks));
   await increaseTime(3600n);
   await asAlice.conclude(locked);
   const revealSecretGas = await gasOf(asBob.revealSecret(secret));
@@ -221,10 +265,14 @@ export async function measureChannelGas(ethers: HardhatEthers): Promise<ChannelG
     registerDepositsGas,
     revealSecretGas,
     lastWithdrawGas,
+    registerWithLocksGas,
     erc20OpenGas,
     erc20FundGas,
     erc20CooperativeCloseGas,
-    erc20HappyPathGas: erc20OpenGas + erc20FundGas + erc20CooperativeCloseGas,
+    erc20ThreeStepGas: erc20OpenGas + erc20FundGas + erc20CooperativeCloseGas,
+    erc20OpenFundedGas,
+    erc20HappyPathGas: erc20OpenFundedGas + erc20DualCloseGas,
+    erc20FirstChannelHappyPathGas,
   };
 }
 

@@ -22,18 +22,29 @@ library ChannelAssets {
         if (asset == address(0)) {
             if (msg.value != amount) revert IChannelAdjudicator.ChannelAdjudicatorValueMismatch(amount, msg.value);
             received = amount;
+            _checkHoldings(holdings, received);
         } else {
             if (msg.value != 0) revert IChannelAdjudicator.ChannelAdjudicatorValueMismatch(0, msg.value);
-            if (amount != 0) {
-                IERC20 token = IERC20(asset);
-                uint256 before = token.balanceOf(address(this));
-                token.safeTransferFrom(msg.sender, address(this), amount);
-                received = token.balanceOf(address(this)) - before;
-            }
+            received = pullToken(asset, msg.sender, amount, holdings);
         }
-        if (holdings + received > ChannelSlot.MAX_AMOUNT) {
-            revert IChannelAdjudicator.ChannelAdjudicatorHoldingsOverflow(holdings + received);
+    }
+
+    /// @notice Pulls `amount` of the token `asset` from `from` (who approved the adjudicator) and returns what
+    /// actually arrived, measured as the growth of the adjudicator's balance, so a fee-on-transfer token is credited
+    /// only what it delivered. Checks that `holdings` plus it stays within 112 bits.
+    function pullToken(
+        address asset,
+        address from,
+        uint256 amount,
+        uint256 holdings
+    ) internal returns (uint256 received) {
+        if (amount != 0) {
+            IERC20 token = IERC20(asset);
+            uint256 before = token.balanceOf(address(this));
+            token.safeTransferFrom(from, address(this), amount);
+            received = token.balanceOf(address(this)) - before;
         }
+        _checkHoldings(holdings, received);
     }
 
     /// @notice Pays `amount` to `to` with all the gas left, or reverts.
@@ -52,6 +63,12 @@ library ChannelAssets {
         if (amount == 0) return true;
         if (asset == address(0)) return _sendEth(to, amount, CLOSE_PAYOUT_GAS_LIMIT);
         return IERC20(asset).trySafeTransfer(to, amount);
+    }
+
+    function _checkHoldings(uint256 holdings, uint256 received) private pure {
+        if (holdings + received > ChannelSlot.MAX_AMOUNT) {
+            revert IChannelAdjudicator.ChannelAdjudicatorHoldingsOverflow(holdings + received);
+        }
     }
 
     /// @dev A value call that copies no return data, so a receiver cannot make the caller pay for a huge one.

@@ -5,14 +5,24 @@ import {IChannelAdjudicator} from "../interfaces/IChannelAdjudicator.sol";
 
 /// @title ChannelHashing
 /// @notice The hashes of docs/CHANNELS.md §2–§5, mirrored by `src/channels/state.ts`: the channel id, the EIP-712
-/// struct hashes of a state and of a withdrawal, a lock's leaf and a secret's hashlock. Every encoding is `abi.encode`
-/// (each value widened to a 32-byte word).
+/// struct hashes of a state, a top-up, a funding consent and a withdrawal, a lock's leaf and a secret's hashlock.
+/// Every encoding is `abi.encode` (each value widened to a 32-byte word).
 // EIP-712 type strings are what they are.
 // solhint-disable gas-small-strings
 library ChannelHashing {
     /// @notice `keccak256` of the EIP-712 type of a state.
     bytes32 internal constant STATE_TYPEHASH = keccak256(
         "ChannelState(bytes32 channelId,uint64 version,uint256[2] balances,bytes32 locksRoot,uint256 lockedTotal,bool isFinal)"
+    );
+
+    /// @notice `keccak256` of the EIP-712 type of a top-up (a struct with the state nested in it).
+    bytes32 internal constant TOP_UP_TYPEHASH = keccak256(
+        "TopUp(ChannelState state,uint64 expiry)ChannelState(bytes32 channelId,uint64 version,uint256[2] balances,bytes32 locksRoot,uint256 lockedTotal,bool isFinal)"
+    );
+
+    /// @notice `keccak256` of the EIP-712 type of a funding consent.
+    bytes32 internal constant FUNDING_TYPEHASH = keccak256(
+        "Funding(bytes32 channelId,uint8 participant,uint256 amount,uint64 expiry)"
     );
 
     /// @notice `keccak256` of the EIP-712 type of a withdrawal.
@@ -52,6 +62,19 @@ library ChannelHashing {
                     state.lockedTotal,
                     state.isFinal
                 )
+            );
+    }
+
+    /// @notice EIP-712 `hashStruct` of a top-up: the nested state is encoded as its own `hashStruct`.
+    function topUpStructHash(IChannelAdjudicator.TopUp calldata top) internal pure returns (bytes32) {
+        return keccak256(abi.encode(TOP_UP_TYPEHASH, stateStructHash(top.state), top.expiry));
+    }
+
+    /// @notice EIP-712 `hashStruct` of a funding consent.
+    function fundingStructHash(IChannelAdjudicator.Funding calldata funding) internal pure returns (bytes32) {
+        return
+            keccak256(
+                abi.encode(FUNDING_TYPEHASH, funding.channelId, funding.participant, funding.amount, funding.expiry)
             );
     }
 

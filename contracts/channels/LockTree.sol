@@ -21,7 +21,8 @@ library LockTree {
         return node;
     }
 
-    /// @notice The root of `leaves` (the reference the TypeScript twin is tested against; not used on chain).
+    /// @notice The root of `leaves`: `register` and `refute` check a state's locks against it (and the TypeScript twin
+    /// is tested against it).
     function root(bytes32[] memory leaves) internal pure returns (bytes32) {
         uint256 n = leaves.length;
         if (n == 0) {

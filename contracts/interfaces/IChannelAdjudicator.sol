@@ -65,6 +65,29 @@ interface IChannelAdjudicator {
         uint64 expiry;
     }
 
+    /// @notice A top-up of an open channel, signed by both participants with EIP-712: `state` already includes the
+    /// amount (its total is the holdings plus what arrives) and becomes the version floor.
+    /// @param state The co-signed state after the top-up.
+    /// @param expiry The last timestamp at which the top-up may be executed; after it the participants continue from
+    /// the state before it, and the top-up can never void their later states.
+    struct TopUp {
+        ChannelState state;
+        uint64 expiry;
+    }
+
+    /// @notice One participant's consent to have its deposit pulled into a token channel by the opener's
+    /// `openFunded`, signed by that participant alone with EIP-712. It is good for one channel id, which opens once.
+    /// @param channelId The channel it funds.
+    /// @param participant The index of the participant whose tokens are pulled (the signer).
+    /// @param amount How much is pulled.
+    /// @param expiry The last timestamp at which it may be used.
+    struct Funding {
+        bytes32 channelId;
+        uint8 participant;
+        uint256 amount;
+        uint64 expiry;
+    }
+
     /// @notice A hash-locked conditional payment inside a state (docs/CHANNELS.md §5).
     /// @param sender Index of the participant the amount comes from.
     /// @param receiver Index of the participant it goes to if the secret is revealed in time (`1 - sender`).
@@ -316,6 +339,32 @@ interface IChannelAdjudicator {
     /// @param remaining What is left locked.
     error ChannelAdjudicatorLockExceedsLocked(uint256 amount, uint256 remaining);
 
+    /// @notice The locks given with a state are not the ones it commits to: their tree root or the sum of their amounts
+    /// differs from the state's `locksRoot` or `lockedTotal` (a remainder would be stuck forever).
+    /// @param locksRoot The state's locks root.
+    /// @param computedRoot The root of the locks given.
+    /// @param lockedTotal The state's locked total.
+    /// @param computedTotal The sum of the amounts of the locks given (`type(uint256).max` past 2^112 - 1).
+    error ChannelAdjudicatorLocksMismatch(
+        bytes32 locksRoot,
+        bytes32 computedRoot,
+        uint256 lockedTotal,
+        uint256 computedTotal
+    );
+
+    /// @notice The top-up can no longer be executed.
+    /// @param expiry Its expiry.
+    /// @param timestamp The current block timestamp.
+    error ChannelAdjudicatorTopUpExpired(uint64 expiry, uint256 timestamp);
+
+    /// @notice The funding consent can no longer be used.
+    /// @param expiry Its expiry.
+    /// @param timestamp The current block timestamp.
+    error ChannelAdjudicatorFundingExpired(uint64 expiry, uint256 timestamp);
+
+    /// @notice Pulling a participant's deposit needs an ERC-20 channel (ETH cannot be pulled).
+    error ChannelAdjudicatorNotToken();
+
     /// @notice The secret was already revealed.
     /// @param hashlock Its hashlock.
     /// @param revealedAt When it was first revealed.
@@ -334,22 +383,40 @@ interface IChannelAdjudicator {
     /// @return channelId The channel's id.
     function open(ChannelParams calldata params, uint256 amount) external payable returns (bytes32 channelId);
 
+    /// @notice Opens a token channel funded by both participants in one transaction: the caller's deposit and the
+    /// other participant's, pulled with its signed consent.
+    /// @dev Both deposits count as the participants' unilateral deposits (credited by what arrived, for
+    /// fee-on-transfer tokens). The consent names this channel's id, the other participant's index, a non-zero amount
+    /// and an expiry; an id opens once, so a consent is used at most once.
+    /// @param params The channel's parameters (`asset` is an ERC-20).
+    /// @param amount The caller's deposit (may be 0).
+    /// @param funding The other participant's consent.
+    /// @param sig The other participant's signature over `funding`.
+    /// @return channelId The channel's id.
+    function openFunded(
+        ChannelParams calldata params,
+        uint256 amount,
+        Funding calldata funding,
+        Signature calldata sig
+    ) external returns (bytes32 channelId);
+
     /// @notice The caller's unilateral deposit into an open channel: once per participant, and only before any
     /// top-up or partial withdrawal (after that, funds enter only with a co-signed `topUp`).
     /// @param params The channel's parameters.
     /// @param amount The deposit (non-zero); for ETH it must equal `msg.value`.
     function fund(ChannelParams calldata params, uint256 amount) external payable;
 
-    /// @notice Adds funds to an open channel against a co-signed `state` that already includes them.
-    /// @dev `state.version` must exceed the version floor, and the state's total must equal the holdings plus what is
-    /// received. `state` becomes the version floor. Anyone may pay. A zero amount is a pure checkpoint.
+    /// @notice Adds funds to an open channel against a co-signed top-up whose state already includes them.
+    /// @dev Until `top.expiry`; `top.state.version` must exceed the version floor, and the state's total must equal
+    /// the holdings plus what is received. The state becomes the version floor. Anyone may pay. A zero amount is a
+    /// pure checkpoint.
     /// @param params The channel's parameters.
-    /// @param state The co-signed state after the top-up.
-    /// @param sigs The signatures of participants 0 and 1 over `state`.
+    /// @param top The co-signed top-up.
+    /// @param sigs The signatures of participants 0 and 1 over `top` (the `TopUp` type, not the bare state).
     /// @param amount The top-up; for ETH it must equal `msg.value`.
     function topUp(
         ChannelParams calldata params,
-        ChannelState calldata state,
+        TopUp calldata top,
         Signature[2] calldata sigs,
         uint256 amount
     ) external payable;
@@ -381,7 +448,14 @@ interface IChannelAdjudicator {
     /// @param params The channel's parameters.
     /// @param state A co-signed state at or above the version floor (and at least version 1).
     /// @param sigs The signatures of participants 0 and 1 over `state`.
-    function register(ChannelParams calldata params, ChannelState calldata state, Signature[2] calldata sigs) external;
+    /// @param locks The state's locks in tree order: their root and total must be the state's `locksRoot` and
+    /// `lockedTotal` (empty for a state without locks).
+    function register(
+        ChannelParams calldata params,
+        ChannelState calldata state,
+        Signature[2] calldata sigs,
+        Lock[] calldata locks
+    ) external;
 
     /// @notice Starts a dispute with the deposit state (version 0: each participant gets its deposit back), for when
     /// no state was ever co-signed. Only a participant may call it, and only before any top-up or partial withdrawal.
@@ -393,7 +467,13 @@ interface IChannelAdjudicator {
     /// @param params The channel's parameters.
     /// @param state The newer co-signed state.
     /// @param sigs The signatures of participants 0 and 1 over `state`.
-    function refute(ChannelParams calldata params, ChannelState calldata state, Signature[2] calldata sigs) external;
+    /// @param locks The state's locks in tree order, as for `register`.
+    function refute(
+        ChannelParams calldata params,
+        ChannelState calldata state,
+        Signature[2] calldata sigs,
+        Lock[] calldata locks
+    ) external;
 
     /// @notice Fixes the registered state as the outcome once the deadline is reached; anyone may call it.
     /// @param params The channel's parameters.
@@ -445,6 +525,16 @@ interface IChannelAdjudicator {
     /// @param state The state.
     /// @return The digest.
     function stateDigest(ChannelState calldata state) external view returns (bytes32);
+
+    /// @notice The EIP-712 digest both participants sign for `top`.
+    /// @param top The top-up.
+    /// @return The digest.
+    function topUpDigest(TopUp calldata top) external view returns (bytes32);
+
+    /// @notice The EIP-712 digest the funding participant signs for `funding`.
+    /// @param funding The consent.
+    /// @return The digest.
+    function fundingDigest(Funding calldata funding) external view returns (bytes32);
 
     /// @notice The EIP-712 digest both participants sign for `withdrawal`.
     /// @param withdrawal The withdrawal.

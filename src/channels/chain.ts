@@ -5,7 +5,7 @@ import type { ChannelAdjudicator } from "../../typechain-types/contracts/channel
 import { BilayerError } from "../protocol/errors";
 import { lockProof, ZERO_ADDRESS } from "./state";
 import type { ChannelStore } from "./store";
-import type { ChannelParams, ChannelState, CompactSignature, Lock } from "./state";
+import type { ChannelParams, ChannelState, CompactSignature, Funding, Lock, TopUp, Withdrawal } from "./state";
 import type { Party } from "./updates";
 
 /*
@@ -64,7 +64,13 @@ export class ChainTxError extends BilayerError {
 }
 
 const ADJUDICATOR_INTERFACE: Interface = ChannelAdjudicator__factory.createInterface() as unknown as Interface;
-const ERC20_ABI = ["function approve(address spender, uint256 amount) returns (bool)"];
+/** Gas added to every estimate besides the quarter (the cold accesses a path change can add). */
+const GAS_MARGIN = 20_000n;
+
+const ERC20_ABI = [
+  "function approve(address spender, uint256 amount) returns (bool)",
+  "function allowance(address owner, address spender) view returns (uint256)",
+];
 
 interface Struct {
   [key: string]: unknown;
@@ -280,12 +286,24 @@ export class AdjudicatorLogReader {
     private readonly maxRange = 2_000,
   ) {}
 
-  /** The events in blocks `fromBlock..` up to the confirmed head, and the last block read. */
-  async read(fromBlock: number, clock?: ChainClock): Promise<{ events: AdjudicatorEvent[]; toBlock: number }> {
+  /**
+   * The events in blocks `fromBlock..` up to the confirmed head, the last block read and its timestamp: no event
+   * that is not in `events` can ever appear in a block at or before `toBlock`, so whatever must have happened by a
+   * time at or before `timestamp` and is not there never happened.
+   */
+  async read(
+    fromBlock: number,
+    clock?: ChainClock,
+  ): Promise<{ events: AdjudicatorEvent[]; toBlock: number; timestamp: bigint }> {
     const head = await this.provider.getBlock("latest");
-    if (!head) return { events: [], toBlock: fromBlock - 1 };
+    if (!head) return { events: [], toBlock: fromBlock - 1, timestamp: 0n };
     clock?.observe(BigInt(head.timestamp));
     const last = head.number - this.confirmations;
+    let timestamp = BigInt(head.timestamp);
+    if (this.confirmations > 0) {
+      const block = last >= 0 ? await this.provider.getBlock(last) : null;
+      timestamp = block ? BigInt(block.timestamp) : 0n;
+    }
     const events: AdjudicatorEvent[] = [];
     let from = fromBlock;
     while (from <= last) {
@@ -298,7 +316,7 @@ export class AdjudicatorLogReader {
       from = to + 1;
     }
     events.sort((x, y) => x.block - y.block || x.logIndex - y.logIndex);
-    return { events, toBlock: Math.max(last, fromBlock - 1) };
+    return { events, toBlock: Math.max(last, fromBlock - 1), timestamp };
   }
 }
 
@@ -355,57 +373,122 @@ export class Adjudicator {
     return result;
   }
 
-  /** Approves the adjudicator for `amount` of an ERC-20 asset (nothing for ETH). */
-  private async approve(asset: string, amount: bigint): Promise<void> {
+  /**
+   * Sends the adjudicator's `method` with `args`, its gas estimated and given a quarter more: what others do on
+   * the same channel between the estimate and the inclusion (a withdrawal, a refutation) can change the path taken.
+   */
+  private invoke(action: string, method: string, args: unknown[], value = 0n): Promise<TransactionReceipt> {
+    return this.send(action, async () => {
+      const fn = this.contract.getFunction(method);
+      const estimate = await fn.estimateGas(...args, { value });
+      return (await fn.send(...args, {
+        value,
+        gasLimit: (estimate * 5n) / 4n + GAS_MARGIN,
+      })) as ContractTransactionResponse;
+    });
+  }
+
+  /**
+   * Makes sure the adjudicator may pull `amount` of an ERC-20 asset from this signer (nothing for ETH): approves
+   * that much when the allowance left is smaller.
+   */
+  async approve(asset: string, amount: bigint): Promise<void> {
     if (asset === ZERO_ADDRESS || amount === 0n) return;
     const token = new Contract(asset, ERC20_ABI, this.signer);
+    const owner = await this.signer.getAddress();
+    const allowance = (await token.allowance(owner, this.address)) as bigint;
+    if (allowance >= amount) return;
     await this.send("approve", () => token.approve(this.address, amount) as Promise<ContractTransactionResponse>);
   }
 
   async open(params: ChannelParams, amount: bigint): Promise<TransactionReceipt> {
     await this.approve(params.asset, amount);
     const value = params.asset === ZERO_ADDRESS ? amount : 0n;
-    return this.send("open", () => this.contract.open(params, amount, { value }));
+    return this.invoke("open", "open", [params, amount], value);
   }
 
   async fund(params: ChannelParams, amount: bigint): Promise<TransactionReceipt> {
     await this.approve(params.asset, amount);
     const value = params.asset === ZERO_ADDRESS ? amount : 0n;
-    return this.send("fund", () => this.contract.fund(params, amount, { value }));
+    return this.invoke("fund", "fund", [params, amount], value);
+  }
+
+  /** Opens a token channel with this signer's deposit and the peer's, pulled with its signed consent. */
+  async openFunded(
+    params: ChannelParams,
+    amount: bigint,
+    funding: Funding,
+    sig: CompactSignature,
+  ): Promise<TransactionReceipt> {
+    await this.approve(params.asset, amount);
+    return this.invoke("openFunded", "openFunded", [params, amount, funding, sig]);
+  }
+
+  /** Executes a co-signed top-up, paying `amount` from this signer. */
+  async topUp(
+    params: ChannelParams,
+    top: TopUp,
+    sigs: readonly CompactSignature[],
+    amount: bigint,
+  ): Promise<TransactionReceipt> {
+    await this.approve(params.asset, amount);
+    const value = params.asset === ZERO_ADDRESS ? amount : 0n;
+    return this.invoke("topUp", "topUp", [params, top, [sigs[0], sigs[1]], amount], value);
+  }
+
+  /** Executes a co-signed partial withdrawal. */
+  partialWithdraw(
+    params: ChannelParams,
+    withdrawal: Withdrawal,
+    sigs: readonly CompactSignature[],
+  ): Promise<TransactionReceipt> {
+    return this.invoke("partialWithdraw", "partialWithdraw", [params, withdrawal, [sigs[0], sigs[1]]]);
   }
 
   close(params: ChannelParams, state: ChannelState, sigs: readonly CompactSignature[]): Promise<TransactionReceipt> {
-    return this.send("close", () => this.contract.close(params, state, [sigs[0], sigs[1]]));
+    return this.invoke("close", "close", [params, state, [sigs[0], sigs[1]]]);
   }
 
-  register(params: ChannelParams, state: ChannelState, sigs: readonly CompactSignature[]): Promise<TransactionReceipt> {
-    return this.send("register", () => this.contract.register(params, state, [sigs[0], sigs[1]]));
+  /** Registers a co-signed state with the locks it commits to. */
+  register(
+    params: ChannelParams,
+    state: ChannelState,
+    sigs: readonly CompactSignature[],
+    locks: readonly Lock[],
+  ): Promise<TransactionReceipt> {
+    return this.invoke("register", "register", [params, state, [sigs[0], sigs[1]], [...locks]]);
   }
 
   registerDeposits(params: ChannelParams): Promise<TransactionReceipt> {
-    return this.send("registerDeposits", () => this.contract.registerDeposits(params));
+    return this.invoke("registerDeposits", "registerDeposits", [params]);
   }
 
-  refute(params: ChannelParams, state: ChannelState, sigs: readonly CompactSignature[]): Promise<TransactionReceipt> {
-    return this.send("refute", () => this.contract.refute(params, state, [sigs[0], sigs[1]]));
+  /** Refutes the registered state with a newer co-signed one and the locks it commits to. */
+  refute(
+    params: ChannelParams,
+    state: ChannelState,
+    sigs: readonly CompactSignature[],
+    locks: readonly Lock[],
+  ): Promise<TransactionReceipt> {
+    return this.invoke("refute", "refute", [params, state, [sigs[0], sigs[1]], [...locks]]);
   }
 
   conclude(params: ChannelParams): Promise<TransactionReceipt> {
-    return this.send("conclude", () => this.contract.conclude(params));
+    return this.invoke("conclude", "conclude", [params]);
   }
 
   withdraw(params: ChannelParams, participant: Party): Promise<TransactionReceipt> {
-    return this.send("withdraw", () => this.contract.withdraw(params, participant));
+    return this.invoke("withdraw", "withdraw", [params, participant]);
   }
 
   revealSecret(secret: string): Promise<TransactionReceipt> {
-    return this.send("revealSecret", () => this.contract.revealSecret(secret));
+    return this.invoke("revealSecret", "revealSecret", [secret]);
   }
 
   /** Resolves `locks[index]` of a concluded channel whose registered state committed to `locks`. */
   unlock(params: ChannelParams, locks: readonly Lock[], index: number): Promise<TransactionReceipt> {
     const proof = lockProof(locks, index);
-    return this.send("unlock", () => this.contract.unlock(params, locks[index], index, proof));
+    return this.invoke("unlock", "unlock", [params, locks[index], index, proof]);
   }
 
   async getChannel(channelId: string): Promise<OnchainChannel> {

@@ -10,26 +10,42 @@ import {
   type AdjudicatorEvent,
 } from "./chain";
 import { errText, LiveChannel, refused, UpdateEngine, type Committed, type EngineHost, type Proposal } from "./engine";
+import { failpoint } from "./failpoints";
+import {
+  checkPolicy,
+  DEFAULT_POLICY,
+  incomingLockRefusal,
+  resizeExpiryRefusal,
+  type ChannelPolicy,
+  type PeerExposure,
+} from "./policy";
+import { resizeMessage } from "./resize";
+import { offeredLockFate, type LockFate } from "./settlement";
 import {
   channelId as computeChannelId,
   hashlockOf,
   initHashing,
+  signFundingWithKey,
+  verifyFundingSignature,
   ZERO_ADDRESS,
   ZERO_BYTES32,
   type ChannelParams,
+  type CompactSignature,
+  type Funding,
   type Lock,
 } from "./state";
 import { ChannelStore, type StoreOp } from "./store";
+import { forwardRefusal, lockExpiredUnclaimed, payeeRefusal, planRoute, revealDue } from "./routing";
+import { PeerTransport } from "./transport";
 import {
-  forwardRefusal,
-  lockExpiredUnclaimed,
-  payeeRefusal,
-  planRoute,
-  revealDue,
-  type RoutingPolicy,
-} from "./routing";
-import { PeerTransport, PeerUnavailableError } from "./transport";
-import { findLock, other, type ChannelUpdate, type Party, type SignedSnapshot, type Snapshot } from "./updates";
+  findLock,
+  other,
+  type ChannelUpdate,
+  type Party,
+  type ResizeUpdate,
+  type SignedSnapshot,
+  type Snapshot,
+} from "./updates";
 import {
   asArray,
   asBytes32,
@@ -37,10 +53,13 @@ import {
   asUint,
   decodeLock,
   decodeParams,
+  decodeSig,
   encodeLock,
   encodeParams,
+  encodeSig,
   encodeSigned,
   type ForwardMemo,
+  type Hop,
   type Json,
 } from "./wire";
 import {
@@ -49,6 +68,7 @@ import {
   decodeLockMeta,
   decodeProposal,
   decodeRequest,
+  decodeResize,
   decodeRoute,
   decodeSignedRecord,
   encodeChannel,
@@ -56,59 +76,32 @@ import {
   encodeLockMeta,
   encodeRoute,
   type ChannelPhase,
+  type ChannelRecord,
   type InvoiceRecord,
   type LockMeta,
   type LockStatus,
+  type PendingResize,
   type RouteRecord,
 } from "./records";
 
 export { ChannelError, type Committed } from "./engine";
+export { DEFAULT_POLICY, type ChannelPolicy } from "./policy";
 
 /*
  * A channel client: one participant's side of its channels, kept in an
  * embedded store (LevelDB), talking to its peers over the peer transport (the
  * update protocol of ./engine.ts) and to the adjudicator on chain. On top of
  * the update protocol it keeps: the channels' life cycle (opening and funding,
- * cooperative close, disputes, refutations, conclusion, unlocks and
- * withdrawals), hash-locked routing (invoices, payments over a route,
- * forwarding, settling or refunding every hop), the on-chain fallbacks
- * (revealing a secret before its lock expires), and a watchtower kept
- * informed.
+ * top-ups and partial withdrawals, cooperative close, disputes, refutations,
+ * conclusion, unlocks and withdrawals), hash-locked routing (invoices,
+ * payments over a route, forwarding, settling or refunding every hop by the
+ * settlement rule of ./settlement.ts), the on-chain fallbacks (revealing a
+ * secret before its lock expires, registering the latest state when a peer
+ * leaves a lock unresolved), and a watchtower kept informed.
+ *
+ * Every deadline is checked on a timer of its own, whatever requests to peers
+ * are still waiting: a silent peer delays nothing this client must do on chain.
  */
-
-/**
- * What a client accepts and how it routes (defaults: hop delta 600 s, payee margin 300 s, reveal margin 120 s,
- * no forwarding fee).
- */
-export interface ChannelPolicy extends RoutingPolicy {
-  /** The most this client deposits into a channel a peer opens with it (default 0: it only receives). */
-  maxAutoFund: bigint;
-  /** The challenge durations it accepts in channels others open (seconds). */
-  minChallengeDuration: bigint;
-  maxChallengeDuration: bigint;
-  /** Conclude, unlock and withdraw disputed channels automatically (default true). */
-  autoSettle: boolean;
-  /** Proposals in flight per channel before new updates wait (default 4096). */
-  maxInFlight: number;
-  /** How often the latest states go to the watchtower (default 200 ms). */
-  towerFlushMs: number;
-  /** After the final state, the side that did not ask for the close submits it itself after this long (60 s). */
-  closeGraceSeconds: bigint;
-}
-
-export const DEFAULT_POLICY: ChannelPolicy = {
-  maxAutoFund: 0n,
-  minChallengeDuration: 1n,
-  maxChallengeDuration: 30n * 24n * 3600n,
-  hopDeltaSeconds: 600n,
-  finalDeltaSeconds: 300n,
-  revealMarginSeconds: 120n,
-  forwardFee: 0n,
-  autoSettle: true,
-  maxInFlight: 4096,
-  towerFlushMs: 200,
-  closeGraceSeconds: 60n,
-};
 
 export interface ChannelClientConfig {
   /** The participant's 32-byte private key: it signs states and sends the client's L1 transactions. */
@@ -144,7 +137,7 @@ export interface ChannelView {
   peer: string;
   phase: ChannelPhase;
   deposits: [bigint, bigint];
-  /** The latest state signed by both (version 0: the deposits). */
+  /** The latest state signed by both and in force (version 0: the deposits). */
   version: bigint;
   balances: [bigint, bigint];
   locks: Lock[];
@@ -153,6 +146,8 @@ export interface ChannelView {
   inFlight: number;
   /** The latest version the watchtower confirmed, if one is configured. */
   towerVersion: bigint;
+  /** A co-signed top-up or withdrawal waiting for the chain (nothing else is signed until it settles). */
+  resize?: { kind: "deposit" | "withdraw"; participant: Party; amount: bigint; expiry: bigint; version: bigint };
 }
 
 /** The outcome of a payment over a route. */
@@ -161,12 +156,27 @@ export interface RouteResult {
   status: "completed" | "refunded";
   /** The payee's secret: the proof of payment (only when completed). */
   secret?: string;
+  /** Why the payment was refunded. */
+  reason?: string;
 }
+
+/** The outcome of a top-up or partial withdrawal. */
+export interface ResizeResult {
+  channelId: string;
+  /** The version of the resized state, now the channel's version floor on chain. */
+  version: bigint;
+  txHash: string;
+}
+
+/** How many times a forward is attempted before its incoming lock is given back. */
+const MAX_FORWARD_ATTEMPTS = 3;
 
 /** One channel in memory: the update protocol's state and what the client adds. */
 class ClientChannel extends LiveChannel {
-  /** Hashlocks with an action in flight. */
+  /** Hashlocks with an off-chain action in flight. */
   readonly busy = new Set<string>();
+  /** Hashlocks whose fate is being read from the chain. */
+  readonly checking = new Set<string>();
   /** A chain action (funding, closing, refuting, concluding, collecting) is running. */
   chainBusy = false;
   nextChainActionAt = 0;
@@ -174,12 +184,39 @@ class ClientChannel extends LiveChannel {
   towerVersion = 0n;
   towerDirty = false;
   towerWatched = false;
-  openWaiters: { resolve(): void; reject(err: unknown): void }[] = [];
+  /** Why this client registered the channel on its own, if it did (so it does it once). */
+  forcedClose: string | undefined;
+  /** The execution of the pending resize this client submits, if any. */
+  resizeTx: Promise<string> | undefined;
+  /** Resolves when the channel is open, whatever the order of the events that open it; rejects if it never will. */
+  readonly opened: Promise<void>;
+  private settleOpen!: (err?: unknown) => void;
+
+  constructor(rec: ConstructorParameters<typeof LiveChannel>[0]) {
+    super(rec);
+    this.opened = new Promise<void>((resolve, reject) => {
+      this.settleOpen = (err?: unknown) => (err === undefined ? resolve() : reject(err));
+    });
+    this.opened.catch(() => undefined);
+    this.phaseChanged();
+  }
+
+  /** Settles `opened` once the phase says how opening ended. */
+  phaseChanged(): void {
+    const phase = this.rec.phase;
+    if (phase === "opening") return;
+    if (phase === "open" || phase === "closing") this.settleOpen();
+    else this.settleOpen(refused("OPEN_FAILED", `channel ${this.id} is ${phase} without having opened`));
+  }
+
+  failOpen(err: unknown): void {
+    this.settleOpen(err);
+  }
 }
 
 /**
- * A channel client: opens channels, pays, routes, closes, disputes; keeps
- * everything in its store and resumes from it after a restart.
+ * A channel client: opens channels, pays, routes, resizes, closes, disputes; keeps everything in its store and
+ * resumes from it after a restart.
  */
 export class ChannelClient {
   readonly address: string;
@@ -201,7 +238,13 @@ export class ChannelClient {
   private readonly routeWaiters = new Map<string, ((r: RouteResult) => void)[]>();
   private readonly revealing = new Set<string>();
   private readonly locksByRoot = new Map<string, Lock[]>();
+  /** `channelId:hashlock` of locks this client is about to hand to the engine (their records are being written). */
+  private readonly offering = new Set<string>();
+  /** `channelId:hashlock` of offered locks read from the registry as expired without their secret. */
+  private readonly confirmedExpired = new Set<string>();
   private readonly cursor: ChainCursor;
+  /** The timestamp of the latest block whose events were processed: the chain's certain "now". */
+  private chainTime = 0n;
   private towerAddress: string | undefined;
   /** Secrets handed to the watchtower. */
   private readonly towerSent = new Set<string>();
@@ -221,6 +264,7 @@ export class ChannelClient {
     this.chainId = config.chainId;
     this.adjudicatorAddress = getAddress(config.adjudicator);
     this.policy = { ...DEFAULT_POLICY, ...config.policy };
+    checkPolicy(this.policy, config.confirmations ?? 0);
     this.log = config.logger ?? pino({ level: "silent" });
     this.transport = new PeerTransport({
       privateKey: config.privateKey,
@@ -244,6 +288,7 @@ export class ChannelClient {
       adjudicatorAddress: this.adjudicatorAddress,
       log: this.log,
       maxInFlight: this.policy.maxInFlight,
+      maxVersionStep: this.policy.maxVersionStep,
       stopped: () => this.stopped,
       now: () => this.clock.now(),
       revealedAt: (h) => this.revealed.get(h) ?? 0n,
@@ -252,8 +297,13 @@ export class ChannelClient {
       activate: (chan) => this.checkFunding(chan),
       effects: (chan, update, memo, by, base, next, ops) => this.effects(chan, update, memo, by, base, next, ops),
       recordLocks: (chan, signed, ops) => this.recordLocks(chan.id, signed, ops),
+      policyRefusal: (chan, update) => this.policyRefusal(chan, update),
+      signing: (chan, update, next, ops) => this.signing(chan, update, next, ops),
+      resizeSigned: (chan, resize) => this.resizeSigned(chan, resize),
+      settleResize: (chan) => this.settleResize(chan),
       committed: (chan) => {
         chan.towerDirty = true;
+        this.kick();
       },
       setPhase: (chan, phase) => this.setPhase(chan, phase),
       storeFailed: (err) => this.storeFailed(err),
@@ -278,11 +328,40 @@ export class ChannelClient {
     ops.push({ type: "put", key: `locks:${key}`, value: JSON.stringify(s.locks.map(encodeLock)) });
   }
 
+  /**
+   * This client signs `next`, the result of `update`: its locks are recorded (the peer may register it), each lock
+   * it offers in it is marked as offered, and a settle's secret is kept (a peer that countersigns the payout and
+   * then refuses holds it paid: the secret must claim the lock's upstream twin), all in the write that stores it.
+   */
+  private signing(chan: ClientChannel, update: ChannelUpdate, next: Snapshot, ops: StoreOp[]): void {
+    this.recordLocks(chan.id, next, ops);
+    if (update.kind === "settle" && !this.secrets.has(update.hashlock)) {
+      this.secrets.set(update.hashlock, update.secret);
+      ops.push({ type: "put", key: `secret:${update.hashlock}`, value: update.secret });
+      this.kick();
+    }
+    for (const lock of next.locks) {
+      if (lock.sender !== chan.rec.me) continue;
+      const key = `${chan.id}:${lock.hashlock}`;
+      const meta = this.lockMetas.get(key);
+      if (!meta || meta.offered) continue;
+      const offered: LockMeta = { ...meta, offered: true, amount: lock.amount, expiry: lock.expiry };
+      this.lockMetas.set(key, offered);
+      ops.push({ type: "put", key: `lk:${key}`, value: encodeLockMeta(offered) });
+    }
+  }
+
   /** Opens the store, loads the channels, listens for peers and starts following the chain. */
   static async start(config: ChannelClientConfig): Promise<ChannelClient> {
     await initHashing();
     const store = await ChannelStore.open(config.dataDir);
-    const client = new ChannelClient(config, store);
+    let client: ChannelClient;
+    try {
+      client = new ChannelClient(config, store);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
     try {
       await client.load();
       client.registerHandlers();
@@ -299,6 +378,7 @@ export class ChannelClient {
       client.timers.push(setInterval(() => client.tick(), poll));
       client.timers.push(setInterval(() => client.syncTick(), 250));
       client.timers.push(setInterval(() => void client.flushTower(), client.policy.towerFlushMs));
+      for (const chan of client.chans.values()) if (chan.resize) client.resizeSigned(chan, chan.resize);
       client.tick();
     } catch (err) {
       await client.transport.stop();
@@ -317,11 +397,12 @@ export class ChannelClient {
     this.stopped = true;
     await this.transport.stop();
     await this.store.close();
+    const err = refused("CLIENT_STOPPED", "the client stopped");
     for (const chan of this.chans.values()) {
-      const err = refused("CLIENT_STOPPED", "the client stopped");
       for (const p of chan.pending) for (const w of p.waiters) w.reject(err);
       for (const q of chan.queued) for (const w of q.waiters) w.reject(err);
       for (const r of chan.requests.values()) for (const w of r.waiters) w.reject(err);
+      chan.failOpen(err);
     }
   }
 
@@ -356,7 +437,7 @@ export class ChannelClient {
     return this.view(this.chan(channelId));
   }
 
-  /** The latest state signed by both participants (undefined before the first update). */
+  /** The latest state signed by both participants and in force (undefined before the first update). */
   signedState(channelId: string): SignedSnapshot | undefined {
     return this.chan(channelId).full;
   }
@@ -366,8 +447,21 @@ export class ChannelClient {
     return this.transport.isConnected(address);
   }
 
+  /** The co-signed top-up or withdrawal of `channelId` waiting for the chain, with what executes it. */
+  pendingResize(channelId: string): PendingResize | undefined {
+    return this.chan(channelId).resize;
+  }
+
+  /** The fate of a lock this client offered in `channelId` (./settlement.ts), as far as it knows now. */
+  lockFate(channelId: string, hashlock: string): LockFate | undefined {
+    const chan = this.chan(channelId);
+    const meta = this.lockMetas.get(`${chan.id}:${hashlock.toLowerCase()}`);
+    return meta?.role === "sender" ? this.fateOf(chan, meta) : undefined;
+  }
+
   private view(c: ClientChannel): ChannelView {
     const s = c.committed();
+    const r = c.resize;
     return {
       channelId: c.id,
       params: c.rec.params,
@@ -381,6 +475,17 @@ export class ChannelClient {
       isFinal: s.state.isFinal,
       inFlight: c.inFlight,
       towerVersion: c.towerVersion,
+      ...(r
+        ? {
+            resize: {
+              kind: r.update.kind,
+              participant: r.update.participant,
+              amount: r.update.amount,
+              expiry: r.update.expiry,
+              version: r.signed.state.version,
+            },
+          }
+        : {}),
     };
   }
 
@@ -396,7 +501,7 @@ export class ChannelClient {
     let best: ClientChannel | undefined;
     let bestBalance = -1n;
     for (const c of this.chans.values()) {
-      if (c.rec.peer !== p || c.rec.phase !== "open") continue;
+      if (c.rec.peer !== p || c.rec.phase !== "open" || c.resize) continue;
       const base = c.leader ? c.tip() : c.followerBase();
       const balance = base.state.balances[c.rec.me];
       if (balance >= amount && balance > bestBalance) {
@@ -412,7 +517,8 @@ export class ChannelClient {
 
   /**
    * Opens a channel with `peer` (which must accept it): deposits `deposit` on chain and waits until the peer has
-   * deposited `peerDeposit`. This client is participant 0 and leads the channel.
+   * deposited `peerDeposit`. This client is participant 0 and leads the channel. In a token channel the peer's
+   * deposit is pulled in the same transaction with its signed consent (`openFunded`), so the channel is open at once.
    */
   async openChannel(opts: {
     peer: string;
@@ -428,31 +534,48 @@ export class ChannelClient {
     if (deposits[0] < 0n || deposits[1] < 0n || deposits[0] + deposits[1] === 0n) {
       throw refused("INVALID_DEPOSITS", "a channel needs a positive total deposit");
     }
+    const challengeDuration = opts.challengeDuration ?? this.policy.defaultChallengeDuration;
+    const p = this.policy;
+    if (challengeDuration < p.minChallengeDuration || challengeDuration > p.maxChallengeDuration) {
+      throw refused(
+        "INVALID_CHALLENGE_DURATION",
+        `challenge duration must be within ${p.minChallengeDuration}..${p.maxChallengeDuration} s`,
+        { challengeDuration: challengeDuration.toString() },
+      );
+    }
     const params: ChannelParams = {
       participants: [this.address, peer],
       asset: getAddress(opts.asset ?? ZERO_ADDRESS),
-      challengeDuration: opts.challengeDuration ?? 3600n,
+      challengeDuration,
       salt: opts.salt ?? "0x" + randomBytes(32).toString("hex"),
     };
     const id = computeChannelId(params, this.chainId, this.adjudicatorAddress);
     if (this.chans.has(id)) throw refused("CHANNEL_EXISTS", `channel ${id} exists`);
-    // The peer agrees first; the record is on disk before any money moves.
-    await this.transport.request(peer, "ch.open", {
-      params: encodeParams(params),
-      deposits: [deposits[0].toString(), deposits[1].toString()],
-    });
+    // The peer agrees first (and, in a token channel, consents to its deposit); the record is on disk before any
+    // money moves.
+    const answer = asObject(
+      await this.transport.request(
+        peer,
+        "ch.open",
+        { params: encodeParams(params), deposits: [deposits[0].toString(), deposits[1].toString()] },
+        120_000,
+      ),
+      "result",
+    );
+    const consent = answer.funding === undefined ? undefined : this.decodeConsent(answer.funding, id, deposits[1]);
     const chan = new ClientChannel({ id, params, me: 0, peer, deposits, phase: "opening" });
     this.chans.set(id, chan);
     await this.store.write([{ type: "put", key: `ch:${id}`, value: encodeChannel(chan.rec) }]);
-    await this.adjudicator.open(params, deposits[0]);
+    if (consent) await this.adjudicator.openFunded(params, deposits[0], consent.funding, consent.sig);
+    else await this.adjudicator.open(params, deposits[0]);
     this.log.info({ channelId: id, peer, deposits: deposits.map(String) }, "channel opened on chain");
-    const opened = new Promise<void>((resolve, reject) => chan.openWaiters.push({ resolve, reject }));
-    await this.checkFunding(chan);
+    // `opened` settles whenever the channel becomes open, even if the chain poll got there first.
+    await this.checkFunding(chan).catch(() => undefined);
     const timeout = opts.timeoutMs ?? 120_000;
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        opened,
+        chan.opened,
         new Promise<never>((_, reject) => {
           timer = setTimeout(
             () => reject(refused("OPEN_TIMEOUT", `the peer did not fund channel ${id} within ${timeout} ms`)),
@@ -464,6 +587,23 @@ export class ChannelClient {
       if (timer) clearTimeout(timer);
     }
     return this.view(chan);
+  }
+
+  /** The peer's consent to `openFunded`, checked: for this channel, by the peer, for the deposit agreed. */
+  private decodeConsent(raw: unknown, id: string, amount: bigint): { funding: Funding; sig: CompactSignature } {
+    const o = asObject(raw, "funding");
+    const f = asObject(o.funding, "funding.funding");
+    const funding: Funding = {
+      channelId: asBytes32(f.channelId, "funding.channelId"),
+      participant: 1,
+      amount: asUint(f.amount, "funding.amount"),
+      expiry: asUint(f.expiry, "funding.expiry"),
+    };
+    const sig = decodeSig(o.sig, "funding.sig");
+    if (funding.channelId !== id || funding.amount !== amount || f.participant !== 1) {
+      throw refused("INVALID_FUNDING", "the peer's funding consent is not for this channel and deposit");
+    }
+    return { funding, sig };
   }
 
   private async onOpenRequest(from: string, raw: unknown): Promise<Json> {
@@ -485,15 +625,38 @@ export class ChannelClient {
     if (deposits[0] + deposits[1] === 0n) throw refused("REFUSED", "a channel needs a positive total deposit");
     const id = computeChannelId(params, this.chainId, this.adjudicatorAddress);
     const existing = this.chans.get(id);
-    if (existing) {
-      if (existing.rec.peer === from) return { channelId: id };
-      throw refused("CHANNEL_EXISTS", `channel ${id} exists`);
+    if (existing && existing.rec.peer !== from) throw refused("CHANNEL_EXISTS", `channel ${id} exists`);
+    if (!existing) {
+      const chan = new ClientChannel({ id, params, me: 1, peer: from, deposits, phase: "opening" });
+      this.chans.set(id, chan);
+      await this.store.write([{ type: "put", key: `ch:${id}`, value: encodeChannel(chan.rec) }]);
+      this.log.info({ channelId: id, peer: from, deposits: deposits.map(String) }, "accepted a channel");
     }
-    const chan = new ClientChannel({ id, params, me: 1, peer: from, deposits, phase: "opening" });
-    this.chans.set(id, chan);
-    await this.store.write([{ type: "put", key: `ch:${id}`, value: encodeChannel(chan.rec) }]);
-    this.log.info({ channelId: id, peer: from, deposits: deposits.map(String) }, "accepted a channel");
-    return { channelId: id };
+    if (params.asset === ZERO_ADDRESS || deposits[1] === 0n) return { channelId: id };
+    // A token deposit is pulled by the opener's transaction: approve it, then consent to exactly this channel.
+    await this.adjudicator.approve(params.asset, deposits[1]);
+    const funding: Funding = {
+      channelId: id,
+      participant: 1,
+      amount: deposits[1],
+      expiry: this.clock.now() + p.fundingExpirySeconds,
+    };
+    const sig = signFundingWithKey(this.key, funding, this.chainId, this.adjudicatorAddress);
+    if (!verifyFundingSignature(funding, sig, this.address, this.chainId, this.adjudicatorAddress)) {
+      throw refused("INTERNAL", "could not sign the funding consent");
+    }
+    return {
+      channelId: id,
+      funding: {
+        funding: {
+          channelId: id,
+          participant: 1,
+          amount: funding.amount.toString(),
+          expiry: funding.expiry.toString(),
+        },
+        sig: encodeSig(sig),
+      },
+    };
   }
 
   /** Reads the channel's funding on chain: funds this client's part when due, activates the channel when complete. */
@@ -519,7 +682,6 @@ export class ChannelClient {
     if (info.deposits[0] === chan.rec.deposits[0] && info.deposits[1] === chan.rec.deposits[1]) {
       await this.setPhase(chan, "open");
       this.log.info({ channelId: chan.id }, "channel is open");
-      for (const w of chan.openWaiters.splice(0)) w.resolve();
       this.towerWatch(chan);
     }
   }
@@ -527,6 +689,7 @@ export class ChannelClient {
   private async setPhase(chan: ClientChannel, phase: ChannelPhase, extra: StoreOp[] = []): Promise<void> {
     if (chan.rec.phase === phase && extra.length === 0) return;
     chan.rec = { ...chan.rec, phase };
+    chan.phaseChanged();
     await this.store.write([{ type: "put", key: `ch:${chan.id}`, value: encodeChannel(chan.rec) }, ...extra]);
   }
 
@@ -562,8 +725,9 @@ export class ChannelClient {
   /**
    * Pays `amount` to the last address of `route` through the others (each forwarding a hash-locked payment to
    * the next), locked to `hashlock` (the payee's invoice). Expiries decrease along the route by the hop delta.
-   * Resolves when the first hop's lock is settled (completed: the secret is the proof of payment) or cancelled
-   * (refunded: every hop's lock was removed).
+   * Resolves once the first hop's lock has a certain fate (./settlement.ts): `completed` when its secret is known
+   * (the proof of payment), `refunded` when no state the next hop can register pays it out — never on the next
+   * hop's word alone. Throws only when nothing was offered.
    */
   async payRoute(opts: {
     route: string[];
@@ -603,24 +767,39 @@ export class ChannelClient {
       route,
       status: "pending",
     };
-    const meta: LockMeta = { channelId: chan.id, hashlock, role: "sender", status: "pending" };
-    this.routes.set(hashlock, record);
-    this.lockMetas.set(`${chan.id}:${hashlock}`, meta);
-    await this.store.write([
-      { type: "put", key: `route:${hashlock}`, value: encodeRoute(record) },
-      { type: "put", key: `lk:${chan.id}:${hashlock}`, value: encodeLockMeta(meta) },
-    ]);
+    const meta: LockMeta = {
+      channelId: chan.id,
+      hashlock,
+      role: "sender",
+      status: "pending",
+      amount: lock.amount,
+      expiry: lock.expiry,
+    };
     const done = new Promise<RouteResult>((resolve) => {
       const list = this.routeWaiters.get(hashlock) ?? [];
       list.push(resolve);
       this.routeWaiters.set(hashlock, list);
     });
+    const key = `${chan.id}:${hashlock}`;
+    this.offering.add(key);
     try {
-      await this.engine.submit(chan, { kind: "lock", lock }, { hops: hops.slice(1) });
-    } catch (err) {
-      if (!(err instanceof PeerUnavailableError)) await this.finishRoute(hashlock, "refunded", undefined, []);
-      throw err;
+      this.routes.set(hashlock, record);
+      this.lockMetas.set(key, meta);
+      await this.store.write([
+        { type: "put", key: `route:${hashlock}`, value: encodeRoute(record) },
+        { type: "put", key: `lk:${key}`, value: encodeLockMeta(meta) },
+      ]);
+      this.engine.submit(chan, { kind: "lock", lock }, { hops: hops.slice(1) }).then(
+        () => this.kick(),
+        (err: unknown) => {
+          this.log.info({ hashlock, err: errText(err) }, "the first hop did not take the lock");
+          this.kick();
+        },
+      );
+    } finally {
+      this.offering.delete(key);
     }
+    this.kick();
     return done;
   }
 
@@ -632,20 +811,100 @@ export class ChannelClient {
   private async finishRoute(
     hashlock: string,
     status: "completed" | "refunded",
-    secret: string | undefined,
-    ops: StoreOp[],
-  ) {
+    detail: { secret?: string; reason?: string },
+  ): Promise<void> {
     const record = this.routes.get(hashlock);
-    if (!record || record.status !== "pending") {
-      if (ops.length) await this.store.write(ops);
+    if (!record || record.status !== "pending") return;
+    const next: RouteRecord = { ...record, status, ...detail };
+    this.routes.set(hashlock, next);
+    await this.store.write([{ type: "put", key: `route:${hashlock}`, value: encodeRoute(next) }]);
+    this.log.info({ hashlock, status, reason: detail.reason }, "route payment finished");
+    for (const w of this.routeWaiters.get(hashlock) ?? []) w({ hashlock, status, ...detail });
+    this.routeWaiters.delete(hashlock);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Top-ups and partial withdrawals
+
+  /**
+   * Tops the channel up with `amount` from this client: both sign the resized state and its `TopUp`, then this
+   * client executes it on chain. Until then (or until it expires) nothing else is signed in the channel.
+   */
+  topUp(channelId: string, amount: bigint): Promise<ResizeResult> {
+    const chan = this.chan(channelId);
+    return this.resize(chan, { kind: "deposit", participant: chan.rec.me, amount, expiry: this.resizeExpiry() });
+  }
+
+  /** Takes `amount` of this client's balance out of the open channel, the same way. */
+  withdrawPartially(channelId: string, amount: bigint): Promise<ResizeResult> {
+    const chan = this.chan(channelId);
+    return this.resize(chan, { kind: "withdraw", participant: chan.rec.me, amount, expiry: this.resizeExpiry() });
+  }
+
+  private resizeExpiry(): bigint {
+    return this.clock.now() + this.policy.resizeExpirySeconds;
+  }
+
+  private async resize(chan: ClientChannel, update: ResizeUpdate): Promise<ResizeResult> {
+    if (update.amount <= 0n) throw refused("INVALID_AMOUNT", `a ${update.kind} needs a positive amount`);
+    if (chan.resize) throw refused("CHANNEL_BUSY", `channel ${chan.id} already has a resize waiting for the chain`);
+    const committed = await this.engine.submit(chan, update);
+    // Read again: the resize was stored while this waited (TypeScript keeps the narrowing across the await).
+    const pending = chan.resize as PendingResize | undefined;
+    if (!pending || pending.signed.state.version !== committed.version) {
+      throw refused("RESIZE_SETTLED", "the resize settled before it could be executed");
+    }
+    const txHash = await this.executeResize(chan, pending);
+    return { channelId: chan.id, version: committed.version, txHash };
+  }
+
+  /** A resize is signed by both: the participant it is for executes it on chain. */
+  private resizeSigned(chan: ClientChannel, resize: PendingResize): void {
+    this.kick();
+    if (resize.update.participant !== chan.rec.me) return;
+    this.executeResize(chan, resize).catch((err: unknown) =>
+      this.log.warn({ channelId: chan.id, err: errText(err) }, "could not execute the resize; it will expire"),
+    );
+  }
+
+  /** Submits the pending resize's on-chain message (once), and settles it when mined. */
+  private executeResize(chan: ClientChannel, resize: PendingResize): Promise<string> {
+    if (chan.resizeTx) return chan.resizeTx;
+    const run = async () => {
+      const m = resizeMessage(resize.update, resize.signed.state);
+      const receipt =
+        m.kind === "topUp"
+          ? await this.adjudicator.topUp(chan.rec.params, m.top, resize.resizeSigs, resize.update.amount)
+          : await this.adjudicator.partialWithdraw(chan.rec.params, m.withdrawal, resize.resizeSigs);
+      this.log.info({ channelId: chan.id, kind: resize.update.kind, tx: receipt.hash }, "resize executed on chain");
+      if (chan.resize === resize) await this.engine.resizeSettled(chan, true);
+      return receipt.hash;
+    };
+    const tx = run();
+    chan.resizeTx = tx;
+    tx.then(
+      () => undefined,
+      () => {
+        if (chan.resizeTx === tx) chan.resizeTx = undefined;
+      },
+    );
+    return tx;
+  }
+
+  /** Reads the chain for the pending resize: executed (the floor reached its version) or expired. */
+  private async settleResize(chan: ClientChannel): Promise<void> {
+    const resize = chan.resize;
+    if (!resize) return;
+    const info = await this.adjudicator.getChannel(chan.id);
+    const version = resize.signed.state.version;
+    if (info.status === ChannelStatus.Open && info.checkpointed && info.version >= version) {
+      await this.engine.resizeSettled(chan, true);
       return;
     }
-    const next: RouteRecord = { ...record, status, ...(secret ? { secret } : {}) };
-    this.routes.set(hashlock, next);
-    await this.store.write([...ops, { type: "put", key: `route:${hashlock}`, value: encodeRoute(next) }]);
-    this.log.info({ hashlock, status }, "route payment finished");
-    for (const w of this.routeWaiters.get(hashlock) ?? []) w({ hashlock, status, ...(secret ? { secret } : {}) });
-    this.routeWaiters.delete(hashlock);
+    const head = await this.config.provider.getBlock("latest");
+    if (info.status !== ChannelStatus.Open || (head && BigInt(head.timestamp) > resize.update.expiry)) {
+      await this.engine.resizeSettled(chan, false);
+    }
   }
 
   // ---------------------------------------------------------------------------
@@ -693,10 +952,11 @@ export class ChannelClient {
     }
     const signed = chan.full;
     const receipt = signed
-      ? await this.adjudicator.register(chan.rec.params, signed.state, signed.sigs)
+      ? await this.adjudicator.register(chan.rec.params, signed.state, signed.sigs, signed.locks)
       : await this.adjudicator.registerDeposits(chan.rec.params);
     await this.setPhase(chan, "disputed");
     this.engine.rejectInFlight(chan, refused("CHANNEL_DISPUTED", "the channel is disputed"));
+    if (chan.resize) await this.engine.resizeSettled(chan, false);
     this.log.info(
       { channelId: chan.id, version: String(signed?.state.version ?? 0n), tx: receipt.hash },
       "dispute registered",
@@ -721,8 +981,50 @@ export class ChannelClient {
     return this.collect(chan);
   }
 
+  /** Goes on chain by itself: registers the latest state, once per channel, when a peer leaves a lock unresolved. */
+  private forceClose(chan: ClientChannel, reason: string): void {
+    if (chan.forcedClose !== undefined || chan.rec.phase !== "open" || chan.chainBusy) return;
+    chan.forcedClose = reason;
+    chan.chainBusy = true;
+    this.log.warn({ channelId: chan.id, reason }, "registering the latest state: the peer leaves a lock unresolved");
+    this.dispute(chan.id)
+      .catch((err: unknown) => {
+        chan.forcedClose = undefined; // tried again by a later reconciliation
+        this.log.warn({ channelId: chan.id, err: errText(err) }, "could not register the latest state");
+      })
+      .finally(() => {
+        chan.chainBusy = false;
+        this.kick();
+      });
+  }
+
   // ---------------------------------------------------------------------------
   // What a committed update does to this client's records
+
+  /** Why this client refuses an update its peer asked for (policy), beyond `approvalError`. */
+  private policyRefusal(chan: ClientChannel, update: ChannelUpdate): string | undefined {
+    const now = this.clock.now();
+    if (update.kind === "lock" && update.lock.receiver === chan.rec.me) {
+      return incomingLockRefusal(update.lock, now, this.policy, this.peerExposure(chan.rec.peer));
+    }
+    if (update.kind === "deposit" || update.kind === "withdraw")
+      return resizeExpiryRefusal(update.expiry, now, this.policy);
+    return undefined;
+  }
+
+  /** What `peer` has pending towards this client over all channels with it (for the per-peer lock limits). */
+  private peerExposure(peer: string): PeerExposure {
+    const exposure: PeerExposure = { locks: 0, locked: 0n };
+    for (const c of this.chans.values()) {
+      if (c.rec.peer !== peer) continue;
+      for (const l of c.exposedLocks()) {
+        if (l.receiver !== c.rec.me) continue;
+        exposure.locks += 1;
+        exposure.locked += l.amount;
+      }
+    }
+    return exposure;
+  }
 
   /**
    * Adds to `ops` the records an update changes (written with the state) and returns what to do once they are
@@ -740,12 +1042,10 @@ export class ChannelClient {
     const me = chan.rec.me;
     if (next.state.locksRoot !== base.state.locksRoot) this.recordLocks(chan.id, next, ops);
     switch (update.kind) {
-      case "pay":
-        return () => undefined;
       case "final": {
         chan.rec = { ...chan.rec, phase: "closing", finalAt: this.clock.now() };
         ops.push({ type: "put", key: `ch:${chan.id}`, value: encodeChannel(chan.rec) });
-        return () => undefined;
+        return () => chan.phaseChanged();
       }
       case "lock": {
         const h = update.lock.hashlock.toLowerCase();
@@ -764,13 +1064,22 @@ export class ChannelClient {
         }
         let meta = this.lockMetas.get(key);
         if (!meta) {
-          meta = { channelId: chan.id, hashlock: h, role: "sender", status: "pending" };
+          meta = {
+            channelId: chan.id,
+            hashlock: h,
+            role: "sender",
+            status: "pending",
+            amount: update.lock.amount,
+            expiry: update.lock.expiry,
+            offered: true,
+          };
           this.lockMetas.set(key, meta);
           ops.push({ type: "put", key: `lk:${key}`, value: encodeLockMeta(meta) });
         }
         const incoming = meta.incoming;
         return () => {
           if (incoming !== undefined) void this.setLockStatus(incoming, h, "forwarded");
+          this.kick();
         };
       }
       case "settle":
@@ -785,7 +1094,8 @@ export class ChannelClient {
           role: lock.sender === me ? "sender" : "receiver",
           status,
         };
-        const updated: LockMeta = { ...meta, status };
+        // The sender's record keeps `pending` until the settlement rule decides (the reconciliation does that).
+        const updated: LockMeta = meta.role === "sender" ? meta : { ...meta, status };
         this.lockMetas.set(key, updated);
         ops.push({ type: "put", key: `lk:${key}`, value: encodeLockMeta(updated) });
         if (update.kind === "settle" && !this.secrets.has(h)) {
@@ -798,22 +1108,7 @@ export class ChannelClient {
           this.invoices.set(h, paid);
           ops.push({ type: "put", key: `inv:${h}`, value: encodeInvoice(paid) });
         }
-        return () => {
-          if (lock.sender !== me) return;
-          if (meta.incoming !== undefined) {
-            if (update.kind === "cancel")
-              void this.setLockStatus(meta.incoming, h, "forward-failed", "the next hop cancelled");
-            else this.kick();
-          }
-          if (this.routes.has(h)) {
-            void this.finishRoute(
-              h,
-              update.kind === "settle" ? "completed" : "refunded",
-              update.kind === "settle" ? update.secret : undefined,
-              [],
-            );
-          }
-        };
+        return () => this.kick();
       }
       default:
         return () => undefined;
@@ -832,6 +1127,102 @@ export class ChannelClient {
       this.storeFailed(err);
     }
     this.kick();
+  }
+
+  // ---------------------------------------------------------------------------
+  // The settlement rule applied: the fate of the locks this client offered
+
+  /** The fate of a lock this client offered (its record `meta`), from what this client knows for certain. */
+  private fateOf(chan: ClientChannel, meta: LockMeta): LockFate {
+    const h = meta.hashlock;
+    const exposed = chan.exposedLocks().find((l) => l.hashlock.toLowerCase() === h);
+    const expiry = exposed?.expiry ?? meta.expiry ?? 0n;
+    let outcome: "kept" | "dropped" | undefined;
+    if (chan.rec.outcomeRoot !== undefined) {
+      const locks = this.locksOf(chan, chan.rec.outcomeRoot);
+      outcome = locks.some((l) => l.hashlock.toLowerCase() === h && l.sender === chan.rec.me) ? "kept" : "dropped";
+    }
+    return offeredLockFate({
+      expiry,
+      ...(this.secrets.has(h) ? { secret: this.secrets.get(h) as string } : {}),
+      exposed: exposed !== undefined,
+      attempting: chan.attempting(h) || this.offering.has(`${chan.id}:${h}`),
+      ...(outcome ? { outcome } : {}),
+      chainTime: this.chainTime,
+      revealedAt: this.revealed.get(h) ?? 0n,
+    });
+  }
+
+  /**
+   * The fate of an offered lock, with an expiry verdict confirmed by a direct read of the registry (a reveal before
+   * this client started following the chain is not in its logs). `undefined` while that read runs.
+   */
+  private certainFate(chan: ClientChannel, meta: LockMeta): LockFate | undefined {
+    const fate = this.fateOf(chan, meta);
+    const key = `${chan.id}:${meta.hashlock}`;
+    if (fate.kind !== "dead" || fate.cause !== "expired" || this.confirmedExpired.has(key)) return fate;
+    if (chan.checking.has(meta.hashlock)) return undefined;
+    chan.checking.add(meta.hashlock);
+    this.refreshRevealed(meta.hashlock)
+      .then(() => {
+        // Any reveal from now on comes after the expiry: if none came before, none ever will in time.
+        if (this.fateOf(chan, meta).kind === "dead") this.confirmedExpired.add(key);
+      })
+      .catch((err: unknown) =>
+        this.log.debug({ hashlock: meta.hashlock, err: errText(err) }, "cannot read the registry"),
+      )
+      .finally(() => {
+        chan.checking.delete(meta.hashlock);
+        this.kick();
+      });
+    return undefined;
+  }
+
+  /** Records the certain fate of an offered lock (terminal) and returns the updated record. */
+  private async recordFate(chan: ClientChannel, meta: LockMeta, fate: LockFate): Promise<LockMeta> {
+    const status: LockStatus = fate.kind === "settled" ? "settled" : "cancelled";
+    const next: LockMeta = { ...meta, status, ...(fate.kind === "dead" ? { reason: fate.reason } : {}) };
+    const key = `${chan.id}:${meta.hashlock}`;
+    this.lockMetas.set(key, next);
+    await this.store.write([{ type: "put", key: `lk:${key}`, value: encodeLockMeta(next) }]);
+    return next;
+  }
+
+  /** The payer's side: a route is finished once its first lock's fate is certain. */
+  private reconcileRoutes(): void {
+    for (const route of this.routes.values()) {
+      if (route.status !== "pending") continue;
+      const chan = this.chans.get(route.channelId);
+      const meta = this.lockMetas.get(`${route.channelId}:${route.hashlock}`);
+      if (!chan || !meta || chan.busy.has(`route:${route.hashlock}`)) continue;
+      const fate = this.certainFate(chan, meta);
+      if (!fate) continue;
+      if (fate.kind === "live") {
+        this.giveUpLateAttempt(chan, meta);
+        continue;
+      }
+      this.act(chan, `route:${route.hashlock}`, async () => {
+        await this.recordFate(chan, meta, fate);
+        await this.finishRoute(
+          route.hashlock,
+          fate.kind === "settled" ? "completed" : "refunded",
+          fate.kind === "settled" ? { secret: fate.secret } : { reason: fate.reason },
+        );
+      });
+    }
+  }
+
+  /**
+   * An attempt to offer a lock that has not been signed yet and can no longer leave its receiver time to reveal the
+   * secret is given up, so that the lock's fate becomes certain (dead) instead of waiting on a silent peer.
+   */
+  private giveUpLateAttempt(chan: ClientChannel, meta: LockMeta): void {
+    const expiry = meta.expiry ?? 0n;
+    if (this.clock.now() < expiry - this.policy.revealMarginSeconds) return;
+    if (chan.attempting(meta.hashlock) && this.engine.withdrawAttempt(chan, meta.hashlock)) {
+      this.log.info({ channelId: chan.id, hashlock: meta.hashlock }, "gave up offering a lock too close to its expiry");
+      this.kick();
+    }
   }
 
   // ---------------------------------------------------------------------------
@@ -874,6 +1265,11 @@ export class ChannelClient {
         this.log.warn({ channelId: chan.id, err: errText(err) }, "reconcile failed");
       }
     }
+    try {
+      this.reconcileRoutes();
+    } catch (err) {
+      this.log.warn({ err: errText(err) }, "reconciling routes failed");
+    }
   }
 
   /**
@@ -902,6 +1298,8 @@ export class ChannelClient {
         return;
       case "disputed":
       case "concluded":
+        // Off-chain settling is over; the chain resolves the locks (reveals happen in reconcileDispute). The
+        // locks this channel forwarded elsewhere follow their fate from the open channels they came in by.
         void this.reconcileDispute(chan);
         return;
       default:
@@ -914,39 +1312,78 @@ export class ChannelClient {
     const now = this.clock.now();
     for (const lock of chan.committed().locks) {
       const h = lock.hashlock;
-      if (chan.busy.has(h)) continue;
       const meta = this.lockMetas.get(`${chan.id}:${h}`);
+      const secret = this.secrets.get(h);
       if (lock.receiver === me) {
+        // Deadlines first, whatever is still waiting on the peer.
+        if (secret) {
+          this.towerSecret(secret);
+          if (revealDue(lock, now, this.policy)) this.revealOnChain(secret);
+          const at = this.revealed.get(h) ?? 0n;
+          if (now > lock.expiry + this.policy.lockGraceSeconds && at !== 0n && at <= lock.expiry) {
+            this.forceClose(chan, "a lock revealed on chain in time is still not settled off chain");
+          }
+        }
+        if (chan.busy.has(h)) continue;
         const status = meta?.status ?? "received";
-        const secret = this.secrets.get(h);
         if (status === "received") {
           this.act(chan, h, () => this.handleIncoming(chan, lock, meta));
         } else if ((status === "accepted" || status === "forwarded" || status === "forwarding") && secret) {
-          if (revealDue(lock, now, this.policy)) this.revealOnChain(secret);
-          this.towerSecret(secret);
           this.act(chan, h, () => this.engine.submit(chan, { kind: "settle", hashlock: h, secret }));
         } else if (status === "rejected" || status === "forward-failed") {
           this.act(chan, h, () => this.engine.submit(chan, { kind: "cancel", hashlock: h }));
-        } else if (status === "forwarding" && meta?.outgoing !== undefined) {
-          // The next hop's lock may have expired unresolved: then this one can be given back.
-          const out = this.chans.get(meta.outgoing);
-          const outLock = out?.committed().locks.find((l) => l.hashlock === h);
-          if (
-            outLock === undefined &&
-            out &&
-            !out.pending.some((p) => p.update.kind === "lock" && p.update.lock.hashlock === h)
-          ) {
-            const outMeta = this.lockMetas.get(`${out.id}:${h}`);
-            if (outMeta?.status === "cancelled")
-              void this.setLockStatus(chan.id, h, "forward-failed", "the next hop cancelled");
-          }
+        } else if ((status === "forwarding" || status === "forwarded") && meta) {
+          this.reconcileForward(chan, lock, meta);
         }
       } else {
-        if (lockExpiredUnclaimed(lock, now, this.revealed.get(h) ?? 0n)) {
-          this.act(chan, h, () => this.engine.submit(chan, { kind: "cancel", hashlock: h }));
-        }
+        const revealedAt = this.revealed.get(h) ?? 0n;
+        if (!lockExpiredUnclaimed(lock, now, revealedAt)) continue;
+        if (!chan.busy.has(h)) this.act(chan, h, () => this.engine.submit(chan, { kind: "cancel", hashlock: h }));
       }
     }
+    // A lock this client offered that the peer may still register (committed, or only in a state it signed that
+    // was never answered), expired and unrevealed, still there after the grace: take it back on chain.
+    for (const lock of chan.exposedLocks()) {
+      if (lock.sender !== me || now <= lock.expiry + this.policy.lockGraceSeconds) continue;
+      if (lockExpiredUnclaimed(lock, now, this.revealed.get(lock.hashlock) ?? 0n)) {
+        this.forceClose(chan, "an expired lock is still not cancelled off chain");
+      }
+    }
+  }
+
+  /**
+   * A lock this client forwards: settled upstream when its outgoing lock is (the secret), given back upstream
+   * when its outgoing lock is certainly dead, held otherwise. A forward that never got signed (a crash before the
+   * outgoing proposal was stored) is attempted again while there is time.
+   */
+  private reconcileForward(chan: ClientChannel, lock: Lock, meta: LockMeta): void {
+    const outChan = meta.outgoing === undefined ? undefined : this.chans.get(meta.outgoing);
+    const outMeta = outChan ? this.lockMetas.get(`${outChan.id}:${lock.hashlock}`) : undefined;
+    if (!outChan || !outMeta) {
+      this.act(chan, lock.hashlock, () =>
+        this.setLockStatus(chan.id, lock.hashlock, "forward-failed", "the outgoing lock is unknown"),
+      );
+      return;
+    }
+    if (outChan.busy.has(lock.hashlock)) return;
+    const fate = this.certainFate(outChan, outMeta);
+    if (!fate) return;
+    if (fate.kind === "live") {
+      this.giveUpLateAttempt(outChan, outMeta);
+      return;
+    }
+    if (fate.kind === "settled") return; // the secret is known: the settle branch takes it from here
+    this.act(chan, lock.hashlock, async () => {
+      const attempts = outMeta.attempts ?? 1;
+      const hop = meta.memo?.hops[0];
+      if (!outMeta.offered && attempts < MAX_FORWARD_ATTEMPTS && hop && this.mayForward(lock, hop) !== undefined) {
+        this.log.warn({ channelId: chan.id, hashlock: lock.hashlock }, "the forward was never signed: trying again");
+        await this.forward(chan, lock, meta, hop, attempts + 1);
+        return;
+      }
+      await this.recordFate(outChan, outMeta, fate);
+      await this.setLockStatus(chan.id, lock.hashlock, "forward-failed", `the next hop's lock is dead: ${fate.reason}`);
+    });
   }
 
   /** Runs one action for a lock at a time; failures are retried by a later reconciliation. */
@@ -955,12 +1392,20 @@ export class ChannelClient {
     action().then(
       () => {
         chan.busy.delete(hashlock);
+        this.kick();
       },
       (err: unknown) => {
         this.log.debug({ channelId: chan.id, hashlock, err: errText(err) }, "lock action failed; will retry");
         setTimeout(() => chan.busy.delete(hashlock), 1_000).unref();
       },
     );
+  }
+
+  /** The open channel a forward of `hop` may use now, or `undefined` if this client refuses to forward `lock`. */
+  private mayForward(lock: Lock, hop: Hop): ChannelView | undefined {
+    const out = this.channelWith(hop.to, hop.amount);
+    const reason = forwardRefusal(lock, hop, out !== undefined, this.clock.now(), this.policy);
+    return reason ? undefined : out;
   }
 
   /** Decides what to do with a lock this client received: take it (payee), forward it, or refuse it. */
@@ -982,21 +1427,22 @@ export class ChannelClient {
       this.log.info({ channelId: chan.id, hashlock: h, reason }, "cannot forward");
       return;
     }
+    await this.forward(chan, lock, meta as LockMeta, hop, 1);
+  }
+
+  /**
+   * Offers the next hop's lock. Its records go to disk first (the incoming lock then waits for the outgoing one's
+   * fate, even across a crash); what the next hop answers decides nothing (./settlement.ts does).
+   */
+  private async forward(chan: ClientChannel, lock: Lock, meta: LockMeta, hop: Hop, attempt: number): Promise<void> {
+    const h = lock.hashlock;
+    const out = this.mayForward(lock, hop);
+    if (!out) {
+      await this.setLockStatus(chan.id, h, "forward-failed", "cannot forward any more");
+      return;
+    }
     const outChan = this.chan(out.channelId);
-    const outMeta: LockMeta = {
-      channelId: outChan.id,
-      hashlock: h,
-      role: "sender",
-      status: "pending",
-      incoming: chan.id,
-    };
-    const inMeta: LockMeta = { ...(meta as LockMeta), status: "forwarding", outgoing: outChan.id };
-    this.lockMetas.set(`${outChan.id}:${h}`, outMeta);
-    this.lockMetas.set(`${chan.id}:${h}`, inMeta);
-    await this.store.write([
-      { type: "put", key: `lk:${outChan.id}:${h}`, value: encodeLockMeta(outMeta) },
-      { type: "put", key: `lk:${chan.id}:${h}`, value: encodeLockMeta(inMeta) },
-    ]);
+    const outKey = `${outChan.id}:${h}`;
     const outLock: Lock = {
       sender: outChan.rec.me,
       receiver: other(outChan.rec.me),
@@ -1004,16 +1450,36 @@ export class ChannelClient {
       hashlock: h,
       expiry: hop.expiry,
     };
+    const outMeta: LockMeta = {
+      channelId: outChan.id,
+      hashlock: h,
+      role: "sender",
+      status: "pending",
+      incoming: chan.id,
+      amount: hop.amount,
+      expiry: hop.expiry,
+      offered: false,
+      attempts: attempt,
+    };
+    const inMeta: LockMeta = { ...meta, status: "forwarding", outgoing: outChan.id };
+    this.offering.add(outKey);
     try {
-      await this.engine.submit(outChan, { kind: "lock", lock: outLock }, { hops: hops.slice(1) });
-      this.log.info({ from: chan.id, to: outChan.id, hashlock: h }, "forwarded a lock");
-    } catch (err) {
-      if (err instanceof PeerUnavailableError) throw err;
-      // The next hop refused: its lock does not exist, so this one is given back.
-      const failed: LockMeta = { ...outMeta, status: "cancelled", reason: errText(err) };
-      this.lockMetas.set(`${outChan.id}:${h}`, failed);
-      await this.store.write([{ type: "put", key: `lk:${outChan.id}:${h}`, value: encodeLockMeta(failed) }]);
-      await this.setLockStatus(chan.id, h, "forward-failed", `the next hop refused: ${errText(err)}`);
+      this.lockMetas.set(outKey, outMeta);
+      this.lockMetas.set(`${chan.id}:${h}`, inMeta);
+      await this.store.write([
+        { type: "put", key: `lk:${outKey}`, value: encodeLockMeta(outMeta) },
+        { type: "put", key: `lk:${chan.id}:${h}`, value: encodeLockMeta(inMeta) },
+      ]);
+      failpoint("forward-recorded");
+      this.engine.submit(outChan, { kind: "lock", lock: outLock }, { hops: meta.memo?.hops.slice(1) ?? [] }).then(
+        () => this.log.info({ from: chan.id, to: outChan.id, hashlock: h }, "forwarded a lock"),
+        (err: unknown) => {
+          this.log.info({ to: outChan.id, hashlock: h, err: errText(err) }, "the next hop did not take the lock");
+          this.kick();
+        },
+      );
+    } finally {
+      this.offering.delete(outKey);
     }
   }
 
@@ -1024,6 +1490,7 @@ export class ChannelClient {
     this.adjudicator.revealSecret(secret).then(
       (receipt) => {
         this.log.info({ hashlock: h, tx: receipt.hash }, "revealed a secret on chain");
+        void this.refreshRevealed(h).catch(() => undefined);
       },
       (err: unknown) => {
         this.log.warn({ hashlock: h, err: errText(err) }, "could not reveal a secret");
@@ -1061,7 +1528,7 @@ export class ChannelClient {
       if (info.status === ChannelStatus.Disputed) {
         const best = chan.full;
         if (best && best.state.version > info.version && now < info.deadline) {
-          const receipt = await this.adjudicator.refute(chan.rec.params, best.state, best.sigs);
+          const receipt = await this.adjudicator.refute(chan.rec.params, best.state, best.sigs, best.locks);
           this.log.info(
             { channelId: chan.id, version: String(best.state.version), tx: receipt.hash },
             "refuted a stale state",
@@ -1075,12 +1542,12 @@ export class ChannelClient {
         }
         if (this.policy.autoSettle && now >= info.deadline) {
           await this.adjudicator.conclude(chan.rec.params);
-          await this.setPhase(chan, "concluded");
+          await this.concluded(chan);
         }
         return;
       }
       if (info.status === ChannelStatus.Concluded) {
-        if (chan.rec.phase !== "concluded") await this.setPhase(chan, "concluded");
+        await this.concluded(chan, info.locksRoot);
         if (this.policy.autoSettle) await this.collect(chan);
       }
     } catch (err) {
@@ -1088,6 +1555,21 @@ export class ChannelClient {
     } finally {
       chan.chainBusy = false;
     }
+  }
+
+  /** The channel's outcome is fixed on chain: record which locks it holds (the settlement rule reads it). */
+  private async concluded(chan: ClientChannel, locksRoot?: string): Promise<void> {
+    const root = locksRoot ?? (await this.adjudicator.getChannel(chan.id)).locksRoot;
+    if (chan.rec.phase === "concluded" && chan.rec.outcomeRoot === root) return;
+    await this.updateRecord(chan, { phase: "concluded", outcomeRoot: root });
+    this.kick();
+  }
+
+  /** Changes the channel's record and stores it. */
+  private async updateRecord(chan: ClientChannel, changes: Partial<ChannelRecord>): Promise<void> {
+    chan.rec = { ...chan.rec, ...changes };
+    chan.phaseChanged();
+    await this.store.write([{ type: "put", key: `ch:${chan.id}`, value: encodeChannel(chan.rec) }]);
   }
 
   /** The locks behind a registered locks root (from this client's records). */
@@ -1137,9 +1619,14 @@ export class ChannelClient {
     if (this.polling || this.stopped) return;
     this.polling = true;
     try {
-      const { events, toBlock } = await this.reader.read(this.cursor.block + 1, this.clock);
+      const { events, toBlock, timestamp } = await this.reader.read(this.cursor.block + 1, this.clock);
       for (const ev of events) await this.onChainEvent(ev);
       await this.cursor.advance(toBlock);
+      if (timestamp > this.chainTime) this.chainTime = timestamp;
+      for (const chan of this.chans.values()) {
+        // Nothing can execute a resize after a block later than its expiry.
+        if (chan.resize && this.chainTime > chan.resize.update.expiry) await this.engine.resizeSettled(chan, false);
+      }
     } catch (err) {
       if (!this.stopped) this.log.warn({ err: errText(err) }, "reading the chain failed");
     } finally {
@@ -1167,6 +1654,12 @@ export class ChannelClient {
         chan.nextChainActionAt = 0; // the next reconciliation checks the funding
         this.kick();
         return;
+      case "ToppedUp":
+      case "PartiallyWithdrawn": {
+        const version = ev.name === "ToppedUp" ? ev.state.version : ev.version;
+        if (chan.resize && chan.resize.signed.state.version === version) await this.engine.resizeSettled(chan, true);
+        return;
+      }
       case "ChallengeRegistered":
       case "ChallengeRefuted":
         if (chan.rec.phase !== "disputed") {
@@ -1174,20 +1667,27 @@ export class ChannelClient {
           await this.setPhase(chan, "disputed");
           this.engine.rejectInFlight(chan, refused("CHANNEL_DISPUTED", "the channel is disputed"));
         }
+        // A disputed channel never reopens: a resize waiting for it can no longer execute.
+        if (chan.resize) await this.engine.resizeSettled(chan, false);
         chan.nextChainActionAt = 0;
         this.kick();
         return;
       case "ChannelConcluded":
+        await this.concluded(chan);
+        chan.nextChainActionAt = 0;
+        return;
       case "PayoutCredited":
-        await this.setPhase(chan, "concluded");
+        // A cooperative close whose payout became a credit: a final state, so no locks.
+        await this.updateRecord(chan, { phase: "concluded", outcomeRoot: ZERO_BYTES32 });
         chan.nextChainActionAt = 0;
         this.kick();
         return;
       case "ChannelClosed":
-        if (chan.rec.phase !== "closed") {
-          await this.setPhase(chan, "closed");
+        if (chan.rec.phase !== "closed" || chan.rec.outcomeRoot === undefined) {
+          await this.updateRecord(chan, { phase: "closed", outcomeRoot: chan.rec.outcomeRoot ?? ZERO_BYTES32 });
           this.log.info({ channelId: chan.id }, "the channel is closed");
         }
+        this.kick();
         return;
       default:
         return;
@@ -1299,6 +1799,12 @@ export class ChannelClient {
       const sv = BigInt(v);
       if (chan && sv > chan.maxSigned) chan.maxSigned = sv;
     }
+    for (const [k, v] of await this.store.entries("rsz:")) {
+      const chan = this.chans.get(k.slice(4));
+      if (!chan) continue;
+      chan.resize = decodeResize(v);
+      if (chan.resize.signed.state.version > chan.maxSigned) chan.maxSigned = chan.resize.signed.state.version;
+    }
     for (const [k, v] of await this.store.entries("pend:")) {
       const chan = this.chans.get(k.slice(5, 71));
       if (!chan) continue;
@@ -1309,6 +1815,19 @@ export class ChannelClient {
       if (p.ref !== undefined) chan.refs.set(p.ref, p);
       if (p.version > chan.maxSigned) chan.maxSigned = p.version;
     }
+    const superseded: StoreOp[] = [];
+    for (const [k, v] of await this.store.entries("void:")) {
+      const chan = this.chans.get(k.slice(5, 71));
+      if (!chan) continue;
+      const rec = decodeProposal(v);
+      if (chan.full && rec.version <= chan.full.state.version) {
+        superseded.push({ type: "del", key: k });
+        continue;
+      }
+      chan.voided.push(rec);
+      if (rec.version > chan.maxSigned) chan.maxSigned = rec.version;
+    }
+    if (superseded.length > 0) await this.store.write(superseded);
     for (const [k, v] of await this.store.entries("req:")) {
       const chan = this.chans.get(k.slice(4, 70));
       if (!chan) continue;
@@ -1335,6 +1854,7 @@ export class ChannelClient {
     await this.cursor.load();
     for (const chan of this.chans.values()) {
       chan.pending.sort((a, b) => (a.version < b.version ? -1 : 1));
+      chan.voided.sort((a, b) => (a.version < b.version ? -1 : 1));
       if (chan.pending.length > 0 || chan.requests.size > 0) chan.needsSync = true;
       chan.towerDirty = chan.full !== undefined;
     }

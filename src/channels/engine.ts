@@ -8,7 +8,9 @@ import {
   verifyStateSignatures,
   ZERO_BYTES32,
   type CompactSignature,
+  type Lock,
 } from "./state";
+import { signResize, verifyResize } from "./resize";
 import { versionKey, type ChannelStore, type StoreOp } from "./store";
 import { PeerRequestError, type PeerTransport } from "./transport";
 import {
@@ -16,6 +18,7 @@ import {
   approvalError,
   depositSnapshot,
   findLock,
+  isResize,
   other,
   sameState,
   sameUpdate,
@@ -42,11 +45,15 @@ import {
   type Json,
 } from "./wire";
 import {
+  decodeResizeJson,
   encodeProposal,
   encodeRequest,
+  encodeResize,
+  encodeResizeJson,
   encodeSignedRecord,
   type ChannelPhase,
   type ChannelRecord,
+  type PendingResize,
   type ProposalRecord,
   type RequestRecord,
 } from "./records";
@@ -66,13 +73,23 @@ import {
  * follower takes them in order, and the stores group their writes.
  *
  * No participant ever signs two different states with the same version: the
- * follower signs only above its latest, the leader only above the highest
- * version it ever signed (a refused proposal's version is skipped, never
- * reused). After a restart or a reconnection both sides exchange their latest
- * states signed by both (`ch.sync`); the leader adopts the follower's if it is
- * newer and sends what is still pending again, the follower asks again for
- * what it still waits for. Every message is idempotent, so sending one again
- * is always safe.
+ * follower signs only above the highest version it ever signed, the leader
+ * likewise (a refused proposal's version is skipped, never reused). After a
+ * restart or a reconnection both sides exchange their latest states signed by
+ * both (`ch.sync`); the leader adopts the follower's if it is newer and sends
+ * what is still pending again, the follower asks again for what it still waits
+ * for. Every message is idempotent, so sending one again is always safe.
+ *
+ * A state the leader signed has left it as soon as it is sent, and a peer that
+ * answers "refused" may hold it countersigned all the same. So a refused
+ * proposal is not forgotten: it is kept as *void* until a state signed by both
+ * with a higher version supersedes it, and a no-op update is proposed to get
+ * one. `exposedLocks()` is every lock the peer could still register; the
+ * client's settlement rule (./settlement.ts) is built on it.
+ *
+ * A resize (top-up or partial withdrawal) is signed twice (the state and the
+ * on-chain message) and counts only once executed on chain; until it is, or
+ * until it expires, neither side signs anything else in the channel.
  */
 
 /** A channel operation that cannot be done now (or a peer's refusal). */
@@ -131,6 +148,10 @@ export class LiveChannel {
   readonly refs = new Map<string, Proposal>();
   /** Follower: its requests not yet acknowledged. */
   readonly requests = new Map<string, OutRequest>();
+  /** Leader: refused or superseded proposals whose signature may have left, above `full`, in version order. */
+  readonly voided: ProposalRecord[] = [];
+  /** A co-signed resize waiting to be executed on chain (or to expire); nothing else is signed meanwhile. */
+  resize: PendingResize | undefined;
   /** The highest version this side ever signed. */
   maxSigned = 0n;
   /** Follower: proposals are checked one after another. */
@@ -170,6 +191,33 @@ export class LiveChannel {
   get inFlight(): number {
     return this.pending.length + this.queued.length + this.requests.size;
   }
+
+  /**
+   * Every lock the peer could register: those of the latest state signed by both, and of every state this side
+   * signed above it (pending, void, countersigned and being stored, or a resize waiting for the chain).
+   */
+  exposedLocks(): Lock[] {
+    const seen = new Map<string, Lock>();
+    const add = (locks: readonly Lock[]) => {
+      for (const l of locks) seen.set(l.hashlock.toLowerCase(), l);
+    };
+    add(this.committed().locks);
+    const floor = this.full?.state.version ?? 0n;
+    if (this.latest && this.latest.state.version > floor) add(this.latest.locks);
+    for (const p of this.pending) if (p.version > floor) add(p.next.locks);
+    for (const v of this.voided) if (v.version > floor) add(v.next.locks);
+    if (this.resize) add(this.resize.signed.locks);
+    return [...seen.values()];
+  }
+
+  /** Whether a lock with `hashlock` waits to be proposed (leader) or asked for (follower, not yet countersigned). */
+  attempting(hashlock: string): boolean {
+    const h = hashlock.toLowerCase();
+    const isIt = (u: ChannelUpdate) => u.kind === "lock" && u.lock.hashlock.toLowerCase() === h;
+    if (this.queued.some((q) => isIt(q.update))) return true;
+    for (const r of this.requests.values()) if (r.version === undefined && isIt(r.update)) return true;
+    return false;
+  }
 }
 
 /** What the update protocol needs from the client it runs in. */
@@ -183,6 +231,8 @@ export interface EngineHost<C extends LiveChannel> {
   readonly log: Logger;
   /** Proposals in flight per channel before new updates wait. */
   readonly maxInFlight: number;
+  /** The most a proposal's version may exceed the highest one this side signed. */
+  readonly maxVersionStep: bigint;
   stopped(): boolean;
   /** The chain's current time, seconds. */
   now(): bigint;
@@ -206,6 +256,17 @@ export interface EngineHost<C extends LiveChannel> {
   ): () => void;
   /** Adds the records of the locks of a state adopted from the peer to `ops`. */
   recordLocks(chan: C, signed: SignedSnapshot, ops: StoreOp[]): void;
+  /**
+   * Why this side refuses an update its peer asked for, beyond `approvalError` (its policy: lock expiries and
+   * per-peer limits, resize expiries), or `undefined`.
+   */
+  policyRefusal(chan: C, update: ChannelUpdate, base: Snapshot): string | undefined;
+  /** This side is about to sign `next`, the result of `update` (stored with `ops`): the signature may leave with it. */
+  signing(chan: C, update: ChannelUpdate, next: Snapshot, ops: StoreOp[]): void;
+  /** A resize is signed by both and stored: it waits for the chain. */
+  resizeSigned(chan: C, resize: PendingResize): void;
+  /** Reads the chain to settle a pending resize (executed or expired), before refusing a proposal for it. */
+  settleResize(chan: C): Promise<void>;
   /** A newer state signed by both is stored. */
   committed(chan: C): void;
   setPhase(chan: C, phase: ChannelPhase): Promise<void>;
@@ -213,6 +274,21 @@ export interface EngineHost<C extends LiveChannel> {
 }
 
 const REFUSAL_RETRYABLE = new Set(["OUT_OF_SYNC", "CHANNEL_BUSY"]);
+
+/** The stored part of a proposal. */
+function proposalRecord(p: Proposal): ProposalRecord {
+  return {
+    version: p.version,
+    baseVersion: p.baseVersion,
+    update: p.update,
+    by: p.by,
+    ...(p.ref === undefined ? {} : { ref: p.ref }),
+    ...(p.memo === undefined ? {} : { memo: p.memo }),
+    next: p.next,
+    sig: p.sig,
+    ...(p.resizeSig === undefined ? {} : { resizeSig: p.resizeSig }),
+  };
+}
 
 /** A {@link ChannelError} with `code`. */
 export function refused(code: string, message: string, context: Record<string, unknown> = {}): ChannelError {
@@ -256,9 +332,17 @@ export class UpdateEngine<C extends LiveChannel> {
   private propose(chan: C, update: ChannelUpdate, by: Party, ref?: string, memo?: ForwardMemo): Promise<Committed> {
     return new Promise<Committed>((resolve, reject) => {
       const item: Queued = { update, by, ref, memo, waiters: [{ resolve, reject }] };
-      if (chan.pending.length >= this.host.maxInFlight || chan.queued.length > 0) chan.queued.push(item);
-      else this.proposeNow(chan, item);
+      chan.queued.push(item);
+      this.pump(chan);
     });
+  }
+
+  /** Whether the leader may propose `update` now: a resize goes alone, and nothing goes while one is unsettled. */
+  private mayPropose(chan: C, update: ChannelUpdate): boolean {
+    if (chan.resize) return false;
+    if (chan.pending.some((p) => isResize(p.update))) return false;
+    if (isResize(update)) return chan.pending.length === 0;
+    return chan.pending.length < this.host.maxInFlight;
   }
 
   private proposeNow(chan: C, item: Queued): void {
@@ -267,11 +351,12 @@ export class UpdateEngine<C extends LiveChannel> {
       if (chan.rec.phase !== "open") throw refused("CHANNEL_NOT_OPEN", `channel ${chan.id} is ${chan.rec.phase}`);
       const base = chan.tip();
       if (item.by !== chan.rec.me) {
-        const why = approvalError(chan.rec.me, item.update, base, {
-          initiator: item.by,
-          now: this.host.now(),
-          revealedAt: (h) => this.host.revealedAt(h),
-        });
+        const why =
+          approvalError(chan.rec.me, item.update, base, {
+            initiator: item.by,
+            now: this.host.now(),
+            revealedAt: (h) => this.host.revealedAt(h),
+          }) ?? this.host.policyRefusal(chan, item.update, base);
         if (why) throw refused("REFUSED", why);
         if (item.update.kind === "settle" && !this.settleAcceptable(base, item.update.hashlock)) {
           throw refused("REFUSED", "the lock expired before its secret was revealed on chain");
@@ -280,6 +365,9 @@ export class UpdateEngine<C extends LiveChannel> {
       const version = chan.maxSigned + 1n;
       const next = applyUpdate(base, item.update, version);
       const sig = signStateWithKey(this.host.key, next.state, this.host.chainId, this.host.adjudicatorAddress);
+      const resizeSig = isResize(item.update)
+        ? signResize(this.host.key, item.update, next.state, this.host.chainId, this.host.adjudicatorAddress)
+        : undefined;
       proposal = {
         version,
         baseVersion: base.state.version,
@@ -289,6 +377,7 @@ export class UpdateEngine<C extends LiveChannel> {
         ...(item.memo === undefined ? {} : { memo: item.memo }),
         next,
         sig,
+        ...(resizeSig === undefined ? {} : { resizeSig }),
         waiters: item.waiters,
         durable: false,
         sent: false,
@@ -303,15 +392,17 @@ export class UpdateEngine<C extends LiveChannel> {
     chan.maxSigned = proposal.version;
     if (proposal.ref !== undefined) chan.refs.set(proposal.ref, proposal);
     // The pending record itself tells a restarted client that it signed this version; `sv` only when it is dropped.
-    this.host.store
-      .write([{ type: "put", key: `pend:${chan.id}:${versionKey(proposal.version)}`, value: encodeProposal(proposal) }])
-      .then(
-        () => {
-          proposal.durable = true;
-          this.sendProposal(chan, proposal);
-        },
-        (err: unknown) => this.host.storeFailed(err),
-      );
+    const ops: StoreOp[] = [
+      { type: "put", key: `pend:${chan.id}:${versionKey(proposal.version)}`, value: encodeProposal(proposal) },
+    ];
+    this.host.signing(chan, proposal.update, proposal.next, ops);
+    this.host.store.write(ops).then(
+      () => {
+        proposal.durable = true;
+        this.sendProposal(chan, proposal);
+      },
+      (err: unknown) => this.host.storeFailed(err),
+    );
   }
 
   private sendProposal(chan: C, p: Proposal): void {
@@ -332,6 +423,7 @@ export class UpdateEngine<C extends LiveChannel> {
     };
     if (p.ref !== undefined) msg.ref = p.ref;
     if (p.memo !== undefined) msg.memo = encodeMemo(p.memo);
+    if (p.resizeSig !== undefined) msg.resizeSig = encodeSig(p.resizeSig);
     this.host.transport.request(chan.rec.peer, "ch.propose", msg).then(
       (res) => this.onCountersigned(chan, p, res, session),
       (err: unknown) => this.onProposeFailed(chan, p, err, session),
@@ -341,20 +433,23 @@ export class UpdateEngine<C extends LiveChannel> {
   private onCountersigned(chan: C, p: Proposal, res: unknown, session: number): void {
     if (p.dead || p.committing || session !== chan.session) return;
     let sig: CompactSignature;
+    let resizeSig: CompactSignature | undefined;
     try {
-      sig = decodeSig(asObject(res, "result").sig);
+      const o = asObject(res, "result");
+      sig = decodeSig(o.sig);
+      if (o.resizeSig !== undefined) resizeSig = decodeSig(o.resizeSig, "resizeSig");
     } catch {
       sig = { r: ZERO_BYTES32, vs: ZERO_BYTES32 };
     }
     const peerIndex = other(chan.rec.me);
+    const peerAddress = chan.rec.params.participants[peerIndex];
+    const resizeOk =
+      !isResize(p.update) ||
+      (resizeSig !== undefined &&
+        verifyResize(p.update, p.next.state, resizeSig, peerAddress, this.host.chainId, this.host.adjudicatorAddress));
     if (
-      !verifyStateSignature(
-        p.next.state,
-        sig,
-        chan.rec.params.participants[peerIndex],
-        this.host.chainId,
-        this.host.adjudicatorAddress,
-      )
+      !resizeOk ||
+      !verifyStateSignature(p.next.state, sig, peerAddress, this.host.chainId, this.host.adjudicatorAddress)
     ) {
       this.host.log.warn({ channelId: chan.id, version: String(p.version) }, "peer countersigned with a bad signature");
       p.sent = false;
@@ -362,6 +457,12 @@ export class UpdateEngine<C extends LiveChannel> {
       return;
     }
     const sigs: [CompactSignature, CompactSignature] = chan.rec.me === 0 ? [p.sig, sig] : [sig, p.sig];
+    if (isResize(p.update) && resizeSig !== undefined && p.resizeSig !== undefined) {
+      const resizeSigs: [CompactSignature, CompactSignature] =
+        chan.rec.me === 0 ? [p.resizeSig, resizeSig] : [resizeSig, p.resizeSig];
+      void this.commitResize(chan, p, { update: p.update, signed: { ...p.next, sigs }, resizeSigs });
+      return;
+    }
     void this.commitLeader(chan, { ...p.next, sigs });
   }
 
@@ -378,7 +479,9 @@ export class UpdateEngine<C extends LiveChannel> {
 
   /**
    * Drops a refused proposal and every proposal built on it; the later ones (and the first too when `err` is
-   * undefined) are proposed again on the new tip.
+   * undefined) are proposed again on the new tip. The dropped ones were sent, so the peer may hold them
+   * countersigned: they stay on record as void until a state signed by both supersedes them, and if nothing else
+   * will, a no-op is proposed to get one.
    */
   private discard(chan: C, p: Proposal, err: unknown): void {
     const index = chan.pending.indexOf(p);
@@ -389,7 +492,11 @@ export class UpdateEngine<C extends LiveChannel> {
       d.dead = true;
       if (d.ref !== undefined) chan.refs.delete(d.ref);
       ops.push({ type: "del", key: `pend:${chan.id}:${versionKey(d.version)}` });
+      const record = proposalRecord(d);
+      chan.voided.push(record);
+      ops.push({ type: "put", key: `void:${chan.id}:${versionKey(d.version)}`, value: encodeProposal(record) });
     }
+    chan.voided.sort((a, b) => (a.version < b.version ? -1 : 1));
     this.host.store.write(ops).catch((e: unknown) => this.host.storeFailed(e));
     if (err !== undefined) for (const w of p.waiters) w.reject(err);
     const again: Queued[] = dead.slice(err === undefined ? 0 : 1).map((d) => ({
@@ -400,13 +507,102 @@ export class UpdateEngine<C extends LiveChannel> {
       waiters: d.waiters,
     }));
     chan.queued.unshift(...again);
+    if (chan.queued.length === 0 && chan.pending.length === 0 && p.update.kind !== "noop") {
+      // One no-op, not one per refusal: a peer that refuses it too leaves the void states to the chain's verdict.
+      chan.queued.push({ update: { kind: "noop" }, by: chan.rec.me, waiters: [] });
+    }
+    this.pump(chan);
+  }
+
+  /** Forgets the void proposals a stored state signed by both supersedes (adds their deletes to `ops`). */
+  private supersedeVoided(chan: C, version: bigint, ops: StoreOp[]): void {
+    while (chan.voided.length > 0 && chan.voided[0].version <= version) {
+      const v = chan.voided.shift() as ProposalRecord;
+      ops.push({ type: "del", key: `void:${chan.id}:${versionKey(v.version)}` });
+    }
+  }
+
+  /**
+   * Gives up an attempt to put the lock with `hashlock` in a state that has not been signed yet: a queued proposal
+   * (leader) or a request the leader has not proposed (follower). Returns whether one was given up; an attempt
+   * already signed cannot be taken back.
+   */
+  withdrawAttempt(chan: C, hashlock: string): boolean {
+    const h = hashlock.toLowerCase();
+    const isIt = (u: ChannelUpdate) => u.kind === "lock" && u.lock.hashlock.toLowerCase() === h;
+    const err = refused("WITHDRAWN", "the attempt was given up");
+    let found = false;
+    for (let i = chan.queued.length - 1; i >= 0; i--) {
+      if (!isIt(chan.queued[i].update)) continue;
+      for (const w of chan.queued[i].waiters) w.reject(err);
+      chan.queued.splice(i, 1);
+      found = true;
+    }
+    for (const r of [...chan.requests.values()]) {
+      if (r.version !== undefined || !isIt(r.update)) continue;
+      chan.requests.delete(r.ref);
+      this.host.store
+        .write([{ type: "del", key: `req:${chan.id}:${r.ref}` }])
+        .catch((e: unknown) => this.host.storeFailed(e));
+      for (const w of r.waiters) w.reject(err);
+      found = true;
+    }
+    return found;
+  }
+
+  /** The chain settled the pending resize: executed (its state is now the latest) or expired (it never counts). */
+  async resizeSettled(chan: C, executed: boolean): Promise<void> {
+    const resize = chan.resize;
+    if (!resize) return;
+    const ops: StoreOp[] = [{ type: "del", key: `rsz:${chan.id}` }];
+    if (executed) {
+      ops.push({ type: "put", key: `full:${chan.id}`, value: encodeSignedRecord(resize.signed) });
+      this.supersedeVoided(chan, resize.signed.state.version, ops);
+    }
+    await this.host.store.write(ops);
+    if (chan.resize !== resize) return;
+    chan.resize = undefined;
+    if (executed) {
+      chan.full = resize.signed;
+      chan.latest = resize.signed;
+      this.host.committed(chan);
+    } else {
+      chan.latest = chan.full;
+    }
+    this.host.log.info(
+      { channelId: chan.id, version: String(resize.signed.state.version), executed },
+      executed ? "the resize is executed on chain" : "the resize expired unexecuted",
+    );
     this.pump(chan);
   }
 
   private pump(chan: C): void {
-    while (chan.queued.length > 0 && chan.pending.length < this.host.maxInFlight) {
+    if (!chan.leader || this.host.stopped()) return;
+    while (chan.queued.length > 0 && this.mayPropose(chan, chan.queued[0].update)) {
       this.proposeNow(chan, chan.queued.shift() as Queued);
     }
+  }
+
+  /** The leader stores a co-signed resize: it waits for the chain, nothing else is proposed until it settles. */
+  private commitResize(chan: C, p: Proposal, resize: PendingResize): Promise<void> {
+    p.committing = true;
+    const ops: StoreOp[] = [
+      { type: "put", key: `rsz:${chan.id}`, value: encodeResize(resize) },
+      { type: "del", key: `pend:${chan.id}:${versionKey(p.version)}` },
+    ];
+    const effect = this.host.effects(chan, p.update, p.memo, p.by, chan.committed(), p.next, ops);
+    return this.host.store.write(ops).then(
+      () => {
+        const i = chan.pending.indexOf(p);
+        if (i >= 0) chan.pending.splice(i, 1);
+        if (p.ref !== undefined) chan.refs.delete(p.ref);
+        chan.resize = resize;
+        for (const w of p.waiters) w.resolve({ channelId: chan.id, version: p.version });
+        effect();
+        this.host.resizeSigned(chan, resize);
+      },
+      (err: unknown) => this.host.storeFailed(err),
+    );
   }
 
   /** The leader stores a state signed by both and acknowledges every proposal up to it. */
@@ -418,6 +614,7 @@ export class UpdateEngine<C extends LiveChannel> {
     }
     for (const q of done) q.committing = true;
     const ops: StoreOp[] = [{ type: "put", key: `full:${chan.id}`, value: encodeSignedRecord(signed) }];
+    this.supersedeVoided(chan, signed.state.version, ops);
     const effects: (() => void)[] = [];
     let base = chan.committed();
     for (const q of done) {
@@ -536,6 +733,7 @@ export class UpdateEngine<C extends LiveChannel> {
       ref: o.ref === undefined ? undefined : asString(o.ref, "ref", 66),
       memo: o.memo === undefined ? undefined : decodeMemo(o.memo),
       sig: decodeSig(o.sig),
+      resizeSig: o.resizeSig === undefined ? undefined : decodeSig(o.resizeSig, "resizeSig"),
     };
     if (msg.by === undefined) throw new InvalidMessageError("by must be 0 or 1", "by");
     const chan = this.host.channel(channelId);
@@ -554,20 +752,23 @@ export class UpdateEngine<C extends LiveChannel> {
     if (chan.rec.phase === "opening") await this.host.activate(chan);
     const me = chan.rec.me;
     const leaderAddress = chan.rec.params.participants[other(me)];
+    const resend = this.answerAgain(chan, msg, leaderAddress);
+    if (resend) return resend;
+    if (chan.resize) {
+      // The leader may have seen the chain settle the resize first.
+      await this.host.settleResize(chan);
+      if (chan.resize) throw refused("CHANNEL_BUSY", "a resize waits for the chain");
+    }
     const base = chan.followerBase();
-    if (msg.version <= base.state.version) {
-      // The leader sends again what it may not have seen answered: answer the same way.
-      const known =
-        chan.unflushed.get(msg.version)?.signed ??
-        (chan.latest?.state.version === msg.version ? chan.latest : undefined);
-      if (
-        known &&
-        verifyStateSignature(known.state, msg.sig, leaderAddress, this.host.chainId, this.host.adjudicatorAddress)
-      ) {
-        const durable = chan.unflushed.get(msg.version)?.durable ?? Promise.resolve();
-        return { done: durable.then(() => ({ sig: encodeSig(known.sigs[me]) })) };
-      }
-      throw refused("OUT_OF_SYNC", `version ${msg.version} is not above ${base.state.version}`);
+    if (msg.version <= base.state.version || msg.version <= chan.maxSigned) {
+      throw refused("OUT_OF_SYNC", `version ${msg.version} is not above ${chan.maxSigned}`);
+    }
+    if (msg.version > chan.maxSigned + this.host.maxVersionStep) {
+      // A leader that jumped far ahead could exhaust the versions: nothing could be signed after 2^64 - 1.
+      throw refused(
+        "VERSION_JUMP",
+        `version ${msg.version} is more than ${this.host.maxVersionStep} above ${chan.maxSigned}`,
+      );
     }
     if (msg.baseVersion !== base.state.version) {
       throw refused("OUT_OF_SYNC", `proposal builds on ${msg.baseVersion}, this side is at ${base.state.version}`);
@@ -584,11 +785,12 @@ export class UpdateEngine<C extends LiveChannel> {
       const i = findLock(base.locks, msg.update.hashlock);
       if (i >= 0 && base.locks[i].receiver === me) await this.host.refreshRevealed(base.locks[i].hashlock);
     }
-    const why = approvalError(me, msg.update, base, {
-      initiator: msg.by,
-      now: this.host.now(),
-      revealedAt: (h) => this.host.revealedAt(h),
-    });
+    const why =
+      approvalError(me, msg.update, base, {
+        initiator: msg.by,
+        now: this.host.now(),
+        revealedAt: (h) => this.host.revealedAt(h),
+      }) ?? (msg.by === me ? undefined : this.host.policyRefusal(chan, msg.update, base));
     if (why) throw refused("REFUSED", why);
     if (msg.update.kind === "settle" && msg.by !== me && !this.settleAcceptable(base, msg.update.hashlock)) {
       throw refused("REFUSED", "the lock expired before its secret was revealed on chain");
@@ -597,26 +799,61 @@ export class UpdateEngine<C extends LiveChannel> {
     if (!verifyStateSignature(next.state, msg.sig, leaderAddress, this.host.chainId, this.host.adjudicatorAddress)) {
       throw refused("INVALID_SIGNATURE", "the leader's signature does not match the state this update yields");
     }
+    const resizing = isResize(msg.update) ? msg.update : undefined;
+    if (resizing) {
+      if (
+        msg.resizeSig === undefined ||
+        !verifyResize(
+          resizing,
+          next.state,
+          msg.resizeSig,
+          leaderAddress,
+          this.host.chainId,
+          this.host.adjudicatorAddress,
+        )
+      ) {
+        throw refused("INVALID_SIGNATURE", "the leader's resize signature does not match");
+      }
+    }
     const mine = signStateWithKey(this.host.key, next.state, this.host.chainId, this.host.adjudicatorAddress);
     const sigs: [CompactSignature, CompactSignature] = me === 0 ? [mine, msg.sig] : [msg.sig, mine];
     const signed: SignedSnapshot = { ...next, sigs };
-    chan.latest = signed;
     chan.maxSigned = msg.version;
-    const ops: StoreOp[] = [{ type: "put", key: `full:${chan.id}`, value: encodeSignedRecord(signed) }];
+    const ops: StoreOp[] = [];
+    let resize: PendingResize | undefined;
+    let mineResize: CompactSignature | undefined;
+    if (resizing) {
+      mineResize = signResize(this.host.key, resizing, next.state, this.host.chainId, this.host.adjudicatorAddress);
+      const theirs = msg.resizeSig as CompactSignature;
+      resize = { update: resizing, signed, resizeSigs: me === 0 ? [mineResize, theirs] : [theirs, mineResize] };
+      chan.resize = resize;
+      ops.push({ type: "put", key: `rsz:${chan.id}`, value: encodeResize(resize) });
+    } else {
+      chan.latest = signed;
+      ops.push({ type: "put", key: `full:${chan.id}`, value: encodeSignedRecord(signed) });
+    }
+    ops.push({ type: "put", key: `sv:${chan.id}`, value: msg.version.toString() });
     if (request) {
       request.version = msg.version;
       ops.push({ type: "del", key: `req:${chan.id}:${request.ref}` });
     }
+    this.host.signing(chan, msg.update, next, ops);
     const effect = this.host.effects(chan, msg.update, msg.memo, msg.by, base, next, ops);
     const durable = this.host.store.write(ops);
     chan.unflushed.set(msg.version, { signed, durable });
+    const answer: Json = { sig: encodeSig(mine) };
+    if (mineResize) answer.resizeSig = encodeSig(mineResize);
     const done = durable.then(
       () => {
         chan.unflushed.delete(msg.version);
-        if (!chan.full || signed.state.version > chan.full.state.version) chan.full = signed;
-        this.host.committed(chan);
+        if (resize) {
+          this.host.resizeSigned(chan, resize);
+        } else {
+          if (!chan.full || signed.state.version > chan.full.state.version) chan.full = signed;
+          this.host.committed(chan);
+        }
         effect();
-        return { sig: encodeSig(mine) } as Json;
+        return answer;
       },
       (err: unknown) => {
         this.host.storeFailed(err);
@@ -624,6 +861,29 @@ export class UpdateEngine<C extends LiveChannel> {
       },
     );
     return { done };
+  }
+
+  /** The leader sends again what it may not have seen answered: the same answer, or `undefined` if it is new. */
+  private answerAgain(
+    chan: C,
+    msg: Omit<ProposalRecord, "next">,
+    leaderAddress: string,
+  ): { done: Promise<Json> } | undefined {
+    const me = chan.rec.me;
+    const unflushed = chan.unflushed.get(msg.version);
+    const known =
+      unflushed?.signed ??
+      (chan.latest?.state.version === msg.version ? chan.latest : undefined) ??
+      (chan.resize?.signed.state.version === msg.version ? chan.resize.signed : undefined);
+    if (!known) return undefined;
+    if (!verifyStateSignature(known.state, msg.sig, leaderAddress, this.host.chainId, this.host.adjudicatorAddress)) {
+      return undefined;
+    }
+    const answer: Json = { sig: encodeSig(known.sigs[me]) };
+    const resize = chan.resize;
+    if (resize && resize.signed.state.version === msg.version) answer.resizeSig = encodeSig(resize.resizeSigs[me]);
+    const durable = unflushed?.durable ?? Promise.resolve();
+    return { done: durable.then(() => answer) };
   }
 
   /** A lock's sender pays out on a secret only while the lock is live, or if the secret reached the chain in time. */
@@ -666,7 +926,9 @@ export class UpdateEngine<C extends LiveChannel> {
     const chan = this.host.channel(channelId);
     if (chan.rec.peer !== from) throw refused("REFUSED", "not a participant of this channel");
     if (theirs > (chan.full?.state.version ?? 0n)) chan.needsSync = true;
-    return { signed: chan.full ? encodeSigned(chan.full) : null };
+    const answer: Json = { signed: chan.full ? encodeSigned(chan.full) : null };
+    if (chan.resize) answer.resize = encodeResizeJson(chan.resize);
+    return answer;
   }
 
   /** Exchanges latest states with the peer and sends again what is still in flight. */
@@ -687,6 +949,7 @@ export class UpdateEngine<C extends LiveChannel> {
         "result",
       );
       const theirs = res.signed === null || res.signed === undefined ? undefined : decodeSigned(res.signed);
+      if (chan.leader && res.resize !== undefined && !chan.resize) await this.resumeResize(chan, res.resize);
       const mine = chan.full?.state.version ?? 0n;
       if (theirs && theirs.state.version > mine) {
         if (
@@ -745,6 +1008,41 @@ export class UpdateEngine<C extends LiveChannel> {
     }
   }
 
+  /** Leader: the follower holds a co-signed resize whose answer this side never got; store it if it proposed it. */
+  private async resumeResize(chan: C, raw: unknown): Promise<void> {
+    const resize = decodeResizeJson(raw);
+    const p = chan.pending.find((q) => q.version === resize.signed.state.version);
+    if (
+      !p ||
+      !isResize(p.update) ||
+      !sameUpdate(p.update, resize.update) ||
+      !sameState(p.next.state, resize.signed.state)
+    ) {
+      return;
+    }
+    const participants = chan.rec.params.participants;
+    const ok = [0, 1].every(
+      (i) =>
+        verifyStateSignature(
+          resize.signed.state,
+          resize.signed.sigs[i],
+          participants[i],
+          this.host.chainId,
+          this.host.adjudicatorAddress,
+        ) &&
+        verifyResize(
+          resize.update,
+          resize.signed.state,
+          resize.resizeSigs[i],
+          participants[i],
+          this.host.chainId,
+          this.host.adjudicatorAddress,
+        ),
+    );
+    if (!ok) throw refused("INVALID_STATE", "the peer's resize is not signed by both");
+    await this.commitResize(chan, p, { ...resize, signed: { ...p.next, sigs: resize.signed.sigs } });
+  }
+
   /** Takes a newer state signed by both that this side lost or never stored (after a crash). */
   private async adopt(chan: C, signed: SignedSnapshot): Promise<void> {
     const ops: StoreOp[] = [
@@ -759,6 +1057,7 @@ export class UpdateEngine<C extends LiveChannel> {
     for (const p of chan.pending) {
       if (p.version <= signed.state.version) ops.push({ type: "del", key: `pend:${chan.id}:${versionKey(p.version)}` });
     }
+    this.supersedeVoided(chan, signed.state.version, ops);
     await this.host.store.write(ops);
     const stale = chan.pending.filter((p) => p.version <= signed.state.version);
     for (const p of stale) {

@@ -21,8 +21,16 @@ import {
   type ForwardMemo,
   type Json,
 } from "./wire";
+import { InvalidMessageError } from "./wire";
 import type { ChannelParams, CompactSignature } from "./state";
-import type { ChannelUpdate, Party, SignedSnapshot, Snapshot } from "./updates";
+import {
+  isResize,
+  type ChannelUpdate,
+  type Party,
+  type ResizeUpdate,
+  type SignedSnapshot,
+  type Snapshot,
+} from "./updates";
 
 /*
  * What a channel client keeps in its store, and the keys it keeps it under.
@@ -32,6 +40,8 @@ import type { ChannelUpdate, Party, SignedSnapshot, Snapshot } from "./updates";
  *   ch:<id>                 ChannelRecord       the channel's parameters and life-cycle status
  *   full:<id>               SignedSnapshot      the latest state signed by both
  *   pend:<id>:<version>     ProposalRecord      a state the leader signed and sent, not yet countersigned
+ *   void:<id>:<version>     ProposalRecord      a refused proposal the peer may hold countersigned, until superseded
+ *   rsz:<id>                PendingResize       a co-signed top-up or withdrawal waiting for the chain
  *   sv:<id>                 decimal             the highest version this client ever signed in the channel
  *   req:<id>:<ref>          RequestRecord       an update the follower asked the leader for
  *   locks:<id>:<root>       Lock[]              the locks behind a locks root (to unlock an older registered state)
@@ -57,6 +67,8 @@ export interface ChannelRecord {
   phase: ChannelPhase;
   /** Chain time (s) when the final state was signed, for the fallback close by the other side. */
   finalAt?: bigint;
+  /** The locks root of the channel's outcome once it is fixed on chain (zero after a cooperative close). */
+  outcomeRoot?: string;
 }
 
 export function encodeChannel(r: ChannelRecord): string {
@@ -68,6 +80,7 @@ export function encodeChannel(r: ChannelRecord): string {
     deposits: [r.deposits[0].toString(), r.deposits[1].toString()],
     phase: r.phase,
     ...(r.finalAt === undefined ? {} : { finalAt: r.finalAt.toString() }),
+    ...(r.outcomeRoot === undefined ? {} : { outcomeRoot: r.outcomeRoot }),
   });
 }
 
@@ -84,6 +97,7 @@ export function decodeChannel(text: string): ChannelRecord {
     deposits: [asUint(d[0], "deposits[0]"), asUint(d[1], "deposits[1]")],
     phase,
     ...(o.finalAt === undefined ? {} : { finalAt: asUint(o.finalAt, "finalAt") }),
+    ...(o.outcomeRoot === undefined ? {} : { outcomeRoot: asBytes32(o.outcomeRoot, "outcomeRoot") }),
   };
 }
 
@@ -99,6 +113,8 @@ export interface ProposalRecord {
   memo?: ForwardMemo;
   next: Snapshot;
   sig: CompactSignature;
+  /** A resize: the leader's signature over its on-chain message. */
+  resizeSig?: CompactSignature;
 }
 
 export function encodeProposal(p: ProposalRecord): string {
@@ -112,6 +128,7 @@ export function encodeProposal(p: ProposalRecord): string {
   };
   if (p.ref !== undefined) o.ref = p.ref;
   if (p.memo !== undefined) o.memo = encodeMemo(p.memo);
+  if (p.resizeSig !== undefined) o.resizeSig = encodeSig(p.resizeSig);
   return JSON.stringify(o);
 }
 
@@ -126,7 +143,46 @@ export function decodeProposal(text: string): ProposalRecord {
     ...(o.memo === undefined ? {} : { memo: decodeMemo(o.memo) }),
     next: decodeSnapshot(o.next, "next"),
     sig: decodeSig(o.sig),
+    ...(o.resizeSig === undefined ? {} : { resizeSig: decodeSig(o.resizeSig, "resizeSig") }),
   };
+}
+
+/** A resize signed by both, twice: the resized state, and the on-chain message (`TopUp` or `Withdrawal`). */
+export interface PendingResize {
+  update: ResizeUpdate;
+  signed: SignedSnapshot;
+  /** Participant 0's and participant 1's signatures over the on-chain message. */
+  resizeSigs: [CompactSignature, CompactSignature];
+}
+
+export function encodeResizeJson(r: PendingResize): Json {
+  return {
+    update: encodeUpdate(r.update),
+    signed: encodeSigned(r.signed),
+    resizeSigs: [encodeSig(r.resizeSigs[0]), encodeSig(r.resizeSigs[1])],
+  };
+}
+
+export function decodeResizeJson(value: unknown): PendingResize {
+  const o = asObject(value, "resize");
+  const update = decodeUpdate(o.update, "resize.update");
+  if (!isResize(update))
+    throw new InvalidMessageError("resize.update must be a deposit or a withdrawal", "resize.update");
+  const sigs = asArray(o.resizeSigs, "resize.resizeSigs", 2);
+  if (sigs.length !== 2) throw new InvalidMessageError("resize.resizeSigs must have 2 entries", "resize.resizeSigs");
+  return {
+    update,
+    signed: decodeSigned(o.signed, "resize.signed"),
+    resizeSigs: [decodeSig(sigs[0], "resize.resizeSigs[0]"), decodeSig(sigs[1], "resize.resizeSigs[1]")],
+  };
+}
+
+export function encodeResize(r: PendingResize): string {
+  return JSON.stringify(encodeResizeJson(r));
+}
+
+export function decodeResize(text: string): PendingResize {
+  return decodeResizeJson(JSON.parse(text));
 }
 
 /** An update the follower asked the leader to make. */
@@ -163,7 +219,7 @@ export function decodeSignedRecord(text: string): SignedSnapshot {
 
 /**
  * What a client does with one lock of one channel.
- *  - sender side: `pending` until the lock resolves, then `settled` or `cancelled`.
+ *  - sender side: `pending` until the lock's fate is certain (./settlement.ts), then `settled` or `cancelled`.
  *  - receiver side: `received` → `accepted` (payee, will settle) | `rejected` (will cancel)
  *    | `forwarding` → `forwarded` (next hop locked) | `forward-failed` (will cancel).
  */
@@ -203,6 +259,13 @@ export interface LockMeta {
   incoming?: string;
   /** Why the lock is being cancelled. */
   reason?: string;
+  /** Sender side: the lock's amount and expiry (the lock may leave every state before its fate is certain). */
+  amount?: bigint;
+  expiry?: bigint;
+  /** Sender side: a state with the lock was signed by this client, so its signature may have left. */
+  offered?: boolean;
+  /** Forwarder, on the outgoing lock: how many times the forward was attempted. */
+  attempts?: number;
 }
 
 export function encodeLockMeta(m: LockMeta): string {
@@ -215,6 +278,10 @@ export function encodeLockMeta(m: LockMeta): string {
     ...(m.outgoing === undefined ? {} : { outgoing: m.outgoing }),
     ...(m.incoming === undefined ? {} : { incoming: m.incoming }),
     ...(m.reason === undefined ? {} : { reason: m.reason }),
+    ...(m.amount === undefined ? {} : { amount: m.amount.toString() }),
+    ...(m.expiry === undefined ? {} : { expiry: m.expiry.toString() }),
+    ...(m.offered === undefined ? {} : { offered: m.offered }),
+    ...(m.attempts === undefined ? {} : { attempts: m.attempts }),
   });
 }
 
@@ -233,6 +300,10 @@ export function decodeLockMeta(text: string): LockMeta {
     ...(o.outgoing === undefined ? {} : { outgoing: asBytes32(o.outgoing, "outgoing") }),
     ...(o.incoming === undefined ? {} : { incoming: asBytes32(o.incoming, "incoming") }),
     ...(o.reason === undefined ? {} : { reason: asString(o.reason, "reason", 500) }),
+    ...(o.amount === undefined ? {} : { amount: asUint(o.amount, "amount") }),
+    ...(o.expiry === undefined ? {} : { expiry: asUint(o.expiry, "expiry") }),
+    ...(o.offered === undefined ? {} : { offered: o.offered === true }),
+    ...(o.attempts === undefined ? {} : { attempts: Number(o.attempts) }),
   };
 }
 
@@ -264,6 +335,8 @@ export interface RouteRecord {
   route: string[];
   status: "pending" | "completed" | "refunded";
   secret?: string;
+  /** Why it was refunded. */
+  reason?: string;
 }
 
 export function encodeRoute(r: RouteRecord): string {
@@ -275,6 +348,7 @@ export function encodeRoute(r: RouteRecord): string {
     route: r.route,
     status: r.status,
     ...(r.secret === undefined ? {} : { secret: r.secret }),
+    ...(r.reason === undefined ? {} : { reason: r.reason }),
   });
 }
 
@@ -292,5 +366,6 @@ export function decodeRoute(text: string): RouteRecord {
     route: asArray(o.route, "route", 16).map((a, i) => asAddress(a, `route[${i}]`)),
     status,
     ...(o.secret === undefined ? {} : { secret: asBytes32(o.secret, "secret") }),
+    ...(o.reason === undefined ? {} : { reason: asString(o.reason, "reason", 500) }),
   };
 }

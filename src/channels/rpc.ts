@@ -177,6 +177,17 @@ export function channelViewJson(v: ChannelView): Json {
     isFinal: v.isFinal,
     inFlight: v.inFlight,
     towerVersion: v.towerVersion.toString(),
+    ...(v.resize
+      ? {
+          resize: {
+            kind: v.resize.kind,
+            participant: v.resize.participant,
+            amount: v.resize.amount.toString(),
+            expiry: v.resize.expiry.toString(),
+            version: v.resize.version.toString(),
+          },
+        }
+      : {}),
   };
 }
 
@@ -252,7 +263,30 @@ export function clientMethods(client: ChannelClient): Record<string, RpcMethod> 
         hashlock: asBytes32(o.hashlock, "hashlock"),
         ...(fee === undefined ? {} : { feePerHop: fee }),
       });
-      return { hashlock: r.hashlock, status: r.status, ...(r.secret ? { secret: r.secret } : {}) };
+      return {
+        hashlock: r.hashlock,
+        status: r.status,
+        ...(r.secret ? { secret: r.secret } : {}),
+        ...(r.reason ? { reason: r.reason } : {}),
+      };
+    },
+    ch_topUp: async (params) => {
+      const o = asObject(params, "params");
+      const r = await client.topUp(asBytes32(o.channelId, "channelId"), asUint(o.amount, "amount"));
+      return { channelId: r.channelId, version: r.version.toString(), txHash: r.txHash };
+    },
+    ch_withdrawPartially: async (params) => {
+      const o = asObject(params, "params");
+      const r = await client.withdrawPartially(asBytes32(o.channelId, "channelId"), asUint(o.amount, "amount"));
+      return { channelId: r.channelId, version: r.version.toString(), txHash: r.txHash };
+    },
+    ch_lockFate: (params) => {
+      const o = asObject(params, "params");
+      const fate = client.lockFate(asBytes32(o.channelId, "channelId"), asBytes32(o.hashlock, "hashlock"));
+      if (!fate) return null;
+      const json: Json =
+        fate.kind === "settled" ? { kind: "settled", secret: fate.secret } : { kind: fate.kind, reason: fate.reason };
+      return json;
     },
     ch_close: async (params) => ({ txHash: await client.close(channelIdParam(params)) }),
     ch_dispute: async (params) => ({ txHash: await client.dispute(channelIdParam(params)) }),
@@ -264,7 +298,12 @@ export function clientMethods(client: ChannelClient): Record<string, RpcMethod> 
 /** The control methods of a watchtower (`wt_*`). */
 export function towerMethods(tower: Watchtower): Record<string, RpcMethod> {
   return {
-    wt_info: () => ({ address: tower.address, url: tower.url, ...statsJson(tower) }),
+    wt_info: () => ({
+      address: tower.address,
+      url: tower.url,
+      ...statsJson(tower),
+      transport: { ...tower.transportStats },
+    }),
     wt_status: (params) => {
       const o = asObject(params, "params");
       if (o.channelId === undefined) return tower.statuses().map(towerStatusJson);

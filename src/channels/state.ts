@@ -58,6 +58,23 @@ export interface Withdrawal {
   expiry: bigint;
 }
 
+/** A co-signed top-up (`IChannelAdjudicator.TopUp`): `state` already includes the amount. */
+export interface TopUp {
+  state: ChannelState;
+  /** The last timestamp (seconds) at which it can be executed. */
+  expiry: bigint;
+}
+
+/** One participant's consent to have its deposit pulled by the opener's `openFunded` (`IChannelAdjudicator.Funding`). */
+export interface Funding {
+  channelId: string;
+  /** The participant whose tokens are pulled: the signer. */
+  participant: 0 | 1;
+  amount: bigint;
+  /** The last timestamp (seconds) at which it can be used. */
+  expiry: bigint;
+}
+
 /** A hash-locked conditional payment (`IChannelAdjudicator.Lock`). */
 export interface Lock {
   sender: 0 | 1;
@@ -105,6 +122,25 @@ export const CHANNEL_TYPES: Record<string, TypedDataField[]> = {
   ],
 };
 
+/** EIP-712 types of a top-up (the state nested in it). */
+export const TOP_UP_TYPES: Record<string, TypedDataField[]> = {
+  TopUp: [
+    { name: "state", type: "ChannelState" },
+    { name: "expiry", type: "uint64" },
+  ],
+  ChannelState: CHANNEL_TYPES.ChannelState,
+};
+
+/** EIP-712 types of a funding consent. */
+export const FUNDING_TYPES: Record<string, TypedDataField[]> = {
+  Funding: [
+    { name: "channelId", type: "bytes32" },
+    { name: "participant", type: "uint8" },
+    { name: "amount", type: "uint256" },
+    { name: "expiry", type: "uint64" },
+  ],
+};
+
 /** EIP-712 types of a withdrawal. */
 export const WITHDRAWAL_TYPES: Record<string, TypedDataField[]> = {
   Withdrawal: [
@@ -119,6 +155,8 @@ export const WITHDRAWAL_TYPES: Record<string, TypedDataField[]> = {
 const STATE_TYPE =
   "ChannelState(bytes32 channelId,uint64 version,uint256[2] balances,bytes32 locksRoot,uint256 lockedTotal,bool isFinal)";
 const WITHDRAWAL_TYPE = "Withdrawal(bytes32 channelId,uint64 version,uint8 participant,uint256 amount,uint64 expiry)";
+const TOP_UP_TYPE = "TopUp(ChannelState state,uint64 expiry)" + STATE_TYPE;
+const FUNDING_TYPE = "Funding(bytes32 channelId,uint8 participant,uint256 amount,uint64 expiry)";
 const DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)";
 
 const U8_MAX = 0xffn;
@@ -176,12 +214,18 @@ function putAddress(out: Buffer, offset: number, value: string, what: string): v
 
 const STATE_TYPEHASH_BYTES = keccak(Buffer.from(STATE_TYPE));
 const WITHDRAWAL_TYPEHASH_BYTES = keccak(Buffer.from(WITHDRAWAL_TYPE));
+const TOP_UP_TYPEHASH_BYTES = keccak(Buffer.from(TOP_UP_TYPE));
+const FUNDING_TYPEHASH_BYTES = keccak(Buffer.from(FUNDING_TYPE));
 const DOMAIN_TYPEHASH_BYTES = keccak(Buffer.from(DOMAIN_TYPE));
 
 /** `keccak256` of the EIP-712 type string of a state. */
 export const STATE_TYPEHASH = hexOf(STATE_TYPEHASH_BYTES);
 /** `keccak256` of the EIP-712 type string of a withdrawal. */
 export const WITHDRAWAL_TYPEHASH = hexOf(WITHDRAWAL_TYPEHASH_BYTES);
+/** `keccak256` of the EIP-712 type string of a top-up. */
+export const TOP_UP_TYPEHASH = hexOf(TOP_UP_TYPEHASH_BYTES);
+/** `keccak256` of the EIP-712 type string of a funding consent. */
+export const FUNDING_TYPEHASH = hexOf(FUNDING_TYPEHASH_BYTES);
 
 // ---------------------------------------------------------------------------
 // Channel id and EIP-712
@@ -253,6 +297,24 @@ function withdrawalStructHashBytes(withdrawal: Withdrawal): Buffer {
   return keccak(out);
 }
 
+function topUpStructHashBytes(top: TopUp): Buffer {
+  const out = Buffer.alloc(3 * 32);
+  TOP_UP_TYPEHASH_BYTES.copy(out, 0);
+  stateStructHashBytes(top.state).copy(out, 32);
+  putUint(out, 64, top.expiry, U64_MAX, "expiry");
+  return keccak(out);
+}
+
+function fundingStructHashBytes(funding: Funding): Buffer {
+  const out = Buffer.alloc(5 * 32);
+  FUNDING_TYPEHASH_BYTES.copy(out, 0);
+  putBytes32(out, 32, funding.channelId, "channelId");
+  putUint(out, 64, BigInt(funding.participant), U8_MAX, "participant");
+  putUint(out, 96, funding.amount, U256_MAX, "amount");
+  putUint(out, 128, funding.expiry, U64_MAX, "expiry");
+  return keccak(out);
+}
+
 function typedDigest(chainId: bigint, adjudicator: string, structHash: Buffer): Buffer {
   const out = Buffer.alloc(66);
   out[0] = 0x19;
@@ -280,6 +342,26 @@ export function withdrawalStructHash(withdrawal: Withdrawal): string {
 /** The EIP-712 digest both participants sign for `withdrawal` (`ChannelAdjudicator.withdrawalDigest`). */
 export function withdrawalDigest(withdrawal: Withdrawal, chainId: bigint, adjudicator: string): string {
   return hexOf(typedDigest(chainId, adjudicator, withdrawalStructHashBytes(withdrawal)));
+}
+
+/** EIP-712 `hashStruct` of a top-up (`ChannelHashing.topUpStructHash`). */
+export function topUpStructHash(top: TopUp): string {
+  return hexOf(topUpStructHashBytes(top));
+}
+
+/** The EIP-712 digest both participants sign for `top` (`ChannelAdjudicator.topUpDigest`). */
+export function topUpDigest(top: TopUp, chainId: bigint, adjudicator: string): string {
+  return hexOf(typedDigest(chainId, adjudicator, topUpStructHashBytes(top)));
+}
+
+/** EIP-712 `hashStruct` of a funding consent (`ChannelHashing.fundingStructHash`). */
+export function fundingStructHash(funding: Funding): string {
+  return hexOf(fundingStructHashBytes(funding));
+}
+
+/** The EIP-712 digest the funding participant signs (`ChannelAdjudicator.fundingDigest`). */
+export function fundingDigest(funding: Funding, chainId: bigint, adjudicator: string): string {
+  return hexOf(typedDigest(chainId, adjudicator, fundingStructHashBytes(funding)));
 }
 
 // ---------------------------------------------------------------------------
@@ -314,6 +396,30 @@ export async function signWithdrawal(
   return compactFromEthers(signature);
 }
 
+/** Signs `top` through an ethers `Signer` (EIP-712 `signTypedData`, the state nested). */
+export async function signTopUp(
+  signer: Signer,
+  top: TopUp,
+  chainId: bigint,
+  adjudicator: string,
+): Promise<CompactSignature> {
+  topUpStructHashBytes(top);
+  const signature = await signer.signTypedData(channelDomain(chainId, adjudicator), TOP_UP_TYPES, top);
+  return compactFromEthers(signature);
+}
+
+/** Signs `funding` through an ethers `Signer` (EIP-712 `signTypedData`). */
+export async function signFunding(
+  signer: Signer,
+  funding: Funding,
+  chainId: bigint,
+  adjudicator: string,
+): Promise<CompactSignature> {
+  fundingStructHashBytes(funding);
+  const signature = await signer.signTypedData(channelDomain(chainId, adjudicator), FUNDING_TYPES, funding);
+  return compactFromEthers(signature);
+}
+
 function signDigestWithKey(privateKey: Uint8Array | string, digest: Uint8Array): CompactSignature {
   const key = typeof privateKey === "string" ? bytesOf(privateKey, 32, "privateKey") : privateKey;
   // libsecp256k1 signs deterministically (RFC 6979) and always returns a low s.
@@ -345,6 +451,26 @@ export function signWithdrawalWithKey(
   adjudicator: string,
 ): CompactSignature {
   return signDigestWithKey(privateKey, typedDigest(chainId, adjudicator, withdrawalStructHashBytes(withdrawal)));
+}
+
+/** Signs `top` with a raw 32-byte private key on the native binding. */
+export function signTopUpWithKey(
+  privateKey: Uint8Array | string,
+  top: TopUp,
+  chainId: bigint,
+  adjudicator: string,
+): CompactSignature {
+  return signDigestWithKey(privateKey, typedDigest(chainId, adjudicator, topUpStructHashBytes(top)));
+}
+
+/** Signs `funding` with a raw 32-byte private key on the native binding. */
+export function signFundingWithKey(
+  privateKey: Uint8Array | string,
+  funding: Funding,
+  chainId: bigint,
+  adjudicator: string,
+): CompactSignature {
+  return signDigestWithKey(privateKey, typedDigest(chainId, adjudicator, fundingStructHashBytes(funding)));
 }
 
 const recoverScratch = Buffer.alloc(64);
@@ -447,6 +573,28 @@ export function verifyWithdrawalSignature(
   adjudicator: string,
 ): boolean {
   return matches(recoverDigest(typedDigest(chainId, adjudicator, withdrawalStructHashBytes(withdrawal)), sig), signer);
+}
+
+/** Whether `sig` is a valid signature of `top` by `signer`. */
+export function verifyTopUpSignature(
+  top: TopUp,
+  sig: CompactSignature,
+  signer: string,
+  chainId: bigint,
+  adjudicator: string,
+): boolean {
+  return matches(recoverDigest(typedDigest(chainId, adjudicator, topUpStructHashBytes(top)), sig), signer);
+}
+
+/** Whether `sig` is a valid signature of `funding` by `signer`. */
+export function verifyFundingSignature(
+  funding: Funding,
+  sig: CompactSignature,
+  signer: string,
+  chainId: bigint,
+  adjudicator: string,
+): boolean {
+  return matches(recoverDigest(typedDigest(chainId, adjudicator, fundingStructHashBytes(funding)), sig), signer);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,10 +1,13 @@
 import { randomBytes } from "node:crypto";
-import type { AddressInfo } from "node:net";
-import { computeAddress, concat, getAddress, keccak256, recoverAddress, SigningKey, toUtf8Bytes } from "ethers";
+import type { IncomingMessage } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import secp256k1 from "secp256k1";
+import { computeAddress, getAddress, SigningKey } from "ethers";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import type { Logger } from "pino";
 import pino from "pino";
 import { BilayerError } from "../protocol/errors";
+import { keccak256 } from "../protocol/hash";
 import { InvalidMessageError } from "./wire";
 
 /*
@@ -26,6 +29,17 @@ import { InvalidMessageError } from "./wire";
  * so a signature is good for one connection and one verifier only. Nothing
  * but hello and auth is accepted before that. Every inbound frame is checked;
  * a malformed one is answered with an error, never thrown.
+ *
+ * Authenticate before parsing: an unauthenticated connection may send at most
+ * two frames of at most PREAUTH_MAX_FRAME bytes and PREAUTH_MAX_BYTES in all
+ * (counted on the socket, before any frame is assembled); past that it is cut
+ * off unread. At most MAX_UNAUTHENTICATED connections wait in the handshake at
+ * once, and at most HANDSHAKES_PER_SECOND new ones are taken. Once
+ * authenticated, a frame nested deeper than MAX_JSON_DEPTH is refused without
+ * being parsed, and each connection has a byte budget (`bytesPerSecond`):
+ * past it the socket is paused, so one peer slows down only itself. The
+ * handshake's signatures run on the native secp256k1 binding. No host can so
+ * hold up the event loop a refutation needs.
  */
 
 /** JSON-RPC-style error codes of the peer protocol. */
@@ -76,8 +90,10 @@ export interface TransportOptions {
   requestTimeoutMs?: number;
   /** First delay of the reconnection backoff (default 200 ms; doubles up to 5 s). */
   reconnectMs?: number;
-  /** Largest frame accepted (default 4 MiB). */
+  /** Largest frame accepted from an authenticated peer (default 4 MiB). */
   maxPayload?: number;
+  /** Bytes per second an authenticated connection may send before its socket is paused (default 16 MiB). */
+  bytesPerSecond?: number;
   logger?: Logger;
 }
 
@@ -87,18 +103,87 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-const AUTH_TAG = toUtf8Bytes("bilayer-channels/peer/v1");
-const HANDSHAKE_TIMEOUT_MS = 10_000;
+const AUTH_TAG = Buffer.from("bilayer-channels/peer/v1");
+const HANDSHAKE_TIMEOUT_MS = 5_000;
+/** The largest frame taken before authentication (hello and auth are about 250 bytes each). */
+export const PREAUTH_MAX_FRAME = 1024;
+/** The most bytes an unauthenticated connection may send, counted on the socket. */
+export const PREAUTH_MAX_BYTES = 8192;
+/** Connections in the handshake at once; more are cut off at once. */
+export const MAX_UNAUTHENTICATED = 64;
+/** New inbound connections taken per second; more are cut off at once. */
+export const HANDSHAKES_PER_SECOND = 200;
+/** The deepest JSON nesting parsed (the deepest real message is about 6 levels). */
+export const MAX_JSON_DEPTH = 32;
+
 /** WebSocket close code of a connection dropped for a duplicate. */
 const CLOSE_DUPLICATE = 4000;
 /** The most messages sent in one frame. */
 const MAX_BATCH = 1_000;
+/** The largest batch frame sent (a single message may be larger, up to the peer's frame limit). */
+const MAX_FRAME_BYTES = 1 << 20;
 /** Messages handled per turn of the event loop. */
 const SLICE = 64;
 const PING_INTERVAL_MS = 15_000;
 
-function authDigest(verifierNonce: string, signer: string, verifier: string): string {
-  return keccak256(concat([AUTH_TAG, verifierNonce, signer, verifier]));
+function authDigest(verifierNonce: string, signer: string, verifier: string): Uint8Array {
+  return keccak256(
+    Buffer.concat([
+      AUTH_TAG,
+      Buffer.from(verifierNonce.slice(2), "hex"),
+      Buffer.from(signer.slice(2), "hex"),
+      Buffer.from(verifier.slice(2), "hex"),
+    ]),
+  );
+}
+
+/** A 65-byte `r ‖ s ‖ v` signature of `digest` (v = 27 + recovery id), as hex, on the native binding. */
+function signDigest(key: Uint8Array, digest: Uint8Array): string {
+  const { signature, recid } = secp256k1.ecdsaSign(digest, key);
+  return "0x" + Buffer.from(signature).toString("hex") + (27 + recid).toString(16);
+}
+
+/** The address that made the 65-byte signature `sig` of `digest`, or `undefined` if none. */
+function recoverSigner(digest: Uint8Array, sig: string): string | undefined {
+  const bytes = Buffer.from(sig.slice(2), "hex");
+  const v = bytes[64];
+  const recid = v >= 27 ? v - 27 : v;
+  if (recid !== 0 && recid !== 1) return undefined;
+  try {
+    const publicKey = secp256k1.ecdsaRecover(bytes.subarray(0, 64), recid, digest, false);
+    return getAddress(
+      "0x" +
+        Buffer.from(keccak256(publicKey.subarray(1)))
+          .subarray(12)
+          .toString("hex"),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the JSON text in `data` nests deeper than `max`, found by one scan of its bytes (strings skipped), so a
+ * deeply nested frame is refused before `JSON.parse` spends time on it.
+ */
+export function jsonDeeperThan(data: Buffer, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < data.length; i++) {
+    const c = data[i];
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
 }
 
 /** One WebSocket connection, before and after authentication. */
@@ -116,6 +201,14 @@ class Connection {
   /** Messages waiting to go out together in one frame at the end of this turn of the event loop. */
   outbox: unknown[] = [];
   flushScheduled = false;
+  /** Bytes received on the socket before authentication, and frames. */
+  preauthBytes = 0;
+  preauthFrames = 0;
+  /** The byte budget of an authenticated connection: what it may still send now, and when that was computed. */
+  budget = Number.POSITIVE_INFINITY; // full (capped to the burst) at the first message
+  budgetAt = Date.now();
+  /** The socket is paused until the budget refills. */
+  throttled = false;
   /** Messages received and not yet handled, taken a slice at a time so the event loop keeps turning. */
   inbox: unknown[] = [];
   inboxHead = 0;
@@ -150,6 +243,9 @@ class Connection {
 export class PeerTransport {
   readonly address: string;
   private readonly key: SigningKey;
+  private readonly keyBytes: Uint8Array;
+  /** New inbound connections taken in the current second. */
+  private handshakeWindow = { second: 0, count: 0 };
   private readonly log: Logger;
   private server: WebSocketServer | undefined;
   private listenUrl: string | undefined;
@@ -164,10 +260,13 @@ export class PeerTransport {
   private readonly disconnectedListeners: ((address: string) => void)[] = [];
   private nextId = 1;
   private stopped = false;
+  /** What the limits did since start: connections cut off before authentication, refused at the door, throttled. */
+  readonly stats = { cutOff: 0, refusedAtDoor: 0, throttled: 0, tooDeep: 0 };
   private pingTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: TransportOptions) {
     this.key = new SigningKey(opts.privateKey);
+    this.keyBytes = Buffer.from(this.key.privateKey.slice(2), "hex");
     this.address = computeAddress(this.key.publicKey);
     this.log = opts.logger ?? pino({ level: "silent" });
   }
@@ -182,7 +281,7 @@ export class PeerTransport {
         server.once("error", reject);
       });
       server.on("error", (err) => this.log.error({ err }, "peer server error"));
-      server.on("connection", (ws) => this.attach(ws, undefined, undefined));
+      server.on("connection", (ws, req: IncomingMessage) => this.accept(ws, req.socket));
       this.server = server;
       const port = (server.address() as AddressInfo).port;
       this.listenUrl = this.opts.advertiseUrl ?? `ws://${host}:${port}`;
@@ -329,9 +428,47 @@ export class PeerTransport {
     return attempt;
   }
 
+  /** An inbound connection: taken only within the limits on waiting and new handshakes. */
+  private accept(ws: WebSocket, socket: Socket): void {
+    const second = Math.floor(Date.now() / 1000);
+    if (this.handshakeWindow.second !== second) this.handshakeWindow = { second, count: 0 };
+    let waiting = 0;
+    for (const c of this.all) if (!c.authenticated) waiting++;
+    if (++this.handshakeWindow.count > HANDSHAKES_PER_SECOND || waiting >= MAX_UNAUTHENTICATED) {
+      this.stats.refusedAtDoor += 1;
+      socket.destroy();
+      ws.terminate();
+      return;
+    }
+    const conn = this.attach(ws, undefined, undefined);
+    this.countPreauth(conn, socket);
+  }
+
+  /** Cuts an unauthenticated connection off, unread, once its socket has carried more than it may. */
+  private countPreauth(conn: Connection, socket: Socket): void {
+    const onData = (chunk: Buffer) => {
+      if (conn.authenticated) {
+        socket.off("data", onData);
+        return;
+      }
+      conn.preauthBytes += chunk.length;
+      if (conn.preauthBytes > PREAUTH_MAX_BYTES) {
+        socket.off("data", onData);
+        this.log.debug({ bytes: conn.preauthBytes }, "unauthenticated peer sent too much: cut off");
+        this.stats.cutOff += 1;
+        socket.destroy();
+      }
+    };
+    socket.on("data", onData);
+  }
+
   private attach(ws: WebSocket, dialer: string | undefined, expected: string | undefined): Connection {
     const conn = new Connection(ws, dialer, expected);
     this.all.add(conn);
+    if (dialer !== undefined) {
+      // Counted from `open` on: a data listener added before ws's own would switch the socket to flowing too early.
+      ws.once("upgrade", (res: IncomingMessage) => ws.once("open", () => this.countPreauth(conn, res.socket)));
+    }
     const sendHello = () => {
       const hello: Record<string, string> = { address: this.address, nonce: conn.nonce };
       if (this.listenUrl) hello.url = this.listenUrl;
@@ -359,10 +496,28 @@ export class PeerTransport {
   }
 
   private receive(conn: Connection, data: RawData, isBinary: boolean): void {
+    const bytes = rawToBuffer(data);
+    if (!conn.authenticated) {
+      // Only hello and auth, small, before authentication: anything else is cut off without being parsed.
+      if (bytes.length > PREAUTH_MAX_FRAME || ++conn.preauthFrames > 2) {
+        this.stats.cutOff += 1;
+        conn.ws.terminate();
+        return;
+      }
+    } else {
+      this.spend(conn, bytes.length);
+      if (jsonDeeperThan(bytes, MAX_JSON_DEPTH)) {
+        // No honest peer nests that deep: the frame goes unparsed and the connection is dropped (it reconnects).
+        this.stats.tooDeep += 1;
+        this.log.warn({ peer: conn.peer, bytes: bytes.length }, "a frame nested too deep: dropping the connection");
+        conn.ws.terminate();
+        return;
+      }
+    }
     let msg: unknown;
     try {
       if (isBinary) throw new Error("binary frame");
-      msg = JSON.parse(rawToString(data));
+      msg = JSON.parse(bytes.toString("utf8"));
     } catch {
       this.reply(conn, null, { code: RpcCodes.PARSE_ERROR, message: "frames must be JSON text" });
       return;
@@ -377,6 +532,25 @@ export class PeerTransport {
       conn.inbox.push(msg);
     }
     if (!conn.draining) this.drain(conn);
+  }
+
+  /** Takes `bytes` from an authenticated connection's budget; pauses its socket while the budget is spent. */
+  private spend(conn: Connection, bytes: number): void {
+    const rate = this.opts.bytesPerSecond ?? 16 << 20;
+    const burst = Math.max(rate, this.opts.maxPayload ?? 4 << 20);
+    const now = Date.now();
+    conn.budget = Math.min(burst, conn.budget + ((now - conn.budgetAt) * rate) / 1000);
+    conn.budgetAt = now;
+    conn.budget -= bytes;
+    if (conn.budget >= 0 || conn.throttled) return;
+    conn.throttled = true;
+    this.stats.throttled += 1;
+    conn.ws.pause();
+    const wait = Math.ceil((-conn.budget * 1000) / rate);
+    setTimeout(() => {
+      conn.throttled = false;
+      if (conn.ws.readyState === WebSocket.OPEN) conn.ws.resume();
+    }, wait).unref();
   }
 
   /**
@@ -504,7 +678,7 @@ export class PeerTransport {
     }
     conn.claimed = claimed;
     if (conn.dialer === undefined) conn.dialer = claimed;
-    const sig = this.key.sign(authDigest(h.nonce, this.address, claimed)).serialized;
+    const sig = signDigest(this.keyBytes, authDigest(h.nonce, this.address, claimed));
     conn.ws.send(JSON.stringify({ auth: { sig } }));
     conn.authSent = true;
     this.maybeAuthenticated(conn);
@@ -516,12 +690,8 @@ export class PeerTransport {
     if (typeof value !== "object" || value === null) throw new Error("auth must be an object");
     const sig = (value as Record<string, unknown>).sig;
     if (typeof sig !== "string" || !/^0x[0-9a-fA-F]{130}$/.test(sig)) throw new Error("auth.sig");
-    let signer: string;
-    try {
-      signer = recoverAddress(authDigest(conn.nonce, conn.claimed, this.address), sig);
-    } catch {
-      throw new Error("auth.sig does not recover");
-    }
+    const signer = recoverSigner(authDigest(conn.nonce, conn.claimed, this.address), sig);
+    if (signer === undefined) throw new Error("auth.sig does not recover");
     if (signer !== conn.claimed) throw new Error("auth.sig is not by the claimed address");
     conn.authReceived = true;
     this.maybeAuthenticated(conn);
@@ -591,10 +761,27 @@ export class PeerTransport {
     const out = conn.outbox;
     conn.outbox = [];
     if (conn.ws.readyState !== WebSocket.OPEN) return;
-    for (let i = 0; i < out.length; i += MAX_BATCH) {
-      const part = out.length === 1 ? out[0] : out.slice(i, i + MAX_BATCH);
-      conn.ws.send(JSON.stringify(part));
+    if (out.length === 1) {
+      conn.ws.send(JSON.stringify(out[0]));
+      return;
     }
+    // One frame per MAX_BATCH messages and at most MAX_FRAME_BYTES (a batch array of their texts), so no frame
+    // ever exceeds what the peer takes.
+    let parts: string[] = [];
+    let size = 2;
+    const send = () => {
+      if (parts.length === 0) return;
+      conn.ws.send(parts.length === 1 ? parts[0] : "[" + parts.join(",") + "]");
+      parts = [];
+      size = 2;
+    };
+    for (const message of out) {
+      const text = JSON.stringify(message);
+      if (parts.length > 0 && (parts.length >= MAX_BATCH || size + text.length + 1 > MAX_FRAME_BYTES)) send();
+      parts.push(text);
+      size += text.length + 1;
+    }
+    send();
   }
 
   private onResponse(conn: Connection, id: number, m: Record<string, unknown>): void {
@@ -684,8 +871,8 @@ function checksum(address: string): string {
   return c;
 }
 
-function rawToString(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString("utf8");
-  return data.toString("utf8");
+function rawToBuffer(data: RawData): Buffer {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  return data;
 }

@@ -2,6 +2,7 @@ import {
   hashlockOf,
   lockedTotalOf,
   locksRoot,
+  MAX_CHANNEL_AMOUNT,
   ZERO_BYTES32,
   type ChannelState,
   type CompactSignature,
@@ -32,7 +33,24 @@ export type ChannelUpdate =
   /** The lock with `hashlock` returns to its sender (the payment failed or expired). */
   | { kind: "cancel"; hashlock: string }
   /** The state becomes final (no locks may remain): the channel can be closed cooperatively at once. */
-  | { kind: "final" };
+  | { kind: "final" }
+  /** Nothing changes but the version: a newer co-signed state that supersedes states the peer may hold. */
+  | { kind: "noop" }
+  /**
+   * `participant` tops the channel up by `amount` on chain (its balance grows by it), until `expiry`: a resize,
+   * co-signed twice (the state and the `TopUp`), which counts only once executed on chain.
+   */
+  | { kind: "deposit"; participant: Party; amount: bigint; expiry: bigint }
+  /** `participant` takes `amount` of its balance out of the open channel on chain, until `expiry`: a resize. */
+  | { kind: "withdraw"; participant: Party; amount: bigint; expiry: bigint };
+
+/** A resize: a top-up or partial withdrawal, which changes the channel's total and must be executed on chain. */
+export type ResizeUpdate = Extract<ChannelUpdate, { kind: "deposit" | "withdraw" }>;
+
+/** Whether `update` resizes the channel. */
+export function isResize(update: ChannelUpdate): update is ResizeUpdate {
+  return update.kind === "deposit" || update.kind === "withdraw";
+}
 
 /** A state together with the locks its `locksRoot` commits to, in tree order. */
 export interface Snapshot {
@@ -175,6 +193,36 @@ export function applyUpdate(base: Snapshot, update: ChannelUpdate, version: bigi
       isFinal = true;
       break;
     }
+    case "noop":
+      break;
+    case "deposit":
+    case "withdraw": {
+      const p = update.participant;
+      if (p !== 0 && p !== 1) throw new ChannelUpdateError("a resize is for participant 0 or 1", { participant: p });
+      if (update.amount <= 0n) {
+        throw new ChannelUpdateError(`a ${update.kind} must be positive`, { amount: String(update.amount) });
+      }
+      if (update.expiry <= 0n || update.expiry > U64_MAX) {
+        throw new ChannelUpdateError("a resize's expiry must be a u64 timestamp", { expiry: String(update.expiry) });
+      }
+      if (update.kind === "deposit") {
+        if (state.balances[0] + state.balances[1] + state.lockedTotal + update.amount > MAX_CHANNEL_AMOUNT) {
+          throw new ChannelUpdateError("the channel would hold more than 2^112 - 1", {
+            amount: String(update.amount),
+          });
+        }
+        balances[p] += update.amount;
+      } else {
+        if (balances[p] < update.amount) {
+          throw new ChannelUpdateError(`participant ${p} has ${balances[p]}, cannot withdraw ${update.amount}`, {
+            balance: String(balances[p]),
+            amount: String(update.amount),
+          });
+        }
+        balances[p] -= update.amount;
+      }
+      break;
+    }
     default: {
       const never: never = update;
       throw new ChannelUpdateError(`unknown update ${String((never as { kind: unknown }).kind)}`);
@@ -233,7 +281,12 @@ export function approvalError(
       return revealed !== 0n && revealed <= lock.expiry ? "the secret was revealed on chain in time" : undefined;
     }
     case "final":
+    case "noop":
       return undefined;
+    case "deposit":
+    case "withdraw":
+      // Only the participant resizes its own balance: nobody deposits or withdraws in another's name.
+      return update.participant === ctx.initiator ? undefined : `a ${update.kind} that its participant did not ask for`;
     default:
       return "unknown update";
   }
@@ -272,6 +325,11 @@ export function sameUpdate(a: ChannelUpdate, b: ChannelUpdate): boolean {
       return b.kind === "cancel" && a.hashlock.toLowerCase() === b.hashlock.toLowerCase();
     case "final":
       return b.kind === "final";
+    case "noop":
+      return b.kind === "noop";
+    case "deposit":
+    case "withdraw":
+      return b.kind === a.kind && a.participant === b.participant && a.amount === b.amount && a.expiry === b.expiry;
     default:
       return false;
   }

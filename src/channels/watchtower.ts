@@ -158,6 +158,21 @@ export class Watchtower {
     return this.transport.url as string;
   }
 
+  /** The last block whose events the tower has handled (and whose deadlines it has checked). */
+  get syncedBlock(): number {
+    return this.cursor.block;
+  }
+
+  /** How many secrets the tower has decided to reveal so far (sent or mined). */
+  get revealsStarted(): number {
+    return this.revealing.size;
+  }
+
+  /** What the transport's limits did since start (connections cut off, refused, throttled). */
+  get transportStats(): PeerTransport["stats"] {
+    return this.transport.stats;
+  }
+
   // ---------------------------------------------------------------------------
   // What clients send
 
@@ -265,8 +280,9 @@ export class Watchtower {
     try {
       const { events, toBlock } = await this.reader.read(this.cursor.block + 1, this.clock);
       for (const ev of events) this.onEvent(ev);
-      await this.cursor.advance(toBlock);
+      // Deadlines first, then the cursor: once `syncedBlock` shows a block, its deadlines were checked.
       this.defendLocks();
+      await this.cursor.advance(toBlock);
     } catch (err) {
       if (!this.stopped) this.log.warn({ err: (err as Error).message }, "reading the chain failed");
     } finally {
@@ -328,7 +344,7 @@ export class Watchtower {
     }
     w.acting = true;
     try {
-      const receipt = await this.adjudicator.refute(w.params, newest.state, newest.sigs);
+      const receipt = await this.adjudicator.refute(w.params, newest.state, newest.sigs, newest.locks);
       w.refutations += 1;
       this.stats.refutations += 1;
       w.registered = { version: newest.state.version, deadline: registered.deadline };

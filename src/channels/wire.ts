@@ -189,6 +189,11 @@ export function encodeUpdate(u: ChannelUpdate): Json {
       return { kind: "cancel", hashlock: u.hashlock };
     case "final":
       return { kind: "final" };
+    case "noop":
+      return { kind: "noop" };
+    case "deposit":
+    case "withdraw":
+      return { kind: u.kind, participant: u.participant, amount: u.amount.toString(), expiry: u.expiry.toString() };
   }
 }
 
@@ -209,8 +214,21 @@ export function decodeUpdate(value: unknown, field = "update"): ChannelUpdate {
       return { kind: "cancel", hashlock: asBytes32(o.hashlock, `${field}.hashlock`) };
     case "final":
       return { kind: "final" };
+    case "noop":
+      return { kind: "noop" };
+    case "deposit":
+    case "withdraw":
+      return {
+        kind: o.kind,
+        participant: asParty(o.participant, `${field}.participant`),
+        amount: asUint(o.amount, `${field}.amount`),
+        expiry: asUint(o.expiry, `${field}.expiry`, U64_MAX),
+      };
     default:
-      throw new InvalidMessageError(`${field}.kind must be pay, lock, settle, cancel or final`, `${field}.kind`);
+      throw new InvalidMessageError(
+        `${field}.kind must be pay, lock, settle, cancel, final, noop, deposit or withdraw`,
+        `${field}.kind`,
+      );
   }
 }
 

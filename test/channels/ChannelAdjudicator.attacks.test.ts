@@ -40,12 +40,12 @@ describe("ChannelAdjudicator attacks", function () {
     const second = await openFunded(fx, [ETH, ETH]);
     const state = first.state(4n, [2n * ETH, 0n]);
     const sigs = first.sign(state);
-    await expect(fx.adjudicator.register(second.params, state, sigs))
+    await expect(fx.adjudicator.register(second.params, state, sigs, []))
       .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorWrongChannel")
       .withArgs(second.id, first.id);
     // Relabelling the state for the other channel breaks the signatures.
     const relabelled = { ...state, channelId: second.id };
-    await expect(fx.adjudicator.register(second.params, relabelled, sigs))
+    await expect(fx.adjudicator.register(second.params, relabelled, sigs, []))
       .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorInvalidSignature")
       .withArgs(second.id, 0, anyAddressBut(fx.alice.address));
   });
@@ -61,12 +61,12 @@ describe("ChannelAdjudicator attacks", function () {
     expect(otherId).to.not.equal(ch.id);
 
     const state = ch.state(4n, [2n * ETH, 0n]);
-    await expect(other.register(ch.params, state, ch.sign(state)))
+    await expect(other.register(ch.params, state, ch.sign(state), []))
       .to.be.revertedWithCustomError(other, "ChannelAdjudicatorWrongChannel")
       .withArgs(otherId, ch.id);
     // Even with the right id, signatures made for the first adjudicator's domain do not verify.
     const relabelled = { ...state, channelId: otherId };
-    await expect(other.register(ch.params, relabelled, ch.sign(relabelled)))
+    await expect(other.register(ch.params, relabelled, ch.sign(relabelled), []))
       .to.be.revertedWithCustomError(other, "ChannelAdjudicatorInvalidSignature")
       .withArgs(otherId, 0, anyAddressBut(fx.alice.address));
   });
@@ -81,7 +81,7 @@ describe("ChannelAdjudicator attacks", function () {
       signStateWithKey(fx.alice.key, state, otherChain, address),
       signStateWithKey(fx.bob.key, state, otherChain, address),
     ] as const;
-    await expect(fx.adjudicator.register(ch.params, state, [sigs[0], sigs[1]]))
+    await expect(fx.adjudicator.register(ch.params, state, [sigs[0], sigs[1]], []))
       .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorInvalidSignature")
       .withArgs(ch.id, 0, anyAddressBut(fx.alice.address));
     // The channel id itself also binds the chain: another chain's channel has another id.
@@ -93,11 +93,11 @@ describe("ChannelAdjudicator attacks", function () {
     const ch = await openFunded(fx, [ETH, ETH]);
     const state = ch.state(4n, [0n, 2n * ETH]);
     // Mallory signs in alice's place.
-    await expect(fx.adjudicator.register(ch.params, state, ch.sign(state, [fx.mallory, fx.bob])))
+    await expect(fx.adjudicator.register(ch.params, state, ch.sign(state, [fx.mallory, fx.bob]), []))
       .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorInvalidSignature")
       .withArgs(ch.id, 0, fx.mallory.address);
     // Or bob signs twice.
-    await expect(fx.adjudicator.register(ch.params, state, ch.sign(state, [fx.bob, fx.bob])))
+    await expect(fx.adjudicator.register(ch.params, state, ch.sign(state, [fx.bob, fx.bob]), []))
       .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorInvalidSignature")
       .withArgs(ch.id, 0, fx.bob.address);
   });
@@ -114,7 +114,7 @@ describe("ChannelAdjudicator attacks", function () {
     // (r, n - s) with the other parity also verifies under plain ecrecover. n - s has its top bit set, so in the
     // compact form it collides with the parity bit: the adjudicator reads another s and recovers someone else.
     const malleated = { r: sigs[0].r, vs: ethers.toBeHex(((1n - parity) << 255n) | (n - s), 32) };
-    await expect(fx.adjudicator.register(ch.params, state, [malleated, sigs[1]]))
+    await expect(fx.adjudicator.register(ch.params, state, [malleated, sigs[1]], []))
       .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorInvalidSignature")
       .withArgs(ch.id, 0, anyAddressBut(fx.alice.address));
   });

@@ -2,12 +2,16 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import {
   DISPUTE_PATH_GAS_TARGET,
+  ERC20_HAPPY_PATH_GAS_TARGET,
   HAPPY_PATH_GAS_TARGET,
   measureChannelGas,
   type ChannelGasReport,
 } from "../../bench/suites/channel-gas";
 
-/* The gas targets of issue 6, measured from real receipts on the in-process network (bench/suites/channel-gas.ts). */
+/*
+ * The gas targets of issues 6 and 13, measured from real receipts on the in-process network
+ * (bench/suites/channel-gas.ts).
+ */
 
 describe("ChannelAdjudicator gas", function () {
   let report: ChannelGasReport;
@@ -28,6 +32,12 @@ describe("ChannelAdjudicator gas", function () {
   it(`keeps the dispute path (register, refute, conclude) under ${DISPUTE_PATH_GAS_TARGET.toLocaleString("en-US")} gas`, function () {
     expect(report.disputePathGas).to.equal(report.registerGas + report.refuteGas + report.concludeGas);
     expect(report.disputePathGas).to.be.lessThan(DISPUTE_PATH_GAS_TARGET);
+  });
+
+  it(`keeps the ERC-20 life cycle (open funded by both, cooperative close) within ${ERC20_HAPPY_PATH_GAS_TARGET.toLocaleString("en-US")} gas`, function () {
+    expect(report.erc20HappyPathGas).to.be.at.most(ERC20_HAPPY_PATH_GAS_TARGET);
+    // Opening funded by both saves a whole transaction over open, fund, close.
+    expect(report.erc20HappyPathGas).to.be.lessThan(report.erc20ThreeStepGas);
   });
 
   it("measures every operation from a mined transaction", function () {

@@ -310,17 +310,36 @@ describe("ChannelAdjudicator state machine", function () {
   });
 
   describe("withdrawal expiry at its edges", function () {
-    for (const offset of [0n, 1n]) {
-      it(`${offset === 0n ? "executes" : "refuses"} a withdrawal at expiry${offset === 0n ? "" : " + 1"}`, async function () {
+    for (const offset of [-1n, 0n, 1n]) {
+      const at = offset === 0n ? "expiry" : offset < 0n ? "expiry - 1" : "expiry + 1";
+      it(`${offset <= 0n ? "executes" : "refuses"} a withdrawal at ${at}`, async function () {
         const scene = await loadFixture(sceneOpen);
         const expiry = BigInt(await time.latest()) + 100n;
         const w = { channelId: scene.ch.id, version: 1n, participant: 0 as const, amount: ETH, expiry };
         await time.setNextBlockTimestamp(expiry + offset);
         const tx = scene.fx.adjudicator.partialWithdraw(scene.ch.params, w, scene.ch.signWithdrawal(w));
-        if (offset === 0n) await expect(tx).to.emit(scene.fx.adjudicator, "PartiallyWithdrawn");
+        if (offset <= 0n) await expect(tx).to.emit(scene.fx.adjudicator, "PartiallyWithdrawn");
         else
           await expect(tx)
             .to.be.revertedWithCustomError(scene.fx.adjudicator, "ChannelAdjudicatorWithdrawalExpired")
+            .withArgs(expiry, expiry + 1n);
+      });
+    }
+  });
+
+  describe("top-up expiry at its edges", function () {
+    for (const offset of [-1n, 0n, 1n]) {
+      const at = offset === 0n ? "expiry" : offset < 0n ? "expiry - 1" : "expiry + 1";
+      it(`${offset <= 0n ? "executes" : "refuses"} a top-up at ${at}`, async function () {
+        const scene = await loadFixture(sceneOpen);
+        const expiry = BigInt(await time.latest()) + 100n;
+        const state = scene.ch.state(1n, [scene.holdings + ETH, 0n]);
+        await time.setNextBlockTimestamp(expiry + offset);
+        const tx = scene.ch.topUp(state, ETH, 0, expiry);
+        if (offset <= 0n) await expect(tx).to.emit(scene.fx.adjudicator, "ToppedUp");
+        else
+          await expect(tx)
+            .to.be.revertedWithCustomError(scene.fx.adjudicator, "ChannelAdjudicatorTopUpExpired")
             .withArgs(expiry, expiry + 1n);
       });
     }

@@ -3,7 +3,7 @@ import { expect } from "chai";
 import { ethers, network } from "hardhat";
 import { ZeroAddress } from "ethers";
 import { depositState, hashlockOf, lockProof, ZERO_BYTES32, type Lock } from "../../src/channels/state";
-import { deployChannelsFixture, makeParams, openFunded, secret, TestChannel } from "./helpers";
+import { deployChannelsFixture, latestTimestamp, makeParams, openFunded, secret, TestChannel } from "./helpers";
 
 const ETH = 10n ** 18n;
 enum Status {
@@ -136,6 +136,115 @@ describe("ChannelAdjudicator", function () {
       expect(await fx.token.balanceOf(await fx.adjudicator.getAddress())).to.equal(1485n);
     });
 
+    describe("opening a token channel funded by both", function () {
+      async function tokenChannel() {
+        const fx = await loadFixture(deployChannelsFixture);
+        const ch = await TestChannel.create(fx, makeParams(fx.alice, fx.bob, await fx.token.getAddress()), [
+          fx.alice,
+          fx.bob,
+        ]);
+        return { fx, ch, expiry: (await latestTimestamp()) + 600n };
+      }
+
+      it("pulls the peer's deposit with its consent and is open at once", async function () {
+        const { fx, ch, expiry } = await tokenChannel();
+        const { funding, sig } = ch.funding(1, 500n, expiry);
+        const tx = fx.adjudicator.connect(fx.alice.wallet).openFunded(ch.params, 1000n, funding, sig);
+        await expect(tx).to.emit(fx.adjudicator, "ChannelOpened").withArgs(ch.id, Object.values(ch.params), 0, 1000n);
+        await expect(tx).to.emit(fx.adjudicator, "Deposited").withArgs(ch.id, 1, 500n, 1500n);
+        await expect(tx).to.changeTokenBalances(
+          fx.token,
+          [fx.alice.wallet, fx.bob.wallet, fx.adjudicator],
+          [-1000n, -500n, 1500n],
+        );
+        const info = await ch.info();
+        expect(info.deposits).to.deep.equal([1000n, 500n]);
+        expect(info.funded).to.deep.equal([true, true]);
+        // Both deposits are made: unilateral funding is over for both.
+        await expect(ch.fund(1, 1n))
+          .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorFundingClosed")
+          .withArgs(ch.id, 1);
+      });
+
+      it("works the other way round and credits what a fee-on-transfer token delivered from each", async function () {
+        const { fx, ch, expiry } = await tokenChannel();
+        await fx.token.setFeeBps(100);
+        const { funding, sig } = ch.funding(0, 1000n, expiry);
+        await fx.adjudicator.connect(fx.bob.wallet).openFunded(ch.params, 500n, funding, sig);
+        const info = await ch.info();
+        expect(info.deposits).to.deep.equal([990n, 495n]);
+        expect(info.holdings).to.equal(1485n);
+      });
+
+      it("uses a consent once: the id never opens again", async function () {
+        const { fx, ch, expiry } = await tokenChannel();
+        const { funding, sig } = ch.funding(1, 500n, expiry);
+        await fx.adjudicator.connect(fx.alice.wallet).openFunded(ch.params, 0n, funding, sig);
+        await expect(fx.adjudicator.connect(fx.alice.wallet).openFunded(ch.params, 0n, funding, sig))
+          .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorWrongStatus")
+          .withArgs(ch.id, Status.Open);
+      });
+
+      it("refuses a consent for another channel, by the wrong participant or signer, of zero, or for ETH", async function () {
+        const { fx, ch, expiry } = await tokenChannel();
+        const asAlice = fx.adjudicator.connect(fx.alice.wallet);
+        const other = await TestChannel.create(fx, makeParams(fx.alice, fx.bob, await fx.token.getAddress()), [
+          fx.alice,
+          fx.bob,
+        ]);
+        const elsewhere = other.funding(1, 500n, expiry);
+        await expect(asAlice.openFunded(ch.params, 0n, elsewhere.funding, elsewhere.sig))
+          .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorWrongChannel")
+          .withArgs(ch.id, other.id);
+        const own = ch.funding(0, 500n, expiry); // alice cannot consent for herself: it must be bob
+        await expect(asAlice.openFunded(ch.params, 0n, own.funding, own.sig))
+          .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorInvalidParticipant")
+          .withArgs(0);
+        const forged = { ...ch.funding(1, 500n, expiry), sig: ch.funding(0, 500n, expiry).sig };
+        const forgedFunding = { ...forged.funding, participant: 1 as const };
+        await expect(asAlice.openFunded(ch.params, 0n, forgedFunding, forged.sig)).to.be.revertedWithCustomError(
+          fx.adjudicator,
+          "ChannelAdjudicatorInvalidSignature",
+        );
+        const zero = ch.funding(1, 0n, expiry);
+        await expect(asAlice.openFunded(ch.params, 0n, zero.funding, zero.sig)).to.be.revertedWithCustomError(
+          fx.adjudicator,
+          "ChannelAdjudicatorZeroDeposit",
+        );
+        const eth = await TestChannel.create(fx, makeParams(fx.alice, fx.bob), [fx.alice, fx.bob]);
+        const ethConsent = eth.funding(1, 500n, expiry);
+        await expect(
+          asAlice.openFunded(eth.params, 0n, ethConsent.funding, ethConsent.sig),
+        ).to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorNotToken");
+        expect((await ch.info()).status).to.equal(Status.None);
+      });
+
+      for (const offset of [-1n, 0n, 1n]) {
+        const at = offset === 0n ? "expiry" : offset < 0n ? "expiry - 1" : "expiry + 1";
+        it(`${offset <= 0n ? "takes" : "refuses"} a consent at ${at}`, async function () {
+          const { fx, ch, expiry } = await tokenChannel();
+          const { funding, sig } = ch.funding(1, 500n, expiry);
+          await time.setNextBlockTimestamp(expiry + offset);
+          const tx = fx.adjudicator.connect(fx.alice.wallet).openFunded(ch.params, 1n, funding, sig);
+          if (offset <= 0n) await expect(tx).to.emit(fx.adjudicator, "Deposited");
+          else
+            await expect(tx)
+              .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorFundingExpired")
+              .withArgs(expiry, expiry + 1n);
+        });
+      }
+
+      it("moves nothing when the peer did not approve the adjudicator", async function () {
+        const { fx, ch, expiry } = await tokenChannel();
+        await fx.token.connect(fx.bob.wallet).approve(await fx.adjudicator.getAddress(), 0n);
+        const { funding, sig } = ch.funding(1, 500n, expiry);
+        const before = await fx.token.balanceOf(fx.alice.address);
+        await expect(fx.adjudicator.connect(fx.alice.wallet).openFunded(ch.params, 1000n, funding, sig)).to.be.reverted;
+        expect(await fx.token.balanceOf(fx.alice.address)).to.equal(before);
+        expect((await ch.info()).status).to.equal(Status.None);
+      });
+    });
+
     it("refuses holdings above 2^112 - 1", async function () {
       const fx = await loadFixture(deployChannelsFixture);
       const max = (1n << 112n) - 1n;
@@ -152,7 +261,7 @@ describe("ChannelAdjudicator", function () {
   });
 
   describe("top-ups and partial withdrawals", function () {
-    it("tops up against a co-signed state that includes the amount", async function () {
+    it("tops up against a co-signed top-up whose state includes the amount", async function () {
       const fx = await loadFixture(deployChannelsFixture);
       const ch = await openFunded(fx, [ETH, ETH]);
       const s = ch.state(3n, [2n * ETH, 2n * ETH]);
@@ -171,6 +280,39 @@ describe("ChannelAdjudicator", function () {
       await expect(ch.topUp(ch.state(1n, [2n * ETH, ETH]), 2n * ETH))
         .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorHoldingsMismatch")
         .withArgs(3n * ETH, 4n * ETH);
+    });
+
+    it("takes only signatures over the top-up, not over its bare state", async function () {
+      const fx = await loadFixture(deployChannelsFixture);
+      const ch = await openFunded(fx, [ETH, ETH]);
+      const s = ch.state(1n, [2n * ETH, ETH]);
+      const top = { state: s, expiry: (await latestTimestamp()) + 600n };
+      await expect(fx.adjudicator.topUp(ch.params, top, ch.sign(s), ETH, { value: ETH }))
+        .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorInvalidSignature")
+        .withArgs(ch.id, 0, (recovered: string) => recovered !== fx.alice.address);
+      // ... and a later expiry than the one signed is not the signed top-up.
+      const sigs = ch.signTopUp(top);
+      await expect(
+        fx.adjudicator.topUp(ch.params, { ...top, expiry: top.expiry + 1n }, sigs, ETH, { value: ETH }),
+      ).to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorInvalidSignature");
+    });
+
+    it("refuses an abandoned top-up after its expiry, so the states signed after it stay registrable", async function () {
+      const fx = await loadFixture(deployChannelsFixture);
+      const ch = await openFunded(fx, [ETH, ETH]);
+      // Version 2 would add 1 ETH for alice; it was signed but never executed, and expires.
+      const abandoned = ch.state(2n, [2n * ETH, ETH]);
+      const expiry = (await latestTimestamp()) + 600n;
+      const top = { state: abandoned, expiry };
+      const sigs = ch.signTopUp(top);
+      // The participants go on from version 1 with the old total: alice pays bob 0.5 ETH in version 3.
+      const later = ch.state(3n, [ETH / 2n, ETH + ETH / 2n]);
+      await time.increaseTo(expiry);
+      // Alice tries to void version 3 by executing the abandoned top-up (it would give her back her payment).
+      await expect(fx.adjudicator.connect(fx.alice.wallet).topUp(ch.params, top, sigs, ETH, { value: ETH }))
+        .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorTopUpExpired")
+        .withArgs(expiry, expiry + 1n);
+      await expect(ch.register(later)).to.emit(fx.adjudicator, "ChallengeRegistered");
     });
 
     it("ends unilateral funding and the deposit state once checkpointed", async function () {
@@ -331,7 +473,7 @@ describe("ChannelAdjudicator", function () {
       expect(deadline).to.equal(BigInt(await time.latest()) + 3600n);
       await time.increase(1000);
       const newer = ch.state(7n, [ETH, 3n * ETH]);
-      await expect(fx.adjudicator.connect(fx.mallory.wallet).refute(ch.params, newer, ch.sign(newer)))
+      await expect(fx.adjudicator.connect(fx.mallory.wallet).refute(ch.params, newer, ch.sign(newer), []))
         .to.emit(fx.adjudicator, "ChallengeRefuted")
         .withArgs(ch.id, Object.values(newer), deadline);
       expect((await ch.info()).deadline).to.equal(deadline);
@@ -494,18 +636,61 @@ describe("ChannelAdjudicator", function () {
         .withArgs(0, 0);
     });
 
-    it("never pays locks beyond the locked total", async function () {
+    it("refuses a state whose locked total is not the sum of its locks", async function () {
       const fx = await loadFixture(deployChannelsFixture);
       const ch = await openFunded(fx, [ETH, ETH]);
-      const lock: Lock = { sender: 0, receiver: 1, amount: ETH, hashlock: hashlockOf(secret("z")), expiry: 1n };
-      // A malformed state (signed by both) whose locks promise more than its locked total.
-      const state = { ...ch.state(1n, [ETH, ETH - 1n], [lock]), lockedTotal: 1n };
-      await ch.register(state);
-      await time.increase(3600);
-      await ch.conclude();
-      await expect(fx.adjudicator.unlock(ch.params, lock, 0, []))
-        .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorLockExceedsLocked")
-        .withArgs(ETH, 1n);
+      const lock: Lock = { sender: 0, receiver: 1, amount: ETH / 2n, hashlock: hashlockOf(secret("z")), expiry: 1n };
+      // Signed by both, it promises half an ETH to its lock but locks a whole one: the rest would be stuck forever.
+      const state = { ...ch.state(1n, [ETH / 2n, ETH / 2n], [lock]), lockedTotal: ETH };
+      await expect(ch.register(state, [lock]))
+        .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorLocksMismatch")
+        .withArgs(state.locksRoot, state.locksRoot, ETH, ETH / 2n);
+      // The same as a refutation.
+      await ch.register(ch.state(1n, [ETH, ETH]));
+      await expect(ch.refute({ ...state, version: 2n }, [lock]))
+        .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorLocksMismatch")
+        .withArgs(state.locksRoot, state.locksRoot, ETH, ETH / 2n);
+    });
+
+    it("refuses locks that are not the ones the state commits to", async function () {
+      const fx = await loadFixture(deployChannelsFixture);
+      const ch = await openFunded(fx, [ETH, ETH]);
+      const now = await latestTimestamp();
+      const a: Lock = { sender: 0, receiver: 1, amount: 10n, hashlock: hashlockOf(secret("a")), expiry: now + 99n };
+      const b: Lock = { sender: 1, receiver: 0, amount: 20n, hashlock: hashlockOf(secret("b")), expiry: now + 99n };
+      const state = ch.state(1n, [ETH - 10n, ETH - 20n], [a, b]);
+      const cases: [Lock[], string, bigint][] = [
+        [[], ZERO_BYTES32, 0n], // none given
+        [[b, a], ch.state(1n, [0n, 0n], [b, a]).locksRoot, 30n], // out of order
+        [[a], ch.state(1n, [0n, 0n], [a]).locksRoot, 10n], // one missing
+        [[a, { ...b, amount: 21n }], ch.state(1n, [0n, 0n], [a, { ...b, amount: 21n }]).locksRoot, 31n],
+      ];
+      for (const [locks, root, total] of cases) {
+        await expect(ch.register(state, locks))
+          .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorLocksMismatch")
+          .withArgs(state.locksRoot, root, 30n, total);
+      }
+      // Locks given for a state that has none.
+      const plain = ch.state(1n, [ETH, ETH]);
+      await expect(ch.register(plain, [a]))
+        .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorLocksMismatch")
+        .withArgs(ZERO_BYTES32, ch.state(1n, [0n, 0n], [a]).locksRoot, 0n, 10n);
+      // A lock between the wrong parties can never be resolved, so a state holding one is refused too.
+      const bad = { ...a, receiver: 0 as const };
+      await expect(ch.register(ch.state(1n, [ETH - 10n, ETH], [bad])))
+        .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorInvalidLock")
+        .withArgs(0, 0);
+      await expect(ch.register(state)).to.emit(fx.adjudicator, "ChallengeRegistered");
+    });
+
+    it("refuses lock amounts past 2^112 - 1 instead of overflowing their sum", async function () {
+      const fx = await loadFixture(deployChannelsFixture);
+      const ch = await openFunded(fx, [ETH, ETH]);
+      const huge: Lock = { sender: 0, receiver: 1, amount: (1n << 256n) - 1n, hashlock: ZERO_BYTES32, expiry: 1n };
+      const state = { ...ch.state(1n, [ETH, ETH - 1n], [huge]), lockedTotal: 1n };
+      await expect(ch.register(state, [huge, huge]))
+        .to.be.revertedWithCustomError(fx.adjudicator, "ChannelAdjudicatorLocksMismatch")
+        .withArgs(state.locksRoot, ch.state(1n, [0n, 0n], [huge, huge]).locksRoot, 1n, (1n << 256n) - 1n);
     });
 
     it("records a secret once", async function () {

@@ -10,6 +10,7 @@ import { ethers, network } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { keccak256, toUtf8Bytes, Wallet, type Provider } from "ethers";
 import { ChannelClient, type ChannelClientConfig, type ChannelView } from "../../src/channels/client";
+import type { ChannelPolicy } from "../../src/channels/policy";
 import { Watchtower, type WatchtowerConfig } from "../../src/channels/watchtower";
 import { PeerTransport } from "../../src/channels/transport";
 import { deployAdjudicator } from "../../scripts/channels/deploy";
@@ -56,7 +57,22 @@ export async function channelNet(): Promise<Net> {
   };
 }
 
-/** Starts (or restarts, same key and store) client `name`. */
+/**
+ * The policy of the in-process clients: a dev chain that mines a block per transaction, so one-second blocks and
+ * margins of minutes (the defaults are sized for a real chain: hours).
+ */
+export const TEST_POLICY: Partial<ChannelPolicy> = {
+  maxAutoFund: 10n ** 20n,
+  blockTimeSeconds: 1n,
+  minChallengeDuration: 60n,
+  defaultChallengeDuration: 600n,
+  hopDeltaSeconds: 600n,
+  finalDeltaSeconds: 300n,
+  revealMarginSeconds: 120n,
+  lockGraceSeconds: 120n,
+  resizeExpirySeconds: 600n,
+};
+
 /** The key of the party called `name` in `net`, funded on first use so a restart keeps its identity. */
 async function keyOf(net: Net, name: string): Promise<string> {
   let key = net.keys.get(name);
@@ -67,6 +83,7 @@ async function keyOf(net: Net, name: string): Promise<string> {
   return key;
 }
 
+/** Starts (or restarts, same key and store) client `name`. */
 export async function startClient(
   net: Net,
   name: string,
@@ -82,7 +99,7 @@ export async function startClient(
     port: 0,
     pollMs: 50,
     ...opts,
-    policy: { maxAutoFund: 10n ** 20n, ...opts.policy },
+    policy: { ...TEST_POLICY, ...opts.policy },
   });
   net.clients.add(client);
   return client;

@@ -210,6 +210,8 @@ describe("ChannelClient", function () {
       expect(result.status).to.equal("completed");
       expect(hashlockOf(result.secret as string)).to.equal(invoice.hashlock);
       await until(() => c.invoice(invoice.hashlock)?.status === "paid", "the invoice paid");
+      // Completed once A holds the secret: the settles that move the money commit right after.
+      await until(() => a.channel(ab.channelId).locks.length === 0, "the first hop's settle committed");
       expect(a.channel(ab.channelId).balances).to.deep.equal([ETH - 1000n, 1000n]);
       expect(b.channel(bc.channelId).balances).to.deep.equal([ETH - 1000n, 1000n]);
       for (const v of [a.channel(ab.channelId), b.channel(bc.channelId), c.channel(bc.channelId)]) {
@@ -270,7 +272,9 @@ describe("ChannelClient", function () {
       const invoice = await b.createInvoice(50n);
       await stopClient(net, b);
       const pending = a.payRoute({ route: [b.address], amount: 50n, hashlock: invoice.hashlock });
-      const b2 = await startClient(net, "bob", { policy: { finalDeltaSeconds: 10n ** 9n } }); // it now rejects it
+      const b2 = await startClient(net, "bob", {
+        policy: { finalDeltaSeconds: 10n ** 9n, maxLockExpirySeconds: 10n ** 10n }, // it now rejects it
+      });
       introduce(a, b2);
       expect((await pending).status).to.equal("refunded");
       expect(a.channel(ab.channelId).balances).to.deep.equal([ETH, 0n]);
@@ -372,7 +376,7 @@ describe("ChannelClient", function () {
       // Someone registers version 1 (it favours alice); bob's client refutes with version 3.
       const { Wallet } = await import("ethers");
       const cheat = new Wallet(net.keys.get("alice")!, net.provider);
-      await (await net.contract.connect(cheat).register(ch.params, stale.state, stale.sigs)).wait();
+      await (await net.contract.connect(cheat).register(ch.params, stale.state, stale.sigs, stale.locks)).wait();
       const deadline = (await net.contract.getChannel(ch.channelId)).deadline;
       await until(async () => (await net!.contract.getChannel(ch.channelId)).version === 3n, "the refutation");
       const info = await net.contract.getChannel(ch.channelId);

@@ -2,7 +2,16 @@ import { expect } from "chai";
 import { Wallet } from "ethers";
 import { WebSocket } from "ws";
 import { BilayerError } from "../../src/protocol/errors";
-import { PeerRequestError, PeerTransport, PeerUnavailableError, RpcCodes } from "../../src/channels/transport";
+import {
+  jsonDeeperThan,
+  MAX_JSON_DEPTH,
+  MAX_UNAUTHENTICATED,
+  PeerRequestError,
+  PeerTransport,
+  PeerUnavailableError,
+  PREAUTH_MAX_FRAME,
+  RpcCodes,
+} from "../../src/channels/transport";
 import { InvalidMessageError, encodeSig, encodeUpdate } from "../../src/channels/wire";
 import { applyUpdate, depositSnapshot } from "../../src/channels/updates";
 import { signStateWithKey } from "../../src/channels/state";
@@ -119,22 +128,131 @@ describe("PeerTransport", function () {
     });
     c.ws.send(JSON.stringify({ id: 7, method: "ok", params: {} }));
     expect(((await c.next()) as { error: { code: number } }).error.code).to.equal(RpcCodes.UNAUTHENTICATED);
-    c.ws.send(JSON.stringify({ id: -1, method: "ok" }));
-    expect(((await c.next()) as { error: { code: number } }).error.code).to.equal(RpcCodes.INVALID_REQUEST);
-    c.ws.send(JSON.stringify(42));
-    expect(((await c.next()) as { error: { code: number } }).error.code).to.equal(RpcCodes.INVALID_REQUEST);
+    // Two frames before authentication are all anyone gets: the third is cut off unread.
+    const closed = new Promise((resolve) => c.ws.once("close", resolve));
+    c.ws.send(JSON.stringify({ id: 8, method: "ok" }));
+    await closed;
+    const d = await raw(b.url as string);
+    await d.next();
+    d.ws.send(JSON.stringify({ id: -1, method: "ok" }));
+    expect(((await d.next()) as { error: { code: number } }).error.code).to.equal(RpcCodes.INVALID_REQUEST);
+    d.ws.send(JSON.stringify(42));
+    expect(((await d.next()) as { error: { code: number } }).error.code).to.equal(RpcCodes.INVALID_REQUEST);
     // A hello that claims an address it cannot sign for is refused and the socket closed.
+    const e = await raw(b.url as string);
+    await e.next();
     const liar = new Wallet(KEY_A);
-    c.ws.send(JSON.stringify({ hello: { address: liar.address, nonce: "0x" + "11".repeat(32) } }));
-    expect(((await c.next()) as { auth: unknown }).auth).to.not.equal(undefined);
-    c.ws.send(JSON.stringify({ auth: { sig: "0x" + "22".repeat(65) } }));
-    expect(((await c.next()) as { error: { code: number } }).error.code).to.equal(RpcCodes.UNAUTHENTICATED);
-    await new Promise((resolve) => c.ws.once("close", resolve));
+    e.ws.send(JSON.stringify({ hello: { address: liar.address, nonce: "0x" + "11".repeat(32) } }));
+    expect(((await e.next()) as { auth: unknown }).auth).to.not.equal(undefined);
+    e.ws.send(JSON.stringify({ auth: { sig: "0x" + "22".repeat(65) } }));
+    expect(((await e.next()) as { error: { code: number } }).error.code).to.equal(RpcCodes.UNAUTHENTICATED);
+    await new Promise((resolve) => e.ws.once("close", resolve));
     expect(b.isConnected(liar.address)).to.equal(false);
     // The node still serves honest peers.
     const a = await node(KEY_A);
     a.setPeerUrl(b.address, b.url as string);
     expect(await a.request(b.address, "ok", {})).to.equal("fine");
+  });
+
+  describe("limits before and after authentication", function () {
+    /** A JSON text nested `depth` deep: `[[[…]]]`. */
+    const nested = (depth: number) => "[".repeat(depth) + "]".repeat(depth);
+
+    it("cuts off an unauthenticated frame over 1 KiB, and a socket over 8 KiB, without parsing them", async function () {
+      const b = await node(KEY_B);
+      const big = await raw(b.url as string);
+      await big.next();
+      const cut = new Promise((resolve) => big.ws.once("close", resolve));
+      big.ws.send(nested(PREAUTH_MAX_FRAME)); // 2 KiB: past the frame limit
+      await cut;
+      // A frame far too large is cut off while it arrives: the node never assembles 4 MiB for a stranger.
+      const huge = await raw(b.url as string);
+      await huge.next();
+      const cutHuge = new Promise((resolve) => huge.ws.once("close", resolve));
+      huge.ws.send(nested(2 << 20));
+      await cutHuge;
+      expect(b.stats.cutOff).to.equal(2);
+      const a = await node(KEY_A);
+      b.on("ok", () => "fine");
+      a.setPeerUrl(b.address, b.url as string);
+      expect(await a.request(b.address, "ok", {})).to.equal("fine");
+    });
+
+    it(`keeps at most ${MAX_UNAUTHENTICATED} connections waiting in the handshake`, async function () {
+      const b = await node(KEY_B);
+      b.on("ok", () => "fine");
+      const a = await node(KEY_A);
+      a.setPeerUrl(b.address, b.url as string);
+      expect(await a.request(b.address, "ok", {})).to.equal("fine");
+      const idle = await Promise.all(Array.from({ length: MAX_UNAUTHENTICATED }, () => raw(b.url as string)));
+      await Promise.all(idle.map((c) => c.next())); // each got its hello: all are waiting
+      const extra = new WebSocket(b.url as string);
+      const refused = await new Promise<number>((resolve) => extra.once("close", (code) => resolve(code)));
+      expect(refused).to.not.equal(1000);
+      expect(b.stats.refusedAtDoor).to.equal(1);
+      // The authenticated peer is not among them and is served as before.
+      expect(await a.request(b.address, "ok", {})).to.equal("fine");
+      for (const c of idle) c.ws.terminate();
+    });
+
+    it("drops an authenticated peer's deeply nested frame unparsed, and serves it again once it reconnects", async function () {
+      const b = await node(KEY_B);
+      b.on("ok", (_from, params) => params);
+      const a = await node(KEY_A);
+      a.setPeerUrl(b.address, b.url as string);
+      expect(await a.request(b.address, "ok", nested(MAX_JSON_DEPTH - 2))).to.equal(nested(MAX_JSON_DEPTH - 2));
+      const deep = JSON.parse(nested(MAX_JSON_DEPTH)) as unknown;
+      // The request is never parsed; the connection drops (the request fails at once) and comes back.
+      await expect(a.request(b.address, "ok", deep)).to.be.rejectedWith(PeerUnavailableError);
+      expect(b.stats.tooDeep).to.equal(1);
+      expect(await a.request(b.address, "ok", { x: 1 })).to.deep.equal({ x: 1 });
+    });
+
+    it("pauses an authenticated peer past its byte budget and still answers everything it sent", async function () {
+      const b = new PeerTransport({ privateKey: KEY_B, port: 0, bytesPerSecond: 256 << 10, maxPayload: 64 << 10 });
+      await b.start();
+      started.push(b);
+      b.on("echo", (_from, params) => (params as string).length);
+      const a = await node(KEY_A);
+      a.setPeerUrl(b.address, b.url as string);
+      const chunk = "x".repeat(40 << 10);
+      // 400 KiB, one request (one frame) after another, past the 256 KiB budget: the socket is paused until the
+      // budget refills, and nothing is lost.
+      const answers: unknown[] = [];
+      for (let i = 0; i < 10; i++) answers.push(await a.request(b.address, "echo", chunk));
+      expect(answers).to.deep.equal(Array(10).fill(chunk.length));
+      expect(b.stats.throttled).to.be.greaterThan(0);
+    });
+
+    it("splits what it sends in one turn into frames of at most 1 MiB", async function () {
+      const b = new PeerTransport({ privateKey: KEY_B, port: 0, maxPayload: (3 << 20) / 2 });
+      await b.start();
+      started.push(b);
+      b.on("echo", (_from, params) => (params as string).length);
+      const a = await node(KEY_A);
+      a.setPeerUrl(b.address, b.url as string);
+      await a.request(b.address, "echo", "");
+      const chunk = "y".repeat(64 << 10);
+      // 2.5 MiB produced in one turn of the event loop: one frame would exceed what b takes (1.5 MiB).
+      const answers = await Promise.all(Array.from({ length: 40 }, () => a.request(b.address, "echo", chunk)));
+      expect(answers).to.deep.equal(Array(40).fill(chunk.length));
+    });
+
+    it("finds the nesting depth of a JSON text by scanning it, strings skipped", function () {
+      const cases: [string, number, boolean][] = [
+        ["[]", 1, false],
+        ["[[]]", 1, true],
+        ['{"a":[{"b":1}]}', 3, false],
+        ['{"a":[{"b":1}]}', 2, true],
+        // Brackets inside strings do not count, nor do escaped quotes end a string.
+        ['["[[[[[", "\\"[[", "\\\\"]', 1, false],
+        ['"\\\\"', 0, false],
+      ];
+      for (const [text, max, deeper] of cases) {
+        JSON.parse(text); // each case is valid JSON
+        expect(jsonDeeperThan(Buffer.from(text), max), `${text} deeper than ${max}`).to.equal(deeper);
+      }
+    });
   });
 
   it("refuses a peer that is not the address it dialed", async function () {

@@ -6,13 +6,17 @@ import {
   channelId,
   lockedTotalOf,
   locksRoot,
+  signFundingWithKey,
   signStateWithKey,
+  signTopUpWithKey,
   signWithdrawalWithKey,
   ZERO_BYTES32,
   type ChannelParams,
   type ChannelState,
   type CompactSignature,
+  type Funding,
   type Lock,
+  type TopUp,
   type Withdrawal,
 } from "../../src/channels/state";
 
@@ -67,6 +71,8 @@ export function makeParams(a: Party, b: Party, asset = ZeroAddress, challengeDur
  */
 export class TestChannel {
   readonly id: string;
+  /** The locks each state made by `state()` commits to, so `register` and `refute` can pass them along. */
+  private readonly locksOf = new WeakMap<ChannelState, readonly Lock[]>();
   constructor(
     readonly adjudicator: ChannelAdjudicator,
     readonly params: ChannelParams,
@@ -87,7 +93,7 @@ export class TestChannel {
 
   /** A state of this channel. */
   state(version: bigint, balances: [bigint, bigint], locks: readonly Lock[] = [], isFinal = false): ChannelState {
-    return {
+    const state: ChannelState = {
       channelId: this.id,
       version,
       balances,
@@ -95,6 +101,13 @@ export class TestChannel {
       lockedTotal: lockedTotalOf(locks),
       isFinal,
     };
+    this.locksOf.set(state, locks);
+    return state;
+  }
+
+  /** The locks `state` was made with (none for a state not made by `state()`). */
+  locks(state: ChannelState): Lock[] {
+    return [...(this.locksOf.get(state) ?? [])];
   }
 
   /** Both participants' signatures over `state`. */
@@ -103,6 +116,19 @@ export class TestChannel {
       signStateWithKey(signers[0].key, state, this.chainId, this.adjudicatorAddress),
       signStateWithKey(signers[1].key, state, this.chainId, this.adjudicatorAddress),
     ];
+  }
+
+  signTopUp(top: TopUp): [CompactSignature, CompactSignature] {
+    return [
+      signTopUpWithKey(this.parties[0].key, top, this.chainId, this.adjudicatorAddress),
+      signTopUpWithKey(this.parties[1].key, top, this.chainId, this.adjudicatorAddress),
+    ];
+  }
+
+  /** Participant `by`'s consent to have `amount` pulled into this channel by the other's `openFunded`. */
+  funding(by: 0 | 1, amount: bigint, expiry: bigint): { funding: Funding; sig: CompactSignature } {
+    const funding: Funding = { channelId: this.id, participant: by, amount, expiry };
+    return { funding, sig: signFundingWithKey(this.parties[by].key, funding, this.chainId, this.adjudicatorAddress) };
   }
 
   signWithdrawal(w: Withdrawal): [CompactSignature, CompactSignature] {
@@ -125,18 +151,28 @@ export class TestChannel {
     return this.adjudicator.connect(this.parties[by].wallet).fund(this.params, amount, { value: this.value(amount) });
   }
 
-  topUp(state: ChannelState, amount: bigint, by: 0 | 1 = 0): Promise<ContractTransactionResponse> {
+  /** A co-signed top-up to `state` executed by `by` (expiring an hour from the latest block unless given). */
+  async topUp(
+    state: ChannelState,
+    amount: bigint,
+    by: 0 | 1 = 0,
+    expiry?: bigint,
+  ): Promise<ContractTransactionResponse> {
+    const top: TopUp = {
+      state,
+      expiry: expiry ?? BigInt((await ethers.provider.getBlock("latest"))!.timestamp) + 3600n,
+    };
     return this.adjudicator
       .connect(this.parties[by].wallet)
-      .topUp(this.params, state, this.sign(state), amount, { value: this.value(amount) });
+      .topUp(this.params, top, this.signTopUp(top), amount, { value: this.value(amount) });
   }
 
-  register(state: ChannelState): Promise<ContractTransactionResponse> {
-    return this.adjudicator.register(this.params, state, this.sign(state));
+  register(state: ChannelState, locks: readonly Lock[] = this.locks(state)): Promise<ContractTransactionResponse> {
+    return this.adjudicator.register(this.params, state, this.sign(state), [...locks]);
   }
 
-  refute(state: ChannelState): Promise<ContractTransactionResponse> {
-    return this.adjudicator.refute(this.params, state, this.sign(state));
+  refute(state: ChannelState, locks: readonly Lock[] = this.locks(state)): Promise<ContractTransactionResponse> {
+    return this.adjudicator.refute(this.params, state, this.sign(state), [...locks]);
   }
 
   close(state: ChannelState): Promise<ContractTransactionResponse> {
@@ -167,6 +203,11 @@ export async function openFunded(
   await ch.open(0, deposits[0]);
   if (deposits[1] > 0n) await ch.fund(1, deposits[1]);
   return ch;
+}
+
+/** The timestamp of the latest block. */
+export async function latestTimestamp(): Promise<bigint> {
+  return BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
 }
 
 /** A random-looking but deterministic 32-byte secret. */

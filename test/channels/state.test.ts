@@ -8,6 +8,9 @@ import {
   channelDomain,
   channelDomainSeparator,
   channelId,
+  FUNDING_TYPES,
+  fundingDigest,
+  fundingStructHash,
   hashlockOf,
   lockedTotalOf,
   lockLeaf,
@@ -16,15 +19,24 @@ import {
   locksRoot,
   recoverStateSigner,
   recoverWithdrawalSigner,
+  signFunding,
+  signFundingWithKey,
   signState,
   signStateWithKey,
+  signTopUp,
+  signTopUpWithKey,
   signWithdrawal,
   signWithdrawalWithKey,
   stateCommitsToLocks,
   stateDigest,
   stateStructHash,
+  TOP_UP_TYPES,
+  topUpDigest,
+  topUpStructHash,
+  verifyFundingSignature,
   verifyStateSignature,
   verifyStateSignatures,
+  verifyTopUpSignature,
   verifyWithdrawalSignature,
   WITHDRAWAL_TYPES,
   withdrawalDigest,
@@ -33,7 +45,9 @@ import {
   type ChannelParams,
   type ChannelState,
   type CompactSignature,
+  type Funding,
   type Lock,
+  type TopUp,
   type Withdrawal,
 } from "../../src/channels/state";
 import { deployChannelsFixture, openFunded } from "./helpers";
@@ -73,6 +87,8 @@ const withdrawalArb: fc.Arbitrary<Withdrawal> = fc.record({
   amount,
   expiry: u64,
 });
+const topUpArb: fc.Arbitrary<TopUp> = fc.record({ state: stateArb, expiry: u64 });
+const fundingArb: fc.Arbitrary<Funding> = fc.record({ channelId: bytes32, participant: index, amount, expiry: u64 });
 const lockArb: fc.Arbitrary<Lock> = fc.record({
   sender: index,
   receiver: index,
@@ -124,6 +140,26 @@ describe("channel state twin (src/channels/state.ts)", function () {
         const digest = withdrawalDigest(w, chainId, adjudicatorAddress);
         expect(digest).to.equal(await adjudicator.withdrawalDigest(w));
         expect(digest).to.equal(TypedDataEncoder.hash(domain, WITHDRAWAL_TYPES, w));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it("hashes and digests a top-up and a funding consent as the contract and ethers' EIP-712 do", async function () {
+    const { harness, adjudicator, chainId, adjudicatorAddress } = await loadFixture(twinFixture);
+    const domain = channelDomain(chainId, adjudicatorAddress);
+    await fc.assert(
+      fc.asyncProperty(topUpArb, fundingArb, async (top, funding) => {
+        expect(topUpStructHash(top)).to.equal(await harness.topUpStructHash(top));
+        expect(topUpStructHash(top)).to.equal(TypedDataEncoder.hashStruct("TopUp", TOP_UP_TYPES, top));
+        expect(topUpDigest(top, chainId, adjudicatorAddress)).to.equal(await adjudicator.topUpDigest(top));
+        expect(topUpDigest(top, chainId, adjudicatorAddress)).to.equal(
+          TypedDataEncoder.hash(domain, TOP_UP_TYPES, top),
+        );
+        expect(fundingStructHash(funding)).to.equal(await harness.fundingStructHash(funding));
+        const digest = fundingDigest(funding, chainId, adjudicatorAddress);
+        expect(digest).to.equal(await adjudicator.fundingDigest(funding));
+        expect(digest).to.equal(TypedDataEncoder.hash(domain, FUNDING_TYPES, funding));
       }),
       { numRuns: RUNS },
     );
@@ -210,6 +246,23 @@ describe("channel state twin (src/channels/state.ts)", function () {
         expect(await signWithdrawal(wallet, w, chainId, adjudicatorAddress)).to.deep.equal(wFast);
         expect(recoverWithdrawalSigner(w, wFast, chainId, adjudicatorAddress)).to.equal(wallet.address);
         expect(verifyWithdrawalSignature(w, wFast, wallet.address, chainId, adjudicatorAddress)).to.equal(true);
+
+        const top: TopUp = { state, expiry: w.expiry };
+        const tFast = signTopUpWithKey(key, top, chainId, adjudicatorAddress);
+        expect(await signTopUp(wallet, top, chainId, adjudicatorAddress)).to.deep.equal(tFast);
+        expect(verifyTopUpSignature(top, tFast, wallet.address, chainId, adjudicatorAddress)).to.equal(true);
+        // A top-up signature is not a state signature, nor the other way round.
+        expect(verifyStateSignature(state, tFast, wallet.address, chainId, adjudicatorAddress)).to.equal(false);
+        expect(verifyTopUpSignature(top, fast, wallet.address, chainId, adjudicatorAddress)).to.equal(false);
+        const funding: Funding = {
+          channelId: state.channelId,
+          participant: w.participant,
+          amount: w.amount,
+          expiry: w.expiry,
+        };
+        const fFast = signFundingWithKey(key, funding, chainId, adjudicatorAddress);
+        expect(await signFunding(wallet, funding, chainId, adjudicatorAddress)).to.deep.equal(fFast);
+        expect(verifyFundingSignature(funding, fFast, wallet.address, chainId, adjudicatorAddress)).to.equal(true);
       }),
       { numRuns: 20 },
     );
@@ -254,7 +307,7 @@ describe("channel state twin (src/channels/state.ts)", function () {
         let chainRecovered: string | null = null;
         let chainAccepts = true;
         try {
-          await adjudicator.register.staticCall(ch.params, state, [sig, good[1]]);
+          await adjudicator.register.staticCall(ch.params, state, [sig, good[1]], []);
         } catch (error) {
           chainAccepts = false;
           const parsed = adjudicator.interface.parseError((error as { data: string }).data);

@@ -49,7 +49,7 @@ describe("Watchtower", function () {
     const wallet = new Wallet(n.keys.get(name) as string, n.provider);
     const tx = await n.contract
       .connect(wallet)
-      .register(params as never, signed.state, [signed.sigs[0], signed.sigs[1]]);
+      .register(params as never, signed.state, [signed.sigs[0], signed.sigs[1]], signed.locks);
     return tx.wait();
   }
 
@@ -196,8 +196,11 @@ describe("Watchtower", function () {
     const { bob, lock } = await lockedToBob(net, tower, 1_000n);
     await stopClient(net, bob);
     await advance(lock.expiry - BigInt(await time.latest()) - 300n);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await net.contract.secretRevealedAt(lock.hashlock), "not yet: 300 s left").to.equal(0n);
+    // Once the tower has handled that block (its deadlines checked), it has decided nothing: 300 s are left.
+    const block = await net.provider.getBlockNumber();
+    await until(() => tower.syncedBlock >= block, "the tower handling the block");
+    expect(tower.revealsStarted, "not yet: 300 s left").to.equal(0);
+    expect(await net.contract.secretRevealedAt(lock.hashlock)).to.equal(0n);
     await advance(250);
     await until(async () => (await net!.contract.secretRevealedAt(lock.hashlock)) !== 0n, "the tower's reveal");
     expect(await net.contract.secretRevealedAt(lock.hashlock)).to.be.at.most(lock.expiry);

@@ -27,6 +27,16 @@ contract ChannelHashingHarness {
         return ChannelHashing.withdrawalStructHash(withdrawal);
     }
 
+    /// @notice See `ChannelHashing.topUpStructHash`.
+    function topUpStructHash(IChannelAdjudicator.TopUp calldata top) external pure returns (bytes32) {
+        return ChannelHashing.topUpStructHash(top);
+    }
+
+    /// @notice See `ChannelHashing.fundingStructHash`.
+    function fundingStructHash(IChannelAdjudicator.Funding calldata funding) external pure returns (bytes32) {
+        return ChannelHashing.fundingStructHash(funding);
+    }
+
     /// @notice See `ChannelHashing.lockLeaf`.
     function lockLeaf(IChannelAdjudicator.Lock calldata lock) external pure returns (bytes32) {
         return ChannelHashing.lockLeaf(lock);
