@@ -11,7 +11,7 @@ import {
   RollupInbox__factory,
   StateCommitmentChain__factory,
 } from "../../typechain-types";
-import type { FraudVerifier, StateCommitmentChain } from "../../typechain-types";
+import type { FraudVerifier, RollupInbox, StateCommitmentChain } from "../../typechain-types";
 import { BilayerError } from "../protocol/errors";
 import type { FraudProof } from "./replica";
 
@@ -148,6 +148,12 @@ export async function sendProposal(
 ): Promise<TxOutcome> {
   const data = chain.interface.encodeFunctionData("propose", [batchIndex, stepRoots]);
   return sendCall(signerOf(chain), await chain.getAddress(), data, bond);
+}
+
+/** Appends a batch of the oldest `queueCount` unconsumed queue items (open to anyone once one is overdue). */
+export async function sendForceInclude(inbox: RollupInbox, queueCount: number): Promise<TxOutcome> {
+  const data = inbox.interface.encodeFunctionData("forceInclude", [queueCount]);
+  return sendCall(signerOf(inbox), await inbox.getAddress(), data);
 }
 
 /** Takes back the bond of proposal `proposalId`: final, or removed by the rollback of an earlier one. */

@@ -11,7 +11,7 @@
  *   p/<index>       ProposalJson: the live proposal of an unsettled batch
  *   u/<index>       UndoJson: what an unsettled batch changed (to rebuild its pre-state)
  *   a/<index>       AccountJson: account `index` of the tip state
- *   w/<index>       WithdrawalJson: withdrawal `index` of the tip state
+ *   w/<index>       WithdrawalJson: withdrawal `index` of the tip state, with the batch that appended it
  *   r/<index>       "1": a batch rolled back and not yet proposed again (to re-propose)
  *   x/<seq>         ActionJson: a fraud proof, proposal or bond return this verifier sent
  *   n/<proposalId>  OwnBondJson: a bond of this verifier's that the chain still holds
@@ -118,6 +118,8 @@ export interface WithdrawalJson {
   r: string;
   t: number;
   a: string;
+  /** The batch that appended it (the verifier's records). */
+  b?: number;
 }
 
 export interface UndoJson {
@@ -129,7 +131,7 @@ export interface UndoJson {
 
 /** Something the verifier did on L1. */
 export interface ActionJson {
-  kind: "fraudProof" | "propose" | "returnBond";
+  kind: "fraudProof" | "propose" | "returnBond" | "forceInclude";
   batchIndex: number;
   stepIndex?: number;
   transactionHash?: string;

@@ -17,7 +17,7 @@
  * and the undo records, in time linear in the number of accounts.
  */
 import fs from "node:fs";
-import type { Provider, Signer } from "ethers";
+import { getAddress, type Provider, type Signer } from "ethers";
 import type { FraudVerifier, StateCommitmentChain } from "../../typechain-types";
 import { connectRollup } from "../l1/contracts";
 import { stepRootsHash } from "../l1/batch";
@@ -27,7 +27,7 @@ import { BilayerError } from "../protocol/errors";
 import { initHashing, toHex } from "../protocol/hash";
 import type { QueueItem } from "../protocol/queue";
 import { GENESIS_STATE_ROOT } from "../protocol/state";
-import { sendFraudProof, sendProposal, sendReturnBond, type TxOutcome } from "./challenger";
+import { sendForceInclude, sendFraudProof, sendProposal, sendReturnBond, type TxOutcome } from "./challenger";
 import { validateVerifierConfig, type VerifierConfig } from "./config";
 import {
   BatchDataUnavailableError,
@@ -40,7 +40,21 @@ import {
 import { createVerifierLogger, type Logger } from "./log";
 import { VerifierMetrics } from "./metrics";
 import { buildFraudProof, firstWrongStep, Replica, type BatchData } from "./replica";
-import { StatusServer } from "./server";
+import { JsonRpcServer, type HttpRoute, type RpcParams } from "../operator/rpc/server";
+import { mapApiError } from "../operator/rpc/api";
+import { parseAddress, parseOptionalUint, parseUint, readParams } from "../operator/rpc/params";
+import { RpcCode, RpcError } from "../operator/errors";
+import { headerToJson } from "../operator/records";
+import {
+  accountView,
+  withdrawalProofView,
+  withdrawalStatus,
+  withdrawalView,
+  type AccountJsonView,
+  type WithdrawalJsonView,
+  type WithdrawalProofJsonView,
+} from "../operator/rpc/views";
+import type { Withdrawal } from "../protocol/state";
 import {
   accountFromJson,
   accountKey,
@@ -159,6 +173,10 @@ export class Verifier {
   private proposals = new Map<number, ProposalJson>();
   private repropose = new Set<number>();
   private ownBonds = new Map<string, OwnBondJson>();
+  /** The batch that appended each withdrawal of the tip (-1: not recorded, a store from before this was kept). */
+  private withdrawalBatch: number[] = [];
+  /** Account indices by owner, for the tip as of `ownersAt` batches replayed. */
+  private owners: { at: number; block: number; byOwner: Map<string, number[]> } | undefined;
   private actions: ActionJson[] = [];
   private actionSeq = 0;
   /**
@@ -177,7 +195,7 @@ export class Verifier {
   private stopping = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
-  private server: StatusServer | undefined;
+  private server: JsonRpcServer | undefined;
   /** Base URL of the status server, when it runs. */
   url: string | undefined;
   /** First block this process read (for tests of the resume). */
@@ -289,7 +307,9 @@ export class Verifier {
     if (cursor === undefined) return;
     const started = performance.now();
     const accounts = (await this.store.values<AccountJson>("a/")).map(accountFromJson);
-    const withdrawals = (await this.store.values<WithdrawalJson>("w/")).map(withdrawalFromJson);
+    const withdrawalRecords = await this.store.values<WithdrawalJson>("w/");
+    const withdrawals = withdrawalRecords.map(withdrawalFromJson);
+    this.withdrawalBatch = withdrawalRecords.map((w) => w.b ?? -1);
     const undos = (await this.store.values<UndoJson>("u/")).map(undoFromJson);
     const replica = Replica.restore(accounts, withdrawals, cursor.batches, undos);
     if (replica.stateRoot() !== cursor.stateRoot) {
@@ -346,25 +366,38 @@ export class Verifier {
   /** Starts the status server (unless `port` is -1) and the loop. */
   async start(): Promise<void> {
     if (this.config.port >= 0) {
-      this.server = new StatusServer(
-        {
-          "/status": async () => ({
+      const route =
+        (answer: () => Promise<{ status: number; contentType: string; body: string }>): HttpRoute =>
+        async (_req, res) => {
+          const a = await answer();
+          res.writeHead(a.status, { "content-type": a.contentType }).end(a.body);
+        };
+      this.server = new JsonRpcServer({
+        host: this.config.host,
+        port: this.config.port,
+        maxBodyBytes: 64 * 1024,
+        maxBatchLength: 100,
+        // What a user asks, answered from the state rebuilt from L1 (no operator needed).
+        methods: userMethods(this),
+        routes: {
+          "/status": route(async () => ({
             status: 200,
             contentType: "application/json",
             body: JSON.stringify(this.status(), null, 2) + "\n",
-          }),
-          "/metrics": async () => {
+          })),
+          "/metrics": route(async () => {
             const { contentType, body } = await this.metrics.text();
             return { status: 200, contentType, body };
-          },
-          "/health": async () => {
+          }),
+          "/health": route(async () => {
             const ok = this.halted === undefined;
             return { status: ok ? 200 : 503, contentType: "text/plain", body: ok ? "ok\n" : "halted\n" };
-          },
+          }),
         },
-        this.logger,
-      );
-      this.url = await this.server.start(this.config.host, this.config.port);
+        logger: this.logger,
+        mapError: mapApiError,
+      });
+      this.url = (await this.server.start()).url;
     }
     this.logger.info(
       {
@@ -613,7 +646,10 @@ export class Verifier {
     wb.put(batchKey(event.index), json);
     wb.put(undoKey(event.index), undoToJson(replayed.undo));
     for (const [index, account] of replayed.written) wb.put(accountKey(index), accountToJson(account));
-    for (const [index, withdrawal] of replayed.withdrawals) wb.put(withdrawalKey(index), withdrawalToJson(withdrawal));
+    for (const [index, withdrawal] of replayed.withdrawals) {
+      this.withdrawalBatch[index] = event.index;
+      wb.put(withdrawalKey(index), { ...withdrawalToJson(withdrawal), b: event.index });
+    }
     this.metrics.batchesReplayed.inc();
     this.metrics.transactionsReplayed.inc(replayed.transactions);
     this.metrics.batchReplaySeconds.observe(seconds);
@@ -768,6 +804,8 @@ export class Verifier {
     this.headTime = latest.timestamp;
     if (this.config.challenge && (await this.challengeFirstWrong(latest.timestamp))) return;
     if (!caughtUp) return;
+    // A second sequencer for the queue only: what the sequencer leaves overdue goes in, so it can be proposed.
+    if (this.config.propose === "all") await this.forceIncludeOverdue();
     if (this.config.propose !== "off") await this.proposeRight();
     if (this.config.returnBonds) await this.returnBonds(latest.timestamp);
   }
@@ -880,6 +918,25 @@ export class Verifier {
       "the fraud proof failed; retrying while the window is open",
     );
     return false;
+  }
+
+  /**
+   * Appends, with `forceInclude`, every queue item the sequencer left unconsumed once the oldest is overdue
+   * (PROTOCOL.md §7.2): a silent or censoring sequencer can delay deposits and forced exits, never trap them.
+   */
+  private async forceIncludeOverdue(): Promise<void> {
+    const read = connectRollup(this.deployment.contracts, this.provider);
+    const consumed = Number(await read.inbox.queueConsumed());
+    const length = Number(await read.bridge.queueLength());
+    if (consumed >= length || !(await read.inbox.isOverdue(consumed))) return;
+    const count = Math.min(Number(await read.inbox.MAX_QUEUE_ITEMS_PER_BATCH()), length - consumed);
+    this.logger.warn({ from: consumed, count }, "queue items are overdue: force-including them");
+    const inbox = connectRollup(this.deployment.contracts, this.signer as Signer).inbox;
+    const outcome = await sendForceInclude(inbox, count);
+    await this.record({ kind: "forceInclude", batchIndex: -1 }, outcome);
+    if (outcome.ok) this.logger.info({ from: consumed, count, tx: outcome.hash }, "overdue queue items force-included");
+    else
+      this.logger.warn({ error: outcome.error }, "the forced inclusion did not go through (someone else's may have)");
   }
 
   /** Proposes the computed roots of the next unproposed batches, as the propose mode allows. */
@@ -1018,6 +1075,96 @@ export class Verifier {
     };
   }
 
+  // ---------------------------------------------------------------------------
+  // what a user asks (the same shapes as the operator's API: ../operator/rpc/views.ts)
+
+  /** Batches whose live proposal is right, from the first on (those settled included). */
+  private rightProposals(): number {
+    let n = this.cursor.settled;
+    while (this.proposals.get(n)?.wrongStep === -1) n++;
+    return n;
+  }
+
+  /** Account `index` of the state rebuilt from L1, or undefined. */
+  account(index: number): AccountJsonView | undefined {
+    const tip = this.replica.tip;
+    if (!Number.isInteger(index) || index < 1 || index > tip.accountCount) return undefined;
+    const a = tip.getAccount(index);
+    return a === undefined ? undefined : accountView(index, a);
+  }
+
+  /** The indices of the accounts `owner` holds in the state rebuilt from L1. */
+  accountsOf(owner: string): number[] {
+    const tip = this.replica.tip;
+    if (this.owners?.at !== this.replica.replayed || this.owners.block !== this.cursor.block) {
+      const byOwner = new Map<string, number[]>();
+      for (let i = 1; i <= tip.accountCount; i++) {
+        const a = tip.getAccount(i);
+        if (a === undefined) continue;
+        const list = byOwner.get(a.owner);
+        if (list) list.push(i);
+        else byOwner.set(a.owner, [i]);
+      }
+      this.owners = { at: this.replica.replayed, block: this.cursor.block, byOwner };
+    }
+    return [...(this.owners.byOwner.get(owner.toLowerCase()) ?? [])];
+  }
+
+  /** The withdrawals paying `recipient` in the state rebuilt from L1, with where each stands. */
+  async withdrawalsOf(recipient: string): Promise<WithdrawalJsonView[]> {
+    const tip = this.replica.tip;
+    const who = recipient.toLowerCase();
+    const heads = { proposed: this.rightProposals(), final: this.cursor.settled };
+    const bridge = connectRollup(this.deployment.contracts, this.provider).bridge;
+    const out: WithdrawalJsonView[] = [];
+    for (let i = 0; i < Number(tip.withdrawalCount); i++) {
+      const w = tip.withdrawal(i);
+      if (w?.recipient !== who) continue;
+      const batch = this.withdrawalBatch[i] >= 0 ? this.withdrawalBatch[i] : undefined;
+      const claimed = batch !== undefined && batch < heads.final && (await bridge.isClaimed(i));
+      out.push(withdrawalView(i, w, batch, withdrawalStatus(batch, heads, claimed)));
+    }
+    return out;
+  }
+
+  /**
+   * Withdrawal `index` with its proof against the header of batch `batchIndex` — by default the last settled batch
+   * (final, with the roots computed here) when it holds it, else the last batch replayed. The verifier keeps the
+   * state of the batches from the last settled one on, so an earlier one cannot be asked for.
+   */
+  withdrawalProof(index: number, batchIndex?: number): WithdrawalProofJsonView {
+    const tip = this.replica.tip;
+    const w = tip.withdrawal(index);
+    const first = this.withdrawalBatch[index] ?? -1;
+    const notFound = (message: string, data: Record<string, unknown> = {}): never => {
+      throw new RpcError(RpcCode.WithdrawalNotFound, message, { withdrawalIndex: index, ...data });
+    };
+    if (w === undefined) notFound(`no withdrawal ${index} (there are ${tip.withdrawalCount})`);
+    if (first < 0) notFound(`the batch holding withdrawal ${index} is not known to this verifier`);
+    const last = this.replica.replayed - 1;
+    const settledBatch = this.cursor.settled - 1;
+    const k = batchIndex ?? (first <= settledBatch ? settledBatch : last);
+    if (k < first || k > last)
+      notFound(`batch ${k} does not hold withdrawal ${index} (first in batch ${first})`, { firstBatch: first });
+    if (k < settledBatch) {
+      notFound(
+        `this verifier keeps the state of batch ${settledBatch} (the last final one) and later, not of batch ${k}`,
+        {
+          oldestBatch: settledBatch,
+        },
+      );
+    }
+    const state = k === last ? tip : this.replica.preStateOf(k + 1);
+    const header = state.header();
+    return withdrawalProofView(index, w as Withdrawal, {
+      batchIndex: k,
+      header: headerToJson(header),
+      stateRoot: state.stateRoot(),
+      siblings: state.withdrawalProof(index).map(toHex),
+      final: k <= settledBatch,
+    });
+  }
+
   /** The step roots computed for an unsettled batch. */
   computedRoots(batchIndex: number): string[] | undefined {
     return this.batches.get(batchIndex)?.stepRoots;
@@ -1031,6 +1178,16 @@ export class Verifier {
   /** The last checkpoint. */
   get checkpoint(): Readonly<Cursor> {
     return { ...this.cursor };
+  }
+
+  /** A queue item this verifier holds (those of unsettled and future batches), or undefined. */
+  queueItemAt(index: number): QueueItem | undefined {
+    return this.queue.get(index);
+  }
+
+  /** The bonds of this verifier's proposals that the chain still holds. */
+  get bondsHeld(): OwnBondJson[] {
+    return [...this.ownBonds.values()];
   }
 
   /** Why the verifier stopped, if it did. */
@@ -1054,4 +1211,35 @@ export class Verifier {
       await sleep(pollMs);
     }
   }
+}
+
+/**
+ * The JSON-RPC methods of the verifier's server: the user's questions, with the shapes and error codes of the
+ * operator's (`l2_getAccount`, `l2_getWithdrawals`, `l2_getWithdrawalProof`), so the user CLI can ask either.
+ */
+function userMethods(v: Verifier): Record<string, (params: RpcParams) => unknown> {
+  return {
+    l2_getAccount: (params: RpcParams) => {
+      const p = readParams(params, ["account"]);
+      if (typeof p.account === "string" && p.account.startsWith("0x")) {
+        const owner = getAddress(parseAddress(p.account, "account"));
+        const indices = v.accountsOf(owner);
+        if (indices.length === 0)
+          throw new RpcError(RpcCode.UnknownAccount, `no L2 account is owned by ${owner}`, { owner });
+        return { owner, accounts: indices.map((i) => v.account(i)) };
+      }
+      const index = parseUint(p.account, "account");
+      const account = v.account(index);
+      if (!account) throw new RpcError(RpcCode.UnknownAccount, `account ${index} does not exist`, { account: index });
+      return account;
+    },
+    l2_getWithdrawals: (params: RpcParams) => {
+      const p = readParams(params, ["recipient"]);
+      return v.withdrawalsOf(parseAddress(p.recipient, "recipient"));
+    },
+    l2_getWithdrawalProof: (params: RpcParams) => {
+      const p = readParams(params, ["index", "batchIndex"]);
+      return v.withdrawalProof(parseUint(p.index, "index"), parseOptionalUint(p.batchIndex, "batchIndex"));
+    },
+  };
 }

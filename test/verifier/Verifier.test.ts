@@ -6,9 +6,14 @@ import { stepRootsHash } from "../../src/l1/batch";
 import { forgeStepRoots, type LieKind } from "../../src/operator/malicious";
 import { toHex } from "../../src/protocol/hash";
 import type { L2State } from "../../src/protocol/state";
+import { L2Client, L2RpcError } from "../../src/operator/client";
+import { accountView, withdrawalView } from "../../src/operator/rpc/views";
+import type { Account } from "../../src/protocol/state";
+import { applyQueueStep } from "../../src/protocol/stf";
 import { Verifier } from "../../src/verifier/verifier";
 import { defaultVerifierConfig } from "../../src/verifier/config";
 import {
+  ACCOUNTS,
   appendBatchOne,
   appendTransfers,
   buildWorld,
@@ -458,6 +463,95 @@ describe("Verifier", function () {
       } finally {
         await v.stop();
       }
+    });
+
+    it("serves a user from its replica: the operator's account, withdrawals and proof shapes, a proof that claims", async function () {
+      const w = await loadWorld();
+      await w.mirror.propose(w.proposer, 1);
+      const v = await Verifier.start({
+        config: { ...defaultVerifierConfig(w.deployment.chainId, dataDir()), port: 0, pollMs: 20, propose: "off" },
+        provider: ethers.provider as unknown as Provider,
+        deployment: w.deployment,
+        logger: new LogCapture("silent").logger,
+      });
+      const client = new L2Client(v.url as string);
+      try {
+        await v.waitFor((s) => s.batches.replayed === 2 && s.batches.proposed === 2 && !s.syncing);
+        const tip = w.mirror.tip();
+        const bob = w.users.bob.address;
+        // The same JSON as the operator's: one shape module (rpc/views.ts) for both servers.
+        expect(await client.call("l2_getAccount", [ACCOUNTS.bob])).to.deep.equal(
+          accountView(ACCOUNTS.bob, tip.getAccount(ACCOUNTS.bob) as Account),
+        );
+        const owned = await client.getAccountsOf(bob.toLowerCase());
+        expect(owned.map((a) => a.index)).to.deep.equal([ACCOUNTS.bob]);
+        expect(owned[0].owner).to.equal(bob);
+        expect(await client.call("l2_getWithdrawals", [bob])).to.deep.equal([
+          withdrawalView(1, { tokenId: 0, amount: ETH / 2n }, 1, "proposed"),
+        ]);
+        const early = await client.getWithdrawalProof(1);
+        expect(early.final).to.equal(false);
+        // Refusals carry the operator's codes.
+        await expect(client.call("l2_getAccount", [999])).to.be.rejectedWith(L2RpcError, /account 999 does not exist/);
+        await expect(client.call("l2_getAccount", [w.outsider.address])).to.be.rejectedWith(
+          L2RpcError,
+          /no L2 account/,
+        );
+        await expect(client.call("l2_getWithdrawalProof", ["x"])).to.be.rejectedWith(L2RpcError);
+
+        // Past the window: final, and the proof built from the replica is what the bridge accepts.
+        await time.increase(CHALLENGE_WINDOW_SECONDS);
+        await ethers.provider.send("evm_mine", []);
+        v.poke();
+        await v.waitFor((s) => s.batches.settled === 2);
+        const proof = await client.getWithdrawalProof(1);
+        expect(proof.final).to.equal(true);
+        expect((await client.getWithdrawals(bob))[0].status).to.equal("final");
+        const bridge = w.deployment.handles.bridge.connect(w.outsider);
+        await expect(
+          bridge.claimWithdrawal(
+            proof.batchIndex,
+            proof.header,
+            proof.withdrawalIndex,
+            proof.recipient,
+            proof.tokenId,
+            proof.amount,
+            proof.siblings,
+          ),
+        ).to.changeEtherBalance(w.users.bob, ETH / 2n);
+        // Claimed, as the bridge says (read when asked).
+        expect(await client.call("l2_getWithdrawals", [bob])).to.deep.equal([
+          withdrawalView(1, { tokenId: 0, amount: ETH / 2n }, 1, "claimed"),
+        ]);
+      } finally {
+        client.close();
+        await v.stop();
+      }
+    });
+
+    it("in propose mode 'all', force-includes overdue queue items when the sequencer is silent, then proposes them", async function () {
+      const w = await loadWorld();
+      await w.mirror.propose(w.proposer, 1);
+      const inbox = w.deployment.handles.inbox;
+      await (
+        await w.deployment.handles.bridge.connect(w.users.erin).depositEth(w.users.erin.address, 0, { value: ETH })
+      ).wait();
+      const v = await makeVerifier(w, { config: { propose: "all" } });
+      await v.tick();
+      expect(await inbox.batchCount(), "not overdue yet: the sequencer's turn").to.equal(2n);
+      await time.increase(FORCED_INCLUSION_DELAY_SECONDS + 1n);
+      await ethers.provider.send("evm_mine", []);
+      await v.tick(); // force-includes
+      expect(await inbox.batchCount()).to.equal(3n);
+      expect(await inbox.queueConsumed()).to.equal(await w.deployment.handles.bridge.queueLength());
+      await v.tick(); // replays the forced batch and proposes it
+      await w.mirror.syncQueue();
+      const state = w.mirror.tip();
+      applyQueueStep(state, w.mirror.queue.slice(7, 8));
+      expect(v.tipState.stateRoot()).to.equal(state.stateRoot());
+      expect(await w.deployment.handles.stateCommitmentChain.proposalCount()).to.equal(3n);
+      expect(v.status().actions.map((a) => a.kind)).to.deep.equal(["forceInclude", "propose"]);
+      await v.stop();
     });
 
     it("refuses a data directory that belongs to another deployment", async function () {
