@@ -397,3 +397,75 @@ export function maliciousHookFromEnv(
   );
   return maliciousProposalRoots(spec, source, { ...opts, amount });
 }
+
+// -----------------------------------------------------------------------------
+// A censoring sequencer
+
+/** The environment variable that makes the operator censor forced exits: `forced-exits`. */
+export const CENSOR_ENV = "BILAYER_CENSOR";
+
+/** A queue item as the follower hands it on (its place in the queue and its kind are all the censor reads). */
+export interface CensorableItem {
+  index: number;
+  kind: number;
+}
+
+/**
+ * A sequencer that censors forced exits: from the first `ForcedExit` on, it
+ * holds back every queue item (the queue is ordered, so nothing after a held
+ * item can be included either) and keeps building batches as if the queue
+ * ended there. It lets an item through only once L1 shows it consumed — by
+ * someone's `forceInclude` — since a sequencer that did not know L1's queue
+ * could not follow L1 at all. This is the operator an escape hatch is for.
+ */
+export class QueueCensor<T extends CensorableItem> {
+  private readonly held: T[] = [];
+
+  constructor(
+    /** How many queue items L1's batches have consumed (the inbox's `queueConsumed`). */
+    private readonly consumedOnL1: () => Promise<number>,
+    private readonly logger: HookLogger,
+  ) {}
+
+  /** Items held back, for logs and tests. */
+  get holding(): number {
+    return this.held.length;
+  }
+
+  /** What to hand on of `items` (in queue order), with every held item L1 has consumed since. */
+  async pass(items: T[]): Promise<T[]> {
+    const out: T[] = [];
+    for (const it of items) {
+      if (this.held.length > 0 || it.kind === QueueKind.ForcedExit) {
+        if (this.held.length === 0)
+          this.logger.warn({ queueIndex: it.index }, "CENSOR MODE: holding back a forced exit and the queue after it");
+        this.held.push(it);
+      } else out.push(it);
+    }
+    if (this.held.length > 0) {
+      // L1 not answering: what is held stays held until the next poll (nothing handed over is lost).
+      const consumed = await this.consumedOnL1().catch(() => 0);
+      let n = 0;
+      while (n < this.held.length && this.held[n].index < consumed) n++;
+      if (n > 0) {
+        this.logger.warn({ released: n, consumed }, "CENSOR MODE: L1 included held items by force; following L1");
+        out.push(...this.held.splice(0, n));
+      }
+    }
+    return out;
+  }
+}
+
+/** The censor when `BILAYER_CENSOR=forced-exits` is set (else `undefined`), announced loudly. */
+export function censorFromEnv<T extends CensorableItem>(
+  env: Record<string, string | undefined>,
+  consumedOnL1: () => Promise<number>,
+  logger: HookLogger,
+): QueueCensor<T> | undefined {
+  const text = env[CENSOR_ENV];
+  if (text === undefined || text === "") return undefined;
+  if (text !== "forced-exits")
+    throw malicious("INVALID_CENSOR_SPEC", `${CENSOR_ENV} must be "forced-exits"; got "${text}"`, { value: text });
+  logger.warn({}, "!!! CENSOR MODE ON (tests and demos only): this operator will not include forced exits !!!");
+  return new QueueCensor<T>(consumedOnL1, logger);
+}

@@ -13,14 +13,14 @@ import { BondBook } from "./bonds";
 import { L1Sender, purposeLabel } from "./l1-sender";
 import { createLogger, type Logger } from "./log";
 import { OperatorMetrics } from "./metrics";
-import { KEY_META, type StoreMeta } from "./records";
+import { KEY_META, type StoredQueueItem, type StoreMeta } from "./records";
 import { createApi, mapApiError, type L1Status } from "./rpc/api";
 import { JsonRpcServer, type HttpRoute } from "./rpc/server";
 import { ThreadedJsonRpcServer, type RouteAnswer, type ThreadFailure } from "./rpc/threaded";
 import { Sequencer } from "./sequencer";
 import { readSnapshotMeta } from "./snapshot";
 import { LevelStore } from "./store";
-import { maliciousHookFromEnv } from "./malicious";
+import { censorFromEnv, maliciousHookFromEnv, type QueueCensor } from "./malicious";
 
 /** Either JSON-RPC server: in this thread, or with its HTTP side on a thread of its own. */
 interface RpcServerHandle {
@@ -87,6 +87,8 @@ export class Operator {
   private readonly server: RpcServerHandle;
   private readonly driver: L1Driver;
   private readonly follower: QueueFollower;
+  /** CENSOR MODE (tests and demos only, `BILAYER_CENSOR`): holds back forced exits. */
+  private readonly censor?: QueueCensor<StoredQueueItem>;
   private readonly sender: L1Sender;
   private readonly timers: NodeJS.Timeout[] = [];
   private followerLoop: Promise<void> | undefined;
@@ -107,6 +109,7 @@ export class Operator {
     driver: L1Driver;
     follower: QueueFollower;
     sender: L1Sender;
+    censor?: QueueCensor<StoredQueueItem>;
   }) {
     this.url = parts.url;
     this.config = parts.config;
@@ -117,6 +120,7 @@ export class Operator {
     this.server = parts.server;
     this.driver = parts.driver;
     this.follower = parts.follower;
+    this.censor = parts.censor;
     this.sender = parts.sender;
   }
 
@@ -216,7 +220,14 @@ export class Operator {
         logRange: config.logRange,
         logger,
       });
+      // CENSOR MODE hook — tests and demos only, off unless BILAYER_CENSOR=forced-exits (./malicious.ts).
+      const censor = censorFromEnv<StoredQueueItem>(
+        process.env,
+        async () => Number(await contracts.inbox.queueConsumed()),
+        logger,
+      );
       // Only what came after the snapshot is read and replayed.
+      // (The censor holds back only what the follower finds while it runs: what was stored before is loaded.)
       await sequencer.load(await follower.load((await readSnapshotMeta(store)).queueEnd));
       sequencer.setRefusal("l1", "L1 not reached yet");
 
@@ -346,7 +357,19 @@ export class Operator {
         : new JsonRpcServer({ ...serverOptions, routes: inProcessRoutes(routes) });
 
       const { url } = await server.start();
-      const op = new Operator({ url, config, sequencer, metrics, logger, store, server, driver, follower, sender });
+      const op = new Operator({
+        url,
+        config,
+        sequencer,
+        metrics,
+        logger,
+        store,
+        server,
+        driver,
+        follower,
+        sender,
+        censor,
+      });
       self.op = op;
       op.timers.push(setInterval(() => sequencer.tick(), Math.max(10, Math.min(100, config.batch.maxAgeMs / 4))));
       op.l1StartError = l1Down;
@@ -399,7 +422,8 @@ export class Operator {
   private async followQueue(pollMs: number): Promise<void> {
     while (!this.stopping) {
       try {
-        const items = await this.follower.poll();
+        const polled = await this.follower.poll();
+        const items = this.censor ? await this.censor.pass(polled) : polled;
         if (items.length > 0) {
           this.sequencer.addQueueItems(items);
           this.sequencer.tick();

@@ -1,11 +1,14 @@
 import { expect } from "chai";
 import { Wallet, keccak256, toUtf8Bytes } from "ethers";
 import {
+  CENSOR_ENV,
+  censorFromEnv,
   forgeStepRoots,
   LIE_KINDS,
   maliciousHookFromEnv,
   maliciousProposalRoots,
   parseLieSpec,
+  QueueCensor,
   type BatchSource,
   type LieKind,
 } from "../../src/operator/malicious";
@@ -191,5 +194,42 @@ describe("malicious mode", function () {
         /must be <lie>:<batch>:<step>/,
       );
     });
+  });
+});
+
+describe("a censoring sequencer (BILAYER_CENSOR=forced-exits)", function () {
+  const quiet = { warn: () => undefined, error: () => undefined };
+  const item = (index: number, kind: number) => ({ index, kind });
+
+  it("holds back the first forced exit and everything after it, until L1 shows them consumed", async function () {
+    let consumed = 0;
+    const censor = censorFromEnv<{ index: number; kind: number }>(
+      { [CENSOR_ENV]: "forced-exits" },
+      async () => consumed,
+      quiet,
+    ) as QueueCensor<{ index: number; kind: number }>;
+    expect(await censor.pass([item(0, QueueKind.Deposit), item(1, QueueKind.Deposit)])).to.deep.equal([
+      item(0, QueueKind.Deposit),
+      item(1, QueueKind.Deposit),
+    ]);
+    consumed = 2;
+    // The exit at 2 and the deposit after it are held (the queue is ordered).
+    expect(await censor.pass([item(2, QueueKind.ForcedExit), item(3, QueueKind.Deposit)])).to.deep.equal([]);
+    expect(await censor.pass([item(4, QueueKind.Deposit)])).to.deep.equal([]);
+    expect(censor.holding).to.equal(3);
+    // Someone force-includes two of them: those two are released, in order; the rest stays held.
+    consumed = 4;
+    expect(await censor.pass([])).to.deep.equal([item(2, QueueKind.ForcedExit), item(3, QueueKind.Deposit)]);
+    expect(censor.holding).to.equal(1);
+    // L1 not answering: nothing is released, nothing lost.
+    const failing = new QueueCensor<{ index: number; kind: number }>(() => Promise.reject(new Error("down")), quiet);
+    expect(await failing.pass([item(0, QueueKind.ForcedExit)])).to.deep.equal([]);
+    expect(failing.holding).to.equal(1);
+  });
+
+  it("is off unless asked for, and refuses a value it does not know", function () {
+    expect(censorFromEnv({}, async () => 0, quiet)).to.equal(undefined);
+    expect(censorFromEnv({ [CENSOR_ENV]: "" }, async () => 0, quiet)).to.equal(undefined);
+    expect(() => censorFromEnv({ [CENSOR_ENV]: "deposits" }, async () => 0, quiet)).to.throw(/must be "forced-exits"/);
   });
 });
