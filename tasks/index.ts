@@ -1,6 +1,7 @@
 /**
  * Hardhat tasks of the rollup: `deploy`, `operator`, and the user CLI
- * (`deposit`, `transfer`, `withdraw`, `claim`, `exit`, `balance`). They run
+ * (`deposit`, `transfer`, `withdraw`, `claim`, `exit`, `balance`; `escape`
+ * is in ./verifier.ts). docs/USING.md documents each. They run
  * against whatever network Hardhat is given (`--network localhost`, or one
  * configured with an RPC URL and keys through configuration variables), with
  * the addresses from `deployments/<network>.json`.
@@ -313,7 +314,7 @@ task("claim", "Claims withdrawals on L1 against a final state root (one by index
   )
   .addOptionalParam("batch", "Batch whose state root to prove against (default: the latest final one)", -1, types.int)
   .addOptionalParam("signer", "Index of the L1 signer that sends the claim (anyone may)", 0, types.int)
-  .addOptionalParam("rpc", "Operator JSON-RPC URL", DEFAULT_L2_RPC)
+  .addOptionalParam("rpc", "L2 JSON-RPC URL: the operator's, or a verifier's server for reads", DEFAULT_L2_RPC)
   .setAction(async (args: { index: number; batch: number; signer: number; rpc: string }, hre) => {
     const { L2Client } = await import("../src/operator/client");
     const { claimWithdrawal } = await import("../src/operator/l1-user");
@@ -350,21 +351,35 @@ task("claim", "Claims withdrawals on L1 against a final state root (one by index
   });
 
 task("exit", "Forces the exit of an L2 account's whole balance through the L1 queue (no operator help needed)")
-  .addParam("account", "L2 account index (owned by the signer)", undefined, types.int)
+  .addParam("account", "L2 account index (owned by the signer; `balance` lists them)", undefined, types.int)
   .addOptionalParam("signer", "Index of the L1 signer that owns the account", 0, types.int)
   .setAction(async (args: { account: number; signer: number }, hre) => {
-    const { Bridge__factory } = await import("../typechain-types");
+    const { Bridge__factory, RollupInbox__factory } = await import("../typechain-types");
     const dep = await deployment(hre);
-    const bridge = Bridge__factory.connect(dep.contracts.bridge, await signerAt(hre, args.signer));
+    const signer = await signerAt(hre, args.signer);
+    const bridge = Bridge__factory.connect(dep.contracts.bridge, signer);
+    const delay = Number(
+      await RollupInbox__factory.connect(dep.contracts.rollupInbox, signer).FORCED_INCLUSION_DELAY_SECONDS(),
+    );
     const receipt = await (await bridge.requestForcedExit(args.account)).wait();
+    const event = receipt?.logs.map((l) => bridge.interface.parseLog(l)).find((e) => e?.name === "QueueItemAppended");
+    const queueIndex = event ? String(event.args.index) : "?";
+    const overdueAt = event ? new Date((Number(event.args.timestamp) + delay) * 1000).toISOString() : "?";
     console.log(
-      `forced exit of account ${args.account} queued in L1 tx ${receipt?.hash}; it must be included within the forced-inclusion delay`,
+      `forced exit of account ${args.account} queued as L1 queue item ${queueIndex} in L1 tx ${receipt?.hash}`,
+    );
+    console.log(`  the sequencer must include it by ${overdueAt} (L1 time); after that anyone may force-include it`);
+    console.log(
+      `  the whole balance then becomes a withdrawal to ${await signer.getAddress()}: claim it once its batch is final`,
+    );
+    console.log(
+      `  with the operator down or censoring, \`npx hardhat escape --network ${hre.network.name} --signer ${args.signer}\` does the rest from L1 alone (force-include, propose, claim)`,
     );
   });
 
 task("balance", "Shows L1 and L2 balances of an address")
   .addOptionalParam("address", "Address (default: signer 0)", "")
-  .addOptionalParam("rpc", "Operator JSON-RPC URL", DEFAULT_L2_RPC)
+  .addOptionalParam("rpc", "L2 JSON-RPC URL: the operator's, or a verifier's server for reads", DEFAULT_L2_RPC)
   .setAction(async (args: { address: string; rpc: string }, hre) => {
     const { L2Client, L2RpcError } = await import("../src/operator/client");
     const { formatAmount } = await import("./lib");
@@ -394,6 +409,12 @@ for (const name of ["deploy", "operator", "deposit", "transfer", "withdraw", "cl
       return await runSuper(args);
     } catch (err) {
       const { HardhatPluginError } = await import("hardhat/plugins");
+      if (err instanceof BilayerError && err.code === "L2_RPC_UNREACHABLE") {
+        const hint =
+          "is the operator running? With the operator down, point --rpc at a verifier's server (`npx hardhat verifier`, " +
+          "http://127.0.0.1:8548 by default), or get everything out with `npx hardhat escape` (docs/USING.md)";
+        throw new HardhatPluginError("bilayer", `${err.message}\n${hint}`, err);
+      }
       if (err instanceof BilayerError) throw new HardhatPluginError("bilayer", err.message, err);
       throw err;
     }

@@ -71,3 +71,48 @@ task("verifier", "Runs the verifier: rebuilds L2 from L1 alone, proves wrong pro
       await stopOnSignals(verifier);
     },
   );
+
+task("escape", "Gets every L2 balance of the signer out to L1 with no help from the operator, from L1 alone")
+  .addOptionalParam("signer", "Index of the L1 signer that owns the accounts (and posts the bonds)", 0, types.int)
+  .addOptionalParam("dataDir", "Store directory (default .data/escape/<network>/<address>)", "")
+  .addOptionalParam("poll", "How often to look at L1 again while waiting, in ms", 0, types.int)
+  .addFlag("dryRun", "Print the plan and what it would cost; send nothing")
+  .setAction(async (args: { signer: number; dataDir: string; poll: number; dryRun: boolean }, hre) => {
+    const { readRollupDeployment } = await import("../src/l1/deployments");
+    const { escape } = await import("../src/verifier/escape");
+    const { createVerifierLogger } = await import("../src/verifier/log");
+    const { l1Provider } = await import("./lib");
+    const { BilayerError } = await import("../src/protocol/errors");
+    const deployment = readRollupDeployment(hre.network.name, process.env.BILAYER_DEPLOYMENTS_DIR || undefined);
+    const signers = await hre.ethers.getSigners();
+    const signer = signers[args.signer];
+    if (!signer) throw new BilayerError("CLI", `no signer ${args.signer} on network ${hre.network.name}`);
+    const address = (await signer.getAddress()).toLowerCase();
+    const local = deployment.chainId === 31337n || deployment.chainId === 1337n;
+    let stopping = false;
+    const stop = (): void => {
+      stopping = true;
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    try {
+      const done = await escape({
+        provider: l1Provider(hre),
+        signer,
+        deployment,
+        dataDir: args.dataDir || path.join(hre.config.paths.root, ".data", "escape", hre.network.name, address),
+        print: (line) => console.log(line),
+        dryRun: args.dryRun,
+        pollMs: args.poll > 0 ? args.poll : local ? 500 : 12_000,
+        logger: createVerifierLogger({ level: process.env.LOG_LEVEL ?? "warn", fd: 2 }),
+        shouldStop: () => stopping,
+      });
+      if (!done && !args.dryRun) console.log("stopped; run the same command again to go on from where L1 stands");
+    } catch (err) {
+      if (err instanceof BilayerError) {
+        const { HardhatPluginError } = await import("hardhat/plugins");
+        throw new HardhatPluginError("bilayer", err.message, err);
+      }
+      throw err;
+    }
+  });

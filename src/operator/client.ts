@@ -120,7 +120,18 @@ export class L2Client {
           res.on("error", reject);
         },
       );
-      req.on("error", reject);
+      req.on("error", (err: NodeJS.ErrnoException) =>
+        reject(
+          new BilayerError(
+            "L2_RPC_UNREACHABLE",
+            `cannot reach the L2 JSON-RPC at ${this.url.href}: ${err.code ?? err.message}`,
+            {
+              context: { url: this.url.href, errno: err.code },
+              cause: err,
+            },
+          ),
+        ),
+      );
       req.end(body);
     });
   }

@@ -148,6 +148,25 @@ function anvilBinary(): string {
   return fs.existsSync(candidate) ? candidate : path.join(ROOT, "node_modules", ".bin", "anvil");
 }
 
+/** Starts a Hardhat task as a child process (stopped by {@link stopAll} if still running); see {@link waitForLog}. */
+export function startTask(args: string[], env: NodeJS.ProcessEnv, logDir: string, name = args[0]): Proc {
+  return start(name, process.execPath, [HARDHAT_CLI, ...args], env, logDir);
+}
+
+/** Waits until a line of `proc`'s output (since `from` characters) matches `pattern`; returns the output since `from`. */
+export async function waitForLog(proc: Proc, pattern: RegExp, timeoutMs = 60_000, from = 0): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const text = fs.existsSync(proc.log) ? fs.readFileSync(proc.log, "utf8").slice(from) : "";
+    if (pattern.test(text)) return text;
+    if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
+      throw new Error(`${proc.name} exited (${proc.child.exitCode}) before printing ${pattern}\n${tail(proc)}`);
+    }
+    if (Date.now() > until) throw new Error(`${proc.name} did not print ${pattern} in ${timeoutMs} ms\n${tail(proc)}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
 /** Runs a Hardhat task to completion; rejects with its output on failure. */
 export function runTask(args: string[], env: NodeJS.ProcessEnv, logDir: string, name = args[0]): Promise<string> {
   const proc = start(name, process.execPath, [HARDHAT_CLI, ...args], env, logDir);
