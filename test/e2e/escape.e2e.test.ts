@@ -101,6 +101,18 @@ describe("escape hatch end to end (real processes)", function () {
 
     it("gets every ETH and token balance out to L1, resumably, with the operator dead", async () => {
       const provider = stack.provider;
+      // On the fresh deployment (nothing on L2 yet) a dry run finds nothing to do, and sends nothing.
+      const fresh = await provider.getBlockNumber();
+      const empty = await runTask(
+        ["escape", "--network", "localhost", "--signer", "5", "--dry-run", "--data-dir", `${stack.dir}/escape-fresh`],
+        stack.env,
+        stack.dir,
+        "escape-fresh",
+      );
+      expect(empty).to.match(/0 batches rebuilt, 0 accounts/);
+      expect(empty).to.contain("nothing to do");
+      expect(await provider.getBlockNumber()).to.equal(fresh);
+
       const [eth, token, other] = [5, 6, 7].map((i) => devWallet(i, provider));
       const { tokenAddress } = await fund(stack, eth, token, other);
       const erc20 = MockERC20__factory.connect(tokenAddress, provider);

@@ -47,10 +47,16 @@ function start(name: string, command: string, args: string[], env: NodeJS.Proces
 /** The last lines of a process's log, for failure messages. */
 export function tail(proc: Proc, lines = 30): string {
   try {
-    return fs.readFileSync(proc.log, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+    return stripAnsi(fs.readFileSync(proc.log, "utf8")).trimEnd().split("\n").slice(-lines).join("\n");
   } catch {
     return "(no log)";
   }
+}
+
+/** Removes terminal colour codes (Hardhat colours its errors when `CI` is set, as on a CI server). */
+export function stripAnsi(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\x1b\[[0-9;]*m/g, "");
 }
 
 /** Sends `signal` to the process by PID and waits for it to exit (SIGKILL after `graceMs`). */
