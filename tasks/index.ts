@@ -45,9 +45,30 @@ async function tokenInfo(hre: HardhatRuntimeEnvironment, bridgeAddress: string, 
   const { Bridge__factory } = await import("../typechain-types");
   const bridge = Bridge__factory.connect(bridgeAddress, hre.ethers.provider);
   const tokenId = Number(await bridge.tokenIdOf(token));
-  if (tokenId === 0) throw new BilayerError("CLI", `token ${token} is not registered on the bridge`);
+  if (tokenId === 0)
+    throw new BilayerError("CLI", `token ${token} is not registered on the bridge (deposit registers it)`);
   const erc20 = new hre.ethers.Contract(token, ERC20_ABI, hre.ethers.provider);
   return { tokenId, decimals: Number(await erc20.decimals()), symbol: String(await erc20.symbol()) };
+}
+
+/** Formats an amount of L2 token `tokenId` as "1.5 ETH (token 0)": the token's own decimals and symbol when L1 can tell. */
+async function tokenAmount(
+  hre: HardhatRuntimeEnvironment,
+  bridgeAddress: string,
+  tokenId: number,
+  amount: bigint,
+): Promise<string> {
+  const { formatAmount } = await import("./lib");
+  if (tokenId === 0) return `${formatAmount(amount)} ETH (token 0)`;
+  try {
+    const { Bridge__factory } = await import("../typechain-types");
+    const token = await Bridge__factory.connect(bridgeAddress, hre.ethers.provider).tokenOf(tokenId);
+    const erc20 = new hre.ethers.Contract(token, ERC20_ABI, hre.ethers.provider);
+    const [decimals, symbol] = await Promise.all([erc20.decimals(), erc20.symbol()]);
+    return `${formatAmount(amount, Number(decimals))} ${String(symbol)} (token ${tokenId})`;
+  } catch {
+    return `${amount} base units (token ${tokenId})`;
+  }
 }
 
 task("deploy", "Deploys the rollup contracts and writes deployments/<network>.json")
@@ -87,6 +108,10 @@ task("deploy", "Deploys the rollup contracts and writes deployments/<network>.js
       console.log(`rollup deployed on ${result.network} (chain ${result.chainId}) at block ${result.startBlock}`);
       for (const [name, address] of Object.entries(result.contracts)) console.log(`  ${name.padEnd(21)} ${address}`);
       console.log(`  sequencer             ${result.params.sequencer}`);
+      console.log(`  admin                 ${result.params.admin} (grants and revokes the sequencer role)`);
+      console.log(
+        `  challenge window ${result.params.challengeWindowSeconds} s, forced-inclusion delay ${result.params.forcedInclusionDelaySeconds} s, proposer bond ${result.params.proposerBond} wei`,
+      );
       console.log(`recorded in ${result.file}`);
     },
   );
@@ -184,6 +209,13 @@ task("deposit", "Deposits ETH (or a registered ERC-20) from an L1 account to L2"
     const dep = await deployment(hre);
     const signer = await signerAt(hre, args.signer);
     const bridge = Bridge__factory.connect(dep.contracts.bridge, signer);
+    if (args.token && (await bridge.tokenIdOf(args.token)) === 0n) {
+      // Registration is open to anyone; the first deposit of a token does it.
+      const registered = await (await bridge.registerToken(args.token)).wait();
+      console.log(
+        `registered ${args.token} on the bridge as token ${await bridge.tokenIdOf(args.token)} (L1 tx ${registered?.hash})`,
+      );
+    }
     const info = await tokenInfo(hre, dep.contracts.bridge, args.token);
     const amount = parseAmount(args.amount, info.decimals);
     const to = args.to || (await signer.getAddress());
@@ -319,7 +351,6 @@ task("claim", "Claims withdrawals on L1 against a final state root (one by index
     const { L2Client } = await import("../src/operator/client");
     const { claimWithdrawal } = await import("../src/operator/l1-user");
     const { Bridge__factory } = await import("../typechain-types");
-    const { formatAmount } = await import("./lib");
     const dep = await deployment(hre);
     const signer = await signerAt(hre, args.signer);
     const bridge = Bridge__factory.connect(dep.contracts.bridge, signer);
@@ -341,9 +372,8 @@ task("claim", "Claims withdrawals on L1 against a final state root (one by index
           continue;
         }
         const receipt = await claimWithdrawal(signer, dep.contracts.bridge, proof);
-        console.log(
-          `claimed withdrawal ${index}: ${formatAmount(proof.amount)} (token ${proof.tokenId}) to ${proof.recipient} in L1 tx ${receipt.hash}`,
-        );
+        const amount = await tokenAmount(hre, dep.contracts.bridge, proof.tokenId, proof.amount);
+        console.log(`claimed withdrawal ${index}: ${amount} to ${proof.recipient} in L1 tx ${receipt.hash}`);
       }
     } finally {
       client.close();
@@ -383,14 +413,17 @@ task("balance", "Shows L1 and L2 balances of an address")
   .setAction(async (args: { address: string; rpc: string }, hre) => {
     const { L2Client, L2RpcError } = await import("../src/operator/client");
     const { formatAmount } = await import("./lib");
+    const dep = await deployment(hre);
     const address = args.address || (await (await signerAt(hre, 0)).getAddress());
     console.log(`${address}`);
     console.log(`  L1: ${formatAmount(await hre.ethers.provider.getBalance(address))} ETH`);
     const client = new L2Client(args.rpc);
     try {
       const accounts = await client.getAccountsOf(address);
-      for (const a of accounts)
-        console.log(`  L2 account ${a.index}: ${formatAmount(a.balance)} (token ${a.tokenId}), nonce ${a.nonce}`);
+      for (const a of accounts) {
+        const amount = await tokenAmount(hre, dep.contracts.bridge, a.tokenId, a.balance);
+        console.log(`  L2 account ${a.index}: ${amount}, nonce ${a.nonce}`);
+      }
     } catch (err) {
       if (err instanceof L2RpcError && err.rpcCode === -32004) console.log("  L2: no account");
       else throw err;

@@ -1,5 +1,5 @@
 import fs from "node:fs";
-import type { Provider, Wallet } from "ethers";
+import { getAddress, type Provider, type Wallet } from "ethers";
 import { connectRollup, type RollupContracts } from "../l1/contracts";
 import type { RollupDeployment } from "../l1/deployments";
 import { domainSeparator } from "../protocol/eip712";
@@ -289,9 +289,9 @@ export class Operator {
         return {
           chainId: chainId.toString(),
           contracts: {
-            bridge: deployment.contracts.bridge,
-            rollupInbox: deployment.contracts.rollupInbox,
-            stateCommitmentChain: deployment.contracts.stateCommitmentChain,
+            bridge: getAddress(deployment.contracts.bridge),
+            rollupInbox: getAddress(deployment.contracts.rollupInbox),
+            stateCommitmentChain: getAddress(deployment.contracts.stateCommitmentChain),
           },
           sequencer: wallet.address,
           l1Block: v.l1Block,

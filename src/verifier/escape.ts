@@ -102,7 +102,7 @@ async function plan(v: Verifier, o: EscapeOptions, user: string, requested: Set<
   // exit consumed by a batch appended since (ours, force-included in this tick, or the sequencer's) is still
   // counted as queued, never requested a second time.
   const consumed = Number(await inbox.queueConsumed({ blockTag: status.l1.processed }));
-  const known = status.queueItems;
+  const known = Number(status.queueItems);
   const exitsQueued: EscapePlan["exitsQueued"] = [];
   for (let q = consumed; q < known; q++) {
     const item = v.queueItemAt(q);

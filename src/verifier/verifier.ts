@@ -121,7 +121,8 @@ export interface VerifierStatus {
   /** Share of the blocks to catch up on that are processed (1 when caught up). */
   progress: number;
   halted: string | null;
-  queueItems: number;
+  /** Queue items L1 holds (a u64 queue position: a decimal string, as in the operator's API). */
+  queueItems: string;
   batches: { replayed: number; settled: number; proposed: number };
   state: { stateRoot: string; accountCount: number; withdrawalCount: string };
   transactionsReplayed: number;
@@ -1042,7 +1043,7 @@ export class Verifier {
         stateCommitmentChain: c.stateCommitmentChain,
         fraudVerifier: c.fraudVerifier,
       },
-      challenger: this.challengerAddress ?? null,
+      challenger: this.challengerAddress === undefined ? null : getAddress(this.challengerAddress),
       propose: this.config.propose,
       l1: {
         head: this.head,
@@ -1053,7 +1054,7 @@ export class Verifier {
       syncing,
       progress: syncing ? (this.cursor.block - from) / Math.max(1, target - from) : 1,
       halted: this.halted ?? null,
-      queueItems: this.cursor.queueLength,
+      queueItems: String(this.cursor.queueLength),
       batches: { replayed: this.replica.replayed, settled: this.cursor.settled, proposed: this.liveProposalCount() },
       state: {
         stateRoot: this.cursor.stateRoot,
@@ -1066,7 +1067,7 @@ export class Verifier {
         .sort((a, b) => a.batchIndex - b.batchIndex)
         .map((p) => ({
           batchIndex: p.batchIndex,
-          proposer: p.proposer,
+          proposer: getAddress(p.proposer),
           deadline: p.deadline,
           verdict: p.wrongStep < 0 ? ("right" as const) : ("wrong" as const),
           ...(p.wrongStep < 0 ? {} : { wrongStep: p.wrongStep }),

@@ -246,7 +246,7 @@ describe("escape hatch end to end (real processes)", function () {
         );
         return out.includes("claimed withdrawal") ? out : undefined;
       });
-      expect(claimed).to.match(/claimed withdrawal \d+: 0\.25 \(token 0\) to 0x/);
+      expect(claimed).to.match(/claimed withdrawal \d+: 0\.25 ETH \(token 0\) to 0x/);
     });
   });
 

@@ -3,6 +3,7 @@ import { getAddress, Wallet } from "ethers";
 import { eip712Domain, typedMessage } from "../../src/protocol/eip712";
 import { txHash } from "../../src/protocol/codec";
 import { fromHex, toHex } from "../../src/protocol/hash";
+import { SECP256K1_N } from "../../src/protocol/signature";
 import { RpcCode } from "../../src/operator/errors";
 import { silentLogger } from "../../src/operator/log";
 import { createApi, mapApiError, type L1Status } from "../../src/operator/rpc/api";
@@ -299,6 +300,35 @@ describe("JSON-RPC API", () => {
       expect(h.seq.getAccount(2)?.nonce).to.equal(0);
       expect((await call("l2_sendTransaction", [toHex(signed(bob, transfer(2, 1, 1n), 0))])).result).to.include({
         status: "pending",
+      });
+    });
+    it("takes a 65-byte signature's v as 27/28 or 0/1, and answers a high-s one with -32001", async () => {
+      const wallet = new Wallet(toHex(bob.key));
+      let nonce = h.seq.getAccount(2)?.nonce ?? 0;
+      const sign = async (amount: bigint): Promise<{ fields: Record<string, unknown>; sig: Uint8Array }> => {
+        const message = typedMessage(transfer(2, 1, amount), 0, nonce);
+        const signature = await wallet.signTypedData(eip712Domain(CHAIN_ID, INBOX), message.types, message.message);
+        const fields = { type: "transfer", from: 2, to: 1, amount: amount.toString(), fee: "0" };
+        return { fields, sig: fromHex(signature, 65) };
+      };
+      const low = await sign(2n);
+      const zeroOne = Uint8Array.from(low.sig);
+      zeroOne[64] -= 27;
+      const ok = await call("l2_sendTransaction", [{ ...low.fields, signature: toHex(zeroOne) }]);
+      expect(ok.result).to.include({ status: "pending", nonce });
+      nonce++;
+      // The same signature with s' = n - s and v flipped recovers the owner too; it is refused.
+      const next = await sign(3n);
+      const high = Uint8Array.from(next.sig);
+      const s = BigInt(toHex(high.subarray(32, 64)));
+      high.set(fromHex("0x" + (SECP256K1_N - s).toString(16).padStart(64, "0"), 32), 32);
+      high[64] = high[64] === 27 ? 28 : 27;
+      const refused = await call("l2_sendTransaction", [{ ...next.fields, signature: toHex(high) }]);
+      expect(refused.error?.code).to.equal(RpcCode.BadSignature);
+      expect(refused.error?.message).to.match(/high-s/);
+      expect((await call("l2_sendTransaction", [{ ...next.fields, signature: toHex(next.sig) }])).result).to.include({
+        status: "pending",
+        nonce,
       });
     });
   });

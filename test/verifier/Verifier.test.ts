@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { Wallet, type Provider } from "ethers";
+import { getAddress, Wallet, type Provider } from "ethers";
 import { stepRootsHash } from "../../src/l1/batch";
 import { forgeStepRoots, type LieKind } from "../../src/operator/malicious";
 import { toHex } from "../../src/protocol/hash";
@@ -178,9 +178,9 @@ describe("Verifier", function () {
         }
         await v.tick();
         expect(v.status().proposals.map((p) => [p.batchIndex, p.verdict, p.proposer])).to.deep.equal([
-          [0, "right", w.proposer.address.toLowerCase()],
-          [1, "right", w.challenger.address.toLowerCase()],
-          [2, "right", w.challenger.address.toLowerCase()],
+          [0, "right", w.proposer.address],
+          [1, "right", w.challenger.address],
+          [2, "right", w.challenger.address],
         ]);
 
         // Past the window the right roots are final, the batches settle and the verifier takes its bonds back.
@@ -372,7 +372,7 @@ describe("Verifier", function () {
       await v.tick();
       // The 20 proposals before the lie stood; the lie and its 9 successors were replaced by the verifier's.
       expect(v.status().proposals.map((p) => p.verdict)).to.deep.equal(Array(30).fill("right"));
-      expect(v.status().proposals.filter((p) => p.proposer === w.challenger.address.toLowerCase())).to.have.length(10);
+      expect(v.status().proposals.filter((p) => p.proposer === w.challenger.address)).to.have.length(10);
       expectSameState(v.tipState, w.mirror.tip());
       await v.stop();
     });
@@ -452,9 +452,13 @@ describe("Verifier", function () {
         const status = (await (await fetch(`${v.url}/status`)).json()) as {
           batches: { replayed: number };
           challenger: string;
+          proposals: { proposer: string }[];
         };
         expect(status.batches.replayed).to.equal(2);
-        expect(status.challenger).to.equal(w.challenger.address.toLowerCase());
+        // Addresses are EIP-55 checksummed, as everywhere in the API (docs/OPERATOR.md, "JSON types").
+        expect(status.challenger).to.equal(w.challenger.address);
+        expect(status.proposals.length).to.be.greaterThan(0);
+        for (const p of status.proposals) expect(p.proposer).to.equal(getAddress(p.proposer));
         const metrics = await (await fetch(`${v.url}/metrics`)).text();
         expect(metrics).to.match(/bilayer_verifier_batches_replayed_total 2/);
         expect(metrics).to.match(/bilayer_verifier_proposals_checked_total\{verdict="right"\} 1/);

@@ -2,7 +2,8 @@ import { getAddress } from "ethers";
 import { TxType } from "../../protocol/constants";
 import { encodeTx, type L2Tx } from "../../protocol/codec";
 import { BilayerError } from "../../protocol/errors";
-import { toCompactSignature } from "../../protocol/signature";
+import { SECP256K1_HALF_N, toCompactSignature } from "../../protocol/signature";
+import { toHex } from "../../protocol/hash";
 import { invalidParams, RpcCode, RpcError } from "../errors";
 import type { ProvenLie } from "../driver";
 import type { HealthReport } from "../health";
@@ -84,6 +85,14 @@ function encodeTyped(value: Record<string, unknown>): { bytes: Uint8Array; nonce
   const sigBytes = parseHexBytes(value.signature, "tx.signature", 65, 64);
   let signature = value.signature.toLowerCase();
   if (sigBytes.length === 65) {
+    // A high-s signature is valid for ecrecover but not for the protocol (§3.1: s ≤ n/2, as EIP-2 asks).
+    if (BigInt(toHex(sigBytes.subarray(32, 64))) > SECP256K1_HALF_N) {
+      throw new RpcError(
+        RpcCode.BadSignature,
+        "bad signature: s > n/2 (a high-s signature); the protocol takes only low-s signatures, as wallets make them",
+        { param: "tx.signature" },
+      );
+    }
     try {
       signature = toCompactSignature(value.signature);
     } catch (err) {
