@@ -55,11 +55,29 @@ async function fund(stack: Stack, eth: Wallet, token: Wallet, other: Wallet): Pr
   const deployer = devWallet(0, stack.provider);
   const erc20 = await (await new MockERC20__factory(deployer).deploy("Escape token", "ESC")).waitForDeployment();
   const tokenAddress = await erc20.getAddress();
-  await (await stack.contracts.bridge.connect(deployer).registerToken(tokenAddress)).wait();
-  const tokenId = Number(await stack.contracts.bridge.tokenIdOf(tokenAddress));
   await (await erc20.mint(token.address, 1_000n)).wait();
-  await (await erc20.connect(token).approve(stack.deployment.contracts.bridge, 1_000n)).wait();
-  await (await stack.contracts.bridge.connect(token).depositToken(tokenAddress, 1_000n, token.address, 0)).wait();
+  // The documented command: it registers the token on the bridge (its first deposit), approves and deposits.
+  const signer = (await stack.provider.listAccounts()).findIndex((a) => a.address === token.address);
+  const deposited = await runTask(
+    [
+      "deposit",
+      "--network",
+      "localhost",
+      "--token",
+      tokenAddress,
+      "--amount",
+      "0.000000000000001",
+      "--signer",
+      String(signer),
+    ],
+    stack.env,
+    stack.dir,
+    "deposit-token",
+  );
+  expect(deposited).to.match(/registered 0x[0-9a-fA-F]{40} on the bridge as token \d+/);
+  expect(deposited).to.contain("deposited 0.000000000000001 ESC");
+  const tokenId = Number(await stack.contracts.bridge.tokenIdOf(tokenAddress));
+  expect(tokenId).to.be.greaterThan(0);
   const [e] = await stack.deposit([eth], 2n * ETH);
   const t = await until("the token account", async () =>
     (await stack.client.getAccountsOf(token.address)).find((a) => a.tokenId === tokenId),
