@@ -478,13 +478,20 @@ export class Operator {
     if (this.stopping) return;
     this.stopping = true;
     const started = Date.now();
-    for (const t of this.timers) clearInterval(t);
-    this.sequencer.setRefusal("stopping", "the operator is stopping");
-    // Every write issued so far settles, so every caller waiting on one is answered before the server goes.
-    await this.sequencer.settled();
-    await this.server.stop();
-    await within(STOP_L1_BOUND_MS, Promise.all([this.driver.stop(STOP_L1_BOUND_MS), this.followerLoop, this.l1Loop]));
-    await this.store.close();
+    // The loops sleep on timers that do not keep the process alive; stopping does, until the store is closed
+    // (else a process with nothing else to do exits in the middle of it, the store left open).
+    const keepAlive = setInterval(() => undefined, 1_000);
+    try {
+      for (const t of this.timers) clearInterval(t);
+      this.sequencer.setRefusal("stopping", "the operator is stopping");
+      // Every write issued so far settles, so every caller waiting on one is answered before the server goes.
+      await this.sequencer.settled();
+      await this.server.stop();
+      await within(STOP_L1_BOUND_MS, Promise.all([this.driver.stop(STOP_L1_BOUND_MS), this.followerLoop, this.l1Loop]));
+      await this.store.close();
+    } finally {
+      clearInterval(keepAlive);
+    }
     this.logger.info({ ms: Date.now() - started }, "operator stopped");
   }
 }
