@@ -3,7 +3,7 @@
  *
  * On the in-process Hardhat network (osaka): 256 accounts are deposited and
  * consumed by a queue batch, then BATCHES full batches of signed transfers
- * (100 chunks of 32, the inbox's byte limit) are appended by the sequencer
+ * (46 chunks of 32, as many as the inbox's 120,000-byte limit holds) are appended by the sequencer
  * and proposed honestly. A fresh verifier then syncs from the deployment
  * block: `eth_getLogs`, the calldata of every `appendBatch` fetched and
  * ABI-decoded, every transfer re-executed with `src/protocol` (signatures
@@ -21,6 +21,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Provider } from "ethers";
+import { MAX_BATCH_BYTES } from "../../src/l1/batch";
 import { TxType } from "../../src/protocol/constants";
 import { encodeTx } from "../../src/protocol/codec";
 import { signTxWithKey } from "../../src/protocol/eip712";
@@ -33,9 +34,11 @@ import { deployBenchRollup, queueItems, rng } from "./_helpers";
 export const description = "Verifier replay from L1: transfers rebuilt per second (logs, calldata, STF, roots, store)";
 
 const ACCOUNTS = 256;
-const BATCHES = 10;
-const CHUNKS_PER_BATCH = 100;
 const TXS_PER_CHUNK = 32;
+/** Full chunks of transfers in a batch at the inbox's byte limit. */
+const CHUNKS_PER_BATCH = Math.floor(MAX_BATCH_BYTES / (TXS_PER_CHUNK * 80));
+/** About 32,000 transfers, as before the byte limit was lowered. */
+const BATCHES = Math.ceil(32_000 / (CHUNKS_PER_BATCH * TXS_PER_CHUNK));
 
 export async function run(): Promise<Record<string, number>> {
   // Loaded lazily so that importing this module does not start Hardhat.
