@@ -1,7 +1,8 @@
 /**
  * `src/protocol`: the pure protocol core (PROTOCOL.md §1–§6) shared by the
  * operator, the verifier, the tests and the benchmarks. Call
- * `await initHashing()` once at start-up for the fast Keccak.
+ * `await initHashing()` once at start-up for the fast Keccak. Test vectors and
+ * their builders are in `./testing`.
  */
 export * from "./errors";
 export * from "./hash";
@@ -14,5 +15,3 @@ export * from "./eip712";
 export * from "./signature";
 export * from "./queue";
 export * from "./stf";
-export * from "./testkit";
-export * from "./vectors";

@@ -6,14 +6,9 @@ import { expect } from "chai";
 import hre, { ethers } from "hardhat";
 import { keccak256 } from "ethers";
 import fc from "fast-check";
-import {
-  describeVector,
-  generateVectors,
-  initHashing,
-  namedEdgeVectors,
-  stepVectorArbitrary,
-  type StepVector,
-} from "../../src/protocol";
+import { initHashing } from "../../src/protocol";
+import { namedEdgeVectors, type StepVector } from "../../src/protocol/testing";
+import { describeVector, generateVectors, stepVectorArbitrary } from "../protocol/helpers/vectors";
 import type { StepExecutorHarness } from "../../typechain-types";
 
 /** Set by `hardhat coverage` (solidity-coverage) on the runtime environment while it runs the tests. */

@@ -16,9 +16,9 @@ import {
   TX_SIZE,
   txHash,
   TxType,
-  withNonCanonicalAmount,
   type L2Tx,
 } from "../../src/protocol";
+import { withNonCanonicalAmount } from "../../src/protocol/testing";
 
 const SIG = "0x" + "ab".repeat(32) + "cd".repeat(32);
 

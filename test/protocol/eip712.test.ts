@@ -5,8 +5,6 @@ import secp256k1 from "secp256k1";
 import {
   AmountNotPackableError,
   BilayerError,
-  compactSignature,
-  craftSigner,
   domainSeparator,
   eip712Domain,
   EIP712_TYPES,
@@ -25,9 +23,9 @@ import {
   txDigest,
   TxType,
   typedMessage,
-  NOT_ON_CURVE_X,
   type UnsignedTx,
 } from "../../src/protocol";
+import { compactSignature, craftSigner, NOT_ON_CURVE_X } from "../../src/protocol/testing";
 
 const INBOX = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 const CHAIN = 31337n;

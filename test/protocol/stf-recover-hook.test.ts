@@ -2,7 +2,6 @@ import { expect } from "chai";
 import {
   applyBatch,
   applyChunk,
-  ChunkBuilder,
   fromHex,
   initHashing,
   L2State,
@@ -12,11 +11,10 @@ import {
   toHex,
   TxType,
   txDigest,
-  VECTOR_ADDRESSES,
-  VECTOR_DOMAIN_SEPARATOR,
   type SignerRecovery,
   type UnsignedTx,
 } from "../../src/protocol";
+import { ChunkBuilder, VECTOR_ADDRESSES, VECTOR_DOMAIN_SEPARATOR } from "../../src/protocol/testing";
 import { recoverPresigned, type Presigned } from "../../src/operator/presign";
 
 const A = VECTOR_ADDRESSES;

@@ -5,24 +5,21 @@ import {
   applyChunk,
   applyQueueStep,
   BilayerError,
-  ChunkBuilder,
   ChunkExecutor,
   concatBytes,
   initHashing,
   L2State,
   MAX_TXS_PER_CHUNK,
-  namedEdgeVectors,
   Outcome,
   outcomeName,
   QueueKind,
   STATE_CHANGING_OUTCOMES,
   TxType,
-  VECTOR_ADDRESSES,
-  VECTOR_DOMAIN_SEPARATOR,
   type Account,
   type QueueItem,
   type UnsignedTx,
 } from "../../src/protocol";
+import { ChunkBuilder, namedEdgeVectors, VECTOR_ADDRESSES, VECTOR_DOMAIN_SEPARATOR } from "../../src/protocol/testing";
 
 const A = VECTOR_ADDRESSES;
 const E18 = 10n ** 18n;

@@ -1,15 +1,7 @@
 import { expect } from "chai";
-import {
-  ALL_OUTCOMES,
-  domainSeparator,
-  generateVectors,
-  initHashing,
-  namedEdgeVectors,
-  outcomeName,
-  VECTOR_DOMAIN_SEPARATOR,
-  VECTOR_SCENARIO_COUNT,
-  type StepVector,
-} from "../../src/protocol";
+import { ALL_OUTCOMES, domainSeparator, initHashing, outcomeName } from "../../src/protocol";
+import { namedEdgeVectors, VECTOR_DOMAIN_SEPARATOR, type StepVector } from "../../src/protocol/testing";
+import { generateVectors, VECTOR_SCENARIO_COUNT } from "./helpers/vectors";
 import { replayVector } from "./helpers/witnessReplay";
 
 function outcomesOf(vectors: readonly StepVector[]): Set<number> {

@@ -5,22 +5,23 @@ import {
   applyChunk,
   applyQueueStep,
   fromHex,
-  generateVectors,
   initHashing,
   L2State,
-  namedEdgeVectors,
   QueueKind,
   SparseMerkleTree,
-  stepVectorArbitrary,
   TxType,
+  ChunkExecutor,
+  ZERO_HASHES,
+  type StepWitness,
+} from "../../src/protocol";
+import {
+  namedEdgeVectors,
   VECTOR_ADDRESSES,
   VECTOR_DOMAIN_SEPARATOR,
   ChunkBuilder,
-  ChunkExecutor,
-  ZERO_HASHES,
   type StepVector,
-  type StepWitness,
-} from "../../src/protocol";
+} from "../../src/protocol/testing";
+import { generateVectors, stepVectorArbitrary } from "./helpers/vectors";
 import { replayVector, WitnessError, WitnessReplay } from "./helpers/witnessReplay";
 
 const A = VECTOR_ADDRESSES;

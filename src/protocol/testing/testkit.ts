@@ -1,15 +1,15 @@
 import secp256k1 from "secp256k1";
-import type { UnsignedTx } from "./codec";
-import { encodeTx } from "./codec";
-import { TxType } from "./constants";
-import { domainSeparator, txDigest } from "./eip712";
-import { BilayerError } from "./errors";
-import { concatBytes, fromHex, keccak256, nativeKeccak256, toHex } from "./hash";
-import { packAmount } from "./packing";
-import type { QueueItem } from "./queue";
-import { privateKeyToAddress, publicKeyToAddress, SECP256K1_HALF_N, SECP256K1_N } from "./signature";
-import { EMPTY_ACCOUNT, type L2State, type StateHeader } from "./state";
-import { applyChunk, applyQueueStep, ChunkExecutor, type StepResult, type StepWitness } from "./stf";
+import type { UnsignedTx } from "../codec";
+import { encodeTx } from "../codec";
+import { TxType } from "../constants";
+import { domainSeparator, txDigest } from "../eip712";
+import { BilayerError } from "../errors";
+import { concatBytes, fromHex, keccak256, nativeKeccak256, toHex } from "../hash";
+import { packAmount } from "../packing";
+import type { QueueItem } from "../queue";
+import { privateKeyToAddress, publicKeyToAddress, SECP256K1_HALF_N, SECP256K1_N } from "../signature";
+import { EMPTY_ACCOUNT, type L2State, type StateHeader } from "../state";
+import { applyChunk, applyQueueStep, ChunkExecutor, type StepResult, type StepWitness } from "../stf";
 
 /*
  * Building blocks for test vectors and tests: deterministic keys, signature

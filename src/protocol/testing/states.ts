@@ -1,5 +1,5 @@
-import { MAX_ACCOUNT_COUNT, MAX_NONCE, MAX_UINT32, MAX_WITHDRAWAL_COUNT } from "./constants";
-import { L2State, type Account, type Withdrawal } from "./state";
+import { MAX_ACCOUNT_COUNT, MAX_NONCE, MAX_UINT32, MAX_WITHDRAWAL_COUNT } from "../constants";
+import { L2State, type Account, type Withdrawal } from "../state";
 import { VECTOR_ADDRESSES } from "./testkit";
 
 /*

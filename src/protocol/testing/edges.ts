@@ -1,10 +1,10 @@
-import type { UnsignedTx } from "./codec";
-import { MAX_ACCOUNT_COUNT, MAX_NONCE, MAX_TXS_PER_CHUNK, MAX_WITHDRAWAL_COUNT, TxType } from "./constants";
-import { txDigest } from "./eip712";
-import { fromHex } from "./hash";
-import { QueueKind, type QueueItem } from "./queue";
-import { SECP256K1_HALF_N } from "./signature";
-import { L2State, type Account, type Withdrawal } from "./state";
+import type { UnsignedTx } from "../codec";
+import { MAX_ACCOUNT_COUNT, MAX_NONCE, MAX_TXS_PER_CHUNK, MAX_WITHDRAWAL_COUNT, TxType } from "../constants";
+import { txDigest } from "../eip712";
+import { fromHex } from "../hash";
+import { QueueKind, type QueueItem } from "../queue";
+import { SECP256K1_HALF_N } from "../signature";
+import { L2State, type Account, type Withdrawal } from "../state";
 import {
   BAD_SIG_MODES,
   builtChunkVector,

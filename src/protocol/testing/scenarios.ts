@@ -1,9 +1,9 @@
-import type { UnsignedTx } from "./codec";
-import { MAX_NONCE, MAX_TXS_PER_CHUNK, TxType } from "./constants";
-import { floorToPackableAmount } from "./packing";
-import { QueueKind, type QueueItem } from "./queue";
-import { applyQueueStep } from "./stf";
-import type { Account, L2State } from "./state";
+import type { UnsignedTx } from "../codec";
+import { MAX_NONCE, MAX_TXS_PER_CHUNK, TxType } from "../constants";
+import { floorToPackableAmount } from "../packing";
+import { QueueKind, type QueueItem } from "../queue";
+import { applyQueueStep } from "../stf";
+import type { Account, L2State } from "../state";
 import { BAD_SIG_MODES, builtChunkVector, ChunkBuilder, queueVector, type SigMode, type StepVector } from "./testkit";
 import {
   A,
@@ -16,7 +16,7 @@ import {
   ZERO_ADDRESS,
   type Chooser,
   type GenState,
-} from "./vectorStates";
+} from "./states";
 
 /*
  * The scenarios random step vectors are drawn from: ordinary traffic, broken

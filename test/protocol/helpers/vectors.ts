@@ -1,7 +1,7 @@
 import fc from "fast-check";
-import { VECTOR_DOMAIN_SEPARATOR, type StepVector } from "./testkit";
-import { SCENARIOS } from "./vectorScenarios";
-import type { Chooser } from "./vectorStates";
+import { VECTOR_DOMAIN_SEPARATOR, type StepVector } from "../../../src/protocol/testing/testkit";
+import { SCENARIOS } from "../../../src/protocol/testing/scenarios";
+import type { Chooser } from "../../../src/protocol/testing/states";
 
 /*
  * Random step vectors for the TypeScript ↔ Solidity agreement test. Each
@@ -13,9 +13,9 @@ import type { Chooser } from "./vectorStates";
  * outcome code of PROTOCOL.md §5.3; `generateVectors` cycles through them.
  */
 
-export type { StepVector } from "./testkit";
-export type { Chooser } from "./vectorStates";
-export { namedEdgeVectors } from "./edgeVectors";
+export type { StepVector } from "../../../src/protocol/testing/testkit";
+export type { Chooser } from "../../../src/protocol/testing/states";
+export { namedEdgeVectors } from "../../../src/protocol/testing/edges";
 
 /** A deterministic chooser (sfc32 seeded through splitmix32). */
 export class SeededChooser implements Chooser {
