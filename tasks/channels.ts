@@ -162,7 +162,7 @@ task("channels:client", "Runs a channel client (peer endpoint and control API) u
     ) => {
       const path = await import("node:path");
       const { Wallet } = await import("ethers");
-      const { readChannelDeployment } = await import("../src/channels/deployment");
+      const { readChannelDeployment } = await import("../src/l1/deployments");
       const { runClient } = await import("../scripts/channels/client");
       const dep = readChannelDeployment(hre.network.name);
       const key = await participantKey(hre, args.key, args.signer, "CHANNEL_PRIVATE_KEY");
@@ -193,7 +193,7 @@ task("channels:watchtower", "Runs a watchtower until Ctrl-C")
       hre,
     ) => {
       const path = await import("node:path");
-      const { readChannelDeployment } = await import("../src/channels/deployment");
+      const { readChannelDeployment } = await import("../src/l1/deployments");
       const { runWatchtower } = await import("../scripts/channels/watchtower");
       const dep = readChannelDeployment(hre.network.name);
       const key = await participantKey(hre, args.key, args.signer, "WATCHTOWER_PRIVATE_KEY");

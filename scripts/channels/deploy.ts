@@ -7,7 +7,7 @@
  */
 import type { Signer } from "ethers";
 import { ChannelAdjudicator__factory } from "../../typechain-types/factories/contracts/channels/ChannelAdjudicator__factory";
-import { writeChannelDeployment, type ChannelDeployment } from "../../src/channels/deployment";
+import { writeChannelDeployment, type ChannelDeployment } from "../../src/l1/deployments";
 import { BilayerError } from "../../src/protocol/errors";
 
 export interface DeployedAdjudicator extends ChannelDeployment {

@@ -8,5 +8,5 @@ export * from "./client";
 export * from "./watchtower";
 export * from "./transport";
 export * from "./chain";
-export * from "./deployment";
+export { readChannelDeployment, writeChannelDeployment, type ChannelDeployment } from "../l1/deployments";
 export * from "./routing";

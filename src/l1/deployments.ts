@@ -1,8 +1,9 @@
 /**
  * `deployments/<network>.json`: where every script and service finds the
- * contracts (PROTOCOL.md §7.6). One file per network; each part of the stack
- * owns one top-level section (`rollup` here) and a writer replaces only its own
- * section, so the channel contracts can live in the same file.
+ * contracts (PROTOCOL.md §7.6; the format is in deployments/README.md). One
+ * file per network; each part of the stack owns one top-level section
+ * (`rollup`, `channels`) and a writer replaces only its own section, so both
+ * live in the same file. The one module that reads and writes these files.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -83,10 +84,7 @@ export function readRollupDeployment(network: string, dir: string = deploymentsD
   if (!isObject(contracts) || !isObject(params)) {
     throw new DeploymentFileError("rollup section lacks contracts or params", file);
   }
-  const startBlock = rollup.startBlock;
-  if (typeof startBlock !== "number" || !Number.isSafeInteger(startBlock) || startBlock < 0) {
-    throw new DeploymentFileError("rollup.startBlock is not a block number", file, { context: { startBlock } });
-  }
+  const startBlock = parseBlock(rollup.startBlock, "rollup.startBlock", file);
   return {
     network,
     chainId,
@@ -118,33 +116,72 @@ export function readRollupDeployment(network: string, dir: string = deploymentsD
  * the file's path.
  */
 export function writeRollupDeployment(deployment: RollupDeployment, dir: string = deploymentsDir()): string {
-  const file = deploymentPath(deployment.network, dir);
+  const { contracts, params } = deployment;
+  return writeSection(deployment.network, deployment.chainId, dir, "rollup", {
+    deployer: deployment.deployer,
+    startBlock: deployment.startBlock,
+    contracts: { ...contracts },
+    params: {
+      challengeWindowSeconds: params.challengeWindowSeconds.toString(),
+      forcedInclusionDelaySeconds: params.forcedInclusionDelaySeconds.toString(),
+      proposerBond: params.proposerBond.toString(),
+      admin: params.admin,
+      sequencer: params.sequencer,
+    },
+  });
+}
+
+/** The `channels` section: the payment-channel adjudicator (CHANNELS.md). */
+export interface ChannelDeployment {
+  network: string;
+  chainId: bigint;
+  adjudicator: string;
+  deployer: string;
+  /** Block of the deployment: followers read events from here. */
+  startBlock: number;
+}
+
+/** Reads the channels section of `deployments/<network>.json`. */
+export function readChannelDeployment(network: string, dir: string = deploymentsDir()): ChannelDeployment {
+  const file = deploymentPath(network, dir);
+  const json = readJsonObject(file);
+  if (json === undefined) throw new DeploymentFileError(`no deployment file for network "${network}"`, file);
+  const section = json.channels;
+  if (!isObject(section)) {
+    throw new DeploymentFileError(`no channels section for "${network}": run \`npx hardhat channels:deploy\``, file);
+  }
+  return {
+    network,
+    chainId: parseBigInt(json.chainId, "chainId", file),
+    adjudicator: parseAddress(section.adjudicator, "channels.adjudicator", file),
+    deployer: parseAddress(section.deployer, "channels.deployer", file),
+    startBlock: parseBlock(section.startBlock, "channels.startBlock", file),
+  };
+}
+
+/** Writes the channels section, keeping every other section; returns the file's path. */
+export function writeChannelDeployment(d: ChannelDeployment, dir: string = deploymentsDir()): string {
+  return writeSection(d.network, d.chainId, dir, "channels", {
+    adjudicator: d.adjudicator,
+    deployer: d.deployer,
+    startBlock: d.startBlock,
+  });
+}
+
+/**
+ * Replaces section `name` of the network's file (creating the file), keeping the others; refuses a file of
+ * another chain. Written to a temporary file and renamed, so a reader never sees half a file.
+ */
+function writeSection(network: string, chainId: bigint, dir: string, name: string, section: JsonObject): string {
+  const file = deploymentPath(network, dir);
   const existing = readJsonObject(file) ?? {};
-  if (existing.chainId !== undefined && parseBigInt(existing.chainId, "chainId", file) !== deployment.chainId) {
-    throw new DeploymentFileError(`the file is for another chain than ${deployment.chainId}`, file, {
-      context: { fileChainId: existing.chainId, chainId: deployment.chainId.toString() },
+  if (existing.chainId !== undefined && parseBigInt(existing.chainId, "chainId", file) !== chainId) {
+    throw new DeploymentFileError(`the file is for another chain than ${chainId}`, file, {
+      context: { fileChainId: existing.chainId, chainId: chainId.toString() },
     });
   }
-  const { contracts, params } = deployment;
-  const next = {
-    ...existing,
-    network: deployment.network,
-    chainId: deployment.chainId.toString(),
-    rollup: {
-      deployer: deployment.deployer,
-      startBlock: deployment.startBlock,
-      contracts: { ...contracts },
-      params: {
-        challengeWindowSeconds: params.challengeWindowSeconds.toString(),
-        forcedInclusionDelaySeconds: params.forcedInclusionDelaySeconds.toString(),
-        proposerBond: params.proposerBond.toString(),
-        admin: params.admin,
-        sequencer: params.sequencer,
-      },
-    },
-  };
+  const next = { ...existing, network, chainId: chainId.toString(), [name]: section };
   fs.mkdirSync(dir, { recursive: true });
-  // Write then rename, so a reader never sees half a file.
   const temporary = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(temporary, JSON.stringify(next, null, 2) + "\n");
   fs.renameSync(temporary, file);
@@ -187,4 +224,11 @@ function parseBigInt(value: unknown, field: string, file: string): bigint {
   if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return BigInt(value);
   if (typeof value === "string" && /^[0-9]+$/.test(value)) return BigInt(value);
   throw new DeploymentFileError(`${field} is not a non-negative integer`, file, { context: { field, value } });
+}
+
+function parseBlock(value: unknown, field: string, file: string): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw new DeploymentFileError(`${field} is not a block number`, file, { context: { field, value } });
+  }
+  return value;
 }
