@@ -4,11 +4,12 @@
  * inbox's `BatchAppended` events plus the calldata of the transaction that
  * emitted each one.
  */
-import { getBytes } from "ethers";
 import type { Bridge, RollupInbox } from "../../typechain-types";
-import { BilayerError } from "../protocol/errors";
 import type { QueueItem } from "../protocol/queue";
-import { chunksRoot } from "./batch";
+import { BatchDataUnavailableError, fetchBatchChunks } from "./calldata";
+import { batchAppended, queueItemAppended } from "./events";
+
+export { BatchDataUnavailableError };
 
 /** A queue item with its position and the accumulator after it. */
 export interface L1QueueItem extends QueueItem {
@@ -31,13 +32,6 @@ export interface L1Batch {
   transactionHash: string;
 }
 
-/** A batch's chunks cannot be recovered from the calldata of the transaction that appended it. */
-export class BatchDataUnavailableError extends BilayerError {
-  constructor(message: string, context: Record<string, unknown>) {
-    super("BATCH_DATA_UNAVAILABLE", message, { context });
-  }
-}
-
 /** Block range of a read; `fromBlock` is usually the deployment's `startBlock`. */
 export interface ReadRange {
   fromBlock?: number;
@@ -48,16 +42,10 @@ export interface ReadRange {
 export async function readQueue(bridge: Bridge, range: ReadRange = {}): Promise<L1QueueItem[]> {
   const events = await bridge.queryFilter(bridge.filters.QueueItemAppended(), range.fromBlock ?? 0, range.toBlock);
   return events
-    .map((event) => ({
-      index: Number(event.args.index),
-      kind: Number(event.args.kind),
-      addr: event.args.addr,
-      tokenId: Number(event.args.tokenId),
-      amount: event.args.amount,
-      account: Number(event.args.account),
-      timestamp: event.args.timestamp,
-      accumulator: event.args.accumulator,
-    }))
+    .map((event) => {
+      const { index, item, accumulator } = queueItemAppended(event.args);
+      return { index, ...item, accumulator };
+    })
     .sort((a, b) => a.index - b.index);
 }
 
@@ -69,7 +57,7 @@ export async function readQueue(bridge: Bridge, range: ReadRange = {}): Promise<
  * (only a node lying about it could show one) throws `BatchDataUnavailableError`.
  */
 export async function readBatches(inbox: RollupInbox, range: ReadRange = {}): Promise<L1Batch[]> {
-  const inboxAddress = (await inbox.getAddress()).toLowerCase();
+  const inboxAddress = await inbox.getAddress();
   const provider = inbox.runner?.provider;
   if (provider === null || provider === undefined) {
     throw new BatchDataUnavailableError("the inbox handle has no provider", {});
@@ -77,38 +65,23 @@ export async function readBatches(inbox: RollupInbox, range: ReadRange = {}): Pr
   const events = await inbox.queryFilter(inbox.filters.BatchAppended(), range.fromBlock ?? 0, range.toBlock);
   const batches: L1Batch[] = [];
   for (const event of events) {
-    const index = Number(event.args.batchIndex);
-    const forced = event.args.forced;
-    let chunks: Uint8Array[] = [];
-    if (!forced) {
-      const tx = await provider.getTransaction(event.transactionHash);
-      const call = tx !== null && tx.to?.toLowerCase() === inboxAddress ? inbox.interface.parseTransaction(tx) : null;
-      if (call === null || call.name !== "appendBatch") {
-        throw new BatchDataUnavailableError(`batch ${index} was not appended by a direct appendBatch call`, {
-          batchIndex: index,
-          transactionHash: event.transactionHash,
-        });
-      }
-      chunks = (call.args[0] as string[]).map((chunk) => getBytes(chunk));
-    }
-    const root = chunksRoot(chunks);
-    if (root !== event.args.chunksRoot || chunks.length !== Number(event.args.chunkCount)) {
-      throw new BatchDataUnavailableError(`the calldata of batch ${index} does not match its chunk root`, {
-        batchIndex: index,
-        transactionHash: event.transactionHash,
-        chunksRoot: event.args.chunksRoot,
-        calldataRoot: root,
+    const record = batchAppended(event.args);
+    const ref = { ...record, transactionHash: event.transactionHash };
+    const chunks = record.forced ? [] : await fetchBatchChunks(provider, inboxAddress, ref);
+    if (record.forced && record.chunkCount !== 0) {
+      throw new BatchDataUnavailableError(`forced batch ${record.index} claims ${record.chunkCount} chunks`, {
+        batchIndex: record.index,
       });
     }
     batches.push({
-      index,
-      commitment: event.args.commitment,
-      chunksRoot: event.args.chunksRoot,
-      queueStart: Number(event.args.queueStart),
-      queueEnd: Number(event.args.queueEnd),
-      stepCount: Number(event.args.stepCount),
-      feeRecipient: Number(event.args.feeRecipient),
-      forced,
+      index: record.index,
+      commitment: record.commitment,
+      chunksRoot: record.chunksRoot,
+      queueStart: record.queueStart,
+      queueEnd: record.queueEnd,
+      stepCount: record.stepCount,
+      feeRecipient: record.feeRecipient,
+      forced: record.forced,
       chunks,
       blockNumber: event.blockNumber,
       transactionHash: event.transactionHash,

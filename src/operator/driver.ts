@@ -1,5 +1,6 @@
-import { getBytes, hexlify, type Provider, type TransactionReceipt } from "ethers";
-import { chunksRoot } from "../l1/batch";
+import { hexlify, type Provider, type TransactionReceipt } from "ethers";
+import { fetchBatchChunks } from "../l1/calldata";
+import { batchAppended } from "../l1/events";
 import type { FraudVerifier, RollupInbox, StateCommitmentChain } from "../../typechain-types";
 import { BilayerError } from "../protocol/errors";
 import { describeRevert, fraudProofCalldata } from "../verifier/challenger";
@@ -614,26 +615,20 @@ export class L1Driver {
     const events = await inbox.queryFilter(inbox.filters.BatchAppended(index), this.o.startBlock);
     const event = events[events.length - 1];
     if (!event) throw new BilayerError("L1_BATCH_MISSING", `no BatchAppended event for batch ${index}`);
-    let chunks: Uint8Array[] = [];
-    if (!event.args.forced) {
-      const tx = await provider.getTransaction(event.transactionHash);
-      const inboxAddress = (await inbox.getAddress()).toLowerCase();
-      const call = tx && tx.to?.toLowerCase() === inboxAddress ? inbox.interface.parseTransaction(tx) : null;
-      if (!call || call.name !== "appendBatch") {
-        throw new BilayerError("L1_BATCH_UNREADABLE", `batch ${index} was not appended by a direct appendBatch call`);
-      }
-      chunks = (call.args[0] as string[]).map((c) => getBytes(c));
-    }
-    if (chunksRoot(chunks) !== event.args.chunksRoot) {
-      throw new BilayerError("L1_BATCH_UNREADABLE", `the calldata of batch ${index} does not match its chunk root`);
-    }
+    const record = batchAppended(event.args);
+    const chunks = record.forced
+      ? []
+      : await fetchBatchChunks(provider, await inbox.getAddress(), {
+          ...record,
+          transactionHash: event.transactionHash,
+        });
     return {
       index,
-      queueStart: Number(event.args.queueStart),
-      queueEnd: Number(event.args.queueEnd),
+      queueStart: record.queueStart,
+      queueEnd: record.queueEnd,
       chunks,
-      feeRecipient: Number(event.args.feeRecipient),
-      commitment: event.args.commitment.toLowerCase(),
+      feeRecipient: record.feeRecipient,
+      commitment: record.commitment,
     };
   }
 

@@ -1,4 +1,6 @@
 import type { Interface, Provider } from "ethers";
+import { queueItemAppended } from "../l1/events";
+import { queueItemToJson } from "../l1/queue";
 import { BilayerError } from "../protocol/errors";
 import { ZERO_BYTES32 } from "../protocol/hash";
 import { nextQueueAcc, queueItemHash } from "../protocol/queue";
@@ -99,17 +101,7 @@ export class QueueFollower {
       for (const log of logs) {
         const parsed = this.o.bridgeInterface.parseLog(log);
         if (!parsed) continue;
-        const a = parsed.args as unknown as {
-          index: bigint;
-          kind: bigint;
-          addr: string;
-          tokenId: bigint;
-          amount: bigint;
-          account: bigint;
-          timestamp: bigint;
-          accumulator: string;
-        };
-        const index = Number(a.index);
+        const { index, item: q, accumulator } = queueItemAppended(parsed.args);
         const expected = this.count + batch.length;
         if (index < expected) continue; // already stored (a re-read after a crash between read and cursor)
         if (index > expected) {
@@ -119,13 +111,8 @@ export class QueueFollower {
         }
         const item: StoredQueueItem = {
           index,
-          kind: Number(a.kind),
-          addr: a.addr.toLowerCase(),
-          tokenId: Number(a.tokenId),
-          amount: a.amount.toString(),
-          account: Number(a.account),
-          timestamp: a.timestamp.toString(),
-          accumulator: a.accumulator.toLowerCase(),
+          ...queueItemToJson(q),
+          accumulator,
           blockNumber: log.blockNumber,
         };
         const previous = batch[batch.length - 1]?.accumulator ?? this.lastAccumulator;

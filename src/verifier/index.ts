@@ -4,7 +4,7 @@
  */
 export * from "./config";
 export * from "./challenger";
-export * from "./l1";
+export * from "../l1/events";
 export * from "./log";
 export * from "./metrics";
 export * from "./replica";

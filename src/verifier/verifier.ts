@@ -36,7 +36,7 @@ import {
   type ProposalEvent,
   type RollbackEvent,
   type RollupEvent,
-} from "./l1";
+} from "../l1/events";
 import { createVerifierLogger, type Logger } from "./log";
 import { VerifierMetrics } from "./metrics";
 import { buildFraudProof, firstWrongStep, Replica, type BatchData } from "./replica";

@@ -1,4 +1,7 @@
 /**
+ * The rollup's events as the services read them (the one place they are
+ * parsed: the operator's follower and driver, the verifier, the tests).
+ *
  * Reads the rollup's history from L1 alone, one block range at a time: the
  * bridge's queue items, the inbox's batches with their chunks decoded from the
  * calldata of the transactions that appended them, and the state commitment
@@ -11,19 +14,18 @@
  * transaction) stops the verifier with `BatchDataUnavailableError` rather than
  * letting it guess.
  */
-import { getBytes, type Log, type Provider } from "ethers";
+import type { Log, Provider, Result } from "ethers";
 import {
   Bridge__factory,
   FraudVerifier__factory,
   RollupInbox__factory,
   StateCommitmentChain__factory,
 } from "../../typechain-types";
-import { chunksRoot } from "../l1/batch";
-import type { RollupAddresses } from "../l1/deployments";
-import { BatchDataUnavailableError } from "../l1/reader";
 import type { QueueItem } from "../protocol/queue";
+import { fetchBatchChunks } from "./calldata";
+import type { RollupAddresses } from "./deployments";
 
-export { BatchDataUnavailableError };
+export { BatchDataUnavailableError } from "./calldata";
 
 const bridgeInterface = Bridge__factory.createInterface();
 const inboxInterface = RollupInbox__factory.createInterface();
@@ -46,17 +48,8 @@ export interface QueueEvent extends EventPosition {
 }
 
 /** A batch as the inbox recorded it, with its chunks from calldata. */
-export interface BatchEvent extends EventPosition {
+export interface BatchEvent extends EventPosition, BatchAppended {
   kind: "batch";
-  index: number;
-  commitment: string;
-  chunksRoot: string;
-  queueStart: number;
-  queueEnd: number;
-  chunkCount: number;
-  stepCount: number;
-  feeRecipient: number;
-  forced: boolean;
   chunks: Uint8Array[];
 }
 
@@ -104,44 +97,71 @@ export interface FraudProvenEvent extends EventPosition {
 export type RollupEvent =
   QueueEvent | BatchEvent | ProposalEvent | RollbackEvent | BondReturnedEvent | FraudProvenEvent;
 
-const APPEND_BATCH_SELECTOR = getBytes(inboxInterface.getFunction("appendBatch").selector);
-
-function word(data: Uint8Array, offset: number): number | undefined {
-  if (offset < 0 || offset + 32 > data.length) return undefined;
-  for (let i = offset; i < offset + 24; i++) if (data[i] !== 0) return undefined; // more than 2^64: out of bounds anyway
-  let value = 0;
-  for (let i = offset + 24; i < offset + 32; i++) value = value * 256 + data[i];
-  return value;
-}
-
-/**
- * The `chunks` argument of an `appendBatch(bytes[] chunks, uint256 queueCount, uint32 feeRecipient)` call, read
- * straight from the calldata (ethers' ABI decoder takes ~100 ms for a full 256 KiB batch, this well under 1 ms), or
- * `undefined` when `data` is not such a call or an offset or length points outside it. What it returns is only
- * trusted once its chunk root matches the one the inbox emitted.
- */
-export function decodeAppendBatchChunks(data: Uint8Array): Uint8Array[] | undefined {
-  if (data.length < 4 + 96) return undefined;
-  for (let i = 0; i < 4; i++) if (data[i] !== APPEND_BATCH_SELECTOR[i]) return undefined;
-  const args = data.subarray(4);
-  const arrayOffset = word(args, 0);
-  if (arrayOffset === undefined) return undefined;
-  const count = word(args, arrayOffset);
-  if (count === undefined || count > (args.length - arrayOffset) / 32) return undefined;
-  const base = arrayOffset + 32; // element offsets are relative to the start of the array's head
-  const chunks: Uint8Array[] = [];
-  for (let i = 0; i < count; i++) {
-    const rel = word(args, base + 32 * i);
-    if (rel === undefined) return undefined;
-    const length = word(args, base + rel);
-    if (length === undefined || base + rel + 32 + length > args.length) return undefined;
-    chunks.push(args.slice(base + rel + 32, base + rel + 32 + length));
-  }
-  return chunks;
-}
-
 /** How many `getTransaction` calls run at once while fetching the calldata of a range's batches. */
 const CALLDATA_CONCURRENCY = 8;
+
+/** An event's decoded args by name: TypeChain's typed output with the fields `F`, or ethers' `Result`. */
+export type EventArgs<F extends string> = { readonly [K in F]: unknown } | Result;
+
+/** The fields of a `QueueItemAppended` event (ethers' decoded args), addresses and hashes lowercase. */
+export function queueItemAppended(
+  args: EventArgs<"index" | "kind" | "addr" | "tokenId" | "amount" | "account" | "timestamp" | "accumulator">,
+): { index: number; item: QueueItem; accumulator: string } {
+  const a = args as { readonly [K in string]: unknown };
+  return {
+    index: Number(a.index),
+    item: {
+      kind: Number(a.kind),
+      addr: String(a.addr).toLowerCase(),
+      tokenId: Number(a.tokenId),
+      amount: a.amount as bigint,
+      account: Number(a.account),
+      timestamp: a.timestamp as bigint,
+    },
+    accumulator: String(a.accumulator).toLowerCase(),
+  };
+}
+
+/** The inbox's record of a batch, from the args of its `BatchAppended` event (hashes lowercase). */
+export interface BatchAppended {
+  index: number;
+  commitment: string;
+  chunksRoot: string;
+  queueStart: number;
+  queueEnd: number;
+  chunkCount: number;
+  stepCount: number;
+  feeRecipient: number;
+  forced: boolean;
+}
+
+/** The fields of a `BatchAppended` event (ethers' decoded args). */
+export function batchAppended(
+  args: EventArgs<
+    | "batchIndex"
+    | "commitment"
+    | "chunksRoot"
+    | "queueStart"
+    | "queueEnd"
+    | "chunkCount"
+    | "stepCount"
+    | "feeRecipient"
+    | "forced"
+  >,
+): BatchAppended {
+  const a = args as { readonly [K in string]: unknown };
+  return {
+    index: Number(a.batchIndex),
+    commitment: String(a.commitment).toLowerCase(),
+    chunksRoot: String(a.chunksRoot).toLowerCase(),
+    queueStart: Number(a.queueStart),
+    queueEnd: Number(a.queueEnd),
+    chunkCount: Number(a.chunkCount),
+    stepCount: Number(a.stepCount),
+    feeRecipient: Number(a.feeRecipient),
+    forced: Boolean(a.forced),
+  };
+}
 
 function position(log: Log): EventPosition {
   return { blockNumber: log.blockNumber, logIndex: log.index, transactionHash: log.transactionHash };
@@ -183,40 +203,12 @@ export class L1Reader {
     if (address === a.bridge) {
       const parsed = bridgeInterface.parseLog(log);
       if (parsed?.name !== "QueueItemAppended") return undefined;
-      const args = parsed.args;
-      return {
-        kind: "queue",
-        ...position(log),
-        index: Number(args.index),
-        item: {
-          kind: Number(args.kind),
-          addr: String(args.addr).toLowerCase(),
-          tokenId: Number(args.tokenId),
-          amount: args.amount as bigint,
-          account: Number(args.account),
-          timestamp: args.timestamp as bigint,
-        },
-        accumulator: String(args.accumulator).toLowerCase(),
-      };
+      return { kind: "queue", ...position(log), ...queueItemAppended(parsed.args) };
     }
     if (address === a.inbox) {
       const parsed = inboxInterface.parseLog(log);
       if (parsed?.name !== "BatchAppended") return undefined;
-      const args = parsed.args;
-      return {
-        kind: "batch",
-        ...position(log),
-        index: Number(args.batchIndex),
-        commitment: String(args.commitment).toLowerCase(),
-        chunksRoot: String(args.chunksRoot).toLowerCase(),
-        queueStart: Number(args.queueStart),
-        queueEnd: Number(args.queueEnd),
-        chunkCount: Number(args.chunkCount),
-        stepCount: Number(args.stepCount),
-        feeRecipient: Number(args.feeRecipient),
-        forced: Boolean(args.forced),
-        chunks: [],
-      };
+      return { kind: "batch", ...position(log), ...batchAppended(parsed.args), chunks: [] };
     }
     if (address === a.chain) {
       const parsed = chainInterface.parseLog(log);
@@ -295,32 +287,7 @@ export class L1Reader {
     if (failures.length > 0) throw failures.reduce((a, b) => (b.index < a.index ? b : a)).error;
   }
 
-  private async chunksOf(batch: BatchEvent): Promise<Uint8Array[]> {
-    const context = { batchIndex: batch.index, transactionHash: batch.transactionHash };
-    const tx = await this.provider.getTransaction(batch.transactionHash);
-    if (tx === null)
-      throw new BatchDataUnavailableError(`the transaction of batch ${batch.index} is not found`, context);
-    if (tx.to?.toLowerCase() !== this.addresses.inbox) {
-      throw new BatchDataUnavailableError(
-        `the node reports batch ${batch.index} appended by a transaction to ${tx.to ?? "a contract creation"}, not to the inbox (which the inbox refuses): its chunks cannot be read`,
-        { ...context, to: tx.to },
-      );
-    }
-    const chunks = decodeAppendBatchChunks(getBytes(tx.data));
-    if (chunks === undefined) {
-      throw new BatchDataUnavailableError(`the transaction of batch ${batch.index} is not an appendBatch call`, {
-        ...context,
-        selector: tx.data.slice(0, 10),
-      });
-    }
-    const root = chunksRoot(chunks);
-    if (root !== batch.chunksRoot || chunks.length !== batch.chunkCount) {
-      throw new BatchDataUnavailableError(`the calldata of batch ${batch.index} does not match its chunk root`, {
-        ...context,
-        chunksRoot: batch.chunksRoot,
-        calldataRoot: root,
-      });
-    }
-    return chunks;
+  private chunksOf(batch: BatchEvent): Promise<Uint8Array[]> {
+    return fetchBatchChunks(this.provider, this.addresses.inbox, batch);
   }
 }

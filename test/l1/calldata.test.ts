@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { getBytes } from "ethers";
 import { RollupInbox__factory } from "../../typechain-types";
 import { initHashing } from "../../src/protocol/hash";
-import { decodeAppendBatchChunks } from "../../src/verifier/l1";
+import { decodeAppendBatchChunks } from "../../src/l1/calldata";
 
 const inbox = RollupInbox__factory.createInterface();
 
