@@ -19,7 +19,7 @@ import { createApi, mapApiError, type L1Status } from "../../src/operator/rpc/ap
 import { JsonRpcServer } from "../../src/operator/rpc/server";
 import { ThreadedJsonRpcServer } from "../../src/operator/rpc/threaded";
 import { Sequencer } from "../../src/operator/sequencer";
-import { LevelStore } from "../../src/operator/store";
+import { LevelStore } from "../../src/common/store";
 import { benchAccounts, BENCH_CHAIN_ID, BENCH_INBOX, DEPOSIT } from "./_sequencer-accounts";
 
 async function main(): Promise<void> {

@@ -4,7 +4,7 @@ import { ChannelAdjudicator__factory } from "../../typechain-types/factories/con
 import type { ChannelAdjudicator } from "../../typechain-types/contracts/channels/ChannelAdjudicator";
 import { BilayerError } from "../protocol/errors";
 import { lockProof, ZERO_ADDRESS } from "./state";
-import type { ChannelStore } from "./store";
+import type { LevelStore } from "../common/store";
 import type { ChannelParams, ChannelState, CompactSignature, Funding, Lock, TopUp, Withdrawal } from "./state";
 import type { Party } from "./updates";
 
@@ -254,7 +254,7 @@ export class ChainCursor {
   /** The block number; -1 before the first `init`. */
   block = -1;
 
-  constructor(private readonly store: ChannelStore) {}
+  constructor(private readonly store: LevelStore) {}
 
   /** Reads the stored cursor, if any. */
   async load(): Promise<void> {

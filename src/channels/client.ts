@@ -34,7 +34,7 @@ import {
   type Funding,
   type Lock,
 } from "./state";
-import { ChannelStore, type StoreOp } from "./store";
+import type { LevelStore, StoreOp } from "../common/store";
 import { forwardRefusal, lockExpiredUnclaimed, payeeRefusal, planRoute, revealDue } from "./routing";
 import { PeerTransport } from "./transport";
 import {
@@ -82,6 +82,7 @@ import {
   type LockStatus,
   type PendingResize,
   type RouteRecord,
+  openChannelStore,
 } from "./records";
 
 export { ChannelError, type Committed } from "./engine";
@@ -256,7 +257,7 @@ export class ChannelClient {
 
   private constructor(
     private readonly config: ChannelClientConfig,
-    private readonly store: ChannelStore,
+    private readonly store: LevelStore,
   ) {
     const wallet = new Wallet(config.privateKey, config.provider);
     this.address = wallet.address;
@@ -354,7 +355,7 @@ export class ChannelClient {
   /** Opens the store, loads the channels, listens for peers and starts following the chain. */
   static async start(config: ChannelClientConfig): Promise<ChannelClient> {
     await initHashing();
-    const store = await ChannelStore.open(config.dataDir);
+    const store = await openChannelStore(config.dataDir);
     let client: ChannelClient;
     try {
       client = new ChannelClient(config, store);
@@ -1783,29 +1784,29 @@ export class ChannelClient {
   }
 
   private async load(): Promise<void> {
-    for (const [, v] of await this.store.entries("ch:")) {
+    for (const [, v] of await this.store.list("ch:")) {
       const rec = decodeChannel(v);
       this.chans.set(rec.id, new ClientChannel(rec));
     }
-    for (const [k, v] of await this.store.entries("full:")) {
+    for (const [k, v] of await this.store.list("full:")) {
       const chan = this.chans.get(k.slice(5));
       if (!chan) continue;
       chan.full = decodeSignedRecord(v);
       chan.latest = chan.full;
       chan.maxSigned = chan.full.state.version;
     }
-    for (const [k, v] of await this.store.entries("sv:")) {
+    for (const [k, v] of await this.store.list("sv:")) {
       const chan = this.chans.get(k.slice(3));
       const sv = BigInt(v);
       if (chan && sv > chan.maxSigned) chan.maxSigned = sv;
     }
-    for (const [k, v] of await this.store.entries("rsz:")) {
+    for (const [k, v] of await this.store.list("rsz:")) {
       const chan = this.chans.get(k.slice(4));
       if (!chan) continue;
       chan.resize = decodeResize(v);
       if (chan.resize.signed.state.version > chan.maxSigned) chan.maxSigned = chan.resize.signed.state.version;
     }
-    for (const [k, v] of await this.store.entries("pend:")) {
+    for (const [k, v] of await this.store.list("pend:")) {
       const chan = this.chans.get(k.slice(5, 71));
       if (!chan) continue;
       const rec = decodeProposal(v);
@@ -1816,7 +1817,7 @@ export class ChannelClient {
       if (p.version > chan.maxSigned) chan.maxSigned = p.version;
     }
     const superseded: StoreOp[] = [];
-    for (const [k, v] of await this.store.entries("void:")) {
+    for (const [k, v] of await this.store.list("void:")) {
       const chan = this.chans.get(k.slice(5, 71));
       if (!chan) continue;
       const rec = decodeProposal(v);
@@ -1828,26 +1829,26 @@ export class ChannelClient {
       if (rec.version > chan.maxSigned) chan.maxSigned = rec.version;
     }
     if (superseded.length > 0) await this.store.write(superseded);
-    for (const [k, v] of await this.store.entries("req:")) {
+    for (const [k, v] of await this.store.list("req:")) {
       const chan = this.chans.get(k.slice(4, 70));
       if (!chan) continue;
       const rec = decodeRequest(v);
       chan.requests.set(rec.ref, { ...rec, waiters: [], durable: true, sent: false });
     }
-    for (const [k, v] of await this.store.entries("secret:")) this.secrets.set(k.slice(7), v);
-    for (const [, v] of await this.store.entries("lk:")) {
+    for (const [k, v] of await this.store.list("secret:")) this.secrets.set(k.slice(7), v);
+    for (const [, v] of await this.store.list("lk:")) {
       const meta = decodeLockMeta(v);
       this.lockMetas.set(`${meta.channelId}:${meta.hashlock}`, meta);
     }
-    for (const [k, v] of await this.store.entries("locks:")) {
+    for (const [k, v] of await this.store.list("locks:")) {
       const locks = (JSON.parse(v) as unknown[]).map((l, i) => decodeLock(l, `locks[${i}]`));
       this.locksByRoot.set(k.slice(6), locks);
     }
-    for (const [, v] of await this.store.entries("inv:")) {
+    for (const [, v] of await this.store.list("inv:")) {
       const inv = decodeInvoice(v);
       this.invoices.set(inv.hashlock, inv);
     }
-    for (const [, v] of await this.store.entries("route:")) {
+    for (const [, v] of await this.store.list("route:")) {
       const r = decodeRoute(v);
       this.routes.set(r.hashlock, r);
     }

@@ -11,7 +11,8 @@ import {
   type Lock,
 } from "./state";
 import { signResize, verifyResize } from "./resize";
-import { versionKey, type ChannelStore, type StoreOp } from "./store";
+import type { LevelStore, StoreOp } from "../common/store";
+import { versionKey } from "./records";
 import { PeerRequestError, type PeerTransport } from "./transport";
 import {
   applyUpdate,
@@ -222,7 +223,7 @@ export class LiveChannel {
 
 /** What the update protocol needs from the client it runs in. */
 export interface EngineHost<C extends LiveChannel> {
-  readonly store: ChannelStore;
+  readonly store: LevelStore;
   readonly transport: PeerTransport;
   /** The participant's private key (native signing). */
   readonly key: Uint8Array;

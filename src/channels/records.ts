@@ -1,3 +1,4 @@
+import { LevelStore } from "../common/store";
 import {
   asArray,
   asBytes32,
@@ -368,4 +369,17 @@ export function decodeRoute(text: string): RouteRecord {
     ...(o.secret === undefined ? {} : { secret: asBytes32(o.secret, "secret") }),
     ...(o.reason === undefined ? {} : { reason: asString(o.reason, "reason", 500) }),
   };
+}
+
+/** A version as fixed-width hex, so keys sort by version. */
+export function versionKey(version: bigint): string {
+  return version.toString(16).padStart(16, "0");
+}
+
+/**
+ * Opens the durable store of a channel client or watchtower: the services' group-commit store, writing only the
+ * last operation on each key of a flush (a channel's latest state is written once however many updates it took).
+ */
+export function openChannelStore(location: string): Promise<LevelStore> {
+  return LevelStore.open(location, { collapseKeys: true });
 }

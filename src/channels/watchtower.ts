@@ -9,7 +9,8 @@ import {
   ChannelStatus,
   type AdjudicatorEvent,
 } from "./chain";
-import { ChannelStore } from "./store";
+import type { LevelStore } from "../common/store";
+import { openChannelStore } from "./records";
 import {
   channelId as computeChannelId,
   hashlockOf,
@@ -105,7 +106,7 @@ export class Watchtower {
 
   private constructor(
     private readonly config: WatchtowerConfig,
-    private readonly store: ChannelStore,
+    private readonly store: LevelStore,
   ) {
     const wallet = new Wallet(config.privateKey, config.provider);
     this.address = wallet.address;
@@ -123,7 +124,7 @@ export class Watchtower {
 
   static async start(config: WatchtowerConfig): Promise<Watchtower> {
     await initHashing();
-    const store = await ChannelStore.open(config.dataDir);
+    const store = await openChannelStore(config.dataDir);
     const tower = new Watchtower(config, store);
     try {
       await tower.load();
@@ -394,15 +395,15 @@ export class Watchtower {
   }
 
   private async load(): Promise<void> {
-    for (const [k, v] of await this.store.entries("wch:")) {
+    for (const [k, v] of await this.store.list("wch:")) {
       const id = k.slice(4);
       this.watched.set(id, new Watched(id, decodeParams(JSON.parse(v))));
     }
-    for (const [k, v] of await this.store.entries("wst:")) {
+    for (const [k, v] of await this.store.list("wst:")) {
       const w = this.watched.get(k.slice(4));
       if (w) w.newest = decodeSigned(JSON.parse(v));
     }
-    for (const [k, v] of await this.store.entries("secret:")) this.secrets.set(k.slice(7), v);
+    for (const [k, v] of await this.store.list("secret:")) this.secrets.set(k.slice(7), v);
     await this.cursor.load();
   }
 }

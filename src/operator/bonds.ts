@@ -13,7 +13,7 @@
 import type { TransactionReceipt } from "ethers";
 import type { StateCommitmentChain } from "../../typechain-types";
 import type { Logger } from "./log";
-import { keyNum, type KeyValueStore } from "./store";
+import { keyNum, type KeyValueStore } from "../common/store";
 
 const PREFIX = "bond/";
 const key = (id: bigint): string => PREFIX + keyNum(id, 16);

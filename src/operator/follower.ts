@@ -6,7 +6,7 @@ import { ZERO_BYTES32 } from "../protocol/hash";
 import { nextQueueAcc, queueItemHash } from "../protocol/queue";
 import type { Logger } from "./log";
 import { KEY_CURSOR, PREFIX_QUEUE, queueItemOf, queueKey, type FollowerCursor, type StoredQueueItem } from "./records";
-import type { KeyValueStore, StoreOp } from "./store";
+import type { KeyValueStore, StoreOp } from "../common/store";
 
 export interface FollowerOptions {
   provider: Provider;

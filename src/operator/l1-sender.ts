@@ -3,7 +3,7 @@ import { MAX_L1_TX_BYTES } from "../l1/batch";
 import { BilayerError } from "../protocol/errors";
 import type { Logger } from "./log";
 import type { OperatorMetrics } from "./metrics";
-import { keyNum, type KeyValueStore } from "./store";
+import { keyNum, type KeyValueStore } from "../common/store";
 
 /** The gas limit of one transaction on osaka (EIP-7825). */
 export const TX_GAS_CAP = 16_777_216n;

@@ -19,7 +19,7 @@ import { JsonRpcServer, type HttpRoute } from "./rpc/server";
 import { ThreadedJsonRpcServer, type RouteAnswer, type ThreadFailure } from "./rpc/threaded";
 import { Sequencer } from "./sequencer";
 import { readSnapshotMeta } from "./snapshot";
-import { LevelStore } from "./store";
+import { LevelStore } from "../common/store";
 import { censorFromEnv, maliciousHookFromEnv, type QueueCensor } from "./malicious";
 
 /** Either JSON-RPC server: in this thread, or with its HTTP side on a thread of its own. */

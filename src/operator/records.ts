@@ -1,7 +1,7 @@
 import type { QueueItem } from "../protocol/queue";
 import { queueItemFromJson, type QueueItemJson } from "../l1/queue";
 import type { StateHeader } from "../protocol/state";
-import { keyNum } from "./store";
+import { keyNum } from "../common/store";
 
 /*
  * What the operator keeps on disk, and the keys it keeps it under. Values are

@@ -45,7 +45,7 @@ import {
   type StoredQueueItem,
   type TxRecord,
 } from "./records";
-import type { KeyValueStore, StoreOp } from "./store";
+import type { KeyValueStore, StoreOp } from "../common/store";
 import { WithdrawalHistory } from "./withdrawals";
 import { applyStep, JournaledState, stepInputs, type BatchData, type BatchUndo } from "../verifier/replica";
 import {

@@ -32,7 +32,7 @@ import {
   type UndoJson,
   type WithdrawalJson,
 } from "../verifier/store";
-import { keyNum, type KeyValueStore, type StoreOp } from "./store";
+import { keyNum, type KeyValueStore, type StoreOp } from "../common/store";
 
 export const KEY_SNAPSHOT = "s/meta";
 export const PREFIX_SNAPSHOT_ACCOUNT = "s/a/";

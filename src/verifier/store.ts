@@ -16,19 +16,17 @@
  *   x/<seq>         ActionJson: a fraud proof, proposal or bond return this verifier sent
  *   n/<proposalId>  OwnBondJson: a bond of this verifier's that the chain still holds
  */
-import { ClassicLevel } from "classic-level";
+import { decimalKey, LevelStore, type StoreOp } from "../common/store";
 import { queueItemFromJson, queueItemToJson, type QueueItemJson } from "../l1/queue";
 import type { Account, Withdrawal } from "../protocol/state";
 import type { BatchUndo } from "./replica";
 
 export { queueItemFromJson, queueItemToJson, type QueueItemJson };
 
-export type StoreOp = { type: "put"; key: string; value: string } | { type: "del"; key: string };
+export type { StoreOp };
 
 /** Zero-padded decimal, so that keys sort numerically. */
-export function keyNum(n: number, width = 12): string {
-  return n.toString().padStart(width, "0");
-}
+export const keyNum = (n: number, width = 12): string => decimalKey(n, width);
 
 export const KEY_META = "meta";
 export const KEY_CURSOR = "cursor";
@@ -175,14 +173,12 @@ export const undoFromJson = (j: UndoJson): BatchUndo => ({
   accounts: j.accounts.map(([i, a]) => [i, a === null ? null : accountFromJson(a)]),
 });
 
-/** A LevelDB store of JSON values under string keys; every write is one atomic, synced batch. */
+/** The services' store ({@link LevelStore}) holding JSON values; every write is one atomic, synced batch. */
 export class VerifierStore {
-  private constructor(private readonly db: ClassicLevel<string, string>) {}
+  private constructor(private readonly db: LevelStore) {}
 
   static async open(location: string): Promise<VerifierStore> {
-    const db = new ClassicLevel<string, string>(location, { keyEncoding: "utf8", valueEncoding: "utf8" });
-    await db.open({ createIfMissing: true });
-    return new VerifierStore(db);
+    return new VerifierStore(await LevelStore.open(location));
   }
 
   get location(): string {
@@ -197,21 +193,25 @@ export class VerifierStore {
   /** Every value whose key starts with `prefix`, in key order. */
   async values<T>(prefix: string): Promise<T[]> {
     const out: T[] = [];
-    for await (const value of this.db.values({ gte: prefix, lt: prefix + "\xff" })) out.push(JSON.parse(value) as T);
+    for await (const [, value] of this.db.entries(prefix)) out.push(JSON.parse(value) as T);
     return out;
   }
 
   /** Every key starting with `prefix`, in order. */
   async keys(prefix: string): Promise<string[]> {
     const out: string[] = [];
-    for await (const key of this.db.keys({ gte: prefix, lt: prefix + "\xff" })) out.push(key);
+    for await (const [key] of this.db.entries(prefix)) out.push(key);
     return out;
   }
 
-  /** Writes `ops` atomically and durably. */
+  /**
+   * Writes `ops` atomically and durably. After a failed write the next one first reopens the store (LevelDB's log
+   * is left torn by a failure; a fresh open recovers it), so a checkpoint that failed is simply written again.
+   */
   async write(ops: StoreOp[]): Promise<void> {
     if (ops.length === 0) return;
-    await this.db.batch(ops, { sync: true });
+    if (this.db.failed) await this.db.reopen();
+    await this.db.write(ops);
   }
 
   async close(): Promise<void> {

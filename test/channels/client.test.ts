@@ -2,7 +2,7 @@ import { expect } from "chai";
 import path from "node:path";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { ethers } from "hardhat";
-import { ChannelStore } from "../../src/channels/store";
+import { openChannelStore } from "../../src/channels/records";
 import { decodeSignedRecord } from "../../src/channels/records";
 import { ChannelStatus } from "../../src/channels/chain";
 import { hashlockOf, signStateWithKey, verifyStateSignatures, type Lock } from "../../src/channels/state";
@@ -74,7 +74,7 @@ describe("ChannelClient", function () {
       // Stop both at once, then read what each left on disk.
       await Promise.all([stopClient(net, a), stopClient(net, b)]);
       for (const name of ["alice", "bob"]) {
-        const store = await ChannelStore.open(path.join(net.dir, name));
+        const store = await openChannelStore(path.join(net.dir, name));
         const text = await store.get(`full:${ch.channelId}`);
         await store.close();
         expect(text, `${name} stored the state`).to.not.equal(undefined);
@@ -181,7 +181,7 @@ describe("ChannelClient", function () {
       await a.pay(ch.channelId, 5n);
       // Alice's disk loses its last commit: roll `full` back to nothing, as if it crashed before the flush.
       await stopClient(net, a);
-      const store = await ChannelStore.open(path.join(net.dir, "alice"));
+      const store = await openChannelStore(path.join(net.dir, "alice"));
       await store.write([{ type: "del", key: `full:${ch.channelId}` }]);
       await store.close();
       const again = await startClient(net, "alice");

@@ -9,7 +9,7 @@ import { silentLogger } from "../../src/operator/log";
 import { OperatorMetrics } from "../../src/operator/metrics";
 import { queueItemOf, type StoredQueueItem } from "../../src/operator/records";
 import { Sequencer, type BatchLimits } from "../../src/operator/sequencer";
-import { MemoryStore, type KeyValueStore } from "../../src/operator/store";
+import { MemoryStore, type KeyValueStore } from "../../src/common/store";
 import type { MempoolLimits } from "../../src/operator/mempool";
 
 export const CHAIN_ID = 31337n;

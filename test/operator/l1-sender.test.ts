@@ -5,7 +5,7 @@ import { MAX_L1_TX_BYTES } from "../../src/l1/batch";
 import { L1Sender, L1TxLostError, L1TxTooLargeError, type TxPurpose } from "../../src/operator/l1-sender";
 import { silentLogger } from "../../src/operator/log";
 import { OperatorMetrics } from "../../src/operator/metrics";
-import { MemoryStore } from "../../src/operator/store";
+import { MemoryStore } from "../../src/common/store";
 
 const MNEMONIC = "test test test test test test test test test test test junk";
 const provider = hre.ethers.provider as unknown as Provider;

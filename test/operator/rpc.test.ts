@@ -8,7 +8,7 @@ import { RpcCode } from "../../src/operator/errors";
 import { silentLogger } from "../../src/operator/log";
 import { createApi, mapApiError, type L1Status } from "../../src/operator/rpc/api";
 import { JsonRpcServer } from "../../src/operator/rpc/server";
-import { MemoryStore } from "../../src/operator/store";
+import { MemoryStore } from "../../src/common/store";
 import { CHAIN_ID, fund, INBOX, sequencer, signed, transfer, users, withdraw, type Harness } from "./fixtures";
 
 const MAX_BODY = 4096;

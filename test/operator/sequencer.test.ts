@@ -12,7 +12,7 @@ import { withdrawalLeaf } from "../../src/protocol/state";
 import { RpcCode, RpcError } from "../../src/operator/errors";
 import { queueItemOf } from "../../src/operator/records";
 import type { Sequencer } from "../../src/operator/sequencer";
-import { LevelStore } from "../../src/operator/store";
+import { LevelStore } from "../../src/common/store";
 import { batchCommitment, chunksRoot } from "../../src/l1/batch";
 import { nextQueueAcc, queueItemHash } from "../../src/protocol/queue";
 import {

@@ -5,7 +5,7 @@ import { L2State } from "../../src/protocol/state";
 import { applyBatch } from "../../src/protocol/stf";
 import { txKey } from "../../src/operator/records";
 import { KEY_SNAPSHOT, PREFIX_SNAPSHOT_UNDO, readSnapshotMeta } from "../../src/operator/snapshot";
-import { MemoryStore } from "../../src/operator/store";
+import { MemoryStore } from "../../src/common/store";
 import { QueueFollower } from "../../src/operator/follower";
 import { silentLogger } from "../../src/operator/log";
 import { Bridge__factory } from "../../typechain-types";

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { expect } from "chai";
-import { LevelStore, MemoryStore, StoreWriteError, type FlushStats } from "../../src/operator/store";
+import { LevelStore, MemoryStore, StoreWriteError, type FlushStats } from "../../src/common/store";
 
 describe("LevelStore", () => {
   let dir: string;
@@ -47,6 +47,58 @@ describe("LevelStore", () => {
     for await (const [k] of store.entries("b/")) keys.push(k);
     expect(keys).to.deep.equal(["b/1", "b/10", "b/2"]);
     await store.close();
+  });
+
+  it("with maxBatchOps, splits a backlog into synced batches of whole writes, each writer answered in order", async () => {
+    const store = await LevelStore.open(dir, { maxBatchOps: 10 });
+    const flushes: FlushStats[] = [];
+    store.onFlush = (s) => flushes.push(s);
+    const done: number[] = [];
+    const writes: Promise<unknown>[] = Array.from({ length: 30 }, (_, i) =>
+      store
+        .write([
+          { type: "put", key: `k/${i}`, value: "a" },
+          { type: "put", key: `k/${i}`, value: String(i) },
+          { type: "put", key: "last", value: String(i) },
+        ])
+        .then(() => done.push(i)),
+    );
+    // One write larger than the limit still goes down whole, alone.
+    writes.push(
+      store.write(Array.from({ length: 25 }, (_, j) => ({ type: "put" as const, key: `big/${j}`, value: "x" }))),
+    );
+    await Promise.all(writes);
+    expect(done).to.deep.equal(Array.from({ length: 30 }, (_, i) => i));
+    expect(flushes.length).to.be.greaterThan(3);
+    expect(Math.max(...flushes.filter((f) => f.writers > 1).map((f) => f.ops))).to.be.at.most(10);
+    expect(flushes.some((f) => f.ops === 25 && f.writers === 1)).to.equal(true);
+    expect(store.stats.ops).to.equal(30 * 3 + 25);
+    expect(await store.get("k/7")).to.equal("7");
+    expect(await store.get("last")).to.equal("29");
+    expect(await store.list("big/")).to.have.length(25);
+    await store.close();
+  });
+
+  it("with collapseKeys, writes the last operation on each key of a batch, as a plain batch would leave it", async () => {
+    const store = await LevelStore.open(dir, { collapseKeys: true });
+    await store.write([{ type: "put", key: "gone", value: "1" }]);
+    await Promise.all([
+      store.write([{ type: "put", key: "s", value: "1" }]),
+      store.write([
+        { type: "put", key: "s", value: "2" },
+        { type: "del", key: "gone" },
+      ]),
+      store.write([
+        { type: "put", key: "gone", value: "back" },
+        { type: "del", key: "gone" },
+        { type: "put", key: "s", value: "3" },
+      ]),
+    ]);
+    await store.close();
+    const again = await LevelStore.open(dir);
+    expect(await again.get("s")).to.equal("3");
+    expect(await again.get("gone")).to.equal(undefined);
+    await again.close();
   });
 
   it("refuses writes once closed", async () => {

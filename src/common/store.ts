@@ -1,10 +1,17 @@
+/**
+ * The one store kit of the services (operator, verifier, channel clients,
+ * watchtower): string keys and UTF-8 values on LevelDB (`classic-level`),
+ * every write atomic and synced, many writers sharing one fsync (group
+ * commit); a memory twin for tests; and the key helpers that make keys sort
+ * by number. Each service keeps its own key layout (its `records.ts`).
+ */
 import { ClassicLevel } from "classic-level";
 import { BilayerError } from "../protocol/errors";
 
 /** One write of a group commit: a put of a UTF-8 value or a delete. */
 export type StoreOp = { type: "put"; key: string; value: string } | { type: "del"; key: string };
 
-/** The key-value operations the operator needs; {@link LevelStore} is the durable one. */
+/** The key-value operations the services need; {@link LevelStore} is the durable one. */
 export interface KeyValueStore {
   /**
    * Writes `ops` atomically and durably (fsync). Writes issued while a flush
@@ -17,6 +24,8 @@ export interface KeyValueStore {
   get(key: string): Promise<string | undefined>;
   /** Every `[key, value]` whose key starts with `prefix` (and is at least `from`), in key order. */
   entries(prefix: string, from?: string): AsyncIterable<[string, string]>;
+  /** The same, collected. */
+  list(prefix: string, from?: string): Promise<[string, string][]>;
   /** Flushes what is pending and closes the store. */
   close(): Promise<void>;
   /** Whether a failed write has stopped the store: every write fails until {@link reopen}. */
@@ -50,6 +59,31 @@ export interface FlushStats {
   ms: number;
 }
 
+/** How a {@link LevelStore} groups writes. */
+export interface LevelStoreOptions {
+  /**
+   * The most operations one synced batch takes (whole writes only, so each stays atomic; a single larger write
+   * goes alone): a long backlog goes down in several batches whose writers resume in turn. Default: no limit.
+   */
+  maxBatchOps?: number;
+  /**
+   * Write only the last operation on each key of a batch (what LevelDB would leave anyway): for stores that
+   * rewrite the same keys many times a second (a channel's latest state).
+   */
+  collapseKeys?: boolean;
+}
+
+/** The `[gte, lt)` range of the keys starting with `prefix` (keys are ASCII, so "\xff" bounds it). */
+export function prefixRange(prefix: string, from?: string): { gte: string; lt: string } {
+  return { gte: from !== undefined && from > prefix ? from : prefix, lt: prefix + "\xff" };
+}
+
+async function collect(entries: AsyncIterable<[string, string]>): Promise<[string, string][]> {
+  const out: [string, string][] = [];
+  for await (const entry of entries) out.push(entry);
+  return out;
+}
+
 /**
  * Durable store on LevelDB (`classic-level`) with group commit: a write is
  * acknowledged only after `batch(..., { sync: true })` returned, and all the
@@ -63,20 +97,27 @@ export class LevelStore implements KeyValueStore {
   private reopening: Promise<void> | undefined;
   private pendingOps: StoreOp[] = [];
   private pendingWaiters: Waiter[] = [];
+  private pendingSizes: number[] = [];
   private flushing: Promise<void> | undefined;
   private closed = false;
-  /** Set by a failed flush: every later write fails too, until `reset()`, so the disk never holds a gap. */
+  /** Set by a failed flush: every later write fails too, until `reopen()`, so the disk never holds a gap. */
   private broken: StoreWriteError | undefined;
   /** Called after every flush; the operator feeds it to its metrics. */
   onFlush: ((stats: FlushStats) => void) | undefined;
+  /** Synced batches written, and the operations in them (for benchmarks and metrics). */
+  readonly stats = { flushes: 0, ops: 0 };
+  private readonly maxBatchOps: number;
+  private readonly collapseKeys: boolean;
 
-  private constructor(db: ClassicLevel<string, string>) {
+  private constructor(db: ClassicLevel<string, string>, options: LevelStoreOptions) {
     this.db = db;
+    this.maxBatchOps = options.maxBatchOps ?? Infinity;
+    this.collapseKeys = options.collapseKeys ?? false;
   }
 
   /** Opens (creating if needed) the store at directory `location`. */
-  static async open(location: string): Promise<LevelStore> {
-    return new LevelStore(await LevelStore.openDb(location));
+  static async open(location: string, options: LevelStoreOptions = {}): Promise<LevelStore> {
+    return new LevelStore(await LevelStore.openDb(location), options);
   }
 
   private static async openDb(location: string): Promise<ClassicLevel<string, string>> {
@@ -95,6 +136,7 @@ export class LevelStore implements KeyValueStore {
     return new Promise<void>((resolve, reject) => {
       for (const op of ops) this.pendingOps.push(op);
       this.pendingWaiters.push({ resolve, reject });
+      this.pendingSizes.push(ops.length);
       this.flushing ??= this.flushLoop();
     });
   }
@@ -103,14 +145,13 @@ export class LevelStore implements KeyValueStore {
     // Let every write issued in the current turn of the event loop join this group.
     await new Promise<void>((r) => setImmediate(r));
     while (this.pendingWaiters.length > 0) {
-      const ops = this.pendingOps;
-      const waiters = this.pendingWaiters;
-      this.pendingOps = [];
-      this.pendingWaiters = [];
+      const { ops, waiters } = this.takeGroup();
       const started = performance.now();
       try {
         if (this.broken) throw this.broken;
-        await this.db.batch(ops, { sync: true });
+        await this.db.batch(this.collapseKeys ? lastPerKey(ops) : ops, { sync: true });
+        this.stats.flushes += 1;
+        this.stats.ops += ops.length;
       } catch (err) {
         const failure =
           err instanceof StoreWriteError
@@ -125,6 +166,25 @@ export class LevelStore implements KeyValueStore {
       for (const w of waiters) w.resolve();
     }
     this.flushing = undefined;
+  }
+
+  /** The writes of the next synced batch: every pending one, or as many whole writes as `maxBatchOps` allows. */
+  private takeGroup(): { ops: StoreOp[]; waiters: Waiter[] } {
+    if (this.maxBatchOps === Infinity) {
+      const group = { ops: this.pendingOps, waiters: this.pendingWaiters };
+      this.pendingOps = [];
+      this.pendingWaiters = [];
+      this.pendingSizes = [];
+      return group;
+    }
+    let take = 0;
+    let count = 0;
+    while (take < this.pendingWaiters.length && (take === 0 || count + this.pendingSizes[take] <= this.maxBatchOps)) {
+      count += this.pendingSizes[take];
+      take++;
+    }
+    this.pendingSizes.splice(0, take);
+    return { ops: this.pendingOps.splice(0, count), waiters: this.pendingWaiters.splice(0, take) };
   }
 
   /** Whether a failed write has stopped the store (see {@link reopen}). */
@@ -156,11 +216,11 @@ export class LevelStore implements KeyValueStore {
 
   async *entries(prefix: string, from?: string): AsyncIterable<[string, string]> {
     if (this.reopening) await this.reopening.catch(() => undefined);
-    // "\xff" sorts after every character our keys use (ASCII), so it bounds the prefix range.
-    const gte = from !== undefined && from > prefix ? from : prefix;
-    for await (const entry of this.db.iterator({ gte, lt: prefix + "\xff" })) {
-      yield entry;
-    }
+    for await (const entry of this.db.iterator(prefixRange(prefix, from))) yield entry;
+  }
+
+  list(prefix: string, from?: string): Promise<[string, string][]> {
+    return collect(this.entries(prefix, from));
   }
 
   async close(): Promise<void> {
@@ -213,6 +273,10 @@ export class MemoryStore implements KeyValueStore {
     }
   }
 
+  list(prefix: string, from?: string): Promise<[string, string][]> {
+    return collect(this.entries(prefix, from));
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }
@@ -221,4 +285,23 @@ export class MemoryStore implements KeyValueStore {
 /** Fixed-width lower-case hex of a non-negative integer, so keys sort numerically. */
 export function keyNum(n: number | bigint, width = 12): string {
   return n.toString(16).padStart(width, "0");
+}
+
+/** Fixed-width decimal of a non-negative integer, so keys sort numerically (the verifier's layout). */
+export function decimalKey(n: number | bigint, width = 12): string {
+  return n.toString().padStart(width, "0");
+}
+
+/**
+ * The batch with only the last operation on each key (in the order those last operations came): what LevelDB would
+ * leave anyway, for less work.
+ */
+function lastPerKey(ops: StoreOp[]): StoreOp[] {
+  if (ops.length < 2) return ops;
+  const last = new Map<string, number>();
+  for (let i = 0; i < ops.length; i++) last.set(ops[i].key, i);
+  if (last.size === ops.length) return ops;
+  const out: StoreOp[] = [];
+  for (let i = 0; i < ops.length; i++) if (last.get(ops[i].key) === i) out.push(ops[i]);
+  return out;
 }
