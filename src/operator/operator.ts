@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import { getAddress, type Provider, type Wallet } from "ethers";
+import { checkDeployment, claimDataDir } from "../l1/startup";
 import { connectRollup, type RollupContracts } from "../l1/contracts";
 import type { RollupDeployment } from "../l1/deployments";
 import { domainSeparator } from "../protocol/eip712";
@@ -135,23 +136,9 @@ export class Operator {
     deployment: RollupDeployment,
     contracts: RollupContracts,
     wallet: Wallet,
-    separator: string,
   ): Promise<string | undefined> {
     try {
-      const chainId = (await provider.getNetwork()).chainId;
-      if (chainId !== deployment.chainId) {
-        throw new BilayerError(
-          "WRONG_CHAIN",
-          `the L1 node is chain ${chainId}, the deployment is on chain ${deployment.chainId}`,
-        );
-      }
-      const onChainSeparator = (await contracts.inbox.domainSeparator()).toLowerCase();
-      if (onChainSeparator !== separator) {
-        throw new BilayerError(
-          "DOMAIN_MISMATCH",
-          `the inbox's domain separator ${onChainSeparator} is not ${separator}`,
-        );
-      }
+      await checkDeployment(provider, deployment, contracts.inbox);
       const role = await contracts.inbox.SEQUENCER_ROLE();
       if (!(await contracts.inbox.hasRole(role, wallet.address))) {
         throw new BilayerError("NOT_SEQUENCER", `${wallet.address} does not hold the inbox's sequencer role`);
@@ -172,7 +159,7 @@ export class Operator {
     const contracts = connectRollup(deployment.contracts, provider);
     const inboxAddress = deployment.contracts.rollupInbox;
     const separator = domainSeparator(chainId, inboxAddress);
-    const l1Down = await Operator.checkL1(provider, deployment, contracts, wallet, separator);
+    const l1Down = await Operator.checkL1(provider, deployment, contracts, wallet);
     if (l1Down) logger.error({ reason: l1Down }, "L1 is not reachable: serving reads, and trying again");
 
     fs.mkdirSync(config.dataDir, { recursive: true });
@@ -184,17 +171,16 @@ export class Operator {
         inbox: inboxAddress.toLowerCase(),
         domainSeparator: separator,
       };
-      const existing = await store.get(KEY_META);
-      if (existing === undefined) await store.write([{ type: "put", key: KEY_META, value: JSON.stringify(meta) }]);
-      else {
-        const m = JSON.parse(existing) as StoreMeta;
-        if (m.chainId !== meta.chainId || m.inbox !== meta.inbox) {
-          throw new BilayerError(
-            "DATA_DIR_MISMATCH",
-            `${config.dataDir} holds the state of inbox ${m.inbox} on chain ${m.chainId}, not ${meta.inbox} on chain ${meta.chainId}`,
-          );
-        }
-      }
+      await claimDataDir({
+        dataDir: config.dataDir,
+        what: "state",
+        meta,
+        read: async () => {
+          const text = await store.get(KEY_META);
+          return text === undefined ? undefined : (JSON.parse(text) as StoreMeta);
+        },
+        write: (m) => store.write([{ type: "put", key: KEY_META, value: JSON.stringify(m) }]),
+      });
 
       const metrics = new OperatorMetrics();
       store.onFlush = (s) => {

@@ -19,10 +19,10 @@
 import fs from "node:fs";
 import { getAddress, type Provider, type Signer } from "ethers";
 import type { FraudVerifier, StateCommitmentChain } from "../../typechain-types";
+import { checkDeployment, claimDataDir } from "../l1/startup";
 import { connectRollup } from "../l1/contracts";
 import { stepRootsHash } from "../l1/batch";
 import type { RollupDeployment } from "../l1/deployments";
-import { domainSeparator } from "../protocol/eip712";
 import { BilayerError } from "../protocol/errors";
 import { initHashing, toHex } from "../protocol/hash";
 import type { QueueItem } from "../protocol/queue";
@@ -241,19 +241,9 @@ export class Verifier {
     const logger = opts.logger ?? createVerifierLogger();
     await initHashing();
     const { provider, deployment } = opts;
-    const chainId = (await provider.getNetwork()).chainId;
-    if (chainId !== deployment.chainId) {
-      throw new BilayerError(
-        "WRONG_CHAIN",
-        `the L1 node is chain ${chainId}, the deployment is on ${deployment.chainId}`,
-      );
-    }
     const inbox = connectRollup(deployment.contracts, provider).inbox;
-    const domain = domainSeparator(chainId, deployment.contracts.rollupInbox);
-    const onChain = (await inbox.domainSeparator()).toLowerCase();
-    if (onChain !== domain) {
-      throw new BilayerError("DOMAIN_MISMATCH", `the inbox's domain separator ${onChain} is not ${domain}`);
-    }
+    const domain = await checkDeployment(provider, deployment, inbox);
+    const chainId = deployment.chainId;
     const bond = await connectRollup(deployment.contracts, provider).stateCommitmentChain.PROPOSER_BOND();
     const challenger = opts.signer === undefined ? undefined : (await opts.signer.getAddress()).toLowerCase();
 
@@ -292,17 +282,17 @@ export class Verifier {
       fraudVerifier: c.fraudVerifier.toLowerCase(),
       startBlock: this.deployment.startBlock,
     };
-    const existing = await this.store.get<VerifierMeta>(KEY_META);
-    if (existing === undefined) {
-      await this.store.write([{ type: "put", key: KEY_META, value: JSON.stringify(meta) }]);
+    const fresh = await claimDataDir({
+      dataDir: this.config.dataDir,
+      what: "verifier state",
+      meta,
+      alsoCompared: ["bridge"],
+      read: () => this.store.get<VerifierMeta>(KEY_META),
+      write: (m) => this.store.write([{ type: "put", key: KEY_META, value: JSON.stringify(m) }]),
+    });
+    if (fresh) {
       this.logger.info({ dataDir: this.config.dataDir, startBlock: meta.startBlock }, "new verifier store");
       return;
-    }
-    if (existing.chainId !== meta.chainId || existing.inbox !== meta.inbox || existing.bridge !== meta.bridge) {
-      throw new BilayerError(
-        "DATA_DIR_MISMATCH",
-        `${this.config.dataDir} holds the verifier state of inbox ${existing.inbox} on chain ${existing.chainId}, not ${meta.inbox} on chain ${meta.chainId}`,
-      );
     }
     const cursor = await this.store.get<Cursor>(KEY_CURSOR);
     if (cursor === undefined) return;
