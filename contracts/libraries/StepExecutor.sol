@@ -17,6 +17,7 @@ import {
     MAX_TXS_PER_CHUNK,
     MAX_QUEUE_ITEMS_PER_STEP,
     TX_TRANSFER,
+    TX_TRANSFER_TO_NEW,
     TX_WITHDRAW,
     QUEUE_DEPOSIT,
     QUEUE_FORCED_EXIT,
@@ -75,6 +76,11 @@ library StepExecutor {
     /// @param count The number of items given.
     /// @param max MAX_QUEUE_ITEMS_PER_STEP.
     error StepExecutorTooManyItems(uint256 count, uint256 max);
+
+    /// @notice A transaction of a type this executor has no rule for reached it (the parser should have ended the
+    /// chunk with UnknownType first).
+    /// @param txType The type byte.
+    error StepExecutorUnknownTxType(uint8 txType);
 
     /// @dev The running state of a step and the positions of the next unread witness entries.
     struct Step {
@@ -251,7 +257,10 @@ library StepExecutor {
         Slot memory sender = _readAccount(s, w, t.from);
         if (t.txType == TX_TRANSFER) return _transfer(s, c, t, w, sender);
         if (t.txType == TX_WITHDRAW) return _withdraw(s, c, t, w, sender);
-        return _transferToNew(s, c, t, w, sender);
+        if (t.txType == TX_TRANSFER_TO_NEW) return _transferToNew(s, c, t, w, sender);
+        // The parser stops at an unknown type byte (UnknownType), so no other type reaches here; a new type must be
+        // added above, never run as one of these.
+        revert StepExecutorUnknownTxType(t.txType);
     }
 
     function _transfer(

@@ -11,6 +11,7 @@ import {
   MAX_TXS_PER_CHUNK,
   Outcome,
   outcomeName,
+  MAX_TX_SIZE,
   TX_SIZE,
   TxType,
 } from "../protocol/constants";
@@ -179,8 +180,6 @@ interface OpenBatch {
 }
 
 const U32 = 2 ** 32;
-/** The largest transaction: a batch with less room than this left is full. */
-const MAX_TX_SIZE = Math.max(...Object.values(TX_SIZE));
 /** How many nonces on each side of the account's a refused signature is tried against, to tell a wrong nonce. */
 const NONCE_PROBES = 3;
 

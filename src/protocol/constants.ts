@@ -1,4 +1,5 @@
 /** Protocol constants (PROTOCOL.md §1–§5). */
+import { BilayerError } from "./errors";
 
 /** Depth of the account and withdrawal trees: 2^32 leaves each. */
 export const TREE_DEPTH = 32;
@@ -31,8 +32,19 @@ export const TX_SIZE: Readonly<Record<TxType, number>> = {
   [TxType.TransferToNew]: 96,
 };
 
+/**
+ * The `default` of an exhaustive `switch` on the transaction type: with every `TxType` handled its argument is
+ * `never`, so adding a type to `TxType` makes `tsc` name each switch that lacks a case for it.
+ */
+export function unreachableTxType(type: never): never {
+  throw new BilayerError("UNKNOWN_TX_TYPE", `no rule for transaction type ${String(type)}`, { context: { type } });
+}
+
+/** The size of the largest transaction type. */
+export const MAX_TX_SIZE = Math.max(...Object.values(TX_SIZE));
+
 /** The largest chunk the parser reads in full: 32 of the largest transaction. */
-export const MAX_CHUNK_BYTES = MAX_TXS_PER_CHUNK * 96;
+export const MAX_CHUNK_BYTES = MAX_TXS_PER_CHUNK * MAX_TX_SIZE;
 
 /** Outcome of one transaction or queue item (PROTOCOL.md §5.3). */
 export enum Outcome {

@@ -1,6 +1,6 @@
 import { getAddress, type Signer, type TypedDataDomain, type TypedDataField } from "ethers";
 import secp256k1 from "secp256k1";
-import { MAX_UINT256, MAX_UINT32, TxType } from "./constants";
+import { MAX_UINT256, MAX_UINT32, TxType, unreachableTxType } from "./constants";
 import type { L2Tx, UnsignedTx } from "./codec";
 import { BilayerError } from "./errors";
 import {
@@ -158,14 +158,22 @@ export function digestFields(
 ): Uint8Array {
   const { bytes, view } = structScratch[type];
   writeUint32Word(bytes, view, 32, from);
-  let offset = 64;
-  if (type === TxType.Transfer) {
-    writeUint32Word(bytes, view, 64, to);
-    offset = 96;
-  } else if (type === TxType.TransferToNew) {
-    bytes.fill(0, 64, 76);
-    bytes.set(toAddress as Uint8Array, 76);
-    offset = 96;
+  let offset: number;
+  switch (type) {
+    case TxType.Transfer:
+      writeUint32Word(bytes, view, 64, to);
+      offset = 96;
+      break;
+    case TxType.Withdraw:
+      offset = 64;
+      break;
+    case TxType.TransferToNew:
+      bytes.fill(0, 64, 76);
+      bytes.set(toAddress as Uint8Array, 76);
+      offset = 96;
+      break;
+    default:
+      return unreachableTxType(type);
   }
   writeUint32Word(bytes, view, offset, tokenId);
   writeUint256(view, offset + 32, amount);

@@ -1,5 +1,5 @@
 import { getAddress } from "ethers";
-import { TxType } from "../../protocol/constants";
+import { TxType, unreachableTxType } from "../../protocol/constants";
 import { encodeTx, type L2Tx } from "../../protocol/codec";
 import { BilayerError } from "../../protocol/errors";
 import { SECP256K1_HALF_N, toCompactSignature } from "../../protocol/signature";
@@ -100,12 +100,21 @@ function encodeTyped(value: Record<string, unknown>): { bytes: Uint8Array; nonce
     }
   }
   let tx: L2Tx;
-  if (type === TxType.Transfer) tx = { type, from, to: parseUint(value.to, "tx.to"), amount, fee, signature };
-  else if (type === TxType.Withdraw) {
-    if (value.to !== undefined)
-      throw invalidParams("invalid params: a withdrawal has no tx.to (it pays the owner's L1 address)");
-    tx = { type, from, amount, fee, signature };
-  } else tx = { type, from, to: parseAddress(value.to, "tx.to"), amount, fee, signature };
+  switch (type) {
+    case TxType.Transfer:
+      tx = { type, from, to: parseUint(value.to, "tx.to"), amount, fee, signature };
+      break;
+    case TxType.Withdraw:
+      if (value.to !== undefined)
+        throw invalidParams("invalid params: a withdrawal has no tx.to (it pays the owner's L1 address)");
+      tx = { type, from, amount, fee, signature };
+      break;
+    case TxType.TransferToNew:
+      tx = { type, from, to: parseAddress(value.to, "tx.to"), amount, fee, signature };
+      break;
+    default:
+      return unreachableTxType(type);
+  }
   return { bytes: encodeTx(tx), nonce };
 }
 
