@@ -1,4 +1,4 @@
-import { MAX_TXS_PER_CHUNK, MAX_UINT32, Outcome, TX_SIZE, TxType } from "./constants";
+import { MAX_TXS_PER_CHUNK, MAX_UINT32, Outcome, TX_SIZE, TxType, unreachableTxType } from "./constants";
 import { BilayerError } from "./errors";
 import { fromHex, keccak256, normalizeAddress, toHex } from "./hash";
 import { packAmount, packFee, readPackedAmount, readPackedFee } from "./packing";
@@ -110,9 +110,8 @@ export function encodeTx(tx: L2Tx): Uint8Array {
       offset = 25;
       break;
     default:
-      throw new BilayerError("INVALID_TX", `unknown transaction type ${String((tx as { type: unknown }).type)}`, {
-        context: { type: (tx as { type: unknown }).type },
-      });
+      // tsc names this line when a type joins TxType without a case here.
+      checkNever(tx, `unknown transaction type ${String((tx as { type: unknown }).type)}`);
   }
   writeAmountAndFee(out, offset, tx.amount, tx.fee);
   out.set(signature, offset + 7);
@@ -155,7 +154,8 @@ export function decodeTx(bytes: Uint8Array, offset = 0): DecodeResult {
   }
   const from = readU32(bytes, offset + 1);
   let tx: L2Tx;
-  switch (type as TxType) {
+  const known = type as TxType; // txSizeOf gave a size: a type of the table
+  switch (known) {
     case TxType.Transfer:
       tx = {
         type: TxType.Transfer,
@@ -185,6 +185,9 @@ export function decodeTx(bytes: Uint8Array, offset = 0): DecodeResult {
         signature: toHex(bytes.subarray(offset + 32, offset + 96)),
       };
       break;
+    default:
+      // tsc names this line when a type joins TxType without a case here.
+      return unreachableTxType(known);
   }
   return { ok: true, tx, size };
 }
@@ -215,4 +218,9 @@ export function decodeChunk(bytes: Uint8Array): DecodedChunk {
 /** Keccak-256 of a transaction's packed bytes, as `0x` hex. */
 export function txHash(bytes: Uint8Array): string {
   return toHex(keccak256(bytes));
+}
+
+/** Throws `INVALID_TX` for a value the types say cannot exist (a transaction object of no known type). */
+function checkNever(value: never, message: string): never {
+  throw new BilayerError("INVALID_TX", message, { context: { type: (value as { type: unknown }).type } });
 }
