@@ -43,7 +43,7 @@ import { InvalidMessageError } from "./wire";
  */
 
 /** JSON-RPC-style error codes of the peer protocol. */
-export const RpcCodes = {
+export const PeerErrorCode = {
   PARSE_ERROR: -32700,
   INVALID_REQUEST: -32600,
   METHOD_NOT_FOUND: -32601,
@@ -519,12 +519,12 @@ export class PeerTransport {
       if (isBinary) throw new Error("binary frame");
       msg = JSON.parse(bytes.toString("utf8"));
     } catch {
-      this.reply(conn, null, { code: RpcCodes.PARSE_ERROR, message: "frames must be JSON text" });
+      this.reply(conn, null, { code: PeerErrorCode.PARSE_ERROR, message: "frames must be JSON text" });
       return;
     }
     if (Array.isArray(msg) && conn.authenticated) {
       if (msg.length > MAX_BATCH) {
-        this.reply(conn, null, { code: RpcCodes.INVALID_REQUEST, message: `at most ${MAX_BATCH} messages a frame` });
+        this.reply(conn, null, { code: PeerErrorCode.INVALID_REQUEST, message: `at most ${MAX_BATCH} messages a frame` });
         return;
       }
       for (const item of msg) conn.inbox.push(item);
@@ -576,7 +576,7 @@ export class PeerTransport {
 
   private dispatch(conn: Connection, msg: unknown): void {
     if (typeof msg !== "object" || msg === null || Array.isArray(msg)) {
-      this.reply(conn, null, { code: RpcCodes.INVALID_REQUEST, message: "a message must be a JSON object" });
+      this.reply(conn, null, { code: PeerErrorCode.INVALID_REQUEST, message: "a message must be a JSON object" });
       return;
     }
     const m = msg as Record<string, unknown>;
@@ -585,7 +585,7 @@ export class PeerTransport {
       if ("auth" in m) return this.onAuth(conn, m.auth);
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, "peer handshake refused");
-      this.reply(conn, null, { code: RpcCodes.UNAUTHENTICATED, message: (err as Error).message });
+      this.reply(conn, null, { code: PeerErrorCode.UNAUTHENTICATED, message: (err as Error).message });
       this.flush(conn); // before the close frame
       conn.rejectHandshake(err);
       conn.ws.close(4001, "authentication failed");
@@ -594,21 +594,21 @@ export class PeerTransport {
     const id = m.id;
     const validId = typeof id === "number" && Number.isSafeInteger(id) && id >= 0;
     if (id !== undefined && !validId) {
-      this.reply(conn, null, { code: RpcCodes.INVALID_REQUEST, message: "id must be a non-negative integer" });
+      this.reply(conn, null, { code: PeerErrorCode.INVALID_REQUEST, message: "id must be a non-negative integer" });
       return;
     }
     if (typeof m.method !== "string") {
       if (validId && ("result" in m || "error" in m)) return this.onResponse(conn, id, m);
-      this.reply(conn, validId ? id : null, { code: RpcCodes.INVALID_REQUEST, message: "a request needs a method" });
+      this.reply(conn, validId ? id : null, { code: PeerErrorCode.INVALID_REQUEST, message: "a request needs a method" });
       return;
     }
     if (!conn.authenticated) {
-      if (validId) this.reply(conn, id, { code: RpcCodes.UNAUTHENTICATED, message: "authenticate first" });
+      if (validId) this.reply(conn, id, { code: PeerErrorCode.UNAUTHENTICATED, message: "authenticate first" });
       return;
     }
     const handler = this.handlers.get(m.method);
     if (!handler) {
-      if (validId) this.reply(conn, id, { code: RpcCodes.METHOD_NOT_FOUND, message: `unknown method ${m.method}` });
+      if (validId) this.reply(conn, id, { code: PeerErrorCode.METHOD_NOT_FOUND, message: `unknown method ${m.method}` });
       return;
     }
     const from = conn.peer as string;
@@ -641,13 +641,13 @@ export class PeerTransport {
 
   private errorObject(err: unknown, method: string): { code: number; message: string; data?: unknown } {
     if (err instanceof InvalidMessageError) {
-      return { code: RpcCodes.INVALID_PARAMS, message: err.message, data: { code: err.code, context: err.context } };
+      return { code: PeerErrorCode.INVALID_PARAMS, message: err.message, data: { code: err.code, context: err.context } };
     }
     if (err instanceof BilayerError) {
-      return { code: RpcCodes.REFUSED, message: err.message, data: { code: err.code, context: err.context } };
+      return { code: PeerErrorCode.REFUSED, message: err.message, data: { code: err.code, context: err.context } };
     }
     this.log.error({ err, method }, "request handler failed");
-    return { code: RpcCodes.INTERNAL_ERROR, message: "internal error" };
+    return { code: PeerErrorCode.INTERNAL_ERROR, message: "internal error" };
   }
 
   private reply(
@@ -791,7 +791,7 @@ export class PeerTransport {
     clearTimeout(pending.timer);
     if ("error" in m) {
       const e = m.error as Record<string, unknown> | null;
-      const code = typeof e?.code === "number" ? e.code : RpcCodes.INTERNAL_ERROR;
+      const code = typeof e?.code === "number" ? e.code : PeerErrorCode.INTERNAL_ERROR;
       const message = typeof e?.message === "string" ? e.message : "error";
       const data = e?.data as Record<string, unknown> | undefined;
       const peerCode = typeof data?.code === "string" ? data.code : undefined;

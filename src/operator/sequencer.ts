@@ -21,7 +21,7 @@ import { BilayerError } from "../protocol/errors";
 import { concatBytes, fromHex, toHex } from "../protocol/hash";
 import { L2State, type Account, type Withdrawal } from "../protocol/state";
 import { applyChunk, applyQueueStep, ChunkExecutor, type SignerRecovery, type StepContext } from "../protocol/stf";
-import { RpcCode, RpcError } from "./errors";
+import { isRefusal, RefusedError, type Refusal } from "./refusals";
 import type { Logger } from "./log";
 import { Mempool, MempoolFullError, type MempoolLimits, type WaitingTx } from "./mempool";
 import type { OperatorMetrics } from "./metrics";
@@ -190,8 +190,14 @@ function placeOf(seq: number, b: BatchRecord): { b: number; st: number; p: numbe
   return { b: b.index, st: b.stepRoots.length - b.chunkEnds.length + chunk, p: seq - chunkStart };
 }
 
-function reject(code: (typeof RpcCode)[keyof typeof RpcCode], message: string, data?: Record<string, unknown>): never {
-  throw new RpcError(code, message, data);
+/** The protocol outcome behind a refusal, when only one can be. */
+const OUTCOME_OF: Partial<Record<Refusal, Outcome>> = {
+  BAD_SIGNATURE: Outcome.BadSignature,
+  INSUFFICIENT_BALANCE: Outcome.InsufficientBalance,
+};
+
+function reject(refusal: Refusal, message: string, data?: Record<string, unknown>, outcome?: Outcome): never {
+  throw new RefusedError(refusal, message, { data, outcome: outcome ?? OUTCOME_OF[refusal] });
 }
 
 /**
@@ -494,21 +500,21 @@ export class Sequencer {
    * Accepts one packed transaction. Without `nonce`, it is signed over the
    * sender's current nonce; with `nonce` ahead of it, it waits in the
    * mempool. Resolves once the transaction is durably stored; throws
-   * {@link RpcError} for anything the STF would skip, with the reason.
+   * {@link RefusedError} for anything the STF would skip, with the outcome and the reason.
    * `presigned`: the signer recovered ahead of time by the HTTP thread; used
    * only if it is for the very digest and signature checked (./presign.ts).
    */
   async submit(bytes: Uint8Array, nonce?: number, presigned?: Presigned): Promise<SubmitResult> {
     if (!this.available || this.refusals.size > 0) {
       const why = this.refusing ?? this.unavailableReason ?? "starting";
-      reject(RpcCode.Unavailable, `the sequencer is not accepting transactions right now: ${why}`, { reason: why });
+      reject("NOT_ACCEPTING", `the sequencer is not accepting transactions right now: ${why}`, { reason: why });
     }
     const decoded = decodeTx(bytes, 0);
-    if (!decoded.ok) reject(RpcCode.InvalidParams, `invalid params: not a transaction: ${decoded.message}`);
+    if (!decoded.ok) reject("NOT_A_TRANSACTION", `not a transaction: ${decoded.message}`, undefined, decoded.reason);
     if (decoded.size !== bytes.length) {
       reject(
-        RpcCode.InvalidParams,
-        `invalid params: a type-${bytes[0]} transaction is ${decoded.size} bytes, got ${bytes.length}`,
+        "NOT_A_TRANSACTION",
+        `a type-${bytes[0]} transaction is ${decoded.size} bytes, got ${bytes.length}`,
       );
     }
     const tx = decoded.tx;
@@ -519,7 +525,7 @@ export class Sequencer {
     } catch (err) {
       // Sent again long after it was accepted (its batch is in the snapshot, so not indexed in memory): its nonce is
       // used now and it fails the checks. The store knows it; answer where it stands.
-      if (err instanceof RpcError && err.rpcCode !== RpcCode.StoreFailure && (await this.storedReceipt(hash)))
+      if (isRefusal(err) && err.code !== "STORE_FAILED" && (await this.storedReceipt(hash)))
         return this.resent(hash);
       throw err;
     }
@@ -536,16 +542,18 @@ export class Sequencer {
     const sender = this.account(tx.from);
     if (!sender) {
       reject(
-        RpcCode.UnknownAccount,
+        "UNKNOWN_ACCOUNT",
         `sender account ${tx.from} does not exist (accounts are 1..${this.state.accountCount})`,
         {
+          reason: outcomeName(Outcome.SenderMissing),
           account: tx.from,
         },
+        Outcome.SenderMissing,
       );
     }
     if (nonce !== undefined && nonce !== sender.nonce) {
       if (nonce < sender.nonce) {
-        reject(RpcCode.WrongNonce, `nonce ${nonce} is already used: account ${tx.from} is at nonce ${sender.nonce}`, {
+        reject("WRONG_NONCE", `nonce ${nonce} is already used: account ${tx.from} is at nonce ${sender.nonce}`, {
           nonce,
           accountNonce: sender.nonce,
         });
@@ -581,11 +589,11 @@ export class Sequencer {
     await this.lastCommit;
     if (!this.available) {
       const why = this.unavailableReason ?? "starting";
-      reject(RpcCode.Unavailable, `the sequencer is not accepting transactions right now: ${why}`, { reason: why });
+      reject("NOT_ACCEPTING", `the sequencer is not accepting transactions right now: ${why}`, { reason: why });
     }
     const r = await this.receipt(hash);
     if (r === undefined) {
-      reject(RpcCode.Unavailable, "the transaction's first copy was not stored; send it again", { hash });
+      reject("NOT_ACCEPTING", "the transaction's first copy was not stored; send it again", { hash });
     }
     return {
       hash,
@@ -600,7 +608,7 @@ export class Sequencer {
   /** Throws the API error for the first cheap STF check `tx` fails. */
   private precheck(tx: L2Tx, sender: Readonly<Account>): void {
     const r = this.check(tx, sender);
-    if (r) reject(r.rpc, r.message, r.data);
+    if (r) reject(r.refusal, r.message, r.data, r.outcome);
   }
 
   /**
@@ -611,16 +619,16 @@ export class Sequencer {
     tx: L2Tx,
     sender: Readonly<Account>,
   ):
-    | { rpc: (typeof RpcCode)[keyof typeof RpcCode]; outcome: Outcome; message: string; data: Record<string, unknown> }
+    | { refusal: Refusal; outcome: Outcome; message: string; data: Record<string, unknown> }
     | undefined {
     const count = this.state.accountCount;
     const no = (
-      rpc: (typeof RpcCode)[keyof typeof RpcCode],
+      refusal: Refusal,
       outcome: Outcome,
       message: string,
       data: Record<string, unknown> = {},
     ) => ({
-      rpc,
+      refusal,
       outcome,
       message,
       data: { reason: outcomeName(outcome), ...data },
@@ -629,7 +637,7 @@ export class Sequencer {
       const recipient = tx.to >= 1 && tx.to <= count ? this.state.getAccount(tx.to) : undefined;
       if (!recipient) {
         return no(
-          RpcCode.UnknownAccount,
+          "UNKNOWN_ACCOUNT",
           Outcome.RecipientMissing,
           `recipient account ${tx.to} does not exist (accounts are 1..${count})`,
           {
@@ -639,7 +647,7 @@ export class Sequencer {
       }
       if (recipient.tokenId !== sender.tokenId) {
         return no(
-          RpcCode.TxRejected,
+          "WOULD_BE_SKIPPED",
           Outcome.TokenMismatch,
           `token mismatch: sender holds token ${sender.tokenId}, recipient ${tx.to} holds token ${recipient.tokenId}`,
         );
@@ -647,15 +655,15 @@ export class Sequencer {
     }
     if (tx.type === TxType.TransferToNew) {
       if (/^0x0{40}$/.test(tx.to))
-        return no(RpcCode.TxRejected, Outcome.InvalidRecipient, "invalid recipient: address(0)");
-      if (count >= U32 - 1) return no(RpcCode.TxRejected, Outcome.AccountLimit, "the account tree is full");
+        return no("WOULD_BE_SKIPPED", Outcome.InvalidRecipient, "invalid recipient: address(0)");
+      if (count >= U32 - 1) return no("WOULD_BE_SKIPPED", Outcome.AccountLimit, "the account tree is full");
     }
     if (tx.fee > 0n) {
       const fr = this.ctx.feeRecipient;
       const feeAccount = fr >= 1 && fr <= count ? this.state.getAccount(fr) : undefined;
       if (!feeAccount || feeAccount.tokenId !== sender.tokenId) {
         return no(
-          RpcCode.TxRejected,
+          "WOULD_BE_SKIPPED",
           Outcome.FeeRecipientMismatch,
           feeAccount
             ? `fee in token ${sender.tokenId}, but the fee recipient holds token ${feeAccount.tokenId}`
@@ -665,16 +673,16 @@ export class Sequencer {
     }
     if (tx.amount + tx.fee > sender.balance) {
       return no(
-        RpcCode.InsufficientBalance,
+        "INSUFFICIENT_BALANCE",
         Outcome.InsufficientBalance,
         `insufficient balance: amount ${tx.amount} + fee ${tx.fee} > balance ${sender.balance} of account ${tx.from}`,
         { balance: sender.balance.toString(), amount: tx.amount.toString(), fee: tx.fee.toString() },
       );
     }
     if (sender.nonce === MAX_NONCE)
-      return no(RpcCode.TxRejected, Outcome.NonceExhausted, "the sender's nonce is exhausted");
+      return no("WOULD_BE_SKIPPED", Outcome.NonceExhausted, "the sender's nonce is exhausted");
     if (tx.type === TxType.Withdraw && this.state.withdrawalCount >= BigInt(U32)) {
-      return no(RpcCode.TxRejected, Outcome.WithdrawalLimit, "the withdrawal tree is full");
+      return no("WOULD_BE_SKIPPED", Outcome.WithdrawalLimit, "the withdrawal tree is full");
     }
     return undefined;
   }
@@ -688,9 +696,12 @@ export class Sequencer {
     code: Outcome,
   ): Promise<SubmitResult> {
     if (code !== Outcome.BadSignature) {
-      reject(RpcCode.TxRejected, `the transaction would be skipped: ${outcomeName(code)}`, {
-        reason: outcomeName(code),
-      });
+      reject(
+        "WOULD_BE_SKIPPED",
+        `the transaction would be skipped: ${outcomeName(code)}`,
+        { reason: outcomeName(code) },
+        code,
+      );
     }
     // Signed over a nearby nonce? A few recoveries, on this error path only (each costs ~0.1 ms).
     // Recovered here: a recovery made ahead was for another digest than the one checked (or it would have applied).
@@ -703,7 +714,7 @@ export class Sequencer {
       const behind = sender.nonce - d;
       if (behind >= 0 && signer(behind) === sender.owner) {
         reject(
-          RpcCode.WrongNonce,
+          "WRONG_NONCE",
           `signed over nonce ${behind}, which is already used: account ${tx.from} is at nonce ${sender.nonce}`,
           {
             nonce: behind,
@@ -713,7 +724,7 @@ export class Sequencer {
       }
     }
     reject(
-      RpcCode.BadSignature,
+      "BAD_SIGNATURE",
       `bad signature: not signed by ${sender.owner}, the owner of account ${tx.from}, over nonce ${sender.nonce}`,
       {
         owner: sender.owner,
@@ -734,7 +745,7 @@ export class Sequencer {
     const signer = this.signerOf(tx, bytes, sender.tokenId, nonce, presigned);
     if (signer !== sender.owner) {
       reject(
-        RpcCode.BadSignature,
+        "BAD_SIGNATURE",
         `bad signature: not signed by ${sender.owner}, the owner of account ${tx.from}, over nonce ${nonce}`,
         {
           owner: sender.owner,
@@ -748,9 +759,9 @@ export class Sequencer {
     try {
       if (!this.mempool.check(w, sender.nonce)) return { hash, status: "queued", from: tx.from, nonce };
     } catch (err) {
-      if (err instanceof MempoolFullError) reject(RpcCode.MempoolFull, err.message);
+      if (err instanceof MempoolFullError) reject("MEMPOOL_FULL", err.message);
       if (err instanceof BilayerError && err.code === "NONCE_TOO_HIGH") {
-        reject(RpcCode.WrongNonce, err.message, { nonce, accountNonce: sender.nonce });
+        reject("WRONG_NONCE", err.message, { nonce, accountNonce: sender.nonce });
       }
       throw err;
     }
@@ -865,14 +876,9 @@ export class Sequencer {
     try {
       await this.commit();
     } catch (err) {
-      throw new RpcError(
-        RpcCode.StoreFailure,
-        "the transaction could not be stored durably and was not accepted",
-        undefined,
-        {
-          cause: err,
-        },
-      );
+      throw new RefusedError("STORE_FAILED", "the transaction could not be stored durably and was not accepted", {
+        cause: err,
+      });
     }
   }
 
@@ -1731,7 +1737,7 @@ export class Sequencer {
     const first = this.withdrawalBatch[index] ?? -1;
     if (!w || first < 0) {
       reject(
-        RpcCode.WithdrawalNotFound,
+        "NO_SUCH_WITHDRAWAL",
         w
           ? `withdrawal ${index} is not in a closed batch yet`
           : `no withdrawal ${index} (there are ${this.withdrawals.count})`,
@@ -1742,7 +1748,7 @@ export class Sequencer {
     if (batchIndex !== undefined) {
       if (batchIndex >= this.batchCount || batchIndex < first) {
         reject(
-          RpcCode.WithdrawalNotFound,
+          "NO_SUCH_WITHDRAWAL",
           `batch ${batchIndex} does not hold withdrawal ${index} (first in batch ${first})`,
           {
             withdrawalIndex: index,

@@ -10,7 +10,7 @@ import {
   PeerTransport,
   PeerUnavailableError,
   PREAUTH_MAX_FRAME,
-  RpcCodes,
+  PeerErrorCode,
 } from "../../src/channels/transport";
 import { InvalidMessageError, encodeSig, encodeUpdate } from "../../src/channels/wire";
 import { applyUpdate, depositSnapshot } from "../../src/channels/updates";
@@ -97,18 +97,18 @@ describe("PeerTransport", function () {
         (e: PeerRequestError) => [e.rpcCode, e.peerCode, e.message],
       );
     expect(await codeOf(a.request(b.address, "invalid", {}))).to.deep.equal([
-      RpcCodes.INVALID_PARAMS,
+      PeerErrorCode.INVALID_PARAMS,
       "INVALID_MESSAGE",
       "x must be a string",
     ]);
-    expect(await codeOf(a.request(b.address, "refused", {}))).to.deep.equal([RpcCodes.REFUSED, "NOPE", "not today"]);
+    expect(await codeOf(a.request(b.address, "refused", {}))).to.deep.equal([PeerErrorCode.REFUSED, "NOPE", "not today"]);
     expect(await codeOf(a.request(b.address, "bug", {}))).to.deep.equal([
-      RpcCodes.INTERNAL_ERROR,
+      PeerErrorCode.INTERNAL_ERROR,
       undefined,
       "internal error",
     ]);
     expect(await codeOf(a.request(b.address, "nothing", {}))).to.deep.equal([
-      RpcCodes.METHOD_NOT_FOUND,
+      PeerErrorCode.METHOD_NOT_FOUND,
       undefined,
       "unknown method nothing",
     ]);
@@ -124,10 +124,10 @@ describe("PeerTransport", function () {
     c.ws.send("{not json");
     expect(await c.next()).to.deep.include({
       id: null,
-      error: { code: RpcCodes.PARSE_ERROR, message: "frames must be JSON text" },
+      error: { code: PeerErrorCode.PARSE_ERROR, message: "frames must be JSON text" },
     });
     c.ws.send(JSON.stringify({ id: 7, method: "ok", params: {} }));
-    expect(((await c.next()) as { error: { code: number } }).error.code).to.equal(RpcCodes.UNAUTHENTICATED);
+    expect(((await c.next()) as { error: { code: number } }).error.code).to.equal(PeerErrorCode.UNAUTHENTICATED);
     // Two frames before authentication are all anyone gets: the third is cut off unread.
     const closed = new Promise((resolve) => c.ws.once("close", resolve));
     c.ws.send(JSON.stringify({ id: 8, method: "ok" }));
@@ -135,9 +135,9 @@ describe("PeerTransport", function () {
     const d = await raw(b.url as string);
     await d.next();
     d.ws.send(JSON.stringify({ id: -1, method: "ok" }));
-    expect(((await d.next()) as { error: { code: number } }).error.code).to.equal(RpcCodes.INVALID_REQUEST);
+    expect(((await d.next()) as { error: { code: number } }).error.code).to.equal(PeerErrorCode.INVALID_REQUEST);
     d.ws.send(JSON.stringify(42));
-    expect(((await d.next()) as { error: { code: number } }).error.code).to.equal(RpcCodes.INVALID_REQUEST);
+    expect(((await d.next()) as { error: { code: number } }).error.code).to.equal(PeerErrorCode.INVALID_REQUEST);
     // A hello that claims an address it cannot sign for is refused and the socket closed.
     const e = await raw(b.url as string);
     await e.next();
@@ -145,7 +145,7 @@ describe("PeerTransport", function () {
     e.ws.send(JSON.stringify({ hello: { address: liar.address, nonce: "0x" + "11".repeat(32) } }));
     expect(((await e.next()) as { auth: unknown }).auth).to.not.equal(undefined);
     e.ws.send(JSON.stringify({ auth: { sig: "0x" + "22".repeat(65) } }));
-    expect(((await e.next()) as { error: { code: number } }).error.code).to.equal(RpcCodes.UNAUTHENTICATED);
+    expect(((await e.next()) as { error: { code: number } }).error.code).to.equal(PeerErrorCode.UNAUTHENTICATED);
     await new Promise((resolve) => e.ws.once("close", resolve));
     expect(b.isConnected(liar.address)).to.equal(false);
     // The node still serves honest peers.

@@ -3,7 +3,9 @@ import { txHash } from "../../src/protocol/codec";
 import { txDigest } from "../../src/protocol/eip712";
 import { fromHex, keccak256, toHex } from "../../src/protocol/hash";
 import { recoverCompactBytes } from "../../src/protocol/signature";
-import { RpcCode, RpcError } from "../../src/operator/errors";
+import { RpcCode, type RpcError } from "../../src/operator/errors";
+import { RefusedError } from "../../src/operator/refusals";
+import { mapApiError } from "../../src/operator/rpc/api";
 import {
   copyPresigned,
   packJobs,
@@ -40,8 +42,10 @@ async function rejectsWith(p: Promise<unknown>, code: number): Promise<void> {
   try {
     await p;
   } catch (err) {
-    expect(err).to.be.instanceOf(RpcError);
-    expect((err as RpcError).rpcCode, (err as Error).message).to.equal(code);
+    // The sequencer refuses in its own terms (RefusedError); the API maps each refusal to its JSON-RPC code.
+    expect(err).to.be.instanceOf(RefusedError);
+    const mapped = mapApiError(err) as RpcError;
+    expect(mapped.rpcCode, (err as Error).message).to.equal(code);
     return;
   }
   expect.fail(`expected RPC error ${code}`);

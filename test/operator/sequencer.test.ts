@@ -9,7 +9,9 @@ import { applyBatch } from "../../src/protocol/stf";
 import { SparseMerkleTree } from "../../src/protocol/tree";
 import { fromHex } from "../../src/protocol/hash";
 import { withdrawalLeaf } from "../../src/protocol/state";
-import { RpcCode, RpcError } from "../../src/operator/errors";
+import { RpcCode, type RpcError } from "../../src/operator/errors";
+import { RefusedError } from "../../src/operator/refusals";
+import { mapApiError } from "../../src/operator/rpc/api";
 import { queueItemOf } from "../../src/operator/records";
 import type { Sequencer } from "../../src/operator/sequencer";
 import { LevelStore } from "../../src/common/store";
@@ -54,11 +56,13 @@ async function rejectsWith(p: Promise<unknown>, code: number): Promise<RpcError>
   try {
     await p;
   } catch (err) {
-    expect(err).to.be.instanceOf(RpcError);
-    expect((err as RpcError).rpcCode, (err as Error).message).to.equal(code);
-    return err as RpcError;
+    // The sequencer refuses in its own terms (RefusedError); the API maps each refusal to its JSON-RPC code.
+    expect(err).to.be.instanceOf(RefusedError);
+    const mapped = mapApiError(err) as RpcError;
+    expect(mapped.rpcCode, (err as Error).message).to.equal(code);
+    return mapped;
   }
-  throw new Error(`expected an RpcError ${code}`);
+  throw new Error(`expected a refusal with RPC code ${code}`);
 }
 
 describe("Sequencer", () => {
@@ -203,7 +207,7 @@ describe("Sequencer", () => {
     await fund(h, [a, b], ETH);
     await h.seq.submit(signed(a, withdraw(1, 100n), 0));
     await h.seq.submit(signed(b, withdraw(2, 200n), 0));
-    await expect(h.seq.withdrawalProof(0)).to.be.rejectedWith(RpcError);
+    await rejectsWith(h.seq.withdrawalProof(0), RpcCode.WithdrawalNotFound);
     await h.seq.flush();
     for (const index of [0, 1]) {
       const p = await h.seq.withdrawalProof(index);
@@ -219,7 +223,7 @@ describe("Sequencer", () => {
       ).to.equal(true);
     }
     expect((await h.seq.withdrawalProof(1)).amount).to.equal(200n);
-    await expect(h.seq.withdrawalProof(2)).to.be.rejectedWith(RpcError);
+    await rejectsWith(h.seq.withdrawalProof(2), RpcCode.WithdrawalNotFound);
   });
 
   it("rebases on L1's batches: adopts them, then sequences its own again, reporting those now skipped", async () => {

@@ -4,7 +4,8 @@ import { encodeTx, type L2Tx } from "../../protocol/codec";
 import { BilayerError } from "../../protocol/errors";
 import { SECP256K1_HALF_N, toCompactSignature } from "../../protocol/signature";
 import { toHex } from "../../protocol/hash";
-import { invalidParams, RpcCode, RpcError } from "../errors";
+import { invalidParams, RpcCode, RpcError, type RpcCodeValue } from "../errors";
+import { RefusedError, type Refusal } from "../refusals";
 import type { ProvenLie } from "../driver";
 import type { HealthReport } from "../health";
 import type { BatchRecord } from "../records";
@@ -171,9 +172,28 @@ function batchJson(b: BatchRecord, seq: Sequencer): Record<string, unknown> {
   };
 }
 
-/** Maps errors from below the API (protocol, store, mempool) to JSON-RPC errors. */
+/** The JSON-RPC error of each refusal of the sequencer (docs/OPERATOR.md, "Why a transaction is refused"). */
+export const REFUSAL_RPC_CODES: Readonly<Record<Refusal, RpcCodeValue>> = {
+  NOT_ACCEPTING: RpcCode.Unavailable,
+  NOT_A_TRANSACTION: RpcCode.InvalidParams,
+  UNKNOWN_ACCOUNT: RpcCode.UnknownAccount,
+  WRONG_NONCE: RpcCode.WrongNonce,
+  BAD_SIGNATURE: RpcCode.BadSignature,
+  INSUFFICIENT_BALANCE: RpcCode.InsufficientBalance,
+  WOULD_BE_SKIPPED: RpcCode.TxRejected,
+  MEMPOOL_FULL: RpcCode.MempoolFull,
+  STORE_FAILED: RpcCode.StoreFailure,
+  NO_SUCH_WITHDRAWAL: RpcCode.WithdrawalNotFound,
+};
+
+/** Maps errors from below the API (the sequencer's refusals, protocol, store, mempool) to JSON-RPC errors. */
 export function mapApiError(err: unknown): RpcError | undefined {
   if (err instanceof RpcError) return err;
+  if (err instanceof RefusedError) {
+    const code = REFUSAL_RPC_CODES[err.code];
+    const message = code === RpcCode.InvalidParams ? `invalid params: ${err.message}` : err.message;
+    return new RpcError(code, message, err.data, { cause: err });
+  }
   if (!(err instanceof BilayerError)) return undefined;
   switch (err.code) {
     case "AMOUNT_NOT_PACKABLE":
