@@ -613,17 +613,17 @@ export class ChannelClient {
     const d = asArray(o.deposits, "deposits", 2);
     const deposits: [bigint, bigint] = [asUint(d[0], "deposits[0]"), asUint(d[1], "deposits[1]")];
     if (params.participants[0] !== from || params.participants[1] !== this.address) {
-      throw refused("REFUSED", "the opener must be participant 0 and this client participant 1");
+      throw refused("OPEN_REFUSED", "the opener must be participant 0 and this client participant 1");
     }
     const p = this.policy;
     if (params.challengeDuration < p.minChallengeDuration || params.challengeDuration > p.maxChallengeDuration) {
       throw refused(
-        "REFUSED",
+        "OPEN_REFUSED",
         `challenge duration must be within ${p.minChallengeDuration}..${p.maxChallengeDuration} s`,
       );
     }
-    if (deposits[1] > p.maxAutoFund) throw refused("REFUSED", `this client deposits at most ${p.maxAutoFund}`);
-    if (deposits[0] + deposits[1] === 0n) throw refused("REFUSED", "a channel needs a positive total deposit");
+    if (deposits[1] > p.maxAutoFund) throw refused("OPEN_REFUSED", `this client deposits at most ${p.maxAutoFund}`);
+    if (deposits[0] + deposits[1] === 0n) throw refused("OPEN_REFUSED", "a channel needs a positive total deposit");
     const id = computeChannelId(params, this.chainId, this.adjudicatorAddress);
     const existing = this.chans.get(id);
     if (existing && existing.rec.peer !== from) throw refused("CHANNEL_EXISTS", `channel ${id} exists`);

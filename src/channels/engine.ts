@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import { BilayerError } from "../protocol/errors";
 import {
   signStateWithKey,
   stateCommitsToLocks,
@@ -58,6 +57,9 @@ import {
   type ProposalRecord,
   type RequestRecord,
 } from "./records";
+import { ChannelError, peerRefusal, type ChannelErrorCode } from "./errors";
+
+export { ChannelError, type ChannelErrorCode };
 
 /*
  * The update protocol of a channel, between its two clients.
@@ -92,9 +94,6 @@ import {
  * on-chain message) and counts only once executed on chain; until it is, or
  * until it expires, neither side signs anything else in the channel.
  */
-
-/** A channel operation that cannot be done now (or a peer's refusal). */
-export class ChannelError extends BilayerError {}
 
 /** An acknowledged update: both participants stored the state of `version`. */
 export interface Committed {
@@ -292,7 +291,7 @@ function proposalRecord(p: Proposal): ProposalRecord {
 }
 
 /** A {@link ChannelError} with `code`. */
-export function refused(code: string, message: string, context: Record<string, unknown> = {}): ChannelError {
+export function refused(code: ChannelErrorCode, message: string, context: Record<string, unknown> = {}): ChannelError {
   return new ChannelError(code, message, { context });
 }
 
@@ -358,9 +357,9 @@ export class UpdateEngine<C extends LiveChannel> {
             now: this.host.now(),
             revealedAt: (h) => this.host.revealedAt(h),
           }) ?? this.host.policyRefusal(chan, item.update, base);
-        if (why) throw refused("REFUSED", why);
+        if (why) throw refused("UPDATE_REFUSED", why);
         if (item.update.kind === "settle" && !this.settleAcceptable(base, item.update.hashlock)) {
-          throw refused("REFUSED", "the lock expired before its secret was revealed on chain");
+          throw refused("LOCK_EXPIRED", "the lock expired before its secret was revealed on chain");
         }
       }
       const version = chan.maxSigned + 1n;
@@ -471,7 +470,7 @@ export class UpdateEngine<C extends LiveChannel> {
     if (p.dead || p.committing || session !== chan.session) return;
     if (err instanceof PeerRequestError && err.rpcCode !== -32603 && !REFUSAL_RETRYABLE.has(err.peerCode ?? "")) {
       this.host.log.info({ channelId: chan.id, version: String(p.version), reason: err.message }, "proposal refused");
-      this.discard(chan, p, refused(err.peerCode ?? "REFUSED", `the peer refused the update: ${err.message}`));
+      this.discard(chan, p, refused(peerRefusal(err.peerCode), `the peer refused the update: ${err.message}`));
       return;
     }
     p.sent = false;
@@ -700,7 +699,7 @@ export class UpdateEngine<C extends LiveChannel> {
           this.host.store
             .write([{ type: "del", key: `req:${chan.id}:${r.ref}` }])
             .catch((e: unknown) => this.host.storeFailed(e));
-          const reason = refused(err.peerCode ?? "REFUSED", `the peer refused the update: ${err.message}`);
+          const reason = refused(peerRefusal(err.peerCode), `the peer refused the update: ${err.message}`);
           for (const w of r.waiters) w.reject(reason);
           return;
         }
@@ -738,8 +737,8 @@ export class UpdateEngine<C extends LiveChannel> {
     };
     if (msg.by === undefined) throw new InvalidMessageError("by must be 0 or 1", "by");
     const chan = this.host.channel(channelId);
-    if (chan.rec.peer !== from) throw refused("REFUSED", "not a participant of this channel");
-    if (chan.leader) throw refused("REFUSED", "only participant 0 proposes");
+    if (chan.rec.peer !== from) throw refused("NOT_PARTICIPANT", "not a participant of this channel");
+    if (chan.leader) throw refused("WRONG_ROLE", "only participant 0 proposes");
     const prepared = chan.serial.then(() => this.preparePropose(chan, msg as typeof msg & { by: Party }));
     chan.serial = prepared.then(
       () => undefined,
@@ -779,7 +778,7 @@ export class UpdateEngine<C extends LiveChannel> {
     if (msg.by === me) {
       request = msg.ref === undefined ? undefined : chan.requests.get(msg.ref);
       if (!request || request.version !== undefined || !sameUpdate(request.update, msg.update)) {
-        throw refused("REFUSED", "an update in this client's name that it did not ask for");
+        throw refused("UNREQUESTED_UPDATE", "an update in this client's name that it did not ask for");
       }
     }
     if (msg.update.kind === "cancel" && msg.by !== me) {
@@ -792,9 +791,9 @@ export class UpdateEngine<C extends LiveChannel> {
         now: this.host.now(),
         revealedAt: (h) => this.host.revealedAt(h),
       }) ?? (msg.by === me ? undefined : this.host.policyRefusal(chan, msg.update, base));
-    if (why) throw refused("REFUSED", why);
+    if (why) throw refused("UPDATE_REFUSED", why);
     if (msg.update.kind === "settle" && msg.by !== me && !this.settleAcceptable(base, msg.update.hashlock)) {
-      throw refused("REFUSED", "the lock expired before its secret was revealed on chain");
+      throw refused("LOCK_EXPIRED", "the lock expired before its secret was revealed on chain");
     }
     const next = applyUpdate(base, msg.update, msg.version);
     if (!verifyStateSignature(next.state, msg.sig, leaderAddress, this.host.chainId, this.host.adjudicatorAddress)) {
@@ -904,8 +903,8 @@ export class UpdateEngine<C extends LiveChannel> {
     const update = decodeUpdate(o.update);
     const memo = o.memo === undefined ? undefined : decodeMemo(o.memo);
     const chan = this.host.channel(channelId);
-    if (chan.rec.peer !== from) throw refused("REFUSED", "not a participant of this channel");
-    if (!chan.leader) throw refused("REFUSED", "only participant 0 takes requests");
+    if (chan.rec.peer !== from) throw refused("NOT_PARTICIPANT", "not a participant of this channel");
+    if (!chan.leader) throw refused("WRONG_ROLE", "only participant 0 takes requests");
     const existing = chan.refs.get(ref);
     const committed = existing
       ? new Promise<Committed>((resolve, reject) => existing.waiters.push({ resolve, reject }))
@@ -925,7 +924,7 @@ export class UpdateEngine<C extends LiveChannel> {
     const channelId = asBytes32(o.channelId, "channelId");
     const theirs = asUint(o.version, "version");
     const chan = this.host.channel(channelId);
-    if (chan.rec.peer !== from) throw refused("REFUSED", "not a participant of this channel");
+    if (chan.rec.peer !== from) throw refused("NOT_PARTICIPANT", "not a participant of this channel");
     if (theirs > (chan.full?.state.version ?? 0n)) chan.needsSync = true;
     const answer: Json = { signed: chan.full ? encodeSigned(chan.full) : null };
     if (chan.resize) answer.resize = encodeResizeJson(chan.resize);

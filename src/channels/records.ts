@@ -1,3 +1,4 @@
+import { BilayerError } from "../protocol/errors";
 import { LevelStore } from "../common/store";
 import {
   asArray,
@@ -89,7 +90,7 @@ export function decodeChannel(text: string): ChannelRecord {
   const o = asObject(JSON.parse(text), "channel");
   const d = asArray(o.deposits, "deposits", 2);
   const phase = asString(o.phase, "phase") as ChannelPhase;
-  if (!PHASES.includes(phase)) throw new Error(`unknown channel phase ${phase}`);
+  if (!PHASES.includes(phase)) throw new BilayerError("STORE_CORRUPT", `unknown channel phase ${phase}`);
   return {
     id: asBytes32(o.id, "id"),
     params: decodeParams(o.params),
@@ -289,9 +290,9 @@ export function encodeLockMeta(m: LockMeta): string {
 export function decodeLockMeta(text: string): LockMeta {
   const o = asObject(JSON.parse(text), "lock meta");
   const status = asString(o.status, "status") as LockStatus;
-  if (!LOCK_STATUSES.includes(status)) throw new Error(`unknown lock status ${status}`);
+  if (!LOCK_STATUSES.includes(status)) throw new BilayerError("STORE_CORRUPT", `unknown lock status ${status}`);
   const role = asString(o.role, "role");
-  if (role !== "sender" && role !== "receiver") throw new Error(`unknown lock role ${role}`);
+  if (role !== "sender" && role !== "receiver") throw new BilayerError("STORE_CORRUPT", `unknown lock role ${role}`);
   return {
     channelId: asBytes32(o.channelId, "channelId"),
     hashlock: asBytes32(o.hashlock, "hashlock"),
@@ -321,7 +322,8 @@ export function encodeInvoice(i: InvoiceRecord): string {
 export function decodeInvoice(text: string): InvoiceRecord {
   const o = asObject(JSON.parse(text), "invoice");
   const status = asString(o.status, "status");
-  if (status !== "open" && status !== "paid") throw new Error(`unknown invoice status ${status}`);
+  if (status !== "open" && status !== "paid")
+    throw new BilayerError("STORE_CORRUPT", `unknown invoice status ${status}`);
   return { hashlock: asBytes32(o.hashlock, "hashlock"), amount: asUint(o.amount, "amount"), status };
 }
 
@@ -357,7 +359,7 @@ export function decodeRoute(text: string): RouteRecord {
   const o = asObject(JSON.parse(text), "route");
   const status = asString(o.status, "status");
   if (status !== "pending" && status !== "completed" && status !== "refunded") {
-    throw new Error(`unknown route status ${status}`);
+    throw new BilayerError("STORE_CORRUPT", `unknown route status ${status}`);
   }
   return {
     hashlock: asBytes32(o.hashlock, "hashlock"),

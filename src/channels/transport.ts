@@ -516,7 +516,7 @@ export class PeerTransport {
     }
     let msg: unknown;
     try {
-      if (isBinary) throw new Error("binary frame");
+      if (isBinary) throw new BilayerError("INVALID_FRAME", "binary frame");
       msg = JSON.parse(bytes.toString("utf8"));
     } catch {
       this.reply(conn, null, { code: PeerErrorCode.PARSE_ERROR, message: "frames must be JSON text" });
@@ -524,7 +524,10 @@ export class PeerTransport {
     }
     if (Array.isArray(msg) && conn.authenticated) {
       if (msg.length > MAX_BATCH) {
-        this.reply(conn, null, { code: PeerErrorCode.INVALID_REQUEST, message: `at most ${MAX_BATCH} messages a frame` });
+        this.reply(conn, null, {
+          code: PeerErrorCode.INVALID_REQUEST,
+          message: `at most ${MAX_BATCH} messages a frame`,
+        });
         return;
       }
       for (const item of msg) conn.inbox.push(item);
@@ -599,7 +602,10 @@ export class PeerTransport {
     }
     if (typeof m.method !== "string") {
       if (validId && ("result" in m || "error" in m)) return this.onResponse(conn, id, m);
-      this.reply(conn, validId ? id : null, { code: PeerErrorCode.INVALID_REQUEST, message: "a request needs a method" });
+      this.reply(conn, validId ? id : null, {
+        code: PeerErrorCode.INVALID_REQUEST,
+        message: "a request needs a method",
+      });
       return;
     }
     if (!conn.authenticated) {
@@ -608,7 +614,8 @@ export class PeerTransport {
     }
     const handler = this.handlers.get(m.method);
     if (!handler) {
-      if (validId) this.reply(conn, id, { code: PeerErrorCode.METHOD_NOT_FOUND, message: `unknown method ${m.method}` });
+      if (validId)
+        this.reply(conn, id, { code: PeerErrorCode.METHOD_NOT_FOUND, message: `unknown method ${m.method}` });
       return;
     }
     const from = conn.peer as string;
@@ -641,7 +648,11 @@ export class PeerTransport {
 
   private errorObject(err: unknown, method: string): { code: number; message: string; data?: unknown } {
     if (err instanceof InvalidMessageError) {
-      return { code: PeerErrorCode.INVALID_PARAMS, message: err.message, data: { code: err.code, context: err.context } };
+      return {
+        code: PeerErrorCode.INVALID_PARAMS,
+        message: err.message,
+        data: { code: err.code, context: err.context },
+      };
     }
     if (err instanceof BilayerError) {
       return { code: PeerErrorCode.REFUSED, message: err.message, data: { code: err.code, context: err.context } };
@@ -662,18 +673,22 @@ export class PeerTransport {
   }
 
   private onHello(conn: Connection, value: unknown): void {
-    if (conn.claimed !== undefined) throw new Error("hello sent twice");
-    if (typeof value !== "object" || value === null) throw new Error("hello must be an object");
+    if (conn.claimed !== undefined) throw new BilayerError("HANDSHAKE_INVALID", "hello sent twice");
+    if (typeof value !== "object" || value === null)
+      throw new BilayerError("HANDSHAKE_INVALID", "hello must be an object");
     const h = value as Record<string, unknown>;
-    if (typeof h.address !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(h.address)) throw new Error("hello.address");
-    if (typeof h.nonce !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(h.nonce)) throw new Error("hello.nonce");
+    if (typeof h.address !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(h.address))
+      throw new BilayerError("HANDSHAKE_INVALID", "hello.address");
+    if (typeof h.nonce !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(h.nonce))
+      throw new BilayerError("HANDSHAKE_INVALID", "hello.nonce");
     const claimed = getAddress(h.address.toLowerCase());
-    if (claimed === this.address) throw new Error("a node cannot connect to itself");
+    if (claimed === this.address) throw new BilayerError("HANDSHAKE_INVALID", "a node cannot connect to itself");
     if (conn.expected !== undefined && claimed !== conn.expected) {
-      throw new Error(`expected peer ${conn.expected}, it says it is ${claimed}`);
+      throw new BilayerError("HANDSHAKE_INVALID", `expected peer ${conn.expected}, it says it is ${claimed}`);
     }
     if (h.url !== undefined) {
-      if (typeof h.url !== "string" || !/^wss?:\/\/\S{1,500}$/.test(h.url)) throw new Error("hello.url");
+      if (typeof h.url !== "string" || !/^wss?:\/\/\S{1,500}$/.test(h.url))
+        throw new BilayerError("HANDSHAKE_INVALID", "hello.url");
       conn.peerUrl = h.url;
     }
     conn.claimed = claimed;
@@ -685,14 +700,16 @@ export class PeerTransport {
   }
 
   private onAuth(conn: Connection, value: unknown): void {
-    if (conn.claimed === undefined) throw new Error("auth before hello");
-    if (conn.authReceived) throw new Error("auth sent twice");
-    if (typeof value !== "object" || value === null) throw new Error("auth must be an object");
+    if (conn.claimed === undefined) throw new BilayerError("HANDSHAKE_INVALID", "auth before hello");
+    if (conn.authReceived) throw new BilayerError("HANDSHAKE_INVALID", "auth sent twice");
+    if (typeof value !== "object" || value === null)
+      throw new BilayerError("HANDSHAKE_INVALID", "auth must be an object");
     const sig = (value as Record<string, unknown>).sig;
-    if (typeof sig !== "string" || !/^0x[0-9a-fA-F]{130}$/.test(sig)) throw new Error("auth.sig");
+    if (typeof sig !== "string" || !/^0x[0-9a-fA-F]{130}$/.test(sig))
+      throw new BilayerError("HANDSHAKE_INVALID", "auth.sig");
     const signer = recoverSigner(authDigest(conn.nonce, conn.claimed, this.address), sig);
-    if (signer === undefined) throw new Error("auth.sig does not recover");
-    if (signer !== conn.claimed) throw new Error("auth.sig is not by the claimed address");
+    if (signer === undefined) throw new BilayerError("HANDSHAKE_INVALID", "auth.sig does not recover");
+    if (signer !== conn.claimed) throw new BilayerError("HANDSHAKE_INVALID", "auth.sig is not by the claimed address");
     conn.authReceived = true;
     this.maybeAuthenticated(conn);
   }

@@ -1,6 +1,5 @@
 import { getAddress, Wallet, type Provider } from "ethers";
 import pino, { type Logger } from "pino";
-import { BilayerError } from "../protocol/errors";
 import {
   Adjudicator,
   AdjudicatorLogReader,
@@ -22,6 +21,7 @@ import {
 import { PeerTransport } from "./transport";
 import type { SignedSnapshot } from "./updates";
 import { asBytes32, asObject, decodeParams, decodeSigned, encodeParams, encodeSigned, type Json } from "./wire";
+import { ChannelError, type ChannelErrorCode } from "./errors";
 
 /*
  * The watchtower: clients send it the states they and
@@ -81,8 +81,8 @@ class Watched {
   ) {}
 }
 
-function refusal(message: string): BilayerError {
-  return new BilayerError("REFUSED", message);
+function refusal(code: ChannelErrorCode, message: string): ChannelError {
+  return new ChannelError(code, message);
 }
 
 /** A watchtower service with a start/stop life cycle. */
@@ -194,7 +194,7 @@ export class Watchtower {
   /** Takes a state signed by both participants if it is newer than the one held; returns the version held. */
   async submitState(signed: SignedSnapshot): Promise<bigint> {
     const w = this.watched.get(signed.state.channelId);
-    if (!w) throw refusal(`channel ${signed.state.channelId} is not watched: send wt.watch first`);
+    if (!w) throw refusal("NOT_WATCHED", `channel ${signed.state.channelId} is not watched: send wt.watch first`);
     if (
       !stateCommitsToLocks(signed.state, signed.locks) ||
       !verifyStateSignatures(
@@ -205,7 +205,7 @@ export class Watchtower {
         this.adjudicator.address,
       )
     ) {
-      throw refusal("the state is not signed by both participants");
+      throw refusal("INVALID_SIGNATURE", "the state is not signed by both participants");
     }
     this.stats.statesReceived += 1;
     if (w.newest && signed.state.version <= w.newest.state.version) return w.newest.state.version;
@@ -268,7 +268,7 @@ export class Watchtower {
   private onStatus(raw: unknown): Json {
     const id = asBytes32(asObject(raw, "params").channelId, "channelId");
     const s = this.status(id);
-    if (!s) throw refusal(`channel ${id} is not watched`);
+    if (!s) throw refusal("NOT_WATCHED", `channel ${id} is not watched`);
     return towerStatusJson(s);
   }
 

@@ -2,7 +2,7 @@ import { hexlify, type Provider, type TransactionReceipt } from "ethers";
 import { fetchBatchChunks } from "../l1/calldata";
 import { batchAppended } from "../l1/events";
 import type { FraudVerifier, RollupInbox, StateCommitmentChain } from "../../typechain-types";
-import { BilayerError } from "../protocol/errors";
+import { BilayerError, isBilayerError } from "../protocol/errors";
 import { describeRevert, fraudProofCalldata } from "../verifier/challenger";
 import type { BondBook } from "./bonds";
 import { L1SendBlockedError, L1TxLostError, L1TxRevertedError, type L1Sender, type TxPurpose } from "./l1-sender";
@@ -454,7 +454,7 @@ export class L1Driver {
           { ...context, reason: await this.revertReason(to, data, 0n) },
           "the fraud proof would not go through",
         );
-        if (err instanceof BilayerError && err.code === "L1_TX_TOO_LARGE") throw err;
+        if (isBilayerError(err, "L1_TX_TOO_LARGE")) throw err;
         return;
       }
     }

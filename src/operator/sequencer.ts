@@ -17,7 +17,7 @@ import {
 } from "../protocol/constants";
 import { decodeChunk, decodeTx, readU32, txHash, type L2Tx } from "../protocol/codec";
 import { txDigest } from "../protocol/eip712";
-import { BilayerError } from "../protocol/errors";
+import { BilayerError, isBilayerError } from "../protocol/errors";
 import { concatBytes, fromHex, toHex } from "../protocol/hash";
 import { L2State, type Account, type Withdrawal } from "../protocol/state";
 import { applyChunk, applyQueueStep, ChunkExecutor, type SignerRecovery, type StepContext } from "../protocol/stf";
@@ -512,10 +512,7 @@ export class Sequencer {
     const decoded = decodeTx(bytes, 0);
     if (!decoded.ok) reject("NOT_A_TRANSACTION", `not a transaction: ${decoded.message}`, undefined, decoded.reason);
     if (decoded.size !== bytes.length) {
-      reject(
-        "NOT_A_TRANSACTION",
-        `a type-${bytes[0]} transaction is ${decoded.size} bytes, got ${bytes.length}`,
-      );
+      reject("NOT_A_TRANSACTION", `a type-${bytes[0]} transaction is ${decoded.size} bytes, got ${bytes.length}`);
     }
     const tx = decoded.tx;
     const hash = txHash(bytes);
@@ -525,8 +522,7 @@ export class Sequencer {
     } catch (err) {
       // Sent again long after it was accepted (its batch is in the snapshot, so not indexed in memory): its nonce is
       // used now and it fails the checks. The store knows it; answer where it stands.
-      if (isRefusal(err) && err.code !== "STORE_FAILED" && (await this.storedReceipt(hash)))
-        return this.resent(hash);
+      if (isRefusal(err) && err.code !== "STORE_FAILED" && (await this.storedReceipt(hash))) return this.resent(hash);
       throw err;
     }
   }
@@ -618,16 +614,9 @@ export class Sequencer {
   private check(
     tx: L2Tx,
     sender: Readonly<Account>,
-  ):
-    | { refusal: Refusal; outcome: Outcome; message: string; data: Record<string, unknown> }
-    | undefined {
+  ): { refusal: Refusal; outcome: Outcome; message: string; data: Record<string, unknown> } | undefined {
     const count = this.state.accountCount;
-    const no = (
-      refusal: Refusal,
-      outcome: Outcome,
-      message: string,
-      data: Record<string, unknown> = {},
-    ) => ({
+    const no = (refusal: Refusal, outcome: Outcome, message: string, data: Record<string, unknown> = {}) => ({
       refusal,
       outcome,
       message,
@@ -760,7 +749,7 @@ export class Sequencer {
       if (!this.mempool.check(w, sender.nonce)) return { hash, status: "queued", from: tx.from, nonce };
     } catch (err) {
       if (err instanceof MempoolFullError) reject("MEMPOOL_FULL", err.message);
-      if (err instanceof BilayerError && err.code === "NONCE_TOO_HIGH") {
+      if (isBilayerError(err, "NONCE_TOO_HIGH")) {
         reject("WRONG_NONCE", err.message, { nonce, accountNonce: sender.nonce });
       }
       throw err;

@@ -18,6 +18,11 @@ export class BilayerError extends Error {
   }
 }
 
+/** Whether `err` is a {@link BilayerError} (of `code`, when given): the guard to branch on an error's code. */
+export function isBilayerError<C extends string>(err: unknown, code?: C): err is BilayerError & { readonly code: C } {
+  return err instanceof BilayerError && (code === undefined || err.code === code);
+}
+
 /** An amount or fee that the packed float format (PROTOCOL.md §2) cannot represent exactly. */
 export class AmountNotPackableError extends BilayerError {
   constructor(kind: "amount" | "fee", value: bigint, nearestBelow: bigint | undefined) {

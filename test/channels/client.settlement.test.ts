@@ -294,13 +294,13 @@ describe("ChannelClient policy", function () {
       },
     });
     // A lock that would freeze bob's liquidity for ten years.
-    expect(await propose(lock(1, now + 10n * 365n * 24n * 3600n))).to.match(/^REFUSED: .*expires too late/);
+    expect(await propose(lock(1, now + 10n * 365n * 24n * 3600n))).to.match(/^UPDATE_REFUSED: .*expires too late/);
     // A leader that jumps to the last versions, after which nothing could ever be signed.
     expect(await propose({ kind: "pay", from: 0, amount: 1n }, (1n << 64n) - 1n)).to.match(/^VERSION_JUMP/);
     // Jamming: two locks bob cannot get rid of (alice never answers his cancels), then a third.
     expect(await propose(lock(2, now + 1000n))).to.equal("accepted");
     expect(await propose(lock(3, now + 1000n))).to.equal("accepted");
-    expect(await propose(lock(4, now + 1000n))).to.match(/^REFUSED: the peer already has 2 locks pending/);
+    expect(await propose(lock(4, now + 1000n))).to.match(/^UPDATE_REFUSED: the peer already has 2 locks pending/);
     expect(b.channel(ab.channelId).locks).to.have.length(2);
     // What is still within bounds is taken.
     expect(await propose({ kind: "pay", from: 0, amount: 1n })).to.equal("accepted");

@@ -101,7 +101,11 @@ describe("PeerTransport", function () {
       "INVALID_MESSAGE",
       "x must be a string",
     ]);
-    expect(await codeOf(a.request(b.address, "refused", {}))).to.deep.equal([PeerErrorCode.REFUSED, "NOPE", "not today"]);
+    expect(await codeOf(a.request(b.address, "refused", {}))).to.deep.equal([
+      PeerErrorCode.REFUSED,
+      "NOPE",
+      "not today",
+    ]);
     expect(await codeOf(a.request(b.address, "bug", {}))).to.deep.equal([
       PeerErrorCode.INTERNAL_ERROR,
       undefined,
@@ -359,7 +363,7 @@ describe("ChannelClient against a misbehaving peer", function () {
       }),
     ).to.equal("CHANNEL_NOT_FOUND");
     // Alice pays herself out of bob's balance.
-    expect(await propose({ kind: "pay", from: 1, amount: 5n }, 2n)).to.equal("REFUSED");
+    expect(await propose({ kind: "pay", from: 1, amount: 5n }, 2n)).to.equal("UPDATE_REFUSED");
     // A signature over another state than the update yields.
     expect(
       await propose({ kind: "pay", from: 0, amount: 5n }, 2n, {
@@ -367,7 +371,9 @@ describe("ChannelClient against a misbehaving peer", function () {
       }),
     ).to.equal("INVALID_SIGNATURE");
     // An update in bob's name that bob never asked for.
-    expect(await propose({ kind: "pay", from: 1, amount: 5n }, 2n, { by: 1, ref: "ab" })).to.equal("REFUSED");
+    expect(await propose({ kind: "pay", from: 1, amount: 5n }, 2n, { by: 1, ref: "ab" })).to.equal(
+      "UNREQUESTED_UPDATE",
+    );
     // A version that does not build on bob's latest.
     expect(await propose({ kind: "pay", from: 0, amount: 5n }, 3n, { baseVersion: "2" })).to.equal("OUT_OF_SYNC");
     expect(await propose({ kind: "pay", from: 0, amount: 5n }, 1n, { baseVersion: "0" })).to.equal("OUT_OF_SYNC");

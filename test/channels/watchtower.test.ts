@@ -131,7 +131,9 @@ describe("Watchtower", function () {
     expect(await code(peer.request(address, "wt.state", { signed: { state: 1 } }))).to.equal("INVALID_MESSAGE");
     expect(await code(peer.request(address, "wt.secret", { secret: "0x12" }))).to.equal("INVALID_MESSAGE");
     expect(await code(peer.request(address, "wt.watch", {}))).to.equal("INVALID_MESSAGE");
-    expect(await code(peer.request(address, "wt.status", { channelId: "0x" + "ab".repeat(32) }))).to.equal("REFUSED");
+    expect(await code(peer.request(address, "wt.status", { channelId: "0x" + "ab".repeat(32) }))).to.equal(
+      "NOT_WATCHED",
+    );
     expect(await peer.request(address, "wt.state", { signed: encodeSigned(v1) })).to.deep.equal({ version: "2" });
   });
 

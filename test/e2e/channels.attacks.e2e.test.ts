@@ -263,7 +263,7 @@ describe("Channel attacks end to end (real processes on loopback)", function () 
           () => undefined,
           (e: unknown) => e as PeerRequestError,
         );
-      expect(err?.peerCode).to.equal("REFUSED");
+      expect(err?.peerCode).to.equal("OPEN_REFUSED");
       expect(err?.message).to.match(/challenge duration must be within 60\.\./);
       expect(((await net.ctl(honest, "ch_list")) as View[]).length).to.equal(0);
     } finally {

@@ -25,6 +25,7 @@ import { packJobs, Presigner, type PresignJob } from "../presign";
 import { parseSendTransaction } from "./api";
 import { PresignPool } from "./presign-pool";
 import { JsonRpcServer, type HttpRoute, type RpcHandler, type RpcParams } from "./server";
+import { BilayerError } from "../../protocol/errors";
 import {
   PRESIGNED_METHOD,
   type ForwardedCall,
@@ -35,7 +36,7 @@ import {
   type ToHttpThread,
 } from "./threaded";
 
-if (!parentPort) throw new Error("http-thread.ts runs as a worker thread");
+if (!parentPort) throw new BilayerError("NOT_A_WORKER", "http-thread.ts runs as a worker thread");
 const port = parentPort;
 const data = workerData as HttpThreadData;
 const logger = createLogger({ name: "operator-http", level: data.logLevel });

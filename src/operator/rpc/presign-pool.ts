@@ -1,6 +1,7 @@
 import path from "node:path";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
+import { BilayerError } from "../../protocol/errors";
 import { RECORD_BYTES, recoverRecords } from "../presign";
 
 /** Packed records to recover (to a presign thread), or recovered (from it). */
@@ -48,7 +49,9 @@ export class PresignPool {
         this.retire(lane);
       };
       worker.on("error", fail);
-      worker.on("exit", (code) => fail(new Error(`presign thread exited with code ${code}`)));
+      worker.on("exit", (code) =>
+        fail(new BilayerError("THREAD_EXITED", `presign thread exited with code ${code}`, { context: { code } })),
+      );
       // A reply that cannot be read cannot be matched to its recovery: the thread is retired (and ended).
       worker.on("messageerror", (err) => {
         fail(err);

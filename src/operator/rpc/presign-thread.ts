@@ -7,10 +7,11 @@
 import { parentPort } from "node:worker_threads";
 import { initHashing } from "../../protocol/hash";
 import { recoverRecords } from "../presign";
+import { BilayerError } from "../../protocol/errors";
 import type { PresignMessage } from "./presign-pool";
 
 const port = parentPort;
-if (!port) throw new Error("presign-thread.ts runs as a worker thread");
+if (!port) throw new BilayerError("NOT_A_WORKER", "presign-thread.ts runs as a worker thread");
 
 port.on("message", (msg: PresignMessage) => {
   recoverRecords(msg.records);

@@ -1,0 +1,75 @@
+/**
+ * The codes of a channel client's refusals (`ChannelError`): what a caller
+ * of the client and a peer (in `data.code` of the peer protocol's -32000
+ * answer) are told. `OUT_OF_SYNC` and `CHANNEL_BUSY` are the two a proposer
+ * retries; every other refusal of an update is final.
+ */
+import { BilayerError } from "../protocol/errors";
+
+export const CHANNEL_ERROR_CODES = [
+  // the channel
+  "CHANNEL_NOT_FOUND",
+  "NO_CHANNEL",
+  "CHANNEL_EXISTS",
+  "CHANNEL_NOT_OPEN",
+  "CHANNEL_DISPUTED",
+  "CHANNEL_BUSY",
+  "NOT_CLOSABLE",
+  "NOT_DISPUTABLE",
+  "NOT_CONCLUDED",
+  "WITHDRAWN",
+  "LOCKS_PENDING",
+  // opening
+  "OPEN_REFUSED",
+  "OPEN_FAILED",
+  "OPEN_TIMEOUT",
+  "INVALID_CHALLENGE_DURATION",
+  "INVALID_DEPOSITS",
+  "INVALID_FUNDING",
+  // an update, as a peer proposes or requests it
+  "OUT_OF_SYNC",
+  "NOT_PARTICIPANT",
+  "WRONG_ROLE",
+  "UNREQUESTED_UPDATE",
+  "UPDATE_REFUSED",
+  "VERSION_JUMP",
+  "LOCK_EXPIRED",
+  "RESIZE_SETTLED",
+  "INVALID_STATE",
+  "INVALID_SIGNATURE",
+  "INVALID_AMOUNT",
+  /** A peer refused with a code this client does not know. */
+  "PEER_REFUSED",
+  // payments and routes
+  "INVOICE_EXISTS",
+  "ROUTE_EXISTS",
+  "INVALID_ROUTE",
+  // the watchtower
+  "NOT_WATCHED",
+  // the client itself
+  "CLIENT_STOPPED",
+  "STORE_FAILED",
+  "INTERNAL",
+] as const;
+
+export type ChannelErrorCode = (typeof CHANNEL_ERROR_CODES)[number];
+
+const KNOWN: ReadonlySet<string> = new Set(CHANNEL_ERROR_CODES);
+
+/** A channel operation that cannot be done now, or a peer's refusal. */
+export class ChannelError extends BilayerError {
+  declare readonly code: ChannelErrorCode;
+
+  constructor(
+    code: ChannelErrorCode,
+    message: string,
+    options: { context?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
+    super(code, message, options);
+  }
+}
+
+/** The code a peer refused with, as one of ours (`PEER_REFUSED` for one we do not know, or none). */
+export function peerRefusal(code: string | undefined): ChannelErrorCode {
+  return code !== undefined && KNOWN.has(code) ? (code as ChannelErrorCode) : "PEER_REFUSED";
+}
