@@ -5,22 +5,14 @@ import {
   MAX_CHUNKS_PER_BATCH,
   MAX_QUEUE_ITEMS_PER_BATCH,
 } from "../l1/batch";
-import {
-  MAX_NONCE,
-  MAX_QUEUE_ITEMS_PER_STEP,
-  MAX_TXS_PER_CHUNK,
-  Outcome,
-  outcomeName,
-  MAX_TX_SIZE,
-  TX_SIZE,
-  TxType,
-} from "../protocol/constants";
+import { MAX_NONCE, MAX_QUEUE_ITEMS_PER_STEP, Outcome, outcomeName, TX_SIZE, TxType } from "../protocol/constants";
 import { decodeChunk, decodeTx, readU32, txHash, type L2Tx } from "../protocol/codec";
 import { txDigest } from "../protocol/eip712";
 import { BilayerError, isBilayerError } from "../protocol/errors";
 import { concatBytes, fromHex, toHex } from "../protocol/hash";
 import { L2State, type Account, type Withdrawal } from "../protocol/state";
 import { applyChunk, applyQueueStep, ChunkExecutor, type SignerRecovery, type StepContext } from "../protocol/stf";
+import { batchIsDue, batchIsFull, chunkIsFull, type OpenBatchShape } from "./batch-policy";
 import { isRefusal, RefusedError, type Refusal } from "./refusals";
 import type { Logger } from "./log";
 import { Mempool, MempoolFullError, type MempoolLimits, type WaitingTx } from "./mempool";
@@ -182,6 +174,17 @@ interface OpenBatch {
 const U32 = 2 ** 32;
 /** How many nonces on each side of the account's a refused signature is tried against, to tell a wrong nonce. */
 const NONCE_PROBES = 3;
+
+/** The open batch as the batch policy sees it. */
+function shapeOf(open: OpenBatch): OpenBatchShape {
+  return {
+    bytes: open.bytes,
+    closedChunks: open.chunks.length,
+    chunkTxs: open.current.length,
+    chunkReads: open.executor?.transactionCount,
+    openedAt: open.openedAt,
+  };
+}
 
 /** Where transaction `seq` of closed batch `b` is: its batch, its step, its position in its chunk. */
 function placeOf(seq: number, b: BatchRecord): { b: number; st: number; p: number } {
@@ -558,18 +561,10 @@ export class Sequencer {
     }
     this.precheck(tx, sender);
 
-    this.ensureOpen();
     const usedNonce = sender.nonce;
-    const code = this.execute(bytes, presigned);
-    if (code !== Outcome.Applied) {
-      this.closeChunkIfFull();
-      return this.explainSkip(tx, bytes, hash, sender, code);
-    }
-    const seq = this.nextSeq++;
-    this.accept(seq, hash, bytes, tx.from, usedNonce, Date.now());
-    this.afterApplied(bytes);
+    const code = this.sequenceOne(bytes, { hash, from: tx.from, nonce: usedNonce, at: Date.now() }, presigned);
+    if (code !== Outcome.Applied) return this.explainSkip(tx, bytes, hash, sender, code);
     this.promote(tx.from);
-    this.closeIfFull();
     await this.commitOrFail();
     this.o.metrics.accepted();
     return { hash, status: "pending", from: tx.from, nonce: usedNonce };
@@ -786,17 +781,13 @@ export class Sequencer {
         this.drop(next, rejection.outcome, rejection.message);
         continue;
       }
-      this.ensureOpen();
-      const code = this.execute(next.bytes, next.presigned);
+      const entry = { hash: next.hash, from, nonce: next.nonce, at: next.receivedAt };
+      const code = this.sequenceOne(next.bytes, entry, next.presigned);
       if (code !== Outcome.Applied) {
-        this.closeChunkIfFull();
         this.drop(next, code, outcomeName(code));
         continue;
       }
-      this.accept(this.nextSeq++, next.hash, next.bytes, from, next.nonce, next.receivedAt);
-      this.afterApplied(next.bytes);
       this.o.metrics.accepted();
-      this.closeIfFull();
     }
   }
 
@@ -913,6 +904,30 @@ export class Sequencer {
     );
   }
 
+  /**
+   * Sequences one transaction that passed the checks — the one step admission, the release of a waiting
+   * transaction and re-sequencing after a rebase share: executes it in the open batch (opening one if needed);
+   * applied, records it, does the batch's book-keeping and closes the batch if another transaction might not fit
+   * (before anything else is sequenced, so no batch ever exceeds its limits). Skipped, nothing is recorded: the
+   * caller explains or drops it. Returns the STF's outcome.
+   */
+  private sequenceOne(
+    bytes: Uint8Array,
+    entry: { hash: string; from: number; nonce: number; at: number },
+    presigned?: Presigned,
+  ): Outcome {
+    this.ensureOpen();
+    const code = this.execute(bytes, presigned);
+    if (code !== Outcome.Applied) {
+      this.closeChunkIfFull();
+      return code;
+    }
+    this.accept(this.nextSeq++, entry.hash, bytes, entry.from, entry.nonce, entry.at);
+    this.afterApplied(bytes);
+    this.closeIfFull();
+    return code;
+  }
+
   /** Book-keeping after an applied transaction. */
   private afterApplied(bytes: Uint8Array): void {
     const open = this.open as OpenBatch;
@@ -925,7 +940,7 @@ export class Sequencer {
 
   private closeChunkIfFull(): void {
     const open = this.open;
-    if (open?.executor && open.executor.transactionCount >= MAX_TXS_PER_CHUNK) this.closeChunk();
+    if (open?.executor && chunkIsFull(open.executor.transactionCount)) this.closeChunk();
   }
 
   /** Ends the chunk being filled: credits its fees and records its root (`keepEmpty`: an empty chunk of L1's). */
@@ -1033,14 +1048,10 @@ export class Sequencer {
     return roots;
   }
 
-  /** Closes the open batch if one more transaction might not fit. */
+  /** Closes the open batch if one more transaction might not fit (./batch-policy.ts). */
   private closeIfFull(): void {
     const open = this.open;
-    if (!open) return;
-    const chunksAfter = open.chunks.length + (open.current.length > 0 ? 1 : 0);
-    const chunkFull = open.executor === undefined || open.executor.transactionCount >= MAX_TXS_PER_CHUNK;
-    if (open.bytes + MAX_TX_SIZE > this.limits.maxBytes || (chunksAfter >= this.limits.maxChunks && chunkFull))
-      this.closeBatch();
+    if (open && batchIsFull(shapeOf(open), this.limits)) this.closeBatch();
   }
 
   /** Closes the open batch (if it has anything); its record is buffered for the next commit. */
@@ -1125,7 +1136,7 @@ export class Sequencer {
         this.buffered.push({ type: "put", key: KEY_OPEN, value: JSON.stringify(rec) });
       }
     }
-    if (this.open && now - this.open.openedAt >= this.limits.maxAgeMs) this.closeBatch();
+    if (this.open && batchIsDue(this.open, this.limits, now)) this.closeBatch();
     if (!this.open && this.queueLength > this.queueSequenced()) this.ensureOpen();
     this.commitInBackground();
     this.updateGauges();
@@ -1232,18 +1243,12 @@ export class Sequencer {
           dropped++;
           continue;
         }
-        this.ensureOpen();
-        const usedNonce = sender.nonce;
-        const code = this.execute(bytes);
+        const code = this.sequenceOne(bytes, { hash: t.h, from: t.f, nonce: sender.nonce, at: t.at });
         if (code !== Outcome.Applied) {
-          this.closeChunkIfFull();
           this.drop(w, code, `re-sequenced after L1 batch ${fromBatch}: ${outcomeName(code)}`);
           dropped++;
           continue;
         }
-        this.accept(this.nextSeq++, t.h, bytes, t.f, usedNonce, t.at);
-        this.afterApplied(bytes);
-        this.closeIfFull();
         resequenced++;
       }
       if (this.buffered.length > 0) await this.commit();

@@ -192,6 +192,30 @@ describe("Sequencer", () => {
     await checkAgainstStf(h.seq);
   });
 
+  it("never exceeds the byte or chunk limit when the transaction that fills a batch releases a waiting one", async () => {
+    // 80-byte transfers, 200 bytes a batch: a batch closes once a 96-byte transaction might not fit (over 104 bytes).
+    const h = await sequencer({ limits: { maxBytes: 200 } });
+    await fund(h, [a, b], ETH);
+    await h.seq.submit(signed(b, transfer(2, 1, 1n), 0)); // 80 bytes: the batch stays open
+    expect(await h.seq.submit(signed(a, transfer(1, 2, 1n), 1), 1)).to.include({ status: "queued" });
+    await h.seq.submit(signed(a, transfer(1, 2, 1n), 0)); // 160 bytes: full; it releases nonce 1
+    await h.seq.flush();
+    for (let k = 0; k < h.seq.batchCount; k++) expect(h.seq.batch(k)?.bytes, `batch ${k}`).to.be.at.most(200);
+    expect(h.seq.batch(1)).to.include({ bytes: 160 });
+    // The same with the chunk limit: one chunk of 32 a batch.
+    const c = await sequencer({ limits: { maxChunks: 1 } });
+    await fund(c, [a, b], ETH);
+    for (let n = 0; n < 31; n++) await c.seq.submit(signed(b, transfer(2, 1, 1n), n));
+    expect(await c.seq.submit(signed(a, transfer(1, 2, 1n), 1), 1)).to.include({ status: "queued" });
+    await c.seq.submit(signed(a, transfer(1, 2, 1n), 0)); // the 32nd: full; it releases nonce 1
+    await c.seq.flush();
+    for (let k = 0; k < c.seq.batchCount; k++) {
+      expect(c.seq.batch(k)?.chunkEnds.length, `batch ${k}`).to.be.at.most(1);
+    }
+    await checkAgainstStf(h.seq);
+    await checkAgainstStf(c.seq);
+  });
+
   it("applies queue items that arrive while a batch has transactions in the next batch", async () => {
     const h = await sequencer();
     await fund(h, [a], ETH);
