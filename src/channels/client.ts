@@ -9,7 +9,7 @@ import {
   ChannelStatus,
   type AdjudicatorEvent,
 } from "./chain";
-import { errText, LiveChannel, refused, UpdateEngine, type Committed, type EngineHost, type Proposal } from "./engine";
+import { errText, LiveChannel, refused, UpdateEngine, type Committed, type EngineHost } from "./engine";
 import { failpoint } from "./failpoints";
 import {
   checkPolicy,
@@ -66,8 +66,6 @@ import {
   decodeChannel,
   decodeInvoice,
   decodeLockMeta,
-  decodeProposal,
-  decodeRequest,
   decodeResize,
   decodeRoute,
   decodeSignedRecord,
@@ -83,6 +81,10 @@ import {
   type PendingResize,
   type RouteRecord,
   openChannelStore,
+  keyParts,
+  lockId,
+  storeKey,
+  storePrefix,
 } from "./records";
 
 export { ChannelError, type Committed } from "./engine";
@@ -323,10 +325,10 @@ export class ChannelClient {
   /** Adds the record of a state's locks (to unlock them if that state is ever registered) to `ops`. */
   private recordLocks(channelId: string, s: Snapshot, ops: StoreOp[]): void {
     if (s.locks.length === 0) return;
-    const key = `${channelId}:${s.state.locksRoot}`;
+    const key = lockId(channelId, s.state.locksRoot);
     if (this.locksByRoot.has(key)) return;
     this.locksByRoot.set(key, s.locks);
-    ops.push({ type: "put", key: `locks:${key}`, value: JSON.stringify(s.locks.map(encodeLock)) });
+    ops.push({ type: "put", key: storeKey.locks(key), value: JSON.stringify(s.locks.map(encodeLock)) });
   }
 
   /**
@@ -338,17 +340,17 @@ export class ChannelClient {
     this.recordLocks(chan.id, next, ops);
     if (update.kind === "settle" && !this.secrets.has(update.hashlock)) {
       this.secrets.set(update.hashlock, update.secret);
-      ops.push({ type: "put", key: `secret:${update.hashlock}`, value: update.secret });
+      ops.push({ type: "put", key: storeKey.secret(update.hashlock), value: update.secret });
       this.kick();
     }
     for (const lock of next.locks) {
       if (lock.sender !== chan.rec.me) continue;
-      const key = `${chan.id}:${lock.hashlock}`;
+      const key = lockId(chan.id, lock.hashlock);
       const meta = this.lockMetas.get(key);
       if (!meta || meta.offered) continue;
       const offered: LockMeta = { ...meta, offered: true, amount: lock.amount, expiry: lock.expiry };
       this.lockMetas.set(key, offered);
-      ops.push({ type: "put", key: `lk:${key}`, value: encodeLockMeta(offered) });
+      ops.push({ type: "put", key: storeKey.lockMeta(key), value: encodeLockMeta(offered) });
     }
   }
 
@@ -456,7 +458,7 @@ export class ChannelClient {
   /** The fate of a lock this client offered in `channelId` (./settlement.ts), as far as it knows now. */
   lockFate(channelId: string, hashlock: string): LockFate | undefined {
     const chan = this.chan(channelId);
-    const meta = this.lockMetas.get(`${chan.id}:${hashlock.toLowerCase()}`);
+    const meta = this.lockMetas.get(lockId(chan.id, hashlock.toLowerCase()));
     return meta?.role === "sender" ? this.fateOf(chan, meta) : undefined;
   }
 
@@ -566,7 +568,7 @@ export class ChannelClient {
     const consent = answer.funding === undefined ? undefined : this.decodeConsent(answer.funding, id, deposits[1]);
     const chan = new ClientChannel({ id, params, me: 0, peer, deposits, phase: "opening" });
     this.chans.set(id, chan);
-    await this.store.write([{ type: "put", key: `ch:${id}`, value: encodeChannel(chan.rec) }]);
+    await this.store.write([{ type: "put", key: storeKey.channel(id), value: encodeChannel(chan.rec) }]);
     if (consent) await this.adjudicator.openFunded(params, deposits[0], consent.funding, consent.sig);
     else await this.adjudicator.open(params, deposits[0]);
     this.log.info({ channelId: id, peer, deposits: deposits.map(String) }, "channel opened on chain");
@@ -630,7 +632,7 @@ export class ChannelClient {
     if (!existing) {
       const chan = new ClientChannel({ id, params, me: 1, peer: from, deposits, phase: "opening" });
       this.chans.set(id, chan);
-      await this.store.write([{ type: "put", key: `ch:${id}`, value: encodeChannel(chan.rec) }]);
+      await this.store.write([{ type: "put", key: storeKey.channel(id), value: encodeChannel(chan.rec) }]);
       this.log.info({ channelId: id, peer: from, deposits: deposits.map(String) }, "accepted a channel");
     }
     if (params.asset === ZERO_ADDRESS || deposits[1] === 0n) return { channelId: id };
@@ -691,7 +693,7 @@ export class ChannelClient {
     if (chan.rec.phase === phase && extra.length === 0) return;
     chan.rec = { ...chan.rec, phase };
     chan.phaseChanged();
-    await this.store.write([{ type: "put", key: `ch:${chan.id}`, value: encodeChannel(chan.rec) }, ...extra]);
+    await this.store.write([{ type: "put", key: storeKey.channel(chan.id), value: encodeChannel(chan.rec) }, ...extra]);
   }
 
   // ---------------------------------------------------------------------------
@@ -711,8 +713,8 @@ export class ChannelClient {
     if (this.invoices.has(hashlock)) throw refused("INVOICE_EXISTS", "an invoice with this secret exists");
     const invoice: InvoiceRecord = { hashlock, amount, status: "open" };
     await this.store.write([
-      { type: "put", key: `secret:${hashlock}`, value: s },
-      { type: "put", key: `inv:${hashlock}`, value: encodeInvoice(invoice) },
+      { type: "put", key: storeKey.secret(hashlock), value: s },
+      { type: "put", key: storeKey.invoice(hashlock), value: encodeInvoice(invoice) },
     ]);
     this.secrets.set(hashlock, s);
     this.invoices.set(hashlock, invoice);
@@ -781,14 +783,14 @@ export class ChannelClient {
       list.push(resolve);
       this.routeWaiters.set(hashlock, list);
     });
-    const key = `${chan.id}:${hashlock}`;
+    const key = lockId(chan.id, hashlock);
     this.offering.add(key);
     try {
       this.routes.set(hashlock, record);
       this.lockMetas.set(key, meta);
       await this.store.write([
-        { type: "put", key: `route:${hashlock}`, value: encodeRoute(record) },
-        { type: "put", key: `lk:${key}`, value: encodeLockMeta(meta) },
+        { type: "put", key: storeKey.route(hashlock), value: encodeRoute(record) },
+        { type: "put", key: storeKey.lockMeta(key), value: encodeLockMeta(meta) },
       ]);
       this.engine.submit(chan, { kind: "lock", lock }, { hops: hops.slice(1) }).then(
         () => this.kick(),
@@ -818,7 +820,7 @@ export class ChannelClient {
     if (!record || record.status !== "pending") return;
     const next: RouteRecord = { ...record, status, ...detail };
     this.routes.set(hashlock, next);
-    await this.store.write([{ type: "put", key: `route:${hashlock}`, value: encodeRoute(next) }]);
+    await this.store.write([{ type: "put", key: storeKey.route(hashlock), value: encodeRoute(next) }]);
     this.log.info({ hashlock, status, reason: detail.reason }, "route payment finished");
     for (const w of this.routeWaiters.get(hashlock) ?? []) w({ hashlock, status, ...detail });
     this.routeWaiters.delete(hashlock);
@@ -1045,12 +1047,12 @@ export class ChannelClient {
     switch (update.kind) {
       case "final": {
         chan.rec = { ...chan.rec, phase: "closing", finalAt: this.clock.now() };
-        ops.push({ type: "put", key: `ch:${chan.id}`, value: encodeChannel(chan.rec) });
+        ops.push({ type: "put", key: storeKey.channel(chan.id), value: encodeChannel(chan.rec) });
         return () => chan.phaseChanged();
       }
       case "lock": {
         const h = update.lock.hashlock.toLowerCase();
-        const key = `${chan.id}:${h}`;
+        const key = lockId(chan.id, h);
         if (update.lock.receiver === me) {
           const meta: LockMeta = {
             channelId: chan.id,
@@ -1060,7 +1062,7 @@ export class ChannelClient {
             ...(memo ? { memo } : {}),
           };
           this.lockMetas.set(key, meta);
-          ops.push({ type: "put", key: `lk:${key}`, value: encodeLockMeta(meta) });
+          ops.push({ type: "put", key: storeKey.lockMeta(key), value: encodeLockMeta(meta) });
           return () => this.kick();
         }
         let meta = this.lockMetas.get(key);
@@ -1075,7 +1077,7 @@ export class ChannelClient {
             offered: true,
           };
           this.lockMetas.set(key, meta);
-          ops.push({ type: "put", key: `lk:${key}`, value: encodeLockMeta(meta) });
+          ops.push({ type: "put", key: storeKey.lockMeta(key), value: encodeLockMeta(meta) });
         }
         const incoming = meta.incoming;
         return () => {
@@ -1087,7 +1089,7 @@ export class ChannelClient {
       case "cancel": {
         const h = update.hashlock.toLowerCase();
         const lock = base.locks[findLock(base.locks, h)];
-        const key = `${chan.id}:${h}`;
+        const key = lockId(chan.id, h);
         const status: LockStatus = update.kind === "settle" ? "settled" : "cancelled";
         const meta: LockMeta = this.lockMetas.get(key) ?? {
           channelId: chan.id,
@@ -1098,16 +1100,16 @@ export class ChannelClient {
         // The sender's record keeps `pending` until the settlement rule decides (the reconciliation does that).
         const updated: LockMeta = meta.role === "sender" ? meta : { ...meta, status };
         this.lockMetas.set(key, updated);
-        ops.push({ type: "put", key: `lk:${key}`, value: encodeLockMeta(updated) });
+        ops.push({ type: "put", key: storeKey.lockMeta(key), value: encodeLockMeta(updated) });
         if (update.kind === "settle" && !this.secrets.has(h)) {
           this.secrets.set(h, update.secret);
-          ops.push({ type: "put", key: `secret:${h}`, value: update.secret });
+          ops.push({ type: "put", key: storeKey.secret(h), value: update.secret });
         }
         const invoice = this.invoices.get(h);
         if (update.kind === "settle" && lock.receiver === me && invoice && invoice.status === "open") {
           const paid: InvoiceRecord = { ...invoice, status: "paid" };
           this.invoices.set(h, paid);
-          ops.push({ type: "put", key: `inv:${h}`, value: encodeInvoice(paid) });
+          ops.push({ type: "put", key: storeKey.invoice(h), value: encodeInvoice(paid) });
         }
         return () => this.kick();
       }
@@ -1117,13 +1119,13 @@ export class ChannelClient {
   }
 
   private async setLockStatus(channelId: string, hashlock: string, status: LockStatus, reason?: string): Promise<void> {
-    const key = `${channelId}:${hashlock}`;
+    const key = lockId(channelId, hashlock);
     const meta = this.lockMetas.get(key);
     if (!meta || meta.status === "settled" || meta.status === "cancelled") return;
     const next: LockMeta = { ...meta, status, ...(reason ? { reason } : {}) };
     this.lockMetas.set(key, next);
     try {
-      await this.store.write([{ type: "put", key: `lk:${key}`, value: encodeLockMeta(next) }]);
+      await this.store.write([{ type: "put", key: storeKey.lockMeta(key), value: encodeLockMeta(next) }]);
     } catch (err) {
       this.storeFailed(err);
     }
@@ -1147,7 +1149,7 @@ export class ChannelClient {
       expiry,
       ...(this.secrets.has(h) ? { secret: this.secrets.get(h) as string } : {}),
       exposed: exposed !== undefined,
-      attempting: chan.attempting(h) || this.offering.has(`${chan.id}:${h}`),
+      attempting: chan.attempting(h) || this.offering.has(lockId(chan.id, h)),
       ...(outcome ? { outcome } : {}),
       chainTime: this.chainTime,
       revealedAt: this.revealed.get(h) ?? 0n,
@@ -1160,7 +1162,7 @@ export class ChannelClient {
    */
   private certainFate(chan: ClientChannel, meta: LockMeta): LockFate | undefined {
     const fate = this.fateOf(chan, meta);
-    const key = `${chan.id}:${meta.hashlock}`;
+    const key = lockId(chan.id, meta.hashlock);
     if (fate.kind !== "dead" || fate.cause !== "expired" || this.confirmedExpired.has(key)) return fate;
     if (chan.checking.has(meta.hashlock)) return undefined;
     chan.checking.add(meta.hashlock);
@@ -1183,9 +1185,9 @@ export class ChannelClient {
   private async recordFate(chan: ClientChannel, meta: LockMeta, fate: LockFate): Promise<LockMeta> {
     const status: LockStatus = fate.kind === "settled" ? "settled" : "cancelled";
     const next: LockMeta = { ...meta, status, ...(fate.kind === "dead" ? { reason: fate.reason } : {}) };
-    const key = `${chan.id}:${meta.hashlock}`;
+    const key = lockId(chan.id, meta.hashlock);
     this.lockMetas.set(key, next);
-    await this.store.write([{ type: "put", key: `lk:${key}`, value: encodeLockMeta(next) }]);
+    await this.store.write([{ type: "put", key: storeKey.lockMeta(key), value: encodeLockMeta(next) }]);
     return next;
   }
 
@@ -1194,7 +1196,7 @@ export class ChannelClient {
     for (const route of this.routes.values()) {
       if (route.status !== "pending") continue;
       const chan = this.chans.get(route.channelId);
-      const meta = this.lockMetas.get(`${route.channelId}:${route.hashlock}`);
+      const meta = this.lockMetas.get(lockId(route.channelId, route.hashlock));
       if (!chan || !meta || chan.busy.has(`route:${route.hashlock}`)) continue;
       const fate = this.certainFate(chan, meta);
       if (!fate) continue;
@@ -1313,7 +1315,7 @@ export class ChannelClient {
     const now = this.clock.now();
     for (const lock of chan.committed().locks) {
       const h = lock.hashlock;
-      const meta = this.lockMetas.get(`${chan.id}:${h}`);
+      const meta = this.lockMetas.get(lockId(chan.id, h));
       const secret = this.secrets.get(h);
       if (lock.receiver === me) {
         // Deadlines first, whatever is still waiting on the peer.
@@ -1359,7 +1361,7 @@ export class ChannelClient {
    */
   private reconcileForward(chan: ClientChannel, lock: Lock, meta: LockMeta): void {
     const outChan = meta.outgoing === undefined ? undefined : this.chans.get(meta.outgoing);
-    const outMeta = outChan ? this.lockMetas.get(`${outChan.id}:${lock.hashlock}`) : undefined;
+    const outMeta = outChan ? this.lockMetas.get(lockId(outChan.id, lock.hashlock)) : undefined;
     if (!outChan || !outMeta) {
       this.act(chan, lock.hashlock, () =>
         this.setLockStatus(chan.id, lock.hashlock, "forward-failed", "the outgoing lock is unknown"),
@@ -1443,7 +1445,7 @@ export class ChannelClient {
       return;
     }
     const outChan = this.chan(out.channelId);
-    const outKey = `${outChan.id}:${h}`;
+    const outKey = lockId(outChan.id, h);
     const outLock: Lock = {
       sender: outChan.rec.me,
       receiver: other(outChan.rec.me),
@@ -1466,10 +1468,10 @@ export class ChannelClient {
     this.offering.add(outKey);
     try {
       this.lockMetas.set(outKey, outMeta);
-      this.lockMetas.set(`${chan.id}:${h}`, inMeta);
+      this.lockMetas.set(lockId(chan.id, h), inMeta);
       await this.store.write([
-        { type: "put", key: `lk:${outKey}`, value: encodeLockMeta(outMeta) },
-        { type: "put", key: `lk:${chan.id}:${h}`, value: encodeLockMeta(inMeta) },
+        { type: "put", key: storeKey.lockMeta(outKey), value: encodeLockMeta(outMeta) },
+        { type: "put", key: storeKey.lockMeta(lockId(chan.id, h)), value: encodeLockMeta(inMeta) },
       ]);
       failpoint("forward-recorded");
       this.engine.submit(outChan, { kind: "lock", lock: outLock }, { hops: meta.memo?.hops.slice(1) ?? [] }).then(
@@ -1570,14 +1572,14 @@ export class ChannelClient {
   private async updateRecord(chan: ClientChannel, changes: Partial<ChannelRecord>): Promise<void> {
     chan.rec = { ...chan.rec, ...changes };
     chan.phaseChanged();
-    await this.store.write([{ type: "put", key: `ch:${chan.id}`, value: encodeChannel(chan.rec) }]);
+    await this.store.write([{ type: "put", key: storeKey.channel(chan.id), value: encodeChannel(chan.rec) }]);
   }
 
   /** The locks behind a registered locks root (from this client's records). */
   private locksOf(chan: ClientChannel, root: string): Lock[] {
     if (root === ZERO_BYTES32) return [];
     if (chan.full?.state.locksRoot === root) return chan.full.locks;
-    return this.locksByRoot.get(`${chan.id}:${root}`) ?? [];
+    return this.locksByRoot.get(lockId(chan.id, root)) ?? [];
   }
 
   /** Unlocks what pays this client in a concluded channel and withdraws its credit. */
@@ -1641,7 +1643,7 @@ export class ChannelClient {
       const relevant = [...this.lockMetas.values()].some((m) => m.hashlock === ev.hashlock);
       if (relevant && !this.secrets.has(ev.hashlock)) {
         this.secrets.set(ev.hashlock, ev.secret);
-        await this.store.write([{ type: "put", key: `secret:${ev.hashlock}`, value: ev.secret }]);
+        await this.store.write([{ type: "put", key: storeKey.secret(ev.hashlock), value: ev.secret }]);
         this.log.info({ hashlock: ev.hashlock }, "learned a secret from the chain");
       }
       if (relevant) this.kick();
@@ -1784,71 +1786,45 @@ export class ChannelClient {
   }
 
   private async load(): Promise<void> {
-    for (const [, v] of await this.store.list("ch:")) {
+    for (const [, v] of await this.store.list(storePrefix.channel)) {
       const rec = decodeChannel(v);
       this.chans.set(rec.id, new ClientChannel(rec));
     }
-    for (const [k, v] of await this.store.list("full:")) {
-      const chan = this.chans.get(k.slice(5));
+    for (const [k, v] of await this.store.list(storePrefix.full)) {
+      const chan = this.chans.get(keyParts(k).id);
       if (!chan) continue;
       chan.full = decodeSignedRecord(v);
       chan.latest = chan.full;
       chan.maxSigned = chan.full.state.version;
     }
-    for (const [k, v] of await this.store.list("sv:")) {
-      const chan = this.chans.get(k.slice(3));
+    for (const [k, v] of await this.store.list(storePrefix.signedVersion)) {
+      const chan = this.chans.get(keyParts(k).id);
       const sv = BigInt(v);
       if (chan && sv > chan.maxSigned) chan.maxSigned = sv;
     }
-    for (const [k, v] of await this.store.list("rsz:")) {
-      const chan = this.chans.get(k.slice(4));
+    for (const [k, v] of await this.store.list(storePrefix.resize)) {
+      const chan = this.chans.get(keyParts(k).id);
       if (!chan) continue;
       chan.resize = decodeResize(v);
       if (chan.resize.signed.state.version > chan.maxSigned) chan.maxSigned = chan.resize.signed.state.version;
     }
-    for (const [k, v] of await this.store.list("pend:")) {
-      const chan = this.chans.get(k.slice(5, 71));
-      if (!chan) continue;
-      const rec = decodeProposal(v);
-      if (chan.full && rec.version <= chan.full.state.version) continue;
-      const p: Proposal = { ...rec, waiters: [], durable: true, sent: false, dead: false, committing: false };
-      chan.pending.push(p);
-      if (p.ref !== undefined) chan.refs.set(p.ref, p);
-      if (p.version > chan.maxSigned) chan.maxSigned = p.version;
-    }
-    const superseded: StoreOp[] = [];
-    for (const [k, v] of await this.store.list("void:")) {
-      const chan = this.chans.get(k.slice(5, 71));
-      if (!chan) continue;
-      const rec = decodeProposal(v);
-      if (chan.full && rec.version <= chan.full.state.version) {
-        superseded.push({ type: "del", key: k });
-        continue;
-      }
-      chan.voided.push(rec);
-      if (rec.version > chan.maxSigned) chan.maxSigned = rec.version;
-    }
-    if (superseded.length > 0) await this.store.write(superseded);
-    for (const [k, v] of await this.store.list("req:")) {
-      const chan = this.chans.get(k.slice(4, 70));
-      if (!chan) continue;
-      const rec = decodeRequest(v);
-      chan.requests.set(rec.ref, { ...rec, waiters: [], durable: true, sent: false });
-    }
-    for (const [k, v] of await this.store.list("secret:")) this.secrets.set(k.slice(7), v);
-    for (const [, v] of await this.store.list("lk:")) {
+    // The update protocol's own records: pending and voided proposals, requests.
+    await this.engine.restore(this.chans);
+    for (const [k, v] of await this.store.list(storePrefix.secret)) this.secrets.set(keyParts(k).id, v);
+    for (const [, v] of await this.store.list(storePrefix.lockMeta)) {
       const meta = decodeLockMeta(v);
-      this.lockMetas.set(`${meta.channelId}:${meta.hashlock}`, meta);
+      this.lockMetas.set(lockId(meta.channelId, meta.hashlock), meta);
     }
-    for (const [k, v] of await this.store.list("locks:")) {
+    for (const [k, v] of await this.store.list(storePrefix.locks)) {
       const locks = (JSON.parse(v) as unknown[]).map((l, i) => decodeLock(l, `locks[${i}]`));
-      this.locksByRoot.set(k.slice(6), locks);
+      const { id, rest } = keyParts(k);
+      this.locksByRoot.set(lockId(id, rest ?? ""), locks);
     }
-    for (const [, v] of await this.store.list("inv:")) {
+    for (const [, v] of await this.store.list(storePrefix.invoice)) {
       const inv = decodeInvoice(v);
       this.invoices.set(inv.hashlock, inv);
     }
-    for (const [, v] of await this.store.list("route:")) {
+    for (const [, v] of await this.store.list(storePrefix.route)) {
       const r = decodeRoute(v);
       this.routes.set(r.hashlock, r);
     }

@@ -11,7 +11,6 @@ import {
 } from "./state";
 import { signResize, verifyResize } from "./resize";
 import type { LevelStore, StoreOp } from "../common/store";
-import { versionKey } from "./records";
 import { PeerRequestError, type PeerTransport } from "./transport";
 import {
   applyUpdate,
@@ -56,6 +55,11 @@ import {
   type PendingResize,
   type ProposalRecord,
   type RequestRecord,
+  keyParts,
+  storeKey,
+  storePrefix,
+  decodeProposal,
+  decodeRequest,
 } from "./records";
 import { ChannelError, peerRefusal, type ChannelErrorCode } from "./errors";
 
@@ -303,6 +307,43 @@ export function errText(err: unknown): string {
 export class UpdateEngine<C extends LiveChannel> {
   constructor(private readonly host: EngineHost<C>) {}
 
+  /**
+   * Reads back the engine's own records of `chans` (whose latest states are loaded): the leader's pending
+   * proposals and voided ones (a voided one a later state supersedes is deleted), and the follower's requests.
+   */
+  async restore(chans: ReadonlyMap<string, C>): Promise<void> {
+    const store = this.host.store;
+    for (const [k, v] of await store.list(storePrefix.pending)) {
+      const chan = chans.get(keyParts(k).id);
+      if (!chan) continue;
+      const rec = decodeProposal(v);
+      if (chan.full && rec.version <= chan.full.state.version) continue;
+      const p: Proposal = { ...rec, waiters: [], durable: true, sent: false, dead: false, committing: false };
+      chan.pending.push(p);
+      if (p.ref !== undefined) chan.refs.set(p.ref, p);
+      if (p.version > chan.maxSigned) chan.maxSigned = p.version;
+    }
+    const superseded: StoreOp[] = [];
+    for (const [k, v] of await store.list(storePrefix.voided)) {
+      const chan = chans.get(keyParts(k).id);
+      if (!chan) continue;
+      const rec = decodeProposal(v);
+      if (chan.full && rec.version <= chan.full.state.version) {
+        superseded.push({ type: "del", key: k });
+        continue;
+      }
+      chan.voided.push(rec);
+      if (rec.version > chan.maxSigned) chan.maxSigned = rec.version;
+    }
+    if (superseded.length > 0) await store.write(superseded);
+    for (const [k, v] of await store.list(storePrefix.request)) {
+      const chan = chans.get(keyParts(k).id);
+      if (!chan) continue;
+      const rec = decodeRequest(v);
+      chan.requests.set(rec.ref, { ...rec, waiters: [], durable: true, sent: false });
+    }
+  }
+
   /** Forgets what was sent to a peer whose connection dropped: it is sent again after the next sync. */
   peerDisconnected(chan: C): void {
     for (const p of chan.pending) p.sent = false;
@@ -393,7 +434,7 @@ export class UpdateEngine<C extends LiveChannel> {
     if (proposal.ref !== undefined) chan.refs.set(proposal.ref, proposal);
     // The pending record itself tells a restarted client that it signed this version; `sv` only when it is dropped.
     const ops: StoreOp[] = [
-      { type: "put", key: `pend:${chan.id}:${versionKey(proposal.version)}`, value: encodeProposal(proposal) },
+      { type: "put", key: storeKey.pending(chan.id, proposal.version), value: encodeProposal(proposal) },
     ];
     this.host.signing(chan, proposal.update, proposal.next, ops);
     this.host.store.write(ops).then(
@@ -487,14 +528,14 @@ export class UpdateEngine<C extends LiveChannel> {
     const index = chan.pending.indexOf(p);
     if (index < 0) return;
     const dead = chan.pending.splice(index);
-    const ops: StoreOp[] = [{ type: "put", key: `sv:${chan.id}`, value: chan.maxSigned.toString() }];
+    const ops: StoreOp[] = [{ type: "put", key: storeKey.signedVersion(chan.id), value: chan.maxSigned.toString() }];
     for (const d of dead) {
       d.dead = true;
       if (d.ref !== undefined) chan.refs.delete(d.ref);
-      ops.push({ type: "del", key: `pend:${chan.id}:${versionKey(d.version)}` });
+      ops.push({ type: "del", key: storeKey.pending(chan.id, d.version) });
       const record = proposalRecord(d);
       chan.voided.push(record);
-      ops.push({ type: "put", key: `void:${chan.id}:${versionKey(d.version)}`, value: encodeProposal(record) });
+      ops.push({ type: "put", key: storeKey.voided(chan.id, d.version), value: encodeProposal(record) });
     }
     chan.voided.sort((a, b) => (a.version < b.version ? -1 : 1));
     this.host.store.write(ops).catch((e: unknown) => this.host.storeFailed(e));
@@ -518,7 +559,7 @@ export class UpdateEngine<C extends LiveChannel> {
   private supersedeVoided(chan: C, version: bigint, ops: StoreOp[]): void {
     while (chan.voided.length > 0 && chan.voided[0].version <= version) {
       const v = chan.voided.shift() as ProposalRecord;
-      ops.push({ type: "del", key: `void:${chan.id}:${versionKey(v.version)}` });
+      ops.push({ type: "del", key: storeKey.voided(chan.id, v.version) });
     }
   }
 
@@ -542,7 +583,7 @@ export class UpdateEngine<C extends LiveChannel> {
       if (r.version !== undefined || !isIt(r.update)) continue;
       chan.requests.delete(r.ref);
       this.host.store
-        .write([{ type: "del", key: `req:${chan.id}:${r.ref}` }])
+        .write([{ type: "del", key: storeKey.request(chan.id, r.ref) }])
         .catch((e: unknown) => this.host.storeFailed(e));
       for (const w of r.waiters) w.reject(err);
       found = true;
@@ -554,9 +595,9 @@ export class UpdateEngine<C extends LiveChannel> {
   async resizeSettled(chan: C, executed: boolean): Promise<void> {
     const resize = chan.resize;
     if (!resize) return;
-    const ops: StoreOp[] = [{ type: "del", key: `rsz:${chan.id}` }];
+    const ops: StoreOp[] = [{ type: "del", key: storeKey.resize(chan.id) }];
     if (executed) {
-      ops.push({ type: "put", key: `full:${chan.id}`, value: encodeSignedRecord(resize.signed) });
+      ops.push({ type: "put", key: storeKey.full(chan.id), value: encodeSignedRecord(resize.signed) });
       this.supersedeVoided(chan, resize.signed.state.version, ops);
     }
     await this.host.store.write(ops);
@@ -587,8 +628,8 @@ export class UpdateEngine<C extends LiveChannel> {
   private commitResize(chan: C, p: Proposal, resize: PendingResize): Promise<void> {
     p.committing = true;
     const ops: StoreOp[] = [
-      { type: "put", key: `rsz:${chan.id}`, value: encodeResize(resize) },
-      { type: "del", key: `pend:${chan.id}:${versionKey(p.version)}` },
+      { type: "put", key: storeKey.resize(chan.id), value: encodeResize(resize) },
+      { type: "del", key: storeKey.pending(chan.id, p.version) },
     ];
     const effect = this.host.effects(chan, p.update, p.memo, p.by, chan.committed(), p.next, ops);
     return this.host.store.write(ops).then(
@@ -613,12 +654,12 @@ export class UpdateEngine<C extends LiveChannel> {
       if (!q.committing && !q.dead) done.push(q);
     }
     for (const q of done) q.committing = true;
-    const ops: StoreOp[] = [{ type: "put", key: `full:${chan.id}`, value: encodeSignedRecord(signed) }];
+    const ops: StoreOp[] = [{ type: "put", key: storeKey.full(chan.id), value: encodeSignedRecord(signed) }];
     this.supersedeVoided(chan, signed.state.version, ops);
     const effects: (() => void)[] = [];
     let base = chan.committed();
     for (const q of done) {
-      ops.push({ type: "del", key: `pend:${chan.id}:${versionKey(q.version)}` });
+      ops.push({ type: "del", key: storeKey.pending(chan.id, q.version) });
       effects.push(this.host.effects(chan, q.update, q.memo, q.by, base, q.next, ops));
       base = q.next;
     }
@@ -659,7 +700,7 @@ export class UpdateEngine<C extends LiveChannel> {
         sent: false,
       };
       chan.requests.set(ref, r);
-      this.host.store.write([{ type: "put", key: `req:${chan.id}:${ref}`, value: encodeRequest(r) }]).then(
+      this.host.store.write([{ type: "put", key: storeKey.request(chan.id, ref), value: encodeRequest(r) }]).then(
         () => {
           r.durable = true;
           this.sendRequest(chan, r);
@@ -697,7 +738,7 @@ export class UpdateEngine<C extends LiveChannel> {
           if (r.version !== undefined) return; // countersigned already: only the leader's commit is missing
           chan.requests.delete(r.ref);
           this.host.store
-            .write([{ type: "del", key: `req:${chan.id}:${r.ref}` }])
+            .write([{ type: "del", key: storeKey.request(chan.id, r.ref) }])
             .catch((e: unknown) => this.host.storeFailed(e));
           const reason = refused(peerRefusal(err.peerCode), `the peer refused the update: ${err.message}`);
           for (const w of r.waiters) w.reject(reason);
@@ -827,15 +868,15 @@ export class UpdateEngine<C extends LiveChannel> {
       const theirs = msg.resizeSig as CompactSignature;
       resize = { update: resizing, signed, resizeSigs: me === 0 ? [mineResize, theirs] : [theirs, mineResize] };
       chan.resize = resize;
-      ops.push({ type: "put", key: `rsz:${chan.id}`, value: encodeResize(resize) });
+      ops.push({ type: "put", key: storeKey.resize(chan.id), value: encodeResize(resize) });
     } else {
       chan.latest = signed;
-      ops.push({ type: "put", key: `full:${chan.id}`, value: encodeSignedRecord(signed) });
+      ops.push({ type: "put", key: storeKey.full(chan.id), value: encodeSignedRecord(signed) });
     }
-    ops.push({ type: "put", key: `sv:${chan.id}`, value: msg.version.toString() });
+    ops.push({ type: "put", key: storeKey.signedVersion(chan.id), value: msg.version.toString() });
     if (request) {
       request.version = msg.version;
-      ops.push({ type: "del", key: `req:${chan.id}:${request.ref}` });
+      ops.push({ type: "del", key: storeKey.request(chan.id, request.ref) });
     }
     this.host.signing(chan, msg.update, next, ops);
     const effect = this.host.effects(chan, msg.update, msg.memo, msg.by, base, next, ops);
@@ -1046,16 +1087,16 @@ export class UpdateEngine<C extends LiveChannel> {
   /** Takes a newer state signed by both that this side lost or never stored (after a crash). */
   private async adopt(chan: C, signed: SignedSnapshot): Promise<void> {
     const ops: StoreOp[] = [
-      { type: "put", key: `full:${chan.id}`, value: encodeSignedRecord(signed) },
+      { type: "put", key: storeKey.full(chan.id), value: encodeSignedRecord(signed) },
       {
         type: "put",
-        key: `sv:${chan.id}`,
+        key: storeKey.signedVersion(chan.id),
         value: (signed.state.version > chan.maxSigned ? signed.state.version : chan.maxSigned).toString(),
       },
     ];
     this.host.recordLocks(chan, signed, ops);
     for (const p of chan.pending) {
-      if (p.version <= signed.state.version) ops.push({ type: "del", key: `pend:${chan.id}:${versionKey(p.version)}` });
+      if (p.version <= signed.state.version) ops.push({ type: "del", key: storeKey.pending(chan.id, p.version) });
     }
     this.supersedeVoided(chan, signed.state.version, ops);
     await this.host.store.write(ops);

@@ -379,6 +379,70 @@ export function versionKey(version: bigint): string {
 }
 
 /**
+ * The keys of a channel client's (and watchtower's) store: every key is built here and read back with
+ * {@link keyParts}. Channel ids and hashlocks are 0x-hex, so `:` separates the parts.
+ */
+export const storeKey = {
+  /** ChannelRecord. */
+  channel: (channelId: string): string => `ch:${channelId}`,
+  /** The latest state signed by both (SignedRecord). */
+  full: (channelId: string): string => `full:${channelId}`,
+  /** The highest version this client signed (decimal). */
+  signedVersion: (channelId: string): string => `sv:${channelId}`,
+  /** A resize waiting for the chain. */
+  resize: (channelId: string): string => `rsz:${channelId}`,
+  /** A proposal signed by the leader, not yet complete (ProposalRecord). */
+  pending: (channelId: string, version: bigint): string => `pend:${channelId}:${versionKey(version)}`,
+  /** A proposal given up, kept until a later state supersedes it. */
+  voided: (channelId: string, version: bigint): string => `void:${channelId}:${versionKey(version)}`,
+  /** A follower's request of an update (RequestRecord). */
+  request: (channelId: string, ref: string): string => `req:${channelId}:${ref}`,
+  /** A secret this client knows. */
+  secret: (hashlock: string): string => `secret:${hashlock}`,
+  /** What this client knows of a lock (LockMeta), by its {@link lockId}. */
+  lockMeta: (id: string): string => `lk:${id}`,
+  /** The locks of a state, by the {@link lockId} of its channel and locks root. */
+  locks: (id: string): string => `locks:${id}`,
+  /** An invoice (InvoiceRecord). */
+  invoice: (hashlock: string): string => `inv:${hashlock}`,
+  /** A route this client pays or forwards (RouteRecord). */
+  route: (hashlock: string): string => `route:${hashlock}`,
+  /** Watchtower: the parameters of a channel it watches. */
+  watchedChannel: (channelId: string): string => `wch:${channelId}`,
+  /** Watchtower: the latest state of a channel it watches. */
+  watchedState: (channelId: string): string => `wst:${channelId}`,
+} as const;
+
+/** A lock of a channel (`hashlock`), or a channel's set of locks (`locksRoot`), as the client's maps key them. */
+export function lockId(channelId: string, hashlockOrRoot: string): string {
+  return `${channelId}:${hashlockOrRoot}`;
+}
+
+/** The prefix of each kind of key, for listing them. */
+export const storePrefix = {
+  channel: "ch:",
+  full: "full:",
+  signedVersion: "sv:",
+  resize: "rsz:",
+  pending: "pend:",
+  voided: "void:",
+  request: "req:",
+  secret: "secret:",
+  lockMeta: "lk:",
+  locks: "locks:",
+  invoice: "inv:",
+  route: "route:",
+  watchedChannel: "wch:",
+  watchedState: "wst:",
+} as const satisfies Record<keyof typeof storeKey, string>;
+
+/** The parts of a key built by {@link storeKey}: the one after the prefix (a channel id, a hashlock, a root) and the rest. */
+export function keyParts(key: string): { id: string; rest: string | undefined } {
+  const parts = key.split(":");
+  return { id: parts[1], rest: parts.length > 2 ? parts.slice(2).join(":") : undefined };
+}
+
+/**
  * Opens the durable store of a channel client or watchtower: the services' group-commit store, writing only the
  * last operation on each key of a flush (a channel's latest state is written once however many updates it took).
  */

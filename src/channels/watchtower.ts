@@ -9,7 +9,7 @@ import {
   type AdjudicatorEvent,
 } from "./chain";
 import type { LevelStore } from "../common/store";
-import { openChannelStore } from "./records";
+import { keyParts, openChannelStore, storeKey, storePrefix } from "./records";
 import {
   channelId as computeChannelId,
   hashlockOf,
@@ -184,7 +184,9 @@ export class Watchtower {
     if (!w) {
       w = new Watched(id, params);
       this.watched.set(id, w);
-      await this.store.write([{ type: "put", key: `wch:${id}`, value: JSON.stringify(encodeParams(params)) }]);
+      await this.store.write([
+        { type: "put", key: storeKey.watchedChannel(id), value: JSON.stringify(encodeParams(params)) },
+      ]);
       this.log.info({ channelId: id }, "watching a channel");
       await this.checkOnchain(w);
     }
@@ -210,7 +212,9 @@ export class Watchtower {
     this.stats.statesReceived += 1;
     if (w.newest && signed.state.version <= w.newest.state.version) return w.newest.state.version;
     w.newest = signed;
-    await this.store.write([{ type: "put", key: `wst:${w.id}`, value: JSON.stringify(encodeSigned(signed)) }]);
+    await this.store.write([
+      { type: "put", key: storeKey.watchedState(w.id), value: JSON.stringify(encodeSigned(signed)) },
+    ]);
     if (w.registered && w.registered.version < signed.state.version) void this.act(w);
     return signed.state.version;
   }
@@ -220,7 +224,7 @@ export class Watchtower {
     const h = hashlockOf(secret);
     if (!this.secrets.has(h)) {
       this.secrets.set(h, secret);
-      await this.store.write([{ type: "put", key: `secret:${h}`, value: secret }]);
+      await this.store.write([{ type: "put", key: storeKey.secret(h), value: secret }]);
     }
     return h;
   }
@@ -395,15 +399,15 @@ export class Watchtower {
   }
 
   private async load(): Promise<void> {
-    for (const [k, v] of await this.store.list("wch:")) {
-      const id = k.slice(4);
+    for (const [k, v] of await this.store.list(storePrefix.watchedChannel)) {
+      const id = keyParts(k).id;
       this.watched.set(id, new Watched(id, decodeParams(JSON.parse(v))));
     }
-    for (const [k, v] of await this.store.list("wst:")) {
-      const w = this.watched.get(k.slice(4));
+    for (const [k, v] of await this.store.list(storePrefix.watchedState)) {
+      const w = this.watched.get(keyParts(k).id);
       if (w) w.newest = decodeSigned(JSON.parse(v));
     }
-    for (const [k, v] of await this.store.list("secret:")) this.secrets.set(k.slice(7), v);
+    for (const [k, v] of await this.store.list(storePrefix.secret)) this.secrets.set(keyParts(k).id, v);
     await this.cursor.load();
   }
 }
