@@ -1,4 +1,5 @@
 import { hexlify, type Provider, type TransactionReceipt } from "ethers";
+import { PollLoop } from "../common/poll-loop";
 import { fetchBatchChunks } from "../l1/calldata";
 import { batchAppended } from "../l1/events";
 import type { FraudVerifier, RollupInbox, StateCommitmentChain } from "../../typechain-types";
@@ -129,8 +130,7 @@ export function isUnreachable(err: unknown): boolean {
  */
 export class L1Driver {
   private readonly o: DriverOptions;
-  private stopped = false;
-  private loop: Promise<void> | undefined;
+  private readonly loop: PollLoop;
   private view: DriverView = {
     l1Block: 0,
     l1Timestamp: 0,
@@ -153,13 +153,13 @@ export class L1Driver {
   private diverged: number | undefined;
   private readonly deadlines = new Map<number, number>();
   private bond = 0n;
-  private wake: (() => void) | undefined;
   private readonly checker: ProposalChecker;
   private lastCheckAt = 0;
   private lastCheckpointAt = 0;
 
   constructor(opts: DriverOptions) {
     this.o = opts;
+    this.loop = new PollLoop({ pollMs: opts.pollMs, step: () => this.round(), onError: (err) => this.failed(err) });
     this.checker = new ProposalChecker({
       stateCommitmentChain: opts.stateCommitmentChain,
       startBlock: opts.startBlock,
@@ -187,12 +187,12 @@ export class L1Driver {
     await this.check();
     await this.refresh();
     this.reachable();
-    this.loop = this.run();
+    this.loop.start();
   }
 
   /** Wakes the loop early (a batch was closed). */
   poke(): void {
-    this.wake?.();
+    this.loop.poke();
   }
 
   /**
@@ -200,54 +200,40 @@ export class L1Driver {
    * is stored before it is sent and decided again from L1 after a restart, so leaving one mid-way loses nothing.
    */
   async stop(boundMs = 5_000): Promise<void> {
-    this.stopped = true;
-    this.poke();
-    let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, boundMs)));
-    await Promise.race([this.loop, bound]);
-    clearTimeout(timer);
+    await this.loop.stop(boundMs);
+  }
+
+  private get stopped(): boolean {
+    return this.loop.stopping;
   }
 
   private reachable(): void {
     this.view.l1 = { reachable: true, lastOkAt: Date.now(), error: undefined, errorSince: undefined };
   }
 
-  private async run(): Promise<void> {
-    while (!this.stopped) {
-      let busy = false;
-      try {
-        busy = await this.step();
-        this.reachable();
-      } catch (err) {
-        if (this.stopped) break;
-        busy = false;
-        const unreachable = isUnreachable(err);
-        const message = unreachable
-          ? `cannot reach L1: ${(err as Error).message.split("\n")[0].slice(0, 200)}`
-          : err instanceof L1SendBlockedError
-            ? `cannot pay L1: ${err.message}`
-            : (err as Error).message.split("\n")[0].slice(0, 300);
-        this.view.l1 = {
-          reachable: !unreachable,
-          lastOkAt: this.view.l1.lastOkAt,
-          error: message,
-          errorSince: this.view.l1.errorSince ?? Date.now(),
-        };
-        if (unreachable || err instanceof L1SendBlockedError)
-          this.o.logger.warn({ reason: message }, "L1 driver waits");
-        else this.o.logger.error({ err }, "L1 driver step failed; retrying");
-      }
-      if (!busy && !this.stopped) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.o.pollMs);
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.wake = undefined;
-      }
-    }
+  /** One round of the loop: a step, and L1 reachable if it went through. */
+  private async round(): Promise<boolean> {
+    const busy = await this.step();
+    this.reachable();
+    return busy;
+  }
+
+  /** A round that threw: what the view and the log say about it. */
+  private failed(err: unknown): void {
+    const unreachable = isUnreachable(err);
+    const message = unreachable
+      ? `cannot reach L1: ${(err as Error).message.split("\n")[0].slice(0, 200)}`
+      : err instanceof L1SendBlockedError
+        ? `cannot pay L1: ${err.message}`
+        : (err as Error).message.split("\n")[0].slice(0, 300);
+    this.view.l1 = {
+      reachable: !unreachable,
+      lastOkAt: this.view.l1.lastOkAt,
+      error: message,
+      errorSince: this.view.l1.errorSince ?? Date.now(),
+    };
+    if (unreachable || err instanceof L1SendBlockedError) this.o.logger.warn({ reason: message }, "L1 driver waits");
+    else this.o.logger.error({ err }, "L1 driver step failed; retrying");
   }
 
   /** Reads the heads from L1 and checks every newly appended batch against ours. */

@@ -19,6 +19,7 @@
 import fs from "node:fs";
 import { getAddress, type Provider, type Signer } from "ethers";
 import type { FraudVerifier, StateCommitmentChain } from "../../typechain-types";
+import { PollLoop } from "../common/poll-loop";
 import { checkDeployment, claimDataDir } from "../l1/startup";
 import { connectRollup } from "../l1/contracts";
 import { stepRootsHash } from "../l1/batch";
@@ -193,9 +194,7 @@ export class Verifier {
   private catchUpFrom: number | undefined;
   private lastProgressLog = 0;
   private halted: string | undefined;
-  private stopping = false;
-  private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private readonly loop: PollLoop;
   private server: JsonRpcServer | undefined;
   /** Base URL of the status server, when it runs. */
   url: string | undefined;
@@ -215,6 +214,11 @@ export class Verifier {
     this.bond = parts.bond;
     this.challengerAddress = parts.challenger;
     this.logger = parts.logger;
+    this.loop = new PollLoop({
+      pollMs: opts.config.pollMs,
+      step: () => this.tick(),
+      onError: (err) => this.logger.error({ err }, "verifier tick failed; retrying"),
+    });
     this.reader = new L1Reader(opts.provider, opts.deployment.contracts);
     const read = connectRollup(opts.deployment.contracts, opts.provider);
     this.chain = read.stateCommitmentChain;
@@ -401,35 +405,13 @@ export class Verifier {
       },
       "verifier started",
     );
-    this.loop = this.run();
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopping) {
-      try {
-        await this.tick();
-      } catch (err) {
-        if (this.stopping) break;
-        this.logger.error({ err }, "verifier tick failed; retrying");
-      }
-      if (this.stopping) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.config.pollMs);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = undefined;
-    }
+    this.loop.start();
   }
 
   /** Stops after the current block range, closes the server and the store. */
   async stop(): Promise<void> {
     if (this.stopping) return;
-    this.stopping = true;
-    this.wake?.();
-    await this.loop;
+    await this.loop.stop();
     await this.close();
     this.logger.info({ block: this.cursor.block, batches: this.cursor.batches }, "verifier stopped");
   }
@@ -1188,7 +1170,12 @@ export class Verifier {
 
   /** Wakes the loop early. */
   poke(): void {
-    this.wake?.();
+    this.loop.poke();
+  }
+
+  /** Whether stop() was called: a long tick checks it between block ranges. */
+  private get stopping(): boolean {
+    return this.loop.stopping;
   }
 
   /** Waits until `done(status)` holds, polling every `pollMs`. */
