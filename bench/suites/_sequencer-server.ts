@@ -16,7 +16,7 @@ import { initHashing } from "../../src/protocol/hash";
 import { silentLogger } from "../../src/operator/log";
 import { OperatorMetrics } from "../../src/operator/metrics";
 import { createApi, mapApiError, type L1Status } from "../../src/operator/rpc/api";
-import { JsonRpcServer } from "../../src/operator/rpc/server";
+import { JsonRpcServer } from "../../src/common/json-rpc-server";
 import { ThreadedJsonRpcServer } from "../../src/operator/rpc/threaded";
 import { Sequencer } from "../../src/operator/sequencer";
 import { LevelStore } from "../../src/common/store";

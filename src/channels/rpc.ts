@@ -1,6 +1,5 @@
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import pino, { type Logger } from "pino";
+import { JsonRpcServer, RpcError, type RpcHandler } from "../common/json-rpc-server";
 import { BilayerError } from "../protocol/errors";
 import type { ChannelClient, ChannelView } from "./client";
 import type { Watchtower } from "./watchtower";
@@ -40,29 +39,34 @@ export class ControlRpcError extends BilayerError {
 
 const MAX_BODY = 1 << 20;
 
-/** A JSON-RPC 2.0 server over HTTP POST. */
-export class ControlServer {
-  private server: http.Server | undefined;
-  private listenUrl: string | undefined;
-  private readonly log: Logger;
+/** The control API's errors: malformed params -32602, a refusal -32000, both with the client's `data.code`. */
+function controlError(err: unknown): RpcError | undefined {
+  if (err instanceof InvalidMessageError) return new RpcError(-32602, err.message, { code: err.code });
+  if (err instanceof BilayerError) return new RpcError(-32000, err.message, { code: err.code });
+  return undefined; // logged, answered -32603
+}
 
-  constructor(
-    private readonly methods: Record<string, RpcMethod>,
-    private readonly opts: { host?: string; port: number; logger?: Logger },
-  ) {
-    this.log = opts.logger ?? pino({ level: "silent" });
+/** The control API on the services' JSON-RPC server (`src/common/json-rpc-server.ts`). */
+export class ControlServer {
+  private readonly server: JsonRpcServer;
+  private listenUrl: string | undefined;
+
+  constructor(methods: Record<string, RpcMethod>, opts: { host?: string; port: number; logger?: Logger }) {
+    const handlers: Record<string, RpcHandler> = {};
+    for (const [name, method] of Object.entries(methods)) handlers[name] = (params) => method(params ?? {});
+    this.server = new JsonRpcServer({
+      host: opts.host ?? "127.0.0.1",
+      port: opts.port,
+      maxBodyBytes: MAX_BODY,
+      maxBatchLength: 16,
+      methods: handlers,
+      logger: opts.logger ?? pino({ level: "silent" }),
+      mapError: controlError,
+    });
   }
 
   async start(): Promise<void> {
-    const host = this.opts.host ?? "127.0.0.1";
-    const server = http.createServer((req, res) => this.handle(req, res));
-    server.keepAliveTimeout = 30_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.opts.port, host, () => resolve());
-    });
-    this.server = server;
-    this.listenUrl = `http://${host}:${(server.address() as AddressInfo).port}`;
+    this.listenUrl = (await this.server.start()).url;
   }
 
   get url(): string {
@@ -70,81 +74,7 @@ export class ControlServer {
   }
 
   async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const reply = (status: number, body: unknown) => {
-      const text = JSON.stringify(body);
-      res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-      res.end(text);
-    };
-    if (req.method !== "POST") {
-      reply(405, { jsonrpc: "2.0", id: null, error: { code: -32600, message: "POST a JSON-RPC request" } });
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        reply(413, { jsonrpc: "2.0", id: null, error: { code: -32600, message: "request too large" } });
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on("end", () => {
-      let msg: unknown;
-      try {
-        msg = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-      } catch {
-        reply(200, { jsonrpc: "2.0", id: null, error: { code: -32700, message: "parse error" } });
-        return;
-      }
-      const m = msg as Record<string, unknown> | null;
-      const id = m && (typeof m.id === "number" || typeof m.id === "string") ? m.id : null;
-      if (!m || typeof m !== "object" || typeof m.method !== "string") {
-        reply(200, { jsonrpc: "2.0", id, error: { code: -32600, message: "invalid request" } });
-        return;
-      }
-      const method = this.methods[m.method];
-      if (!method) {
-        reply(200, { jsonrpc: "2.0", id, error: { code: -32601, message: `unknown method ${m.method}` } });
-        return;
-      }
-      Promise.resolve()
-        .then(() => method(m.params ?? {}))
-        .then(
-          (result) => reply(200, { jsonrpc: "2.0", id, result }),
-          (err: unknown) => {
-            if (err instanceof InvalidMessageError) {
-              reply(200, {
-                jsonrpc: "2.0",
-                id,
-                error: { code: -32602, message: err.message, data: { code: err.code } },
-              });
-            } else if (err instanceof BilayerError) {
-              reply(200, {
-                jsonrpc: "2.0",
-                id,
-                error: { code: -32000, message: err.message, data: { code: err.code } },
-              });
-            } else {
-              this.log.error({ err, method: m.method }, "control method failed");
-              reply(200, {
-                jsonrpc: "2.0",
-                id,
-                error: { code: -32603, message: err instanceof Error ? err.message : "internal error" },
-              });
-            }
-          },
-        );
-    });
+    await this.server.stop();
   }
 }
 

@@ -1,7 +1,7 @@
 import { MAX_CHUNK_BYTES } from "../protocol/constants";
 import { BilayerError } from "../protocol/errors";
 import { DEFAULT_MEMPOOL_LIMITS, type MempoolLimits } from "./mempool";
-import { DEFAULT_MAX_JSON_DEPTH } from "./rpc/json-depth";
+import { DEFAULT_MAX_JSON_DEPTH } from "../common/json-depth";
 import { DEFAULT_BATCH_LIMITS, type BatchLimits } from "./sequencer";
 
 /** Everything the operator can be told; {@link defaultConfig} fills in the rest. */

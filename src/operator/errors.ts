@@ -1,4 +1,4 @@
-import { BilayerError } from "../protocol/errors";
+import { RpcError } from "../common/json-rpc-server";
 
 /**
  * JSON-RPC error codes of the operator API. The first five are JSON-RPC 2.0's
@@ -42,25 +42,7 @@ export const RpcCode = {
 
 export type RpcCodeValue = (typeof RpcCode)[keyof typeof RpcCode];
 
-const CODE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
-  Object.entries(RpcCode).map(([name, code]) => [code, name]),
-);
-
-/**
- * An error the API returns to the caller as a JSON-RPC error object:
- * `rpcCode` is the JSON-RPC code, `data` (optional) goes out as the error's
- * `data` member. Its `code` (of {@link BilayerError}) is `RPC_<name>`.
- */
-export class RpcError extends BilayerError {
-  readonly rpcCode: RpcCodeValue;
-  readonly data: unknown;
-
-  constructor(rpcCode: RpcCodeValue, message: string, data?: unknown, options: { cause?: unknown } = {}) {
-    super(`RPC_${CODE_NAMES[rpcCode] ?? rpcCode}`, message, { cause: options.cause });
-    this.rpcCode = rpcCode;
-    this.data = data;
-  }
-}
+export { RpcError } from "../common/json-rpc-server";
 
 /** Shorthand for an invalid-params error naming the parameter. */
 export function invalidParams(message: string, data?: unknown): RpcError {

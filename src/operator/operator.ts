@@ -16,7 +16,7 @@ import { createLogger, type Logger } from "./log";
 import { OperatorMetrics } from "./metrics";
 import { KEY_META, type StoredQueueItem, type StoreMeta } from "./records";
 import { createApi, mapApiError, type L1Status } from "./rpc/api";
-import { JsonRpcServer, type HttpRoute } from "./rpc/server";
+import { JsonRpcServer, type HttpRoute } from "../common/json-rpc-server";
 import { ThreadedJsonRpcServer, type RouteAnswer, type ThreadFailure } from "./rpc/threaded";
 import { Sequencer } from "./sequencer";
 import { readSnapshotMeta } from "./snapshot";

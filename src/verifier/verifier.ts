@@ -41,7 +41,7 @@ import {
 import { createVerifierLogger, type Logger } from "./log";
 import { VerifierMetrics } from "./metrics";
 import { buildFraudProof, firstWrongStep, Replica, type BatchData } from "./replica";
-import { JsonRpcServer, type HttpRoute, type RpcParams } from "../operator/rpc/server";
+import { JsonRpcServer, type HttpRoute, type RpcParams } from "../common/json-rpc-server";
 import { mapApiError } from "../operator/rpc/api";
 import { parseAddress, parseOptionalUint, parseUint, readParams } from "../operator/rpc/params";
 import { RpcCode, RpcError } from "../operator/errors";

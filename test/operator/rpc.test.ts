@@ -7,7 +7,7 @@ import { SECP256K1_N } from "../../src/protocol/signature";
 import { RpcCode } from "../../src/operator/errors";
 import { silentLogger } from "../../src/operator/log";
 import { createApi, mapApiError, type L1Status } from "../../src/operator/rpc/api";
-import { JsonRpcServer } from "../../src/operator/rpc/server";
+import { JsonRpcServer } from "../../src/common/json-rpc-server";
 import { MemoryStore } from "../../src/common/store";
 import { CHAIN_ID, fund, INBOX, sequencer, signed, transfer, users, withdraw, type Harness } from "./fixtures";
 

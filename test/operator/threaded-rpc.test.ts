@@ -4,7 +4,7 @@ import { RpcCode } from "../../src/operator/errors";
 import { silentLogger } from "../../src/operator/log";
 import { createApi, mapApiError, type L1Status } from "../../src/operator/rpc/api";
 import type { Worker } from "node:worker_threads";
-import type { RpcHandler } from "../../src/operator/rpc/server";
+import type { RpcHandler } from "../../src/common/json-rpc-server";
 import { ThreadedJsonRpcServer, type ThreadedRpcOptions, type ThreadFailure } from "../../src/operator/rpc/threaded";
 import { DOMAIN, fund, sequencer, signed, transfer, users, type Harness } from "./fixtures";
 

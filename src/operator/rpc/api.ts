@@ -9,6 +9,7 @@ import { RefusedError, type Refusal } from "../refusals";
 import type { ProvenLie } from "../driver";
 import type { HealthReport } from "../health";
 import type { BatchRecord } from "../records";
+import type { Presigned } from "../presign";
 import type { Sequencer } from "../sequencer";
 import {
   parseAddress,
@@ -20,7 +21,7 @@ import {
   readParams,
   requireNoParams,
 } from "./params";
-import type { CallContext, RpcHandler, RpcParams } from "./server";
+import type { CallContext, RpcHandler, RpcParams } from "../../common/json-rpc-server";
 import { accountView, withdrawalProofView, withdrawalStatus, withdrawalView, type AccountJsonView } from "./views";
 
 /** What the L1 side reports for `l2_getStatus`. */
@@ -231,7 +232,7 @@ export function createApi(backend: ApiBackend): Record<string, RpcHandler> {
   return {
     l2_sendTransaction: async (params: RpcParams, context?: CallContext) => {
       const { bytes, nonce } = parseSendTransaction(params);
-      return seq.submit(bytes, nonce, context?.presigned);
+      return seq.submit(bytes, nonce, context?.presigned as Presigned | undefined);
     },
 
     l2_getAccount: (params: RpcParams) => {

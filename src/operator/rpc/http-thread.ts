@@ -24,7 +24,7 @@ import { createLogger } from "../log";
 import { packJobs, Presigner, type PresignJob } from "../presign";
 import { parseSendTransaction } from "./api";
 import { PresignPool } from "./presign-pool";
-import { JsonRpcServer, type HttpRoute, type RpcHandler, type RpcParams } from "./server";
+import { JsonRpcServer, type HttpRoute, type RpcHandler, type RpcParams } from "../../common/json-rpc-server";
 import { BilayerError } from "../../protocol/errors";
 import {
   PRESIGNED_METHOD,

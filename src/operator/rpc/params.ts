@@ -1,5 +1,5 @@
 import { invalidParams } from "../errors";
-import type { RpcParams } from "./server";
+import type { RpcParams } from "../../common/json-rpc-server";
 
 /**
  * Reads params given by position (`[a, b]`) or by name (`{ a, b }`) into an

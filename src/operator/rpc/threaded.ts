@@ -4,7 +4,7 @@ import { Worker, type ResourceLimits } from "node:worker_threads";
 import type { Logger } from "pino";
 import { RpcCode, RpcError } from "../errors";
 import { presignedAt, type SenderHints } from "../presign";
-import type { CallContext, RpcHandler } from "./server";
+import type { CallContext, RpcHandler } from "../../common/json-rpc-server";
 
 /** What a GET route answers. */
 export interface RouteAnswer {

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import fc from "fast-check";
-import { isJsonText, nestingDepth } from "../../src/operator/rpc/json-depth";
+import { isJsonText, nestingDepth } from "../../src/common/json-depth";
 
 const bytes = (text: string): Buffer => Buffer.from(text, "utf8");
 /** `n` arrays, one inside the other, around `1`. */

@@ -1,17 +1,49 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
-import { RpcCode, RpcError } from "../errors";
-import type { Presigned } from "../presign";
+import { BilayerError } from "../protocol/errors";
 import { DEFAULT_MAX_JSON_DEPTH, isJsonText, nestingDepth } from "./json-depth";
+
+/**
+ * The one small JSON-RPC 2.0 HTTP server of the services: the operator's API
+ * (in-thread, and as the HTTP side of the threaded server), the verifier's
+ * user API and status routes, the channel daemons' control API.
+ */
+
+/** The codes this server answers by itself: JSON-RPC 2.0's own, and -32006 for a body over the limit. */
+export const RpcCode = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  BodyTooLarge: -32006,
+} as const;
+
+/**
+ * An error a method answers with, as a JSON-RPC error object: `rpcCode` is the JSON-RPC code, `data` (optional)
+ * goes out as the error's `data` member.
+ */
+export class RpcError extends BilayerError {
+  readonly rpcCode: number;
+  readonly data: unknown;
+
+  constructor(rpcCode: number, message: string, data?: unknown, options: { cause?: unknown } = {}) {
+    super("RPC_ERROR", message, { cause: options.cause, context: { rpcCode } });
+    this.rpcCode = rpcCode;
+    this.data = data;
+  }
+}
 
 /** The params of a request: by position, by name, or absent. */
 export type RpcParams = unknown[] | Record<string, unknown> | undefined;
 
-/** What a server may hand a method besides its params (the threaded server's HTTP thread: ./threaded.ts). */
+/**
+ * What a server may hand a method besides its params (the operator's threaded server: for `l2_sendTransaction`
+ * its signer, recovered ahead of time, `src/operator/presign.ts`).
+ */
 export interface CallContext {
-  /** For `l2_sendTransaction`: its signer, recovered ahead of time (../presign.ts). */
-  presigned?: Presigned;
+  presigned?: unknown;
 }
 
 /**
