@@ -20,6 +20,7 @@ import fs from "node:fs";
 import { getAddress, type Provider, type Signer } from "ethers";
 import type { FraudVerifier, StateCommitmentChain } from "../../typechain-types";
 import { PollLoop } from "../common/poll-loop";
+import { userMethods } from "./user-api";
 import { checkDeployment, claimDataDir } from "../l1/startup";
 import { connectRollup } from "../l1/contracts";
 import { stepRootsHash } from "../l1/batch";
@@ -41,9 +42,8 @@ import {
 import { createVerifierLogger, type Logger } from "./log";
 import { VerifierMetrics } from "./metrics";
 import { buildFraudProof, firstWrongStep, Replica, type BatchData } from "./replica";
-import { JsonRpcServer, type HttpRoute, type RpcParams } from "../common/json-rpc-server";
+import { JsonRpcServer, type HttpRoute } from "../common/json-rpc-server";
 import { mapApiError } from "../operator/rpc/api";
-import { parseAddress, parseOptionalUint, parseUint, readParams } from "../operator/rpc/params";
 import { RpcCode, RpcError } from "../operator/errors";
 import { headerToJson } from "../operator/records";
 import {
@@ -1189,35 +1189,4 @@ export class Verifier {
       await sleep(pollMs);
     }
   }
-}
-
-/**
- * The JSON-RPC methods of the verifier's server: the user's questions, with the shapes and error codes of the
- * operator's (`l2_getAccount`, `l2_getWithdrawals`, `l2_getWithdrawalProof`), so the user CLI can ask either.
- */
-function userMethods(v: Verifier): Record<string, (params: RpcParams) => unknown> {
-  return {
-    l2_getAccount: (params: RpcParams) => {
-      const p = readParams(params, ["account"]);
-      if (typeof p.account === "string" && p.account.startsWith("0x")) {
-        const owner = getAddress(parseAddress(p.account, "account"));
-        const indices = v.accountsOf(owner);
-        if (indices.length === 0)
-          throw new RpcError(RpcCode.UnknownAccount, `no L2 account is owned by ${owner}`, { owner });
-        return { owner, accounts: indices.map((i) => v.account(i)) };
-      }
-      const index = parseUint(p.account, "account");
-      const account = v.account(index);
-      if (!account) throw new RpcError(RpcCode.UnknownAccount, `account ${index} does not exist`, { account: index });
-      return account;
-    },
-    l2_getWithdrawals: (params: RpcParams) => {
-      const p = readParams(params, ["recipient"]);
-      return v.withdrawalsOf(parseAddress(p.recipient, "recipient"));
-    },
-    l2_getWithdrawalProof: (params: RpcParams) => {
-      const p = readParams(params, ["index", "batchIndex"]);
-      return v.withdrawalProof(parseUint(p.index, "index"), parseOptionalUint(p.batchIndex, "batchIndex"));
-    },
-  };
 }
