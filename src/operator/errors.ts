@@ -1,21 +1,13 @@
-import { RpcError } from "../common/json-rpc-server";
+import { RpcCode as ServerRpcCode, RpcError } from "../common/json-rpc-server";
 
 /**
- * JSON-RPC error codes of the operator API. The first five are JSON-RPC 2.0's
- * own; the application codes sit in the range the spec reserves for servers
+ * JSON-RPC error codes of the operator API: the server's own (JSON-RPC 2.0's
+ * five, and -32006 for a body over the limit: `src/common/json-rpc-server.ts`)
+ * and the application codes, in the range the spec reserves for servers
  * (-32000 to -32099).
  */
 export const RpcCode = {
-  /** The body is not valid JSON. */
-  ParseError: -32700,
-  /** The JSON is not a valid JSON-RPC 2.0 request object. */
-  InvalidRequest: -32600,
-  /** No such method. */
-  MethodNotFound: -32601,
-  /** The params are missing, of the wrong type or out of range. */
-  InvalidParams: -32602,
-  /** A bug: the server logged the details. */
-  InternalError: -32603,
+  ...ServerRpcCode,
   /** The signature does not recover to the sender account's owner. */
   BadSignature: -32001,
   /** The nonce is already used, or too far ahead of the account's. */
@@ -26,8 +18,6 @@ export const RpcCode = {
   UnknownAccount: -32004,
   /** The sender's balance does not cover amount + fee. */
   InsufficientBalance: -32005,
-  /** The HTTP body exceeds the configured limit. */
-  BodyTooLarge: -32006,
   /** The transaction could not be stored durably; it was not accepted. */
   StoreFailure: -32007,
   /** The state-transition function would skip the transaction for another reason (see `data.reason`). */

@@ -215,6 +215,28 @@ export function mapApiError(err: unknown): RpcError | undefined {
 }
 
 /**
+ * `l2_getAccount(account)` against any source of accounts (the operator's pending state, the verifier's replica):
+ * an index answers that account, an owner address the accounts it owns; -32004 for none.
+ */
+export function answerGetAccount(
+  params: RpcParams,
+  source: { accountsOf(owner: string): number[]; account(index: number): AccountJsonView | undefined },
+): AccountJsonView | { owner: string; accounts: AccountJsonView[] } {
+  const p = readParams(params, ["account"]);
+  if (typeof p.account === "string" && p.account.startsWith("0x")) {
+    const owner = getAddress(parseAddress(p.account, "account"));
+    const indices = source.accountsOf(owner);
+    if (indices.length === 0)
+      throw new RpcError(RpcCode.UnknownAccount, `no L2 account is owned by ${owner}`, { owner });
+    return { owner, accounts: indices.map((i) => source.account(i) as AccountJsonView) };
+  }
+  const index = parseUint(p.account, "account");
+  const account = source.account(index);
+  if (!account) throw new RpcError(RpcCode.UnknownAccount, `account ${index} does not exist`, { account: index });
+  return account;
+}
+
+/**
  * The `l2_` methods. Params may be positional or named:
  *
  * - `l2_sendTransaction(tx, nonce?)`: `tx` is the packed transaction (0x hex)
@@ -235,20 +257,11 @@ export function createApi(backend: ApiBackend): Record<string, RpcHandler> {
       return seq.submit(bytes, nonce, context?.presigned as Presigned | undefined);
     },
 
-    l2_getAccount: (params: RpcParams) => {
-      const p = readParams(params, ["account"]);
-      if (typeof p.account === "string" && p.account.startsWith("0x")) {
-        const owner = getAddress(parseAddress(p.account, "account"));
-        const indices = seq.accountsOf(owner);
-        if (indices.length === 0)
-          throw new RpcError(RpcCode.UnknownAccount, `no L2 account is owned by ${owner}`, { owner });
-        return { owner, accounts: indices.map((i) => accountJson(seq, i)) };
-      }
-      const index = parseUint(p.account, "account");
-      if (!seq.getAccount(index))
-        throw new RpcError(RpcCode.UnknownAccount, `account ${index} does not exist`, { account: index });
-      return accountJson(seq, index);
-    },
+    l2_getAccount: (params: RpcParams) =>
+      answerGetAccount(params, {
+        accountsOf: (owner) => seq.accountsOf(owner),
+        account: (i) => (seq.getAccount(i) ? accountJson(seq, i) : undefined),
+      }),
 
     l2_getTransactionReceipt: async (params: RpcParams) => {
       const p = readParams(params, ["hash"]);
