@@ -1,10 +1,9 @@
 import os from "node:os";
 import path from "node:path";
 import { Worker, type ResourceLimits } from "node:worker_threads";
-import type { Logger } from "pino";
 import { RpcCode, RpcError } from "../errors";
 import { presignedAt, type SenderHints } from "../presign";
-import type { CallContext, RpcHandler } from "../../common/json-rpc-server";
+import type { CallContext, RpcHandler, RpcServerOptions } from "../../common/json-rpc-server";
 
 /** What a GET route answers. */
 export interface RouteAnswer {
@@ -13,22 +12,17 @@ export interface RouteAnswer {
   body: string;
 }
 
-export interface ThreadedRpcOptions {
-  host: string;
-  port: number;
-  maxBodyBytes: number;
-  maxBatchLength: number;
-  /** Deepest nesting accepted in a body (see `RpcServerOptions.maxJsonDepth`). */
-  maxJsonDepth?: number;
-  methods: Readonly<Record<string, RpcHandler>>;
+/** The in-thread server's options (listening, limits, methods, logger, error mapping), and what threads add. */
+export interface ThreadedRpcOptions extends Pick<
+  RpcServerOptions,
+  "host" | "port" | "maxBodyBytes" | "maxBatchLength" | "maxJsonDepth" | "methods" | "logger" | "mapError"
+> {
   /** GET routes by path, answered by this thread. */
   routes?: Readonly<Record<string, () => RouteAnswer | Promise<RouteAnswer>>>;
-  logger: Logger;
   /** pino level of the HTTP thread's own log lines. */
   logLevel: string;
   /** Called once per answered request object, with its error code or 0. */
   onResponse?(method: string, code: number): void;
-  mapError?(err: unknown): RpcError | undefined;
   /** Called on each failure of the HTTP thread (it is also logged, and kept as {@link ThreadedJsonRpcServer.lastFailure}). */
   onThreadFailure?(failure: ThreadFailure): void;
   /** Called each time another HTTP thread serves in place of one that exited. */
