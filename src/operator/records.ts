@@ -56,37 +56,90 @@ export interface StoredQueueItem extends QueueItemJson {
   blockNumber: number;
 }
 
-/** An accepted (or waiting) L2 transaction. */
+/** An accepted (or waiting) L2 transaction as stored: compact JSON (see {@link StoredTx} for its fields). */
 export interface TxRecord {
-  /** Sequence number (accepted transactions only). */
   s?: number;
-  /** Transaction id: keccak of the packed bytes. */
   h: string;
-  /** Packed bytes, 0x hex. */
   b: string;
-  /** Sender account. */
   f: number;
-  /** Nonce it was signed over. */
   n: number;
-  /** Accepted at (ms since the epoch). */
   at: number;
-  /** A withdrawal's index in the withdrawal tree. */
   w?: number;
-  /** The account a transfer to a new address created. */
   a?: number;
-  /** Outcome code when not `Applied` (only in a batch adopted from L1, which may carry skipped transactions). */
   o?: number;
 }
 
-/** A waiting transaction that the STF would have skipped when its nonce came up. */
+/** An accepted (or waiting) L2 transaction, as the sequencer reads and writes it. */
+export interface StoredTx {
+  /** Sequence number (accepted transactions only). */
+  seq?: number;
+  /** Transaction id: keccak of the packed bytes. */
+  hash: string;
+  /** Packed bytes, 0x hex. */
+  bytes: string;
+  /** Sender account. */
+  from: number;
+  /** Nonce it was signed over. */
+  nonce: number;
+  /** Accepted at (ms since the epoch). */
+  acceptedAt: number;
+  /** A withdrawal's index in the withdrawal tree. */
+  withdrawalIndex?: number;
+  /** The account a transfer to a new address created. */
+  createdAccount?: number;
+  /** Outcome code when not `Applied` (only in a batch adopted from L1, which may carry skipped transactions). */
+  outcome?: number;
+}
+
+export function encodeTx(t: StoredTx): string {
+  const r: TxRecord = { h: t.hash, b: t.bytes, f: t.from, n: t.nonce, at: t.acceptedAt };
+  if (t.seq !== undefined) r.s = t.seq;
+  if (t.withdrawalIndex !== undefined) r.w = t.withdrawalIndex;
+  if (t.createdAccount !== undefined) r.a = t.createdAccount;
+  if (t.outcome !== undefined) r.o = t.outcome;
+  return JSON.stringify(r);
+}
+
+export function decodeTx(text: string): StoredTx {
+  const r = JSON.parse(text) as TxRecord;
+  const t: StoredTx = { hash: r.h, bytes: r.b, from: r.f, nonce: r.n, acceptedAt: r.at };
+  if (r.s !== undefined) t.seq = r.s;
+  if (r.w !== undefined) t.withdrawalIndex = r.w;
+  if (r.a !== undefined) t.createdAccount = r.a;
+  if (r.o !== undefined) t.outcome = r.o;
+  return t;
+}
+
+/** A waiting transaction skipped when its nonce came up, as stored: compact JSON (see {@link DroppedTx}). */
 export interface DroppedRecord {
   h: string;
   f: number;
   n: number;
   at: number;
+  code: number;
+  reason: string;
+}
+
+/** A waiting transaction that the STF would have skipped when its nonce came up. */
+export interface DroppedTx {
+  hash: string;
+  from: number;
+  nonce: number;
+  /** When it was received (ms since the epoch). */
+  receivedAt: number;
   /** Outcome code (PROTOCOL.md §5.3). */
   code: number;
   reason: string;
+}
+
+export function encodeDropped(d: DroppedTx): string {
+  const r: DroppedRecord = { h: d.hash, f: d.from, n: d.nonce, at: d.receivedAt, code: d.code, reason: d.reason };
+  return JSON.stringify(r);
+}
+
+export function decodeDropped(text: string): DroppedTx {
+  const r = JSON.parse(text) as DroppedRecord;
+  return { hash: r.h, from: r.f, nonce: r.n, receivedAt: r.at, code: r.code, reason: r.reason };
 }
 
 /** The batch being filled: fixed when it opens, so a restart re-applies the same queue range first. */

@@ -5,7 +5,7 @@
  * the API maps each code to its JSON-RPC error (`rpc/api.ts`,
  * `REFUSAL_RPC_CODES`), so the core can be driven by anything.
  */
-import type { Outcome } from "../protocol/constants";
+import { Outcome } from "../protocol/constants";
 import { BilayerError } from "../protocol/errors";
 
 /** Every reason the sequencer refuses. */
@@ -51,4 +51,15 @@ export class RefusedError extends BilayerError {
 /** Whether `err` is a refusal of the sequencer (of `refusal`, when given). */
 export function isRefusal(err: unknown, refusal?: Refusal): err is RefusedError {
   return err instanceof RefusedError && (refusal === undefined || err.code === refusal);
+}
+
+/** The protocol outcome behind a refusal, when only one can be. */
+const OUTCOME_OF: Partial<Record<Refusal, Outcome>> = {
+  BAD_SIGNATURE: Outcome.BadSignature,
+  INSUFFICIENT_BALANCE: Outcome.InsufficientBalance,
+};
+
+/** Throws the refusal (with the outcome given, or the only one it can have). */
+export function reject(refusal: Refusal, message: string, data?: Record<string, unknown>, outcome?: Outcome): never {
+  throw new RefusedError(refusal, message, { data, outcome: outcome ?? OUTCOME_OF[refusal] });
 }

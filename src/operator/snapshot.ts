@@ -79,21 +79,67 @@ export interface SnapshotWithdrawal {
   b: number;
 }
 
-/** A transaction of a batch in the snapshot, with everything its receipt needs. */
-export interface ReceiptRecord {
-  /** Sequence number, sender, nonce, accepted at. */
+/** A transaction of a batch in the snapshot as stored: compact JSON (see {@link StoredReceipt}). */
+interface ReceiptRecord {
   s: number;
   f: number;
   n: number;
   at: number;
-  /** Batch, step, position in its chunk. */
   b: number;
   st: number;
   p: number;
-  /** Withdrawal index, created account, outcome code when not Applied. */
   w?: number;
   a?: number;
   o?: number;
+}
+
+/** A transaction of a batch in the snapshot, with everything its receipt needs. */
+export interface StoredReceipt {
+  seq: number;
+  from: number;
+  nonce: number;
+  acceptedAt: number;
+  /** Its batch, its step in the batch, its position in its chunk. */
+  batch: number;
+  step: number;
+  position: number;
+  withdrawalIndex?: number;
+  createdAccount?: number;
+  /** Outcome code when not `Applied`. */
+  outcome?: number;
+}
+
+export function encodeReceipt(r: StoredReceipt): string {
+  const rec: ReceiptRecord = {
+    s: r.seq,
+    f: r.from,
+    n: r.nonce,
+    at: r.acceptedAt,
+    b: r.batch,
+    st: r.step,
+    p: r.position,
+  };
+  if (r.withdrawalIndex !== undefined) rec.w = r.withdrawalIndex;
+  if (r.createdAccount !== undefined) rec.a = r.createdAccount;
+  if (r.outcome !== undefined) rec.o = r.outcome;
+  return JSON.stringify(rec);
+}
+
+export function decodeReceipt(text: string): StoredReceipt {
+  const rec = JSON.parse(text) as ReceiptRecord;
+  const r: StoredReceipt = {
+    seq: rec.s,
+    from: rec.f,
+    nonce: rec.n,
+    acceptedAt: rec.at,
+    batch: rec.b,
+    step: rec.st,
+    position: rec.p,
+  };
+  if (rec.w !== undefined) r.withdrawalIndex = rec.w;
+  if (rec.a !== undefined) r.createdAccount = rec.a;
+  if (rec.o !== undefined) r.outcome = rec.o;
+  return r;
 }
 
 /** What one closed batch changed, kept until the snapshot moves past it. */
@@ -166,7 +212,7 @@ export interface CheckpointBatch {
   stateRoot: string;
   delta: BatchDelta;
   /** Receipts of its transactions, by hash. */
-  receipts: [string, ReceiptRecord][];
+  receipts: [string, StoredReceipt][];
 }
 
 /**
@@ -197,7 +243,7 @@ export function checkpointOps(
       ops.push({ type: "put", key: snapshotUndoKey(b.index), value: JSON.stringify(undoToJson(b.delta.undo)) });
     }
     for (const [hash, receipt] of b.receipts)
-      ops.push({ type: "put", key: receiptKey(hash), value: JSON.stringify(receipt) });
+      ops.push({ type: "put", key: receiptKey(hash), value: encodeReceipt(receipt) });
     next = {
       ...next,
       batches: b.index + 1,

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { batchIsDue, batchIsFull, chunkIsFull, type OpenBatchShape } from "../../src/operator/batch-policy";
+import { batchIsDue, batchIsFull, chunkIsFull, type OpenBatchShape } from "../../src/operator/sequencer/batch-policy";
 import { MAX_TX_SIZE } from "../../src/protocol/constants";
 
 describe("batch policy", () => {

@@ -5,7 +5,30 @@
  * so no batch ever exceeds its limits — every batch within them is an
  * `appendBatch` a public mempool relays (`src/l1/batch.ts`).
  */
-import { MAX_TX_SIZE, MAX_TXS_PER_CHUNK } from "../protocol/constants";
+import { MAX_BATCH_BYTES, MAX_CHUNKS_PER_BATCH, MAX_QUEUE_ITEMS_PER_BATCH } from "../../l1/batch";
+import { MAX_TX_SIZE, MAX_TXS_PER_CHUNK } from "../../protocol/constants";
+
+/**
+ * Limits of a batch. The size limits default to the inbox's own (`src/l1/batch.ts`, twin of BatchLimits.sol) and
+ * may only be lowered: every batch within them is an `appendBatch` a public mempool relays.
+ */
+export interface BatchLimits {
+  /** Close the batch once it is this old (ms) and has anything in it. */
+  maxAgeMs: number;
+  /** Chunks per batch (at most `MAX_CHUNKS_PER_BATCH` = 113). */
+  maxChunks: number;
+  /** Chunk bytes per batch (at most `MAX_BATCH_BYTES` = 120,000). */
+  maxBytes: number;
+  /** Queue items per batch (at most `MAX_QUEUE_ITEMS_PER_BATCH` = 1024). */
+  maxQueueItems: number;
+}
+
+export const DEFAULT_BATCH_LIMITS: BatchLimits = {
+  maxAgeMs: 2_000,
+  maxChunks: MAX_CHUNKS_PER_BATCH,
+  maxBytes: MAX_BATCH_BYTES,
+  maxQueueItems: MAX_QUEUE_ITEMS_PER_BATCH,
+};
 
 /** What the policy looks at in the open batch. */
 export interface OpenBatchShape {
@@ -24,12 +47,8 @@ export interface OpenBatchShape {
   openedAt: number;
 }
 
-/** The limits the policy keeps (`BatchLimits`). */
-export interface BatchPolicyLimits {
-  maxAgeMs: number;
-  maxChunks: number;
-  maxBytes: number;
-}
+/** The limits the policy keeps. */
+export type BatchPolicyLimits = Pick<BatchLimits, "maxAgeMs" | "maxChunks" | "maxBytes">;
 
 /** The chunk being filled takes no more transactions (PROTOCOL.md §5.2 reads at most 32). */
 export function chunkIsFull(reads: number): boolean {

@@ -1,0 +1,358 @@
+import { MAX_NONCE, Outcome, outcomeName, TxType } from "../../protocol/constants";
+import { decodeTx, txHash, type L2Tx } from "../../protocol/codec";
+import { txDigest } from "../../protocol/eip712";
+import { isBilayerError } from "../../protocol/errors";
+import { toHex } from "../../protocol/hash";
+import type { Account, L2State } from "../../protocol/state";
+import { Mempool, MempoolFullError, type WaitingTx } from "../mempool";
+import { copyPresigned, recoverPresigned, type Presigned } from "../presign";
+import { isRefusal, reject, type Refusal } from "../refusals";
+import type { TxStatus } from "./l2-index";
+import type { SequencerParts } from "./parts";
+
+/**
+ * What `l2_sendTransaction` answers: for a new transaction `pending` (applied to the pending state) or `queued`
+ * (waiting for an earlier nonce); for one sent before, wherever it stands now.
+ */
+export interface SubmitResult {
+  hash: string;
+  status: TxStatus;
+  from: number;
+  nonce: number;
+  /** Why it was skipped (status `skipped`). */
+  reason?: string;
+  /** The batch that holds it, once it is in a closed one. */
+  batchIndex?: number;
+}
+
+/** A transaction the STF would skip: the refusal, its outcome, and what to tell the sender. */
+export interface Rejection {
+  refusal: Refusal;
+  outcome: Outcome;
+  message: string;
+  data: Record<string, unknown>;
+}
+
+const U32 = 2 ** 32;
+/** How many nonces on each side of the account's a refused signature is tried against, to tell a wrong nonce. */
+const NONCE_PROBES = 3;
+
+/**
+ * The STF's checks other than the signature (PROTOCOL.md §5.2), against `state` with fee recipient `feeRecipient`:
+ * a transaction failing one never reaches the chunk. (test/operator/admission.test.ts holds them against the STF.)
+ */
+export function admissionCheck(
+  state: L2State,
+  feeRecipient: number,
+  tx: L2Tx,
+  sender: Readonly<Account>,
+): Rejection | undefined {
+  const count = state.accountCount;
+  const no = (refusal: Refusal, outcome: Outcome, message: string, data: Record<string, unknown> = {}) => ({
+    refusal,
+    outcome,
+    message,
+    data: { reason: outcomeName(outcome), ...data },
+  });
+  if (tx.type === TxType.Transfer) {
+    const recipient = tx.to >= 1 && tx.to <= count ? state.getAccount(tx.to) : undefined;
+    if (!recipient) {
+      return no(
+        "UNKNOWN_ACCOUNT",
+        Outcome.RecipientMissing,
+        `recipient account ${tx.to} does not exist (accounts are 1..${count})`,
+        { account: tx.to },
+      );
+    }
+    if (recipient.tokenId !== sender.tokenId) {
+      return no(
+        "WOULD_BE_SKIPPED",
+        Outcome.TokenMismatch,
+        `token mismatch: sender holds token ${sender.tokenId}, recipient ${tx.to} holds token ${recipient.tokenId}`,
+      );
+    }
+  }
+  if (tx.type === TxType.TransferToNew) {
+    if (/^0x0{40}$/.test(tx.to))
+      return no("WOULD_BE_SKIPPED", Outcome.InvalidRecipient, "invalid recipient: address(0)");
+    if (count >= U32 - 1) return no("WOULD_BE_SKIPPED", Outcome.AccountLimit, "the account tree is full");
+  }
+  if (tx.fee > 0n) {
+    const feeAccount = feeRecipient >= 1 && feeRecipient <= count ? state.getAccount(feeRecipient) : undefined;
+    if (!feeAccount || feeAccount.tokenId !== sender.tokenId) {
+      return no(
+        "WOULD_BE_SKIPPED",
+        Outcome.FeeRecipientMismatch,
+        feeAccount
+          ? `fee in token ${sender.tokenId}, but the fee recipient holds token ${feeAccount.tokenId}`
+          : "this operator takes no fees: send the transaction with fee 0",
+      );
+    }
+  }
+  if (tx.amount + tx.fee > sender.balance) {
+    return no(
+      "INSUFFICIENT_BALANCE",
+      Outcome.InsufficientBalance,
+      `insufficient balance: amount ${tx.amount} + fee ${tx.fee} > balance ${sender.balance} of account ${tx.from}`,
+      { balance: sender.balance.toString(), amount: tx.amount.toString(), fee: tx.fee.toString() },
+    );
+  }
+  if (sender.nonce === MAX_NONCE)
+    return no("WOULD_BE_SKIPPED", Outcome.NonceExhausted, "the sender's nonce is exhausted");
+  if (tx.type === TxType.Withdraw && state.withdrawalCount >= BigInt(U32)) {
+    return no("WOULD_BE_SKIPPED", Outcome.WithdrawalLimit, "the withdrawal tree is full");
+  }
+  return undefined;
+}
+
+/**
+ * Admission: decides what happens to a transaction handed in — refused with the protocol outcome behind the
+ * refusal (nothing the STF would skip reaches a chunk), sequenced now, or kept in the mempool until its nonce
+ * comes — and releases waiting transactions when it does. Answers in protocol terms ({@link RefusedError}); the
+ * API alone maps them to JSON-RPC.
+ */
+export class Admission {
+  mempool: Mempool;
+
+  constructor(private readonly p: SequencerParts) {
+    this.mempool = new Mempool(p.opts.mempool);
+  }
+
+  /** Empties the mempool (the state is being rebuilt; the waiting transactions are read back from the store). */
+  reset(): void {
+    this.mempool = new Mempool(this.p.opts.mempool);
+  }
+
+  /** See `Sequencer.submit`. */
+  async submit(bytes: Uint8Array, nonce?: number, presigned?: Presigned): Promise<SubmitResult> {
+    const why = this.p.gate.notAccepting;
+    if (why !== undefined) {
+      reject("NOT_ACCEPTING", `the sequencer is not accepting transactions right now: ${why}`, { reason: why });
+    }
+    const decoded = decodeTx(bytes, 0);
+    if (!decoded.ok) reject("NOT_A_TRANSACTION", `not a transaction: ${decoded.message}`, undefined, decoded.reason);
+    if (decoded.size !== bytes.length) {
+      reject("NOT_A_TRANSACTION", `a type-${bytes[0]} transaction is ${decoded.size} bytes, got ${bytes.length}`);
+    }
+    const tx = decoded.tx;
+    const hash = txHash(bytes);
+    if (this.mempool.byId(hash) || this.p.index.lookup(hash)) return this.resent(hash);
+    try {
+      return await this.admit(tx, bytes, hash, nonce, presigned);
+    } catch (err) {
+      // Sent again long after it was accepted (its batch is in the snapshot, so not indexed in memory): its nonce is
+      // used now and it fails the checks. The store knows it; answer where it stands.
+      if (isRefusal(err) && err.code !== "STORE_FAILED" && (await this.p.index.storedReceipt(hash)))
+        return this.resent(hash);
+      throw err;
+    }
+  }
+
+  /** {@link submit} of a transaction not seen before. */
+  private async admit(
+    tx: L2Tx,
+    bytes: Uint8Array,
+    hash: string,
+    nonce: number | undefined,
+    presigned: Presigned | undefined,
+  ): Promise<SubmitResult> {
+    const sender = this.p.index.account(tx.from);
+    if (!sender) {
+      reject(
+        "UNKNOWN_ACCOUNT",
+        `sender account ${tx.from} does not exist (accounts are 1..${this.p.state.accountCount})`,
+        { reason: outcomeName(Outcome.SenderMissing), account: tx.from },
+        Outcome.SenderMissing,
+      );
+    }
+    if (nonce !== undefined && nonce !== sender.nonce) {
+      if (nonce < sender.nonce) {
+        reject("WRONG_NONCE", `nonce ${nonce} is already used: account ${tx.from} is at nonce ${sender.nonce}`, {
+          nonce,
+          accountNonce: sender.nonce,
+        });
+      }
+      return this.enqueueWaiting(tx, bytes, hash, sender, nonce, presigned);
+    }
+    const r = this.check(tx, sender);
+    if (r) reject(r.refusal, r.message, r.data, r.outcome);
+
+    const usedNonce = sender.nonce;
+    const code = this.p.builder.sequenceOne(
+      bytes,
+      { hash, from: tx.from, nonce: usedNonce, at: Date.now() },
+      presigned,
+    );
+    if (code !== Outcome.Applied) return this.explainSkip(tx, bytes, hash, sender, code);
+    this.promote(tx.from);
+    await this.p.journal.commitOrFail();
+    this.p.opts.metrics.accepted();
+    return { hash, status: "pending", from: tx.from, nonce: usedNonce };
+  }
+
+  /**
+   * The answer to a transaction sent again (a wallet retrying after a lost response): its hash and where it stands
+   * now, never a second copy. The first copy may still be on its way to the disk, so it answers only once every
+   * write issued so far is durable; if that write failed, the transaction was never acknowledged and the sender
+   * hears so, as the first copy's sender did.
+   */
+  private async resent(hash: string): Promise<SubmitResult> {
+    await this.p.journal.written();
+    const why = this.p.gate.unavailable;
+    if (why !== undefined) {
+      reject("NOT_ACCEPTING", `the sequencer is not accepting transactions right now: ${why}`, { reason: why });
+    }
+    const r = await this.p.index.receipt(hash);
+    if (r === undefined) {
+      reject("NOT_ACCEPTING", "the transaction's first copy was not stored; send it again", { hash });
+    }
+    return {
+      hash,
+      status: r.status,
+      from: r.from,
+      nonce: r.nonce,
+      ...(r.reason === undefined ? {} : { reason: r.reason }),
+      ...(r.batchIndex === undefined ? {} : { batchIndex: r.batchIndex }),
+    };
+  }
+
+  /** {@link admissionCheck} against the pending state. */
+  check(tx: L2Tx, sender: Readonly<Account>): Rejection | undefined {
+    return admissionCheck(this.p.state, this.p.ctx.feeRecipient, tx, sender);
+  }
+
+  /** Why the executor skipped a transaction that passed the pre-checks (a signature problem, in practice). */
+  private async explainSkip(
+    tx: L2Tx,
+    bytes: Uint8Array,
+    hash: string,
+    sender: Readonly<Account>,
+    code: Outcome,
+  ): Promise<SubmitResult> {
+    if (code !== Outcome.BadSignature) {
+      reject(
+        "WOULD_BE_SKIPPED",
+        `the transaction would be skipped: ${outcomeName(code)}`,
+        { reason: outcomeName(code) },
+        code,
+      );
+    }
+    // Signed over a nearby nonce? A few recoveries, on this error path only (each costs ~0.1 ms).
+    // Recovered here: a recovery made ahead was for another digest than the one checked (or it would have applied).
+    const signer = (n: number): string | null => this.signerOf(tx, bytes, sender.tokenId, n, undefined);
+    for (let d = 1; d <= NONCE_PROBES; d++) {
+      const ahead = sender.nonce + d;
+      if (d <= this.mempool.limits.maxNonceGap && ahead <= MAX_NONCE && signer(ahead) === sender.owner) {
+        return this.enqueueWaiting(tx, bytes, hash, sender, ahead, undefined);
+      }
+      const behind = sender.nonce - d;
+      if (behind >= 0 && signer(behind) === sender.owner) {
+        reject(
+          "WRONG_NONCE",
+          `signed over nonce ${behind}, which is already used: account ${tx.from} is at nonce ${sender.nonce}`,
+          { nonce: behind, accountNonce: sender.nonce },
+        );
+      }
+    }
+    reject(
+      "BAD_SIGNATURE",
+      `bad signature: not signed by ${sender.owner}, the owner of account ${tx.from}, over nonce ${sender.nonce}`,
+      { owner: sender.owner, nonce: sender.nonce },
+    );
+  }
+
+  /** Stores a transaction signed over a future nonce until its turn. */
+  private async enqueueWaiting(
+    tx: L2Tx,
+    bytes: Uint8Array,
+    hash: string,
+    sender: Readonly<Account>,
+    nonce: number,
+    presigned: Presigned | undefined,
+  ): Promise<SubmitResult> {
+    const signer = this.signerOf(tx, bytes, sender.tokenId, nonce, presigned);
+    if (signer !== sender.owner) {
+      reject(
+        "BAD_SIGNATURE",
+        `bad signature: not signed by ${sender.owner}, the owner of account ${tx.from}, over nonce ${nonce}`,
+        { owner: sender.owner, nonce },
+      );
+    }
+    // The recovery rides along (in memory only) for when the transaction's turn comes.
+    const w: WaitingTx = { hash, from: tx.from, nonce, bytes, receivedAt: Date.now() };
+    if (presigned) w.presigned = copyPresigned(presigned);
+    try {
+      if (!this.mempool.check(w, sender.nonce)) return { hash, status: "queued", from: tx.from, nonce };
+    } catch (err) {
+      if (err instanceof MempoolFullError) reject("MEMPOOL_FULL", err.message);
+      if (isBilayerError(err, "NONCE_TOO_HIGH")) {
+        reject("WRONG_NONCE", err.message, { nonce, accountNonce: sender.nonce });
+      }
+      throw err;
+    }
+    const replaced = this.mempool.add(w);
+    this.p.journal.putWaiting({ hash, bytes: toHex(bytes), from: tx.from, nonce, acceptedAt: w.receivedAt });
+    await this.p.journal.commitOrFail();
+    if (replaced)
+      this.p.opts.logger.info(
+        { from: tx.from, nonce, replaced: replaced.hash, by: hash },
+        "waiting transaction replaced",
+      );
+    this.p.updateGauges();
+    return { hash, status: "queued", from: tx.from, nonce };
+  }
+
+  /** Applies the waiting transactions of `from` whose nonce has come, in order (or drops them). */
+  promote(from: number): void {
+    const journal = this.p.journal;
+    for (;;) {
+      const sender = this.p.index.account(from);
+      if (!sender) return;
+      for (const stale of this.mempool.dropBelow(from, sender.nonce)) {
+        journal.delWaiting(from, stale.nonce);
+        this.drop(stale, Outcome.BadSignature, "its nonce was used by another transaction");
+      }
+      const next = this.mempool.take(from, sender.nonce);
+      if (!next) return;
+      journal.delWaiting(from, next.nonce);
+      const decoded = decodeTx(next.bytes, 0);
+      if (!decoded.ok) {
+        this.drop(next, decoded.reason, decoded.message);
+        continue;
+      }
+      const rejection = this.check(decoded.tx, sender);
+      if (rejection) {
+        this.drop(next, rejection.outcome, rejection.message);
+        continue;
+      }
+      const entry = { hash: next.hash, from, nonce: next.nonce, at: next.receivedAt };
+      const code = this.p.builder.sequenceOne(next.bytes, entry, next.presigned);
+      if (code !== Outcome.Applied) {
+        this.drop(next, code, outcomeName(code));
+        continue;
+      }
+      this.p.opts.metrics.accepted();
+    }
+  }
+
+  /** Records that waiting transaction `w` was skipped when its turn came, and why. */
+  drop(w: WaitingTx, code: Outcome, reason: string): void {
+    const d = { hash: w.hash, from: w.from, nonce: w.nonce, receivedAt: w.receivedAt, code, reason };
+    this.p.opts.logger.info({ hash: w.hash, from: w.from, nonce: w.nonce, reason }, "waiting transaction skipped");
+    this.p.index.noteDropped(d);
+    this.p.journal.putDropped(d);
+  }
+
+  /** The lowercase address that signed `tx` (packed: `bytes`) over `tokenId` and `nonce`, or null. */
+  private signerOf(
+    tx: L2Tx,
+    bytes: Uint8Array,
+    tokenId: number,
+    nonce: number,
+    presigned: Presigned | undefined,
+  ): string | null {
+    const digest = txDigest(this.p.ctx.domainSeparator, tx, tokenId, nonce);
+    const signer = recoverPresigned(presigned, digest, bytes, bytes.length - 64, this.p.builder.countRecovery);
+    return signer === null ? null : toHex(signer);
+  }
+}

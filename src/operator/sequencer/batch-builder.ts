@@ -1,0 +1,361 @@
+import { batchCommitment, chunksRoot } from "../../l1/batch";
+import { MAX_QUEUE_ITEMS_PER_STEP, Outcome, TxType } from "../../protocol/constants";
+import { readU32 } from "../../protocol/codec";
+import { concatBytes, toHex } from "../../protocol/hash";
+import { applyQueueStep, ChunkExecutor, type SignerRecovery } from "../../protocol/stf";
+import { recoverPresigned, type Presigned } from "../presign";
+import { headerToJson, queueItemOf, type BatchRecord, type StoredTx } from "../records";
+import { batchIsDue, batchIsFull, chunkIsFull, type OpenBatchShape } from "./batch-policy";
+import type { DeltaStart } from "./history";
+import type { SequencerParts } from "./parts";
+
+/** The batch being filled. */
+export interface OpenBatch {
+  index: number;
+  /** The batch's fee recipient: ours, or an adopted L1 batch's own. */
+  feeRecipient: number;
+  queueStart: number;
+  queueEnd: number;
+  firstSeq: number;
+  openedAt: number;
+  queueRoots: string[];
+  chunkEnds: number[];
+  chunkRoots: string[];
+  chunks: Uint8Array[];
+  bytes: number;
+  /** The chunk being filled: its executor (created at its first transaction) and its transactions' bytes. */
+  executor: ChunkExecutor | undefined;
+  current: Uint8Array[];
+  txCount: number;
+  header: BatchRecord["header"] | undefined;
+  /** The counts before the batch (its journal is open while it is). */
+  before: DeltaStart;
+}
+
+/** Who sent a transaction being sequenced, over which nonce, received when. */
+export interface SequencedEntry {
+  hash: string;
+  from: number;
+  nonce: number;
+  at: number;
+}
+
+/** The open batch as the batch policy sees it. */
+function shapeOf(open: OpenBatch): OpenBatchShape {
+  return {
+    bytes: open.bytes,
+    closedChunks: open.chunks.length,
+    chunkTxs: open.current.length,
+    chunkReads: open.executor?.transactionCount,
+    openedAt: open.openedAt,
+  };
+}
+
+/**
+ * Cuts the sequence into chunks and batches: runs each transaction through the open chunk's STF executor (so its
+ * outcome is exactly the one the batch will have), assigns sequence numbers, applies queue items at batch open,
+ * and closes chunks and batches as ./batch-policy.ts decides — before anything else is added, so no batch ever
+ * exceeds its limits.
+ */
+export class BatchBuilder {
+  open: OpenBatch | undefined;
+  /** The sequence number the next applied transaction gets. */
+  nextSeq = 0;
+  /** The recovery handed in with the transaction being executed, if any (see ../presign.ts). */
+  private presigned: Presigned | undefined;
+  readonly countRecovery = (presigned: boolean): void => this.p.opts.metrics.recovered(presigned);
+  /** The chunk executors' signer recovery: the presigned one when it is for the same digest and signature. */
+  private readonly recoverSigner: SignerRecovery = (digest, bytes, sigOffset) =>
+    recoverPresigned(this.presigned, digest, bytes, sigOffset, this.countRecovery);
+
+  constructor(private readonly p: SequencerParts) {}
+
+  /** Forgets the open batch (the state is being rebuilt); sequencing goes on from `nextSeq`. */
+  reset(nextSeq: number): void {
+    this.open = undefined;
+    this.nextSeq = nextSeq;
+  }
+
+  /** The next queue item not yet applied to the pending state. */
+  queueSequenced(): number {
+    return this.open ? this.open.queueEnd : this.p.history.lastQueueEnd;
+  }
+
+  /** Runs one transaction through the open chunk's executor (`presigned`: see `Sequencer.submit`). */
+  execute(bytes: Uint8Array, presigned?: Presigned): Outcome {
+    const open = this.open as OpenBatch;
+    open.executor ??= this.newExecutor(open.feeRecipient);
+    this.presigned = presigned;
+    let code: Outcome;
+    try {
+      code = open.executor.next(bytes, 0).code;
+    } finally {
+      this.presigned = undefined;
+    }
+    if (code === Outcome.Applied) this.p.index.senderMoved(readU32(bytes, 1));
+    return code;
+  }
+
+  private newExecutor(feeRecipient: number): ChunkExecutor {
+    return new ChunkExecutor(
+      this.p.state,
+      { domainSeparator: this.p.ctx.domainSeparator, feeRecipient },
+      { recoverSigner: this.recoverSigner },
+    );
+  }
+
+  /**
+   * Sequences one transaction that passed the checks — the one step admission, the release of a waiting
+   * transaction and re-sequencing after a rebase share: executes it in the open batch (opening one if needed);
+   * applied, records it, does the batch's book-keeping and closes the batch if another transaction might not fit
+   * (before anything else is sequenced, so no batch ever exceeds its limits). Skipped, nothing is recorded: the
+   * caller explains or drops it. Returns the STF's outcome.
+   */
+  sequenceOne(bytes: Uint8Array, entry: SequencedEntry, presigned?: Presigned): Outcome {
+    this.ensureOpen();
+    const code = this.execute(bytes, presigned);
+    if (code !== Outcome.Applied) {
+      this.closeChunkIfFull();
+      return code;
+    }
+    this.accept(this.nextSeq++, entry.hash, bytes, entry.from, entry.nonce, entry.at);
+    this.afterApplied(bytes);
+    this.closeIfFull();
+    return code;
+  }
+
+  /** Records an executed transaction under sequence number `seq` (`outcome` other than Applied: adopted from L1). */
+  accept(
+    seq: number,
+    hash: string,
+    bytes: Uint8Array,
+    from: number,
+    nonce: number,
+    at: number,
+    outcome = Outcome.Applied,
+  ): void {
+    const rec: StoredTx & { seq: number } = { seq, hash, bytes: toHex(bytes), from, nonce, acceptedAt: at };
+    if (outcome !== Outcome.Applied) {
+      // Only in a batch adopted from L1: it is in the chunk, and changed nothing.
+      rec.outcome = outcome;
+    } else {
+      // Called right after the executor applied it: the newest withdrawal or account is this one's.
+      const state = this.p.state;
+      if (bytes[0] === TxType.Withdraw) rec.withdrawalIndex = Number(state.withdrawalCount) - 1;
+      if (bytes[0] === TxType.TransferToNew) rec.createdAccount = state.accountCount;
+    }
+    this.p.journal.putTx(rec);
+    this.p.index.noteTx(hash, seq);
+  }
+
+  /** Book-keeping after an applied transaction. */
+  afterApplied(bytes: Uint8Array): void {
+    const open = this.open as OpenBatch;
+    open.current.push(bytes);
+    open.txCount++;
+    open.bytes += bytes.length;
+    this.p.index.indexNew();
+    this.closeChunkIfFull();
+  }
+
+  private closeChunkIfFull(): void {
+    const open = this.open;
+    if (open?.executor && chunkIsFull(open.executor.transactionCount)) this.closeChunk();
+  }
+
+  /** Ends the chunk being filled: credits its fees and records its root (`keepEmpty`: an empty chunk of L1's). */
+  closeChunk(keepEmpty = false): void {
+    const open = this.open;
+    if (!open) return;
+    if (keepEmpty && !open.executor && open.current.length === 0) open.executor = this.newExecutor(open.feeRecipient);
+    if (!open.executor) return;
+    if (open.current.length === 0 && !keepEmpty) {
+      // Only skipped attempts: they changed nothing, so the chunk is simply dropped.
+      open.executor = undefined;
+      return;
+    }
+    const result = open.executor.finish();
+    open.executor = undefined;
+    open.chunkRoots.push(result.postRoot);
+    open.chunkEnds.push(this.nextSeq);
+    open.chunks.push(concatBytes(...open.current));
+    open.current = [];
+    open.header = headerToJson(result.header);
+    this.p.index.indexNew();
+  }
+
+  // ---------------------------------------------------------------------------
+  // batches
+
+  /** Opens the next batch if none is open, with every queue item it has room for. */
+  private ensureOpen(): void {
+    if (this.open) return;
+    const start = this.queueSequenced();
+    const end = Math.min(this.p.history.queueLength, start + this.p.limits.maxQueueItems);
+    const index = this.p.history.batchCount;
+    const open = this.startBatch(index, start, end, this.nextSeq, Date.now());
+    this.p.journal.putOpen({
+      index,
+      queueStart: start,
+      queueEnd: end,
+      firstSeq: this.nextSeq,
+      openedAt: open.openedAt,
+    });
+  }
+
+  /** Opens batch `index` in memory and applies its queue items. */
+  startBatch(
+    index: number,
+    queueStart: number,
+    queueEnd: number,
+    firstSeq: number,
+    openedAt: number,
+    feeRecipient = this.p.ctx.feeRecipient,
+  ): OpenBatch {
+    const open: OpenBatch = {
+      index,
+      feeRecipient,
+      queueStart,
+      queueEnd: queueStart,
+      firstSeq,
+      openedAt,
+      queueRoots: [],
+      chunkEnds: [],
+      chunkRoots: [],
+      chunks: [],
+      bytes: 0,
+      executor: undefined,
+      current: [],
+      txCount: 0,
+      header: undefined,
+      before: this.p.history.beginDelta(),
+    };
+    this.open = open;
+    this.extendQueue(queueEnd);
+    return open;
+  }
+
+  /** Applies queue items up to `queueEnd` to the open batch (which has no transaction yet). */
+  private extendQueue(queueEnd: number): void {
+    const open = this.open as OpenBatch;
+    if (queueEnd <= open.queueEnd) return;
+    const history = this.p.history;
+    if (queueEnd > history.queueLength) throw this.p.corrupt(`queue item ${queueEnd - 1} is not known`);
+    // A partial last step continues: items apply one by one, so its root is the root after the new items.
+    if ((open.queueEnd - open.queueStart) % MAX_QUEUE_ITEMS_PER_STEP !== 0) open.queueRoots.pop();
+    let at = open.queueEnd;
+    while (at < queueEnd) {
+      const stepEnd = Math.min(
+        queueEnd,
+        open.queueStart +
+          (Math.floor((at - open.queueStart) / MAX_QUEUE_ITEMS_PER_STEP) + 1) * MAX_QUEUE_ITEMS_PER_STEP,
+      );
+      const items = history.queueSlice(at, stepEnd).map(queueItemOf);
+      const result = applyQueueStep(this.p.state, items);
+      open.queueRoots.push(result.postRoot);
+      open.header = headerToJson(result.header);
+      at = stepEnd;
+    }
+    open.queueEnd = queueEnd;
+    this.p.index.indexNew();
+  }
+
+  /** Applies the queue items `[start, end)` of a closed batch being replayed; returns its queue steps' roots. */
+  applyQueueRange(start: number, end: number): string[] {
+    const history = this.p.history;
+    const roots: string[] = [];
+    if (end > history.queueLength) throw this.p.corrupt(`queue item ${end - 1} is not known`);
+    for (let at = start; at < end; at += MAX_QUEUE_ITEMS_PER_STEP) {
+      const items = history.queueSlice(at, Math.min(end, at + MAX_QUEUE_ITEMS_PER_STEP)).map(queueItemOf);
+      roots.push(applyQueueStep(this.p.state, items).postRoot);
+    }
+    this.p.index.indexNew();
+    return roots;
+  }
+
+  /** Closes the open batch if one more transaction might not fit (./batch-policy.ts). */
+  closeIfFull(): void {
+    const open = this.open;
+    if (open && batchIsFull(shapeOf(open), this.p.limits)) this.closeBatch();
+  }
+
+  /** Closes the open batch (if it has anything); its record is buffered for the next commit. */
+  closeBatch(): BatchRecord | undefined {
+    const open = this.open;
+    if (!open) return undefined;
+    this.closeChunk();
+    if (open.chunks.length === 0 && open.queueEnd === open.queueStart) {
+      // Nothing in it (every attempt was skipped): it stays open and empty.
+      return undefined;
+    }
+    const stepRoots = [...open.queueRoots, ...open.chunkRoots];
+    const root = chunksRoot(open.chunks);
+    const rec: BatchRecord = {
+      index: open.index,
+      queueStart: open.queueStart,
+      queueEnd: open.queueEnd,
+      firstSeq: open.firstSeq,
+      endSeq: this.nextSeq,
+      chunkEnds: open.chunkEnds,
+      stepRoots,
+      header: open.header ?? headerToJson(this.p.state.header()),
+      feeRecipient: open.feeRecipient,
+      bytes: open.bytes,
+      chunksRoot: root,
+      commitment: batchCommitment({
+        chunksRoot: root,
+        queueStart: BigInt(open.queueStart),
+        queueEnd: BigInt(open.queueEnd),
+        feeRecipient: open.feeRecipient,
+        stepCount: stepRoots.length,
+      }),
+      openedAt: open.openedAt,
+      closedAt: Date.now(),
+    };
+    this.p.history.add(rec, open.chunks, open.before);
+    this.open = undefined;
+    this.p.journal.putClosed(rec);
+    const { metrics, logger } = this.p.opts;
+    metrics.batchTransactions.observe(open.txCount);
+    metrics.batchBytes.observe(open.bytes);
+    metrics.batchQueueItems.observe(open.queueEnd - open.queueStart);
+    metrics.heads.set({ stage: "closed" }, rec.index);
+    logger.info(
+      {
+        batch: rec.index,
+        txs: open.txCount,
+        queueItems: rec.queueEnd - rec.queueStart,
+        steps: stepRoots.length,
+        bytes: rec.bytes,
+      },
+      "batch closed",
+    );
+    return rec;
+  }
+
+  /**
+   * The clock's part: applies queue items waiting to an open batch that has no transaction yet (within its room),
+   * closes the open batch once it is `maxAgeMs` old, and opens a batch for queue items waiting to be applied.
+   */
+  tick(now: number): void {
+    const open = this.open;
+    const queueLength = this.p.history.queueLength;
+    const waitingItems = queueLength > this.queueSequenced();
+    if (open && open.txCount === 0 && open.executor === undefined && waitingItems) {
+      const room = open.queueStart + this.p.limits.maxQueueItems;
+      const end = Math.min(queueLength, room);
+      if (end > open.queueEnd) {
+        this.extendQueue(end);
+        this.p.journal.putOpen({
+          index: open.index,
+          queueStart: open.queueStart,
+          queueEnd: end,
+          firstSeq: open.firstSeq,
+          openedAt: open.openedAt,
+        });
+      }
+    }
+    if (this.open && batchIsDue(this.open, this.p.limits, now)) this.closeBatch();
+    if (!this.open && this.p.history.queueLength > this.queueSequenced()) this.ensureOpen();
+  }
+}

@@ -1,0 +1,164 @@
+import type { StoreOp } from "../../common/store";
+import { Outcome, outcomeName, TX_SIZE } from "../../protocol/constants";
+import { decodeChunk, decodeTx as decodeL2Tx, txHash } from "../../protocol/codec";
+import { BilayerError } from "../../protocol/errors";
+import { fromHex } from "../../protocol/hash";
+import type { WaitingTx } from "../mempool";
+import { batchKey, decodeTx, KEY_OPEN, PREFIX_TX, txKey, type StoredQueueItem, type StoredTx } from "../records";
+import type { SequencerParts } from "./parts";
+
+/** A batch as L1 holds it, for {@link rebase}. */
+export interface AdoptedBatch {
+  index: number;
+  queueStart: number;
+  queueEnd: number;
+  chunks: Uint8Array[];
+  feeRecipient: number;
+  commitment: string;
+}
+
+/** Rebuilds the pending state from the store (the sequencer's locked load). */
+export type Reload = (queue: StoredQueueItem[], opts: { stayUnavailable?: boolean }) => Promise<void>;
+
+/**
+ * Makes L1's batches from `fromBatch` on the operator's own, and sequences
+ * again, after them, every transaction it had sequenced from that batch on.
+ *
+ * This is how the operator follows L1 when L1 holds batches it did not
+ * append (a forced inclusion while it was down, or a stale append of its
+ * own that landed after one), and how it re-forms a batch the inbox
+ * refused (one that left an overdue queue item out: the new batch opens
+ * with every queue item known). The re-sequenced transactions keep their
+ * order; any the STF now skips is reported skipped with the reason. All of
+ * it is one durable write, then the state is rebuilt from the store.
+ */
+export async function rebase(
+  p: SequencerParts,
+  reload: Reload,
+  fromBatch: number,
+  adopted: AdoptedBatch[],
+): Promise<{ resequenced: number; dropped: number }> {
+  const { history, builder, journal, admission, gate } = p;
+  const store = p.opts.store;
+  if (fromBatch > history.batchCount)
+    throw new BilayerError("REBASE_RANGE", `cannot rebase from batch ${fromBatch}: only ${history.batchCount} closed`);
+  if (fromBatch < history.base.batches) {
+    throw new BilayerError(
+      "REBASE_BELOW_SNAPSHOT",
+      `L1 parted from this operator at batch ${fromBatch}, inside its snapshot (batches 0..${history.base.batches - 1} were confirmed on L1): a reorg deeper than the confirmation depth`,
+    );
+  }
+  const needed = Math.max(0, ...adopted.map((b) => b.queueEnd));
+  if (needed > history.queueLength) {
+    throw new BilayerError(
+      "REBASE_QUEUE",
+      `L1's batches consume queue items up to ${needed}; only ${history.queueLength} are known yet`,
+    );
+  }
+  gate.available = false;
+  try {
+    if (journal.pending) await journal.commit();
+    const first = history.batch(fromBatch)?.firstSeq ?? builder.open?.firstSeq ?? builder.nextSeq;
+    const redo: StoredTx[] = [];
+    for await (const [, v] of store.entries(PREFIX_TX, txKey(first))) redo.push(decodeTx(v));
+    const ops: StoreOp[] = redo.map((t) => ({ type: "del", key: txKey(t.seq ?? -1) }));
+    for (let k = fromBatch; k < history.batchCount; k++) ops.push({ type: "del", key: batchKey(k) });
+    ops.push({ type: "del", key: KEY_OPEN });
+    await store.write(ops);
+    // Deleted on purpose: each is sequenced again below (or reported skipped), not lost.
+    journal.acknowledgedSeq = Math.min(journal.acknowledgedSeq, first);
+    await reload(history.knownQueue, { stayUnavailable: true });
+
+    const appliedOnL1 = new Set<string>();
+    for (const b of adopted) for (const h of adopt(p, b)) appliedOnL1.add(h);
+    let resequenced = 0;
+    let dropped = 0;
+    for (const t of redo) {
+      if (t.outcome !== undefined && t.outcome !== Outcome.Applied) continue; // part of an L1 batch, adopted again
+      if (appliedOnL1.has(t.hash)) continue; // applied by an adopted batch (a stale append of ours): it stands there
+      const bytes = fromHex(t.bytes);
+      const w: WaitingTx = { hash: t.hash, from: t.from, nonce: t.nonce, bytes, receivedAt: t.acceptedAt };
+      const decoded = decodeL2Tx(bytes, 0);
+      const sender = p.index.account(t.from);
+      if (!decoded.ok || !sender) {
+        admission.drop(w, Outcome.SenderMissing, `re-sequenced after L1 batch ${fromBatch}: its sender is gone`);
+        dropped++;
+        continue;
+      }
+      const rejection = admission.check(decoded.tx, sender);
+      if (rejection) {
+        admission.drop(w, rejection.outcome, `re-sequenced after L1 batch ${fromBatch}: ${rejection.message}`);
+        dropped++;
+        continue;
+      }
+      const code = builder.sequenceOne(bytes, { hash: t.hash, from: t.from, nonce: sender.nonce, at: t.acceptedAt });
+      if (code !== Outcome.Applied) {
+        admission.drop(w, code, `re-sequenced after L1 batch ${fromBatch}: ${outcomeName(code)}`);
+        dropped++;
+        continue;
+      }
+      resequenced++;
+    }
+    if (journal.pending) await journal.commit();
+    p.opts.logger.warn(
+      { fromBatch, adopted: adopted.length, resequenced, dropped },
+      "sequence rebased on L1's batches",
+    );
+    return { resequenced, dropped };
+  } finally {
+    gate.available = !store.failed;
+    p.updateGauges();
+  }
+}
+
+/**
+ * Closes batch `b.index` exactly as L1 holds it (its queue range, chunks
+ * and fee recipient); returns the hashes of the transactions it applied.
+ */
+function adopt(p: SequencerParts, b: AdoptedBatch): string[] {
+  const { builder, history } = p;
+  const applied: string[] = [];
+  if (builder.open) builder.closeBatch();
+  if (builder.open || b.index !== history.batchCount || b.queueStart !== builder.queueSequenced()) {
+    throw new BilayerError(
+      "ADOPT_MISMATCH",
+      `L1 batch ${b.index} (queue ${b.queueStart}..${b.queueEnd}) does not follow the local sequence`,
+      { context: { index: b.index, closed: history.batchCount, queueSequenced: builder.queueSequenced() } },
+    );
+  }
+  const now = Date.now();
+  const open = builder.startBatch(b.index, b.queueStart, b.queueEnd, builder.nextSeq, now, b.feeRecipient);
+  b.chunks.forEach((chunk, i) => {
+    const decoded = decodeChunk(chunk);
+    if (decoded.end) {
+      throw new BilayerError(
+        "UNADOPTABLE_BATCH",
+        `chunk ${i} of L1 batch ${b.index} does not parse whole (${outcomeName(decoded.end.reason)})`,
+      );
+    }
+    let offset = 0;
+    for (const tx of decoded.txs) {
+      const size = TX_SIZE[tx.type];
+      const bytes = chunk.slice(offset, offset + size);
+      offset += size;
+      const nonce = p.index.account(tx.from)?.nonce ?? 0;
+      const code = builder.execute(bytes);
+      const hash = txHash(bytes);
+      builder.accept(builder.nextSeq++, hash, bytes, tx.from, nonce, now, code);
+      if (code === Outcome.Applied) applied.push(hash);
+      open.current.push(bytes);
+      open.txCount++;
+      open.bytes += size;
+      p.index.indexNew();
+    }
+    builder.closeChunk(true);
+  });
+  const rec = builder.closeBatch();
+  if (!rec || rec.commitment !== b.commitment) {
+    throw new BilayerError(
+      "ADOPT_MISMATCH",
+      `L1 batch ${b.index} re-executes to commitment ${rec?.commitment}, L1 has ${b.commitment}`,
+    );
+  }
+  return applied;
+}
