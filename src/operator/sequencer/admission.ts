@@ -1,4 +1,4 @@
-import { MAX_NONCE, Outcome, outcomeName, TxType } from "../../protocol/constants";
+import { MAX_NONCE, Outcome, outcomeName, TxType, unreachableTxType } from "../../protocol/constants";
 import { decodeTx, txHash, type L2Tx } from "../../protocol/codec";
 import { txDigest } from "../../protocol/eip712";
 import { isBilayerError } from "../../protocol/errors";
@@ -54,28 +54,36 @@ export function admissionCheck(
     message,
     data: { reason: outcomeName(outcome), ...data },
   });
-  if (tx.type === TxType.Transfer) {
-    const recipient = tx.to >= 1 && tx.to <= count ? state.getAccount(tx.to) : undefined;
-    if (!recipient) {
-      return no(
-        "UNKNOWN_ACCOUNT",
-        Outcome.RecipientMissing,
-        `recipient account ${tx.to} does not exist (accounts are 1..${count})`,
-        { account: tx.to },
-      );
+  // The type's own rules first, as the STF checks them (PROTOCOL.md §5.2); tsc names this switch for a new type.
+  switch (tx.type) {
+    case TxType.Transfer: {
+      const recipient = tx.to >= 1 && tx.to <= count ? state.getAccount(tx.to) : undefined;
+      if (!recipient) {
+        return no(
+          "UNKNOWN_ACCOUNT",
+          Outcome.RecipientMissing,
+          `recipient account ${tx.to} does not exist (accounts are 1..${count})`,
+          { account: tx.to },
+        );
+      }
+      if (recipient.tokenId !== sender.tokenId) {
+        return no(
+          "WOULD_BE_SKIPPED",
+          Outcome.TokenMismatch,
+          `token mismatch: sender holds token ${sender.tokenId}, recipient ${tx.to} holds token ${recipient.tokenId}`,
+        );
+      }
+      break;
     }
-    if (recipient.tokenId !== sender.tokenId) {
-      return no(
-        "WOULD_BE_SKIPPED",
-        Outcome.TokenMismatch,
-        `token mismatch: sender holds token ${sender.tokenId}, recipient ${tx.to} holds token ${recipient.tokenId}`,
-      );
-    }
-  }
-  if (tx.type === TxType.TransferToNew) {
-    if (/^0x0{40}$/.test(tx.to))
-      return no("WOULD_BE_SKIPPED", Outcome.InvalidRecipient, "invalid recipient: address(0)");
-    if (count >= U32 - 1) return no("WOULD_BE_SKIPPED", Outcome.AccountLimit, "the account tree is full");
+    case TxType.TransferToNew:
+      if (/^0x0{40}$/.test(tx.to))
+        return no("WOULD_BE_SKIPPED", Outcome.InvalidRecipient, "invalid recipient: address(0)");
+      if (count >= U32 - 1) return no("WOULD_BE_SKIPPED", Outcome.AccountLimit, "the account tree is full");
+      break;
+    case TxType.Withdraw:
+      break; // its own rule (the tree's room) comes after the common ones
+    default:
+      return unreachableTxType(tx);
   }
   if (tx.fee > 0n) {
     const feeAccount = feeRecipient >= 1 && feeRecipient <= count ? state.getAccount(feeRecipient) : undefined;
