@@ -68,7 +68,7 @@ export const CONFIGURED: readonly Configured[] = [
     value: DEFAULT_BATCH_LIMITS.maxAgeMs,
     unit: "ms",
     what: "the operator closes an open batch this long after its first transaction (then appends and proposes it)",
-    source: "`DEFAULT_BATCH_LIMITS.maxAgeMs` in src/operator/sequencer.ts",
+    source: "`DEFAULT_BATCH_LIMITS.maxAgeMs` in src/operator/sequencer/batch-policy.ts",
   },
   {
     key: "rollupChallengeWindowSeconds",
