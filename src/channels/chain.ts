@@ -1,17 +1,21 @@
-import { Contract, getAddress, Interface } from "ethers";
-import type { ContractTransactionResponse, Log, Provider, Signer, TransactionReceipt } from "ethers";
+import { Contract } from "ethers";
+import type { ContractTransactionResponse, Provider, Signer, TransactionReceipt } from "ethers";
 import { ChannelAdjudicator__factory } from "../../typechain-types/factories/contracts/channels/ChannelAdjudicator__factory";
 import type { ChannelAdjudicator } from "../../typechain-types/contracts/channels/ChannelAdjudicator";
 import { BilayerError } from "../protocol/errors";
+import { ADJUDICATOR_INTERFACE } from "./adjudicator-events";
 import { lockProof, ZERO_ADDRESS } from "./state";
-import type { LevelStore } from "../common/store";
 import type { ChannelParams, ChannelState, CompactSignature, Funding, Lock, TopUp, Withdrawal } from "./state";
 import type { Party } from "./updates";
 
+export { decodeAdjudicatorLog, type AdjudicatorEvent } from "./adjudicator-events";
+export { AdjudicatorLogReader, ChainClock, ChainCursor } from "./chain-reader";
+
 /*
  * The adjudicator as the off-chain services see it: transactions sent one at a
- * time from one key, views, the chain's clock, and its events decoded from
- * logs alone (what a watchtower needs: every event carries the full state).
+ * time from one key, and its views. Its events, decoded from logs alone, are
+ * in ./adjudicator-events.ts; the chain's clock and the reading of its logs as
+ * it advances in ./chain-reader.ts.
  */
 
 /** `IChannelAdjudicator.Status`. */
@@ -36,22 +40,6 @@ export interface OnchainChannel {
   locksRoot: string;
 }
 
-/** One decoded adjudicator event, with where it was logged. */
-export type AdjudicatorEvent = { block: number; logIndex: number; txHash: string } & (
-  | { name: "ChannelOpened"; channelId: string; params: ChannelParams; depositor: Party; amount: bigint }
-  | { name: "Deposited"; channelId: string; participant: Party; amount: bigint; holdings: bigint }
-  | { name: "ToppedUp"; channelId: string; state: ChannelState; amount: bigint; holdings: bigint }
-  | { name: "PartiallyWithdrawn"; channelId: string; version: bigint; participant: Party; amount: bigint }
-  | { name: "ChallengeRegistered"; channelId: string; state: ChannelState; deadline: bigint }
-  | { name: "ChallengeRefuted"; channelId: string; state: ChannelState; deadline: bigint }
-  | { name: "ChannelConcluded"; channelId: string; version: bigint; balances: [bigint, bigint]; lockedTotal: bigint }
-  | { name: "ChannelClosed"; channelId: string; state: ChannelState }
-  | { name: "PayoutCredited"; channelId: string; participant: Party; amount: bigint }
-  | { name: "Withdrawn"; channelId: string; participant: Party; amount: bigint }
-  | { name: "LockSettled"; channelId: string; index: bigint; lock: Lock; paidTo: Party }
-  | { name: "SecretRevealed"; hashlock: string; secret: string; revealedAt: bigint }
-);
-
 /** A transaction to the adjudicator failed; `reason` is the custom error's name when it reverted with one. */
 export class ChainTxError extends BilayerError {
   constructor(
@@ -63,7 +51,6 @@ export class ChainTxError extends BilayerError {
   }
 }
 
-const ADJUDICATOR_INTERFACE: Interface = ChannelAdjudicator__factory.createInterface() as unknown as Interface;
 /** Gas added to every estimate besides the quarter (the cold accesses a path change can add). */
 const GAS_MARGIN = 20_000n;
 
@@ -71,254 +58,6 @@ const ERC20_ABI = [
   "function approve(address spender, uint256 amount) returns (bool)",
   "function allowance(address owner, address spender) view returns (uint256)",
 ];
-
-interface Struct {
-  [key: string]: unknown;
-}
-
-function party(v: unknown): Party {
-  return Number(v) === 1 ? 1 : 0;
-}
-
-function stateFromResult(r: unknown): ChannelState {
-  const s = r as Struct;
-  const b = s.balances as bigint[];
-  return {
-    channelId: String(s.channelId).toLowerCase(),
-    version: BigInt(s.version as bigint),
-    balances: [BigInt(b[0]), BigInt(b[1])],
-    locksRoot: String(s.locksRoot).toLowerCase(),
-    lockedTotal: BigInt(s.lockedTotal as bigint),
-    isFinal: Boolean(s.isFinal),
-  };
-}
-
-function paramsFromResult(r: unknown): ChannelParams {
-  const p = r as Struct;
-  const parts = p.participants as string[];
-  return {
-    participants: [getAddress(parts[0]), getAddress(parts[1])],
-    asset: getAddress(String(p.asset)),
-    challengeDuration: BigInt(p.challengeDuration as bigint),
-    salt: String(p.salt).toLowerCase(),
-  };
-}
-
-function lockFromResult(r: unknown): Lock {
-  const l = r as Struct;
-  return {
-    sender: party(l.sender),
-    receiver: party(l.receiver),
-    amount: BigInt(l.amount as bigint),
-    hashlock: String(l.hashlock).toLowerCase(),
-    expiry: BigInt(l.expiry as bigint),
-  };
-}
-
-/** Decodes one adjudicator log, or `undefined` for a log it does not know. */
-export function decodeAdjudicatorLog(log: Log): AdjudicatorEvent | undefined {
-  let parsed;
-  try {
-    parsed = ADJUDICATOR_INTERFACE.parseLog({ topics: [...log.topics], data: log.data });
-  } catch {
-    return undefined;
-  }
-  if (!parsed) return undefined;
-  const a = parsed.args as unknown as Struct;
-  const at = { block: log.blockNumber, logIndex: log.index, txHash: log.transactionHash };
-  const id = () => String(a.channelId).toLowerCase();
-  switch (parsed.name) {
-    case "ChannelOpened":
-      return {
-        ...at,
-        name: "ChannelOpened",
-        channelId: id(),
-        params: paramsFromResult(a.params),
-        depositor: party(a.depositor),
-        amount: BigInt(a.amount as bigint),
-      };
-    case "Deposited":
-      return {
-        ...at,
-        name: "Deposited",
-        channelId: id(),
-        participant: party(a.participant),
-        amount: BigInt(a.amount as bigint),
-        holdings: BigInt(a.holdings as bigint),
-      };
-    case "ToppedUp":
-      return {
-        ...at,
-        name: "ToppedUp",
-        channelId: id(),
-        state: stateFromResult(a.state),
-        amount: BigInt(a.amount as bigint),
-        holdings: BigInt(a.holdings as bigint),
-      };
-    case "PartiallyWithdrawn": {
-      const w = a.withdrawal as Struct;
-      return {
-        ...at,
-        name: "PartiallyWithdrawn",
-        channelId: id(),
-        version: BigInt(w.version as bigint),
-        participant: party(w.participant),
-        amount: BigInt(w.amount as bigint),
-      };
-    }
-    case "ChallengeRegistered":
-    case "ChallengeRefuted":
-      return {
-        ...at,
-        name: parsed.name,
-        channelId: id(),
-        state: stateFromResult(a.state),
-        deadline: BigInt(a.deadline as bigint),
-      };
-    case "ChannelConcluded": {
-      const b = a.balances as bigint[];
-      return {
-        ...at,
-        name: "ChannelConcluded",
-        channelId: id(),
-        version: BigInt(a.version as bigint),
-        balances: [BigInt(b[0]), BigInt(b[1])],
-        lockedTotal: BigInt(a.lockedTotal as bigint),
-      };
-    }
-    case "ChannelClosed":
-      return { ...at, name: "ChannelClosed", channelId: id(), state: stateFromResult(a.state) };
-    case "PayoutCredited":
-    case "Withdrawn":
-      return {
-        ...at,
-        name: parsed.name,
-        channelId: id(),
-        participant: party(a.participant),
-        amount: BigInt(a.amount as bigint),
-      };
-    case "LockSettled":
-      return {
-        ...at,
-        name: "LockSettled",
-        channelId: id(),
-        index: BigInt(a.index as bigint),
-        lock: lockFromResult(a.lock),
-        paidTo: party(a.paidTo),
-      };
-    case "SecretRevealed":
-      return {
-        ...at,
-        name: "SecretRevealed",
-        hashlock: String(a.hashlock).toLowerCase(),
-        secret: String(a.secret).toLowerCase(),
-        revealedAt: BigInt(a.revealedAt as bigint),
-      };
-    default:
-      return undefined;
-  }
-}
-
-/**
- * The chain's notion of now: the latest block's timestamp, advanced by the
- * wall clock since it was read (a dev chain's time can jump ahead of the wall
- * clock, so the local clock alone is not enough).
- */
-export class ChainClock {
-  private timestamp = 0n;
-  private readAt = 0;
-
-  /** Records a block timestamp seen now. */
-  observe(timestamp: bigint): void {
-    if (timestamp >= this.timestamp) {
-      this.timestamp = timestamp;
-      this.readAt = Date.now();
-    }
-  }
-
-  /** The estimated current chain time, seconds. */
-  now(): bigint {
-    if (this.readAt === 0) return BigInt(Math.floor(Date.now() / 1000));
-    return this.timestamp + BigInt(Math.floor((Date.now() - this.readAt) / 1000));
-  }
-
-  async refresh(provider: Provider): Promise<bigint> {
-    const block = await provider.getBlock("latest");
-    if (block) this.observe(BigInt(block.timestamp));
-    return this.now();
-  }
-}
-
-/** The last block whose adjudicator events a service has handled, kept in its store under `meta:cursor`. */
-export class ChainCursor {
-  /** The block number; -1 before the first `init`. */
-  block = -1;
-
-  constructor(private readonly store: LevelStore) {}
-
-  /** Reads the stored cursor, if any. */
-  async load(): Promise<void> {
-    const stored = await this.store.get("meta:cursor");
-    if (stored !== undefined) this.block = Number(stored);
-  }
-
-  /** Without a stored cursor, starts before `startBlock` (when given) or at the current head, and stores that. */
-  async init(provider: Provider, startBlock: number | undefined): Promise<void> {
-    if (this.block >= 0) return;
-    this.block = startBlock !== undefined ? startBlock - 1 : await provider.getBlockNumber();
-    await this.store.write([{ type: "put", key: "meta:cursor", value: String(this.block) }]);
-  }
-
-  /** Moves the cursor to `toBlock` (the events up to it are handled) and stores it; never moves it back. */
-  async advance(toBlock: number): Promise<void> {
-    if (toBlock <= this.block) return;
-    this.block = toBlock;
-    await this.store.write([{ type: "put", key: "meta:cursor", value: String(toBlock) }]);
-  }
-}
-
-/** Reads adjudicator logs block range by block range; the owner keeps the cursor. */
-export class AdjudicatorLogReader {
-  constructor(
-    private readonly provider: Provider,
-    private readonly adjudicator: string,
-    private readonly confirmations = 0,
-    private readonly maxRange = 2_000,
-  ) {}
-
-  /**
-   * The events in blocks `fromBlock..` up to the confirmed head, the last block read and its timestamp: no event
-   * that is not in `events` can ever appear in a block at or before `toBlock`, so whatever must have happened by a
-   * time at or before `timestamp` and is not there never happened.
-   */
-  async read(
-    fromBlock: number,
-    clock?: ChainClock,
-  ): Promise<{ events: AdjudicatorEvent[]; toBlock: number; timestamp: bigint }> {
-    const head = await this.provider.getBlock("latest");
-    if (!head) return { events: [], toBlock: fromBlock - 1, timestamp: 0n };
-    clock?.observe(BigInt(head.timestamp));
-    const last = head.number - this.confirmations;
-    let timestamp = BigInt(head.timestamp);
-    if (this.confirmations > 0) {
-      const block = last >= 0 ? await this.provider.getBlock(last) : null;
-      timestamp = block ? BigInt(block.timestamp) : 0n;
-    }
-    const events: AdjudicatorEvent[] = [];
-    let from = fromBlock;
-    while (from <= last) {
-      const to = Math.min(last, from + this.maxRange - 1);
-      const logs = await this.provider.getLogs({ address: this.adjudicator, fromBlock: from, toBlock: to });
-      for (const log of logs) {
-        const ev = decodeAdjudicatorLog(log);
-        if (ev) events.push(ev);
-      }
-      from = to + 1;
-    }
-    events.sort((x, y) => x.block - y.block || x.logIndex - y.logIndex);
-    return { events, toBlock: Math.max(last, fromBlock - 1), timestamp };
-  }
-}
 
 /** The reason a contract call reverted: the custom error's name, or the message. */
 export function revertReason(err: unknown): string | undefined {
