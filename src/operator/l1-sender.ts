@@ -1,55 +1,31 @@
-import { Transaction, type Provider, type TransactionReceipt, type Wallet } from "ethers";
-import { MAX_L1_TX_BYTES } from "../l1/batch";
+/**
+ * The operator's L1 sender: one nonce after the other, intent stored before
+ * each broadcast, stuck transactions replaced, reorged ones re-sent. What an
+ * attempt pays is in `l1-fees.ts`, the node's side (broadcast, receipts) in
+ * `l1-broadcast.ts`, the records and errors in `l1-tx.ts`.
+ */
+import type { Provider, TransactionReceipt, Wallet } from "ethers";
 import { BilayerError } from "../protocol/errors";
+import { broadcast, errorText, findReceipt, isKnown, isRefusal } from "./l1-broadcast";
+import { gasLimitFor, initialFees, replacementFees, signAttempt } from "./l1-fees";
+import {
+  L1SendBlockedError,
+  L1TxLostError,
+  L1TxRevertedError,
+  L1TxTooLargeError,
+  purposeLabel,
+  type L1TxRecord,
+  type SenderBlocked,
+  type TxPurpose,
+} from "./l1-tx";
 import type { Logger } from "./log";
 import type { OperatorMetrics } from "./metrics";
 import { keyNum, type KeyValueStore } from "../common/store";
 
-/** The gas limit of one transaction on osaka (EIP-7825). */
-export const TX_GAS_CAP = 16_777_216n;
-
-/**
- * What an L1 transaction is for, e.g. `{ kind: "append", batch: 4 }`: append a batch, propose its roots, prove a
- * proposal of it wrong, or take back the bond of proposal `proposal` (of batch `batch`).
- */
-export interface TxPurpose {
-  kind: "append" | "propose" | "prove" | "returnBond";
-  batch: number;
-  proposal?: string;
-}
-
-/** A short label of a purpose, for logs and status (`append:4`, `returnBond:4#7`). */
-export function purposeLabel(p: TxPurpose): string {
-  return `${p.kind}:${p.batch}${p.proposal === undefined ? "" : `#${p.proposal}`}`;
-}
-
-/** One signed version of an L1 transaction (replacements share the nonce). */
-export interface TxAttempt {
-  hash: string;
-  raw: string;
-  maxFeePerGas: string;
-  maxPriorityFeePerGas: string;
-  sentAt: number;
-}
-
-/**
- * An L1 transaction of the operator, stored before it is first broadcast and
- * kept until it is `confirmations` deep, so a crash, a stuck fee or a reorg
- * can always be recovered from by re-sending one of its signed attempts.
- */
-export interface L1TxRecord {
-  nonce: number;
-  purpose: TxPurpose;
-  to: string;
-  data: string;
-  value: string;
-  gasLimit: string;
-  attempts: TxAttempt[];
-  /** Set by `cancel()`: later attempts are empty transfers to self, so that none of its purpose lands. */
-  cancelled?: boolean;
-  /** Set once a receipt for one of the attempts was seen. */
-  mined?: { hash: string; blockNumber: number; blockHash: string; status: number; gasUsed: string };
-}
+// What the rest of the operator imports from here: the transaction records and errors, and these two.
+export * from "./l1-tx";
+export { isRefusal } from "./l1-broadcast";
+export { TX_GAS_CAP } from "./l1-fees";
 
 export interface L1SenderOptions {
   provider: Provider;
@@ -74,88 +50,8 @@ export interface L1SenderOptions {
   onConfirmed?: (rec: L1TxRecord, receipt: TransactionReceipt) => Promise<void>;
 }
 
-/** A signed transaction larger than a public mempool relays: it would never be mined. */
-export class L1TxTooLargeError extends BilayerError {
-  constructor(purpose: TxPurpose, size: number) {
-    super(
-      "L1_TX_TOO_LARGE",
-      `${purposeLabel(purpose)} would be a ${size}-byte transaction; public mempools refuse non-blob transactions over ${MAX_L1_TX_BYTES} bytes`,
-      { context: { size, max: MAX_L1_TX_BYTES } },
-    );
-  }
-}
-
-/** The L1 reverted one of the operator's transactions. */
-export class L1TxRevertedError extends BilayerError {
-  constructor(
-    readonly record: L1TxRecord,
-    readonly receipt: TransactionReceipt,
-  ) {
-    super("L1_TX_REVERTED", `L1 transaction ${receipt.hash} (${purposeLabel(record.purpose)}) reverted`, {
-      context: { hash: receipt.hash, nonce: record.nonce, purpose: record.purpose },
-    });
-  }
-}
-
-/** Why the node does not take the operator's transactions right now: the lowest one it refused, and its answer. */
-export interface SenderBlocked {
-  nonce: number;
-  purpose: TxPurpose;
-  reason: string;
-  since: number;
-}
-
-/**
- * The node refused a transaction (say the key cannot pay for it): it is kept and sent again, same nonce, until the
- * node takes it; no later nonce goes out before. What the operator reports as "cannot pay L1".
- */
-export class L1SendBlockedError extends BilayerError {
-  constructor(readonly blocked: SenderBlocked) {
-    super(
-      "L1_SEND_BLOCKED",
-      `the L1 node refuses transaction nonce ${blocked.nonce} (${purposeLabel(blocked.purpose)}): ${blocked.reason}`,
-      { context: { nonce: blocked.nonce, purpose: purposeLabel(blocked.purpose), reason: blocked.reason } },
-    );
-  }
-}
-
-/** None of a transaction's attempts was mined, yet its nonce is spent: another transaction of the key took it. */
-export class L1TxLostError extends BilayerError {
-  constructor(readonly record: L1TxRecord) {
-    super(
-      "L1_TX_LOST",
-      `L1 transaction nonce ${record.nonce} (${purposeLabel(record.purpose)}) was spent by another transaction`,
-      {
-        context: { nonce: record.nonce, purpose: record.purpose },
-      },
-    );
-  }
-}
-
 const PREFIX = "l1tx/";
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Whether a broadcast failed because the node answered no (a JSON-RPC error: insufficient funds, fees below the
- * base fee, …), as opposed to not answering at all (connection refused, a timeout, a server error), after which
- * the transaction may have arrived all the same.
- */
-export function isRefusal(err: unknown): boolean {
-  const e = err as { code?: unknown; error?: { code?: unknown }; info?: { error?: { code?: unknown } } };
-  if (["NETWORK_ERROR", "TIMEOUT", "SERVER_ERROR", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT"].includes(String(e.code)))
-    return false;
-  return (
-    typeof e.info?.error?.code === "number" || typeof e.error?.code === "number" || e.code === "INSUFFICIENT_FUNDS"
-  );
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof Error) {
-    const info = (err as { info?: { error?: { message?: string } } }).info;
-    return `${err.message} ${info?.error?.message ?? ""}`.toLowerCase();
-  }
-  return String(err).toLowerCase();
-}
 
 /**
  * Sends the operator's L1 transactions one nonce after the other, from a
@@ -233,7 +129,7 @@ export class L1Sender {
     }
     const latest = await this.o.provider.getTransactionCount(this.address, "latest");
     for (const rec of pendingRecs) {
-      if (rec.nonce < latest || (await this.isKnown(rec))) continue;
+      if (rec.nonce < latest || (await isKnown(this.o.provider, rec))) continue;
       this.o.logger.info(
         { nonce: rec.nonce, purpose: rec.purpose },
         "the L1 node does not know this transaction; sending it again",
@@ -246,12 +142,6 @@ export class L1Sender {
       }
     }
     this.blockedBy = undefined;
-  }
-
-  /** Whether the node has one of `rec`'s attempts, in its pool or in a block. */
-  private async isKnown(rec: L1TxRecord): Promise<boolean> {
-    for (const a of rec.attempts) if ((await this.o.provider.getTransaction(a.hash)) !== null) return true;
-    return false;
   }
 
   private block(rec: L1TxRecord, err: unknown): never {
@@ -280,16 +170,10 @@ export class L1Sender {
     await this.reconcile();
     if (this.blockedBy) throw new L1SendBlockedError(this.blockedBy);
     const estimate = await this.o.provider.estimateGas({ from: this.address, to, data, value });
-    let gasLimit = (estimate * 120n) / 100n + 20_000n;
-    if (estimate > TX_GAS_CAP) {
-      throw new BilayerError("L1_GAS_CAP", `${purposeLabel(purpose)} needs ${estimate} gas, above the cap`, {
-        context: { estimate: estimate.toString(), cap: TX_GAS_CAP.toString() },
-      });
-    }
-    if (gasLimit > TX_GAS_CAP) gasLimit = TX_GAS_CAP;
+    const gasLimit = gasLimitFor(purpose, estimate);
     // Someone else may have used this key since (a shared dev account): never reuse a spent nonce.
     this.nextNonce = Math.max(this.nextNonce, await this.o.provider.getTransactionCount(this.address, "pending"));
-    const { maxFeePerGas, maxPriorityFeePerGas } = await this.initialFees();
+    const fees = await initialFees(this.o.provider, this.o.maxFeePerGasCap);
     const rec: L1TxRecord = {
       nonce: this.nextNonce,
       purpose,
@@ -299,14 +183,14 @@ export class L1Sender {
       gasLimit: gasLimit.toString(),
       attempts: [],
     };
-    const attempt = await this.sign(rec, maxFeePerGas, maxPriorityFeePerGas);
+    const attempt = await signAttempt(this.o.wallet, this.chainId, rec, fees);
     rec.attempts.push(attempt);
     // Intent first: after a crash the signed transaction is re-sent, never a second one for the same purpose.
     await this.persist(rec);
     this.records.set(rec.nonce, rec);
     this.nextNonce++;
     try {
-      await this.broadcast(rec, attempt);
+      await broadcast(this.o.provider, this.o.logger, rec, attempt);
     } catch (err) {
       if (isRefusal(err)) {
         // The node answered no to the only copy there is: nobody has it, so its nonce is free for what comes next
@@ -332,7 +216,7 @@ export class L1Sender {
   async waitMined(rec: L1TxRecord, shouldStop: () => boolean = () => false): Promise<TransactionReceipt> {
     let spentElsewhere = 0;
     for (;;) {
-      const receipt = await this.findReceipt(rec);
+      const receipt = await findReceipt(this.o.provider, rec);
       if (receipt) {
         await this.markMined(rec, receipt);
         if (receipt.status !== 1) {
@@ -349,7 +233,7 @@ export class L1Sender {
         this.o.metrics.l1Transactions.inc({ purpose: rec.purpose.kind, event: "lost" });
         throw new L1TxLostError(rec);
       }
-      if (used <= rec.nonce && !(await this.isKnown(rec))) {
+      if (used <= rec.nonce && !(await isKnown(this.o.provider, rec))) {
         // The node lost it or refused it (and maybe one before it): send again, in order. Throws while refused.
         await this.reconcile();
         if (this.blockedBy) throw new L1SendBlockedError(this.blockedBy);
@@ -383,7 +267,7 @@ export class L1Sender {
     for (const rec of this.unconfirmed()) {
       const receipt = rec.mined
         ? await this.o.provider.getTransactionReceipt(rec.mined.hash)
-        : await this.findReceipt(rec);
+        : await findReceipt(this.o.provider, rec);
       if (!receipt) {
         if (!rec.mined) continue; // still pending: `waitMined` looks after it
         this.o.logger.warn(
@@ -414,14 +298,6 @@ export class L1Sender {
     await this.o.store.write([{ type: "del", key: PREFIX + keyNum(rec.nonce) }]);
   }
 
-  private async findReceipt(rec: L1TxRecord): Promise<TransactionReceipt | null> {
-    for (const a of [...rec.attempts].reverse()) {
-      const receipt = await this.o.provider.getTransactionReceipt(a.hash);
-      if (receipt) return receipt;
-    }
-    return null;
-  }
-
   private async markMined(rec: L1TxRecord, receipt: TransactionReceipt): Promise<void> {
     rec.mined = {
       hash: receipt.hash,
@@ -431,42 +307,6 @@ export class L1Sender {
       gasUsed: receipt.gasUsed.toString(),
     };
     await this.persist(rec);
-  }
-
-  private async initialFees(): Promise<{ maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }> {
-    const block = await this.o.provider.getBlock("latest");
-    const base = block?.baseFeePerGas ?? 1_000_000_000n;
-    const fee = await this.o.provider.getFeeData();
-    const prio = fee.maxPriorityFeePerGas ?? 1_000_000_000n;
-    let maxFee = base * 2n + prio;
-    if (maxFee > this.o.maxFeePerGasCap) maxFee = this.o.maxFeePerGasCap;
-    return { maxFeePerGas: maxFee, maxPriorityFeePerGas: prio > maxFee ? maxFee : prio };
-  }
-
-  private async sign(rec: L1TxRecord, maxFeePerGas: bigint, maxPriorityFeePerGas: bigint): Promise<TxAttempt> {
-    const raw = await this.o.wallet.signTransaction({
-      type: 2,
-      chainId: this.chainId,
-      nonce: rec.nonce,
-      to: rec.cancelled ? this.address : rec.to,
-      data: rec.cancelled ? "0x" : rec.data,
-      value: rec.cancelled ? 0n : BigInt(rec.value),
-      gasLimit: rec.cancelled ? 21_000n : BigInt(rec.gasLimit),
-      maxFeePerGas,
-      maxPriorityFeePerGas,
-    });
-    // Every replacement is signed again, so every attempt is checked: wider fees add bytes.
-    const size = (raw.length - 2) / 2;
-    if (size > MAX_L1_TX_BYTES) throw new L1TxTooLargeError(rec.purpose, size);
-    const hash = Transaction.from(raw).hash;
-    if (!hash) throw new BilayerError("L1_SIGN", "signed transaction has no hash");
-    return {
-      hash,
-      raw,
-      maxFeePerGas: maxFeePerGas.toString(),
-      maxPriorityFeePerGas: maxPriorityFeePerGas.toString(),
-      sentAt: Date.now(),
-    };
   }
 
   /**
@@ -491,12 +331,8 @@ export class L1Sender {
   /** Replaces a stuck transaction with a copy paying `feeBumpPercent` more. */
   private async replace(rec: L1TxRecord): Promise<void> {
     const last = rec.attempts[rec.attempts.length - 1];
-    const bump = (v: string): bigint => (BigInt(v) * BigInt(100 + this.o.feeBumpPercent) + 99n) / 100n;
-    const { maxFeePerGas: marketFee } = await this.initialFees();
-    let maxFee = bump(last.maxFeePerGas);
-    if (marketFee > maxFee) maxFee = marketFee;
-    const prio = bump(last.maxPriorityFeePerGas);
-    if (maxFee > this.o.maxFeePerGasCap) {
+    const fees = await replacementFees(this.o.provider, last, this.o.feeBumpPercent, this.o.maxFeePerGasCap);
+    if (fees === undefined) {
       this.o.logger.warn(
         { nonce: rec.nonce, cap: this.o.maxFeePerGasCap.toString() },
         "L1 transaction stuck at the fee cap; not bumping",
@@ -505,10 +341,10 @@ export class L1Sender {
       await this.rebroadcast(rec);
       return;
     }
-    const attempt = await this.sign(rec, maxFee, prio > maxFee ? maxFee : prio);
+    const attempt = await signAttempt(this.o.wallet, this.chainId, rec, fees);
     rec.attempts.push(attempt);
     await this.persist(rec);
-    await this.broadcast(rec, attempt);
+    await broadcast(this.o.provider, this.o.logger, rec, attempt);
     this.o.metrics.l1Transactions.inc({ purpose: rec.purpose.kind, event: "replaced" });
     this.o.logger.warn(
       { nonce: rec.nonce, hash: attempt.hash, maxFeePerGas: attempt.maxFeePerGas, purpose: rec.purpose },
@@ -519,33 +355,8 @@ export class L1Sender {
   /** Broadcasts the latest attempt again (after a restart or a reorg). */
   private async rebroadcast(rec: L1TxRecord): Promise<void> {
     const last = rec.attempts[rec.attempts.length - 1];
-    await this.broadcast(rec, last);
+    await broadcast(this.o.provider, this.o.logger, rec, last);
     this.o.metrics.l1Transactions.inc({ purpose: rec.purpose.kind, event: "rebroadcast" });
-  }
-
-  private async broadcast(rec: L1TxRecord, attempt: TxAttempt): Promise<void> {
-    try {
-      await this.o.provider.broadcastTransaction(attempt.raw);
-    } catch (err) {
-      const text = errorText(err);
-      // Already in the node's pool, or already mined (the nonce is used): nothing to do.
-      if (
-        /already known|known transaction|already imported|nonce too low|nonce has already been used|already exists/.test(
-          text,
-        )
-      ) {
-        this.o.logger.debug({ nonce: rec.nonce, hash: attempt.hash }, "broadcast: the node already has it");
-        return;
-      }
-      if (/replacement|underpriced/.test(text)) {
-        this.o.logger.warn(
-          { nonce: rec.nonce, hash: attempt.hash, err },
-          "broadcast refused as an underpriced replacement",
-        );
-        return;
-      }
-      throw err;
-    }
   }
 
   private async persist(rec: L1TxRecord): Promise<void> {
