@@ -73,3 +73,29 @@ export class ChannelError extends BilayerError {
 export function peerRefusal(code: string | undefined): ChannelErrorCode {
   return code !== undefined && KNOWN.has(code) ? (code as ChannelErrorCode) : "PEER_REFUSED";
 }
+
+/** The channel layer's error codes: the refusals above, and its own checks of what arrives and what it sends. */
+declare module "../protocol/errors" {
+  interface BilayerErrorCodes extends Record<ChannelErrorCode, true> {
+    /** An inbound value that does not have the expected shape (wire.ts). */
+    INVALID_MESSAGE: true;
+    /** A channel value that cannot be ABI-encoded or hashed (out of range, malformed). */
+    INVALID_CHANNEL_DATA: true;
+    /** A channel update that its state machine refuses (updates.ts). */
+    INVALID_UPDATE: true;
+    /** A routing or fee policy out of its bounds (policy.ts). */
+    INVALID_POLICY: true;
+    /** A peer's handshake that does not authenticate it (peer-auth.ts). */
+    HANDSHAKE_INVALID: true;
+    /** A peer frame over a limit (size, depth, before authentication). */
+    INVALID_FRAME: true;
+    /** A peer answered a request with an error. */
+    PEER_ERROR: true;
+    /** No connection to the peer could be made. */
+    PEER_UNAVAILABLE: true;
+    /** An adjudicator transaction reverted or was not mined (chain.ts). */
+    CHAIN_TX_FAILED: true;
+    /** A daemon's control API answered with an error (rpc.ts). */
+    CONTROL_RPC_ERROR: true;
+  }
+}

@@ -38,3 +38,73 @@ export { RpcError } from "../common/json-rpc-server";
 export function invalidParams(message: string, data?: unknown): RpcError {
   return new RpcError(RpcCode.InvalidParams, message, data);
 }
+
+/** The error codes of the operator (its refusals are registered from `Refusal`, ./refusals.ts). */
+declare module "../protocol/errors" {
+  interface BilayerErrorCodes extends Record<import("./refusals").Refusal, true> {
+    /** A contract ABI lacks an event or function the operator needs. */
+    ABI: true;
+    /** The operator's key does not hold the inbox's sequencer role. */
+    NOT_SEQUENCER: true;
+    /** A queue item arrived before the one before it. */
+    QUEUE_GAP: true;
+    /** A queue item does not chain to the bridge's accumulator. */
+    QUEUE_MISMATCH: true;
+    /** A rebase asked from a batch not closed yet. */
+    REBASE_RANGE: true;
+    /** L1 parted from the operator inside its snapshot: a reorg deeper than the confirmation depth. */
+    REBASE_BELOW_SNAPSHOT: true;
+    /** L1's batches consume queue items the operator does not know yet. */
+    REBASE_QUEUE: true;
+    /** An L1 batch does not follow the local sequence, or re-executes to another commitment. */
+    ADOPT_MISMATCH: true;
+    /** An L1 batch's chunk does not parse whole. */
+    UNADOPTABLE_BATCH: true;
+    /** No closed batch of that index. */
+    UNKNOWN_BATCH: true;
+    /** No `BatchAppended` event for an appended batch. */
+    L1_BATCH_MISSING: true;
+    /** A proposal's roots do not hash to what it stored. */
+    PROPOSAL_UNREADABLE: true;
+    /** A withdrawal not among the first `count` of the tree. */
+    WITHDRAWAL_NOT_IN_TREE: true;
+    /** A withdrawal count the tree never held. */
+    WITHDRAWAL_COUNT: true;
+    /** A transaction above the per-transaction gas cap. */
+    L1_GAS_CAP: true;
+    /** A signed L1 transaction above the size a public mempool relays. */
+    L1_TX_TOO_LARGE: true;
+    /** A signed L1 transaction without a hash. */
+    L1_SIGN: true;
+    /** The L1 node refuses a transaction (the sender re-broadcasts it). */
+    L1_SEND_BLOCKED: true;
+    /** An L1 transaction's nonce was spent by another transaction. */
+    L1_TX_LOST: true;
+    /** An L1 transaction reverted. */
+    L1_TX_REVERTED: true;
+    /** No receipt for a mined L1 transaction. */
+    NO_RECEIPT: true;
+    /** The operator is stopping. */
+    STOPPING: true;
+    /** A waiting transaction's nonce is below the account's. */
+    NONCE_TOO_LOW: true;
+    /** A waiting transaction's nonce is further ahead than the mempool keeps. */
+    NONCE_TOO_HIGH: true;
+    /** A malformed `BILAYER_MALICIOUS` lie (test-only liar, malicious.ts). */
+    INVALID_LIE_SPEC: true;
+    /** The lie asked for cannot be told about that step. */
+    LIE_NOT_APPLICABLE: true;
+    /** A malformed censor specification (test-only censor). */
+    INVALID_CENSOR_SPEC: true;
+    /** The HTTP thread's module loaded outside a worker thread. */
+    NOT_A_WORKER: true;
+    /** A worker thread exited. */
+    THREAD_EXITED: true;
+    /** The operator's JSON-RPC answered with an error (the client). */
+    L2_RPC_ERROR: true;
+    /** The operator's JSON-RPC answered with something that is not JSON-RPC. */
+    L2_RPC_BAD_RESPONSE: true;
+    /** The operator's JSON-RPC cannot be reached. */
+    L2_RPC_UNREACHABLE: true;
+  }
+}

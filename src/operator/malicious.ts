@@ -17,7 +17,7 @@
  */
 import { MAX_QUEUE_ITEMS_PER_STEP, Outcome, TxType } from "../protocol/constants";
 import { decodeTx, type L2Tx } from "../protocol/codec";
-import { BilayerError } from "../protocol/errors";
+import { BilayerError, type BilayerErrorCode } from "../protocol/errors";
 import { concatBytes, keccakUtf8, normalizeAddress, toHex } from "../protocol/hash";
 import { QueueKind, type QueueItem } from "../protocol/queue";
 import { L2State } from "../protocol/state";
@@ -62,7 +62,7 @@ export interface ForgedRoots {
 /** The environment variable that turns malicious mode on: `<lie>:<batch>:<step>`. */
 export const MALICIOUS_ENV = "BILAYER_MALICIOUS";
 
-function malicious(code: string, message: string, context: Record<string, unknown> = {}): BilayerError {
+function malicious(code: BilayerErrorCode, message: string, context: Record<string, unknown> = {}): BilayerError {
   return new BilayerError(code, message, { context });
 }
 

@@ -1,5 +1,5 @@
 import { MAX_ACCOUNT_COUNT, MAX_UINT256, MAX_UINT32, MAX_WITHDRAWAL_COUNT } from "./constants";
-import { BilayerError } from "./errors";
+import { BilayerError, type BilayerErrorCode } from "./errors";
 import { fromHex, keccak256, normalizeAddress, toHex, writeAddressWord, writeUint256, writeUint32Word } from "./hash";
 import { SparseMerkleTree, ZERO_HASHES } from "./tree";
 
@@ -105,7 +105,7 @@ function isU32(value: number): boolean {
   return Number.isInteger(value) && value >= 0 && value <= MAX_UINT32;
 }
 
-function invalid(code: string, message: string, context: Record<string, unknown>): BilayerError {
+function invalid(code: BilayerErrorCode, message: string, context: Record<string, unknown>): BilayerError {
   return new BilayerError(code, message, { context });
 }
 

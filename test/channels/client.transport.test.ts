@@ -85,7 +85,7 @@ describe("PeerTransport", function () {
     b.on("invalid", () => {
       throw new InvalidMessageError("x must be a string", "x");
     });
-    b.on("refused", () => Promise.reject(new BilayerError("NOPE", "not today")));
+    b.on("refused", () => Promise.reject(new BilayerError("UPDATE_REFUSED", "not today")));
     b.on("bug", () => {
       throw new Error("secret internal detail");
     });
@@ -103,7 +103,7 @@ describe("PeerTransport", function () {
     ]);
     expect(await codeOf(a.request(b.address, "refused", {}))).to.deep.equal([
       PeerErrorCode.REFUSED,
-      "NOPE",
+      "UPDATE_REFUSED",
       "not today",
     ]);
     expect(await codeOf(a.request(b.address, "bug", {}))).to.deep.equal([

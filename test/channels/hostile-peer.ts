@@ -4,7 +4,7 @@
  * signed by both), then answers as its behaviour says: honestly, with a refusal, or not at all. It never shows its
  * latest countersigned state in `ch.sync`, so the victim cannot learn it from there either.
  */
-import { BilayerError } from "../../src/protocol/errors";
+import { BilayerError, type BilayerErrorCode } from "../../src/protocol/errors";
 import { randomBytes } from "node:crypto";
 import { hashlockOf, signStateWithKey, type CompactSignature } from "../../src/channels/state";
 import { PeerTransport } from "../../src/channels/transport";
@@ -133,7 +133,7 @@ export class HostileFollower {
         return { sig: encodeSig(signed.sigs[this.me]) };
       case "refuse":
         // The lie: it keeps the state it just countersigned and says it did not.
-        throw new BilayerError("REFUSED", "no thanks");
+        throw new BilayerError("REFUSED" as BilayerErrorCode, "no thanks"); // a code no honest client registers;
       case "silent":
         return new Promise(() => undefined);
     }

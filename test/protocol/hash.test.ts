@@ -62,10 +62,10 @@ describe("protocol/hash", () => {
 
   it("carries code, context and cause on the one error base class", () => {
     const cause = new Error("root cause");
-    const error = new BilayerError("SOMETHING", "something broke", { context: { value: "1" }, cause });
+    const error = new BilayerError("TIMEOUT", "something broke", { context: { value: "1" }, cause });
     expect(error).to.be.instanceOf(Error);
     expect(error.name).to.equal("BilayerError");
-    expect(error.code).to.equal("SOMETHING");
+    expect(error.code).to.equal("TIMEOUT");
     expect(error.context).to.deep.equal({ value: "1" });
     expect(error.cause).to.equal(cause);
     const packing = new AmountNotPackableError("amount", 3n, 2n);
