@@ -69,6 +69,16 @@ export class ChannelError extends BilayerError {
   }
 }
 
+/** A {@link ChannelError} with `code`: how every part of the client refuses, with the values that broke the check. */
+export function refused(code: ChannelErrorCode, message: string, context: Record<string, unknown> = {}): ChannelError {
+  return new ChannelError(code, message, { context });
+}
+
+/** An error's message for a log line, whatever was thrown. */
+export function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** The code a peer refused with, as one of ours (`PEER_REFUSED` for one we do not know, or none). */
 export function peerRefusal(code: string | undefined): ChannelErrorCode {
   return code !== undefined && KNOWN.has(code) ? (code as ChannelErrorCode) : "PEER_REFUSED";

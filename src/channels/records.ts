@@ -7,12 +7,14 @@ import {
   asParty,
   asString,
   asUint,
+  decodeLock,
   decodeMemo,
   decodeParams,
   decodeSig,
   decodeSigned,
   decodeSnapshot,
   decodeUpdate,
+  encodeLock,
   encodeMemo,
   encodeParams,
   encodeSig,
@@ -24,7 +26,7 @@ import {
   type Json,
 } from "./wire";
 import { InvalidMessageError } from "./wire";
-import type { ChannelParams, CompactSignature } from "./state";
+import type { ChannelParams, CompactSignature, Lock } from "./state";
 import {
   isResize,
   type ChannelUpdate,
@@ -211,12 +213,40 @@ export function decodeRequest(text: string): RequestRecord {
   };
 }
 
+/** A state signed by both (`full:`, and the watchtower's `wst:`). */
 export function encodeSignedRecord(s: SignedSnapshot): string {
   return JSON.stringify(encodeSigned(s));
 }
 
 export function decodeSignedRecord(text: string): SignedSnapshot {
   return decodeSigned(JSON.parse(text));
+}
+
+/** The highest version this client signed in a channel (`sv:`), a decimal. */
+export function encodeSignedVersion(version: bigint): string {
+  return version.toString();
+}
+
+export function decodeSignedVersion(text: string): bigint {
+  return BigInt(text);
+}
+
+/** The locks behind a locks root (`locks:`), in the tree's order. */
+export function encodeLocksRecord(locks: readonly Lock[]): string {
+  return JSON.stringify(locks.map(encodeLock));
+}
+
+export function decodeLocksRecord(text: string): Lock[] {
+  return (JSON.parse(text) as unknown[]).map((l, i) => decodeLock(l, `locks[${i}]`));
+}
+
+/** The parameters of a channel the watchtower watches (`wch:`). */
+export function encodeParamsRecord(params: ChannelParams): string {
+  return JSON.stringify(encodeParams(params));
+}
+
+export function decodeParamsRecord(text: string): ChannelParams {
+  return decodeParams(JSON.parse(text));
 }
 
 /**

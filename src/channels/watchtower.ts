@@ -9,7 +9,17 @@ import {
   type AdjudicatorEvent,
 } from "./chain";
 import type { LevelStore } from "../common/store";
-import { keyParts, openChannelStore, storeKey, storePrefix } from "./records";
+import { onPeerRequest } from "./messages";
+import {
+  decodeParamsRecord,
+  decodeSignedRecord,
+  encodeParamsRecord,
+  encodeSignedRecord,
+  keyParts,
+  openChannelStore,
+  storeKey,
+  storePrefix,
+} from "./records";
 import {
   channelId as computeChannelId,
   hashlockOf,
@@ -20,7 +30,6 @@ import {
 } from "./state";
 import { PeerTransport } from "./transport";
 import type { SignedSnapshot } from "./updates";
-import { asBytes32, asObject, decodeParams, decodeSigned, encodeParams, encodeSigned, type Json } from "./wire";
 import { ChannelError, type ChannelErrorCode } from "./errors";
 
 /*
@@ -34,6 +43,8 @@ import { ChannelError, type ChannelErrorCode } from "./errors";
  * is paid whatever happens. It needs no trust from its clients: every state it
  * takes is checked against both participants' signatures.
  */
+
+export { towerStatusJson } from "./messages";
 
 export interface WatchtowerConfig {
   /** The tower's key: its identity on the peer transport and the account that pays for refutations. */
@@ -128,10 +139,7 @@ export class Watchtower {
     const tower = new Watchtower(config, store);
     try {
       await tower.load();
-      tower.transport.on("wt.watch", (_from, p) => tower.onWatch(p));
-      tower.transport.on("wt.state", (_from, p) => tower.onState(p));
-      tower.transport.on("wt.secret", (_from, p) => tower.onSecret(p));
-      tower.transport.on("wt.status", (_from, p) => tower.onStatus(p));
+      tower.serve();
       await tower.transport.start();
       await tower.clock.refresh(config.provider);
       await tower.cursor.init(config.provider, config.startBlock);
@@ -184,9 +192,7 @@ export class Watchtower {
     if (!w) {
       w = new Watched(id, params);
       this.watched.set(id, w);
-      await this.store.write([
-        { type: "put", key: storeKey.watchedChannel(id), value: JSON.stringify(encodeParams(params)) },
-      ]);
+      await this.store.write([{ type: "put", key: storeKey.watchedChannel(id), value: encodeParamsRecord(params) }]);
       this.log.info({ channelId: id }, "watching a channel");
       await this.checkOnchain(w);
     }
@@ -212,9 +218,7 @@ export class Watchtower {
     this.stats.statesReceived += 1;
     if (w.newest && signed.state.version <= w.newest.state.version) return w.newest.state.version;
     w.newest = signed;
-    await this.store.write([
-      { type: "put", key: storeKey.watchedState(w.id), value: JSON.stringify(encodeSigned(signed)) },
-    ]);
+    await this.store.write([{ type: "put", key: storeKey.watchedState(w.id), value: encodeSignedRecord(signed) }]);
     if (w.registered && w.registered.version < signed.state.version) void this.act(w);
     return signed.state.version;
   }
@@ -254,26 +258,16 @@ export class Watchtower {
     };
   }
 
-  private async onWatch(raw: unknown): Promise<Json> {
-    const params = decodeParams(asObject(raw, "params").params);
-    return { channelId: await this.watch(params) };
-  }
-
-  private async onState(raw: unknown): Promise<Json> {
-    const signed = decodeSigned(asObject(raw, "params").signed);
-    return { version: (await this.submitState(signed)).toString() };
-  }
-
-  private async onSecret(raw: unknown): Promise<Json> {
-    const secret = asBytes32(asObject(raw, "params").secret, "secret");
-    return { hashlock: await this.submitSecret(secret) };
-  }
-
-  private onStatus(raw: unknown): Json {
-    const id = asBytes32(asObject(raw, "params").channelId, "channelId");
-    const s = this.status(id);
-    if (!s) throw refusal("NOT_WATCHED", `channel ${id} is not watched`);
-    return towerStatusJson(s);
+  /** Serves what clients send (`wt.*`, ./messages.ts): any peer may use the tower, so `from` is not checked. */
+  private serve(): void {
+    onPeerRequest(this.transport, "wt.watch", (_from, params) => this.watch(params));
+    onPeerRequest(this.transport, "wt.state", (_from, signed) => this.submitState(signed));
+    onPeerRequest(this.transport, "wt.secret", (_from, secret) => this.submitSecret(secret));
+    onPeerRequest(this.transport, "wt.status", (_from, id) => {
+      const s = this.status(id);
+      if (!s) throw refusal("NOT_WATCHED", `channel ${id} is not watched`);
+      return s;
+    });
   }
 
   // ---------------------------------------------------------------------------
@@ -401,26 +395,13 @@ export class Watchtower {
   private async load(): Promise<void> {
     for (const [k, v] of await this.store.list(storePrefix.watchedChannel)) {
       const id = keyParts(k).id;
-      this.watched.set(id, new Watched(id, decodeParams(JSON.parse(v))));
+      this.watched.set(id, new Watched(id, decodeParamsRecord(v)));
     }
     for (const [k, v] of await this.store.list(storePrefix.watchedState)) {
       const w = this.watched.get(keyParts(k).id);
-      if (w) w.newest = decodeSigned(JSON.parse(v));
+      if (w) w.newest = decodeSignedRecord(v);
     }
     for (const [k, v] of await this.store.list(storePrefix.secret)) this.secrets.set(keyParts(k).id, v);
     await this.cursor.load();
   }
-}
-
-/** A tower status as JSON (amounts as decimal strings). */
-export function towerStatusJson(s: TowerChannelStatus): Json {
-  return {
-    channelId: s.channelId,
-    version: s.version.toString(),
-    ...(s.registered
-      ? { registered: { version: s.registered.version.toString(), deadline: s.registered.deadline.toString() } }
-      : {}),
-    done: s.done,
-    refutations: s.refutations,
-  };
 }
