@@ -92,8 +92,15 @@ export interface StoredTx {
 }
 
 export function encodeTx(t: StoredTx): string {
-  const r: TxRecord = { h: t.hash, b: t.bytes, f: t.from, n: t.nonce, at: t.acceptedAt };
-  if (t.seq !== undefined) r.s = t.seq;
+  // Key order as the records written before this module (s first), so stored bytes do not change.
+  const r: TxRecord = {
+    ...(t.seq !== undefined ? { s: t.seq } : {}),
+    h: t.hash,
+    b: t.bytes,
+    f: t.from,
+    n: t.nonce,
+    at: t.acceptedAt,
+  };
   if (t.withdrawalIndex !== undefined) r.w = t.withdrawalIndex;
   if (t.createdAccount !== undefined) r.a = t.createdAccount;
   if (t.outcome !== undefined) r.o = t.outcome;
