@@ -29,6 +29,10 @@ export interface BilayerErrorCodes {
   INVALID_TX: true;
   /** A signature that is not 64/65 bytes, or not canonical. */
   INVALID_SIGNATURE: true;
+  /** Not a BLS public key: not 48 bytes, off the curve, outside the subgroup, or infinity (§3.2). */
+  INVALID_BLS_KEY: true;
+  /** Not a BLS signature: not 96 bytes, or not a G2 point in its subgroup (§3.2). */
+  INVALID_BLS_SIGNATURE: true;
   /** A signature whose recovery id does not fit the compact form. */
   UNSIGNABLE: true;
   /** An EIP-712 domain value out of range (chain id, contract). */
