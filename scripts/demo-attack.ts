@@ -182,7 +182,7 @@ async function main(): Promise<void> {
       const { hash } = await (client as L2Client).sendTransaction(await sign(u, tx));
       const receipt = await (client as L2Client).getReceipt(hash);
       if (receipt?.withdrawalIndex !== undefined)
-        withdrawals.push({ index: receipt.withdrawalIndex, user: u, amount: tx.amount });
+        withdrawals.push({ index: receipt.withdrawalIndex, user: u, amount: "amount" in tx ? tx.amount : 0n });
       say(`${NAMES[u]}: ${label}`);
     };
     await send(0, transferTx(l2[0].index, l2[1].index, 2n * ETH), "transfers 2 ETH to bob");

@@ -9,17 +9,19 @@ import {Account, StateHeader} from "./L2Types.sol";
 /// @dev Hashed in assembly above the free memory pointer (never advanced) so the step executor allocates nothing.
 /// Addresses are masked because inline assembly may see dirty upper bits of narrow types.
 library StateHashing {
-    /// @notice `keccak(abi.encode(owner, uint256 tokenId, balance, uint256 nonce))`.
+    /// @notice `keccak(abi.encode(owner, uint256 tokenId, balance, uint256 nonce))`, with `blsKeyHash` as a fifth
+    /// word when it is not zero (§1.1).
     function accountLeaf(Account memory account) internal pure returns (bytes32) {
-        return accountLeaf(account.owner, account.tokenId, account.balance, account.nonce);
+        return accountLeaf(account.owner, account.tokenId, account.balance, account.nonce, account.blsKeyHash);
     }
 
-    /// @notice `accountLeaf` from the four fields.
+    /// @notice `accountLeaf` from the five fields.
     function accountLeaf(
         address owner,
         uint256 tokenId,
         uint256 balance_,
-        uint256 nonce
+        uint256 nonce,
+        bytes32 blsKeyHash
     ) internal pure returns (bytes32 leaf) {
         assembly ("memory-safe") {
             let ptr := mload(0x40)
@@ -27,7 +29,14 @@ library StateHashing {
             mstore(add(ptr, 0x20), tokenId)
             mstore(add(ptr, 0x40), balance_)
             mstore(add(ptr, 0x60), nonce)
-            leaf := keccak256(ptr, 0x80)
+            switch blsKeyHash
+            case 0 {
+                leaf := keccak256(ptr, 0x80)
+            }
+            default {
+                mstore(add(ptr, 0x80), blsKeyHash)
+                leaf := keccak256(ptr, 0xa0)
+            }
         }
     }
 

@@ -10,9 +10,12 @@ import {
     TX_TRANSFER,
     TX_WITHDRAW,
     TX_TRANSFER_TO_NEW,
+    TX_REGISTER_KEY,
     TX_TRANSFER_SIZE,
     TX_WITHDRAW_SIZE,
-    TX_TRANSFER_TO_NEW_SIZE
+    TX_TRANSFER_TO_NEW_SIZE,
+    TX_REGISTER_KEY_SIZE,
+    BLS_KEY_BYTES
 } from "./L2Types.sol";
 
 /// @title TxCodec
@@ -21,6 +24,7 @@ import {
 ///   Transfer      0x01 ‖ from u32 ‖ to u32      ‖ amount 5 ‖ fee 2 ‖ r 32 ‖ vs 32   (80 bytes)
 ///   Withdraw      0x02 ‖ from u32               ‖ amount 5 ‖ fee 2 ‖ r 32 ‖ vs 32   (76 bytes)
 ///   TransferToNew 0x03 ‖ from u32 ‖ to address ‖ amount 5 ‖ fee 2 ‖ r 32 ‖ vs 32   (96 bytes)
+///   RegisterKey   0x04 ‖ from u32 ‖ fee 2 ‖ key 96                  ‖ r 32 ‖ vs 32   (167 bytes)
 // In range means strictly below the length.
 // solhint-disable gas-strict-inequalities
 library TxCodec {
@@ -34,6 +38,7 @@ library TxCodec {
         if (txType == TX_TRANSFER) return TX_TRANSFER_SIZE;
         if (txType == TX_WITHDRAW) return TX_WITHDRAW_SIZE;
         if (txType == TX_TRANSFER_TO_NEW) return TX_TRANSFER_TO_NEW_SIZE;
+        if (txType == TX_REGISTER_KEY) return TX_REGISTER_KEY_SIZE;
         return 0;
     }
 
@@ -61,6 +66,14 @@ library TxCodec {
 
         t.txType = txType;
         t.from = uint32(_read(start + 1, 32));
+        if (txType == TX_REGISTER_KEY) {
+            // No amount: the fee, the key, then r and vs.
+            t.fee = PackedAmount.unpackFee(uint16(_read(start + 5, 16)));
+            t.keyAt = start + 7;
+            t.r = bytes32(_read(start + 7 + BLS_KEY_BYTES, 256));
+            t.vs = bytes32(_read(start + 39 + BLS_KEY_BYTES, 256));
+            return (OUTCOME_APPLIED, t, offset + size);
+        }
         // Position of the amount field; the fee, r and vs follow it back to back.
         uint256 amountAt;
         if (txType == TX_TRANSFER) {
@@ -69,6 +82,7 @@ library TxCodec {
         } else if (txType == TX_WITHDRAW) {
             amountAt = start + 5;
         } else {
+            // TX_TRANSFER_TO_NEW, the one type left with a size.
             t.toAddress = address(uint160(_read(start + 5, 160)));
             amountAt = start + 25;
         }

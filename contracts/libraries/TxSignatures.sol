@@ -20,6 +20,36 @@ library TxSignatures {
     bytes32 internal constant TRANSFER_TO_NEW_TYPEHASH = keccak256(
         "TransferToNew(uint32 from,address to,uint32 tokenId,uint256 amount,uint256 fee,uint32 nonce)"
     );
+    bytes32 internal constant REGISTER_KEY_TYPEHASH = keccak256(
+        "RegisterKey(uint32 from,uint32 tokenId,bytes blsKey,uint256 fee,uint32 nonce)"
+    );
+    /// @dev Signed with a BLS key, not by a wallet (§3.2).
+    bytes32 internal constant BLS_TRANSFER_TYPEHASH = keccak256(
+        "BlsTransfer(uint32 from,uint32 to,uint32 tokenId,uint256 amount,uint256 fee,uint32 nonce)"
+    );
+
+    /// @notice `hashStruct` of a RegisterKey; `blsKeyHash` is keccak of the key's 96 bytes (EIP-712 `bytes`).
+    function registerKeyHash(
+        uint32 from,
+        uint32 tokenId,
+        bytes32 blsKeyHash,
+        uint256 fee,
+        uint32 nonce
+    ) internal pure returns (bytes32) {
+        return keccak256(abi.encode(REGISTER_KEY_TYPEHASH, from, tokenId, blsKeyHash, fee, nonce));
+    }
+
+    /// @notice `hashStruct` of a BLS transfer.
+    function blsTransferHash(
+        uint32 from,
+        uint32 to,
+        uint32 tokenId,
+        uint256 amount,
+        uint256 fee,
+        uint32 nonce
+    ) internal pure returns (bytes32) {
+        return keccak256(abi.encode(BLS_TRANSFER_TYPEHASH, from, to, tokenId, amount, fee, nonce));
+    }
 
     /// @notice `hashStruct` of a Transfer.
     function transferHash(

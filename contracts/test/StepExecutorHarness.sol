@@ -29,7 +29,7 @@ contract StepExecutorHarness is EIP712("bilayer", "1") {
         uint32 feeRecipient,
         bytes calldata chunk,
         StepWitness calldata witness
-    ) external pure returns (StateHeader memory post, bytes32 postRoot, uint8[] memory outcomes) {
+    ) external view returns (StateHeader memory post, bytes32 postRoot, uint8[] memory outcomes) {
         (post, outcomes) = StepExecutor.executeChunk(pre, domainSeparator_, feeRecipient, chunk, witness);
         postRoot = StateHashing.stateRoot(post);
     }

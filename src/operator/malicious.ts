@@ -116,7 +116,7 @@ function min(a: bigint, b: bigint): bigint {
 /** Applies `tx` while ignoring every check (a liar's "it was valid"); false when it cannot change anything. */
 function forceApply(state: L2State, tx: L2Tx): boolean {
   const sender = tx.from >= 1 && tx.from <= state.accountCount ? state.getAccount(tx.from) : undefined;
-  if (sender === undefined) return false;
+  if (sender === undefined || tx.type === TxType.RegisterKey) return false;
   const moved = min(tx.amount, sender.balance);
   const debited = { ...sender, balance: sender.balance - moved, nonce: (sender.nonce + 1) >>> 0 };
   if (tx.type === TxType.Transfer) {

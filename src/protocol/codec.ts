@@ -40,8 +40,22 @@ export interface TransferToNew {
   signature: string;
 }
 
+/**
+ * Binds a BLS public key to account `from` (PROTOCOL.md §3.2), so it can send
+ * BLS transfers; a later one replaces it. Signed by the account's owner
+ * (ECDSA), like every transaction here.
+ */
+export interface RegisterKey {
+  type: TxType.RegisterKey;
+  from: number;
+  fee: bigint;
+  /** The key, uncompressed: x ‖ y, 48 bytes each, big-endian (96 bytes, `0x` hex). */
+  blsKey: string;
+  signature: string;
+}
+
 /** Any L2 transaction. */
-export type L2Tx = Transfer | Withdraw | TransferToNew;
+export type L2Tx = Transfer | Withdraw | TransferToNew | RegisterKey;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** A transaction before it is signed. */
@@ -54,9 +68,7 @@ export type DecodeResult =
 
 /** Size of the transaction whose type byte is `typeByte`, or 0 for an unknown type. */
 export function txSizeOf(typeByte: number): number {
-  return typeByte === TxType.Transfer || typeByte === TxType.Withdraw || typeByte === TxType.TransferToNew
-    ? TX_SIZE[typeByte as TxType]
-    : 0;
+  return typeByte >= TxType.Transfer && typeByte <= TxType.RegisterKey ? TX_SIZE[typeByte as TxType] : 0;
 }
 
 function checkU32(value: number, name: string): void {
@@ -77,13 +89,20 @@ export function readU32(bytes: Uint8Array, offset: number): number {
   return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) | bytes[offset + 3]) >>> 0;
 }
 
+function writeFee(out: Uint8Array, offset: number, fee: bigint): void {
+  const packedFee = packFee(fee);
+  out[offset] = Number(packedFee >> 8n);
+  out[offset + 1] = Number(packedFee & 0xffn);
+}
+
 function writeAmountAndFee(out: Uint8Array, offset: number, amount: bigint, fee: bigint): void {
   const packedAmount = packAmount(amount);
-  const packedFee = packFee(fee);
   for (let i = 0; i < 5; i++) out[offset + i] = Number((packedAmount >> BigInt(8 * (4 - i))) & 0xffn);
-  out[offset + 5] = Number(packedFee >> 8n);
-  out[offset + 6] = Number(packedFee & 0xffn);
+  writeFee(out, offset + 5, fee);
 }
+
+/** Size of a RegisterKey's key field: x ‖ y of a G1 point, uncompressed. */
+export const REGISTER_KEY_KEY_BYTES = 96;
 
 /**
  * The packed bytes of `tx`. Throws `AmountNotPackableError` for an amount or
@@ -109,6 +128,12 @@ export function encodeTx(tx: L2Tx): Uint8Array {
       out.set(fromHex(normalizeAddress(tx.to), 20), 5);
       offset = 25;
       break;
+    case TxType.RegisterKey:
+      // No amount: from ‖ fee ‖ key ‖ signature.
+      writeFee(out, 5, tx.fee);
+      out.set(fromHex(tx.blsKey, REGISTER_KEY_KEY_BYTES), 7);
+      out.set(signature, 7 + REGISTER_KEY_KEY_BYTES);
+      return out;
     default:
       // tsc names this line when a type joins TxType without a case here.
       checkNever(tx, `unknown transaction type ${String((tx as { type: unknown }).type)}`);
@@ -183,6 +208,15 @@ export function decodeTx(bytes: Uint8Array, offset = 0): DecodeResult {
         amount: readPackedAmount(bytes, offset + 25),
         fee: readPackedFee(bytes, offset + 30),
         signature: toHex(bytes.subarray(offset + 32, offset + 96)),
+      };
+      break;
+    case TxType.RegisterKey:
+      tx = {
+        type: TxType.RegisterKey,
+        from,
+        fee: readPackedFee(bytes, offset + 5),
+        blsKey: toHex(bytes.subarray(offset + 7, offset + 7 + REGISTER_KEY_KEY_BYTES)),
+        signature: toHex(bytes.subarray(offset + 7 + REGISTER_KEY_KEY_BYTES, offset + size)),
       };
       break;
     default:

@@ -23,6 +23,7 @@ export enum TxType {
   Transfer = 1,
   Withdraw = 2,
   TransferToNew = 3,
+  RegisterKey = 4,
 }
 
 /** Encoded size in bytes of each transaction type. */
@@ -30,6 +31,7 @@ export const TX_SIZE: Readonly<Record<TxType, number>> = {
   [TxType.Transfer]: 80,
   [TxType.Withdraw]: 76,
   [TxType.TransferToNew]: 96,
+  [TxType.RegisterKey]: 167,
 };
 
 /**
@@ -43,8 +45,27 @@ export function unreachableTxType(type: never): never {
 /** The size of the largest transaction type. */
 export const MAX_TX_SIZE = Math.max(...Object.values(TX_SIZE));
 
-/** The largest chunk the parser reads in full: 32 of the largest transaction. */
-export const MAX_CHUNK_BYTES = MAX_TXS_PER_CHUNK * MAX_TX_SIZE;
+/** The first byte of a BLS chunk (PROTOCOL.md §5.4); every other chunk is a list of the transactions above. */
+export const BLS_CHUNK_MARKER = 0x10;
+/** A BLS chunk's header: marker, index width, fee (packed, 2 bytes), aggregate signature (96 bytes, compressed). */
+export const BLS_CHUNK_HEADER_BYTES = 100;
+/**
+ * A BLS chunk step reads at most this many transfers: more than a chunk step's 32, so that the 96-byte aggregate
+ * and the chunk's ABI framing weigh less per transfer, and still few enough for its fraud proof to stay under 8M
+ * gas (test/libraries/BlsChunk.gas.test.ts).
+ */
+export const MAX_BLS_TRANSFERS_PER_CHUNK = 40;
+/** The widths (bytes) a BLS chunk may give its account indices. */
+export const BLS_MIN_INDEX_WIDTH = 1;
+export const BLS_MAX_INDEX_WIDTH = 4;
+/** A BLS transfer's size in a chunk whose indices are `width` bytes: from, to, and the amount (packed, 2 bytes). */
+export const blsTransferSize = (width: number): number => 2 * width + 2;
+/** The largest BLS chunk the parser reads in full. */
+export const MAX_BLS_CHUNK_BYTES =
+  BLS_CHUNK_HEADER_BYTES + MAX_BLS_TRANSFERS_PER_CHUNK * blsTransferSize(BLS_MAX_INDEX_WIDTH);
+
+/** The largest chunk the parser reads in full: 32 of the largest transaction (a BLS chunk is smaller). */
+export const MAX_CHUNK_BYTES = Math.max(MAX_TXS_PER_CHUNK * MAX_TX_SIZE, MAX_BLS_CHUNK_BYTES);
 
 /** Outcome of one transaction or queue item (PROTOCOL.md §5.3). */
 export enum Outcome {
@@ -62,6 +83,8 @@ export enum Outcome {
   WithdrawalLimit = 11,
   BadSignature = 12,
   Trailing = 13,
+  BadKey = 14,
+  KeyMissing = 15,
   Credited = 20,
   Created = 21,
   Refunded = 22,

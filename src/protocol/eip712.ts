@@ -1,7 +1,7 @@
 import { getAddress, type Signer, type TypedDataDomain, type TypedDataField } from "ethers";
 import secp256k1 from "secp256k1";
 import { MAX_UINT256, MAX_UINT32, TxType, unreachableTxType } from "./constants";
-import type { L2Tx, UnsignedTx } from "./codec";
+import { REGISTER_KEY_KEY_BYTES, type L2Tx, type UnsignedTx } from "./codec";
 import { BilayerError } from "./errors";
 import {
   fromHex,
@@ -28,8 +28,10 @@ export const EIP712_NAME = "bilayer";
 /** Domain version. */
 export const EIP712_VERSION = "1";
 
-/** The EIP-712 types of the three transactions, in ethers' format. */
-export const EIP712_TYPES: Readonly<Record<"Transfer" | "Withdraw" | "TransferToNew", TypedDataField[]>> = {
+/** The EIP-712 types of the transactions, in ethers' format. */
+export const EIP712_TYPES: Readonly<
+  Record<"Transfer" | "Withdraw" | "TransferToNew" | "RegisterKey", TypedDataField[]>
+> = {
   Transfer: [
     { name: "from", type: "uint32" },
     { name: "to", type: "uint32" },
@@ -53,6 +55,13 @@ export const EIP712_TYPES: Readonly<Record<"Transfer" | "Withdraw" | "TransferTo
     { name: "fee", type: "uint256" },
     { name: "nonce", type: "uint32" },
   ],
+  RegisterKey: [
+    { name: "from", type: "uint32" },
+    { name: "tokenId", type: "uint32" },
+    { name: "blsKey", type: "bytes" },
+    { name: "fee", type: "uint256" },
+    { name: "nonce", type: "uint32" },
+  ],
 };
 
 /** The EIP-712 primary type name of each transaction type. */
@@ -60,6 +69,7 @@ export const PRIMARY_TYPE: Readonly<Record<TxType, keyof typeof EIP712_TYPES>> =
   [TxType.Transfer]: "Transfer",
   [TxType.Withdraw]: "Withdraw",
   [TxType.TransferToNew]: "TransferToNew",
+  [TxType.RegisterKey]: "RegisterKey",
 };
 
 /** `Name(type1 name1,...)`, as EIP-712 `encodeType` (no referenced types here). */
@@ -72,7 +82,18 @@ export const TYPE_HASHES: Readonly<Record<TxType, Uint8Array>> = {
   [TxType.Transfer]: keccakUtf8(encodeType("Transfer")),
   [TxType.Withdraw]: keccakUtf8(encodeType("Withdraw")),
   [TxType.TransferToNew]: keccakUtf8(encodeType("TransferToNew")),
+  [TxType.RegisterKey]: keccakUtf8(encodeType("RegisterKey")),
 };
+
+/**
+ * The message a BLS transfer's sender signs with its BLS key (PROTOCOL.md
+ * §3.2): an EIP-712 digest in the rollup's domain, so it binds the chain, the
+ * inbox, the sender and its nonce. Not a wallet signature: there is no
+ * ethers type for it.
+ */
+export const BLS_TRANSFER_TYPE =
+  "BlsTransfer(uint32 from,uint32 to,uint32 tokenId,uint256 amount,uint256 fee,uint32 nonce)";
+const BLS_TRANSFER_TYPE_HASH = keccakUtf8(BLS_TRANSFER_TYPE);
 
 const DOMAIN_TYPE_HASH = keccakUtf8(
   "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)",
@@ -114,6 +135,10 @@ export function typedMessage(tx: UnsignedTx | L2Tx, tokenId: number, nonce: numb
     throw new BilayerError("INVALID_TX", `unknown transaction type ${String(tx.type)}`, { context: { type: tx.type } });
   }
   const message: Record<string, number | bigint | string> = { from: tx.from };
+  if (tx.type === TxType.RegisterKey) {
+    Object.assign(message, { tokenId, blsKey: tx.blsKey, fee: tx.fee, nonce });
+    return { primaryType, types: { [primaryType]: EIP712_TYPES[primaryType] }, message };
+  }
   if (tx.type === TxType.Transfer) message.to = tx.to;
   if (tx.type === TxType.TransferToNew) message.to = getAddress(tx.to);
   message.tokenId = tokenId;
@@ -129,7 +154,13 @@ const structScratch: Record<TxType, { bytes: Uint8Array; view: DataView }> = {
   [TxType.Transfer]: scratchFor(TxType.Transfer, 7),
   [TxType.Withdraw]: scratchFor(TxType.Withdraw, 6),
   [TxType.TransferToNew]: scratchFor(TxType.TransferToNew, 7),
+  [TxType.RegisterKey]: scratchFor(TxType.RegisterKey, 6),
 };
+const blsTransferScratch = (() => {
+  const bytes = new Uint8Array(32 * 7);
+  bytes.set(BLS_TRANSFER_TYPE_HASH, 0);
+  return { bytes, view: new DataView(bytes.buffer) };
+})();
 
 function scratchFor(type: TxType, words: number): { bytes: Uint8Array; view: DataView } {
   const bytes = new Uint8Array(32 * words);
@@ -143,7 +174,8 @@ digestScratch[1] = 0x01;
 
 /**
  * @internal The digest from raw fields. `to` is the recipient index of a
- * Transfer; `toAddress` the 20 recipient bytes of a TransferToNew.
+ * Transfer; `toAddress` the 20 recipient bytes of a TransferToNew, or the
+ * 32-byte keccak of the key of a RegisterKey (which has no amount).
  */
 export function digestFields(
   domainSep: Uint8Array,
@@ -172,6 +204,12 @@ export function digestFields(
       bytes.set(toAddress as Uint8Array, 76);
       offset = 96;
       break;
+    case TxType.RegisterKey:
+      writeUint32Word(bytes, view, 64, tokenId);
+      bytes.set(toAddress as Uint8Array, 96);
+      writeUint256(view, 128, fee);
+      writeUint32Word(bytes, view, 160, nonce);
+      return finishDigest(domainSep, bytes);
     default:
       return unreachableTxType(type);
   }
@@ -179,9 +217,50 @@ export function digestFields(
   writeUint256(view, offset + 32, amount);
   writeUint256(view, offset + 64, fee);
   writeUint32Word(bytes, view, offset + 96, nonce);
+  return finishDigest(domainSep, bytes);
+}
+
+function finishDigest(domainSep: Uint8Array, struct: Uint8Array): Uint8Array {
   digestScratch.set(domainSep, 2);
-  digestScratch.set(keccak256(bytes), 34);
+  digestScratch.set(keccak256(struct), 34);
   return keccak256(digestScratch);
+}
+
+/** @internal The message of a BLS transfer (§3.2) from raw fields: its 32-byte EIP-712 digest. */
+export function blsTransferDigestFields(
+  domainSep: Uint8Array,
+  from: number,
+  to: number,
+  tokenId: number,
+  amount: bigint,
+  fee: bigint,
+  nonce: number,
+): Uint8Array {
+  const { bytes, view } = blsTransferScratch;
+  writeUint32Word(bytes, view, 32, from);
+  writeUint32Word(bytes, view, 64, to);
+  writeUint32Word(bytes, view, 96, tokenId);
+  writeUint256(view, 128, amount);
+  writeUint256(view, 160, fee);
+  writeUint32Word(bytes, view, 192, nonce);
+  return finishDigest(domainSep, bytes);
+}
+
+/** The message a BLS transfer's sender signs (§3.2), given its account's `tokenId` and current `nonce`. */
+export function blsTransferDigest(
+  domainSep: string | Uint8Array,
+  transfer: { from: number; to: number; amount: bigint; fee: bigint },
+  tokenId: number,
+  nonce: number,
+): Uint8Array {
+  const separator = domainBytes(domainSep);
+  checkU32(transfer.from, "from");
+  checkU32(transfer.to, "to");
+  checkU32(tokenId, "tokenId");
+  checkU32(nonce, "nonce");
+  checkU256(transfer.amount, "amount");
+  checkU256(transfer.fee, "fee");
+  return blsTransferDigestFields(separator, transfer.from, transfer.to, tokenId, transfer.amount, transfer.fee, nonce);
 }
 
 function checkU32(value: number, name: string): void {
@@ -219,9 +298,21 @@ export function txDigest(
   checkU32(tx.from, "from");
   checkU32(tokenId, "tokenId");
   checkU32(nonce, "nonce");
-  checkU256(tx.amount, "amount");
+  if (tx.type !== TxType.RegisterKey) checkU256(tx.amount, "amount");
   checkU256(tx.fee, "fee");
   switch (tx.type) {
+    case TxType.RegisterKey:
+      return digestFields(
+        separator,
+        tx.type,
+        tx.from,
+        0,
+        keccak256(fromHex(tx.blsKey, REGISTER_KEY_KEY_BYTES)),
+        tokenId,
+        0n,
+        tx.fee,
+        nonce,
+      );
     case TxType.Transfer:
       checkU32(tx.to, "to");
       return digestFields(separator, tx.type, tx.from, tx.to, null, tokenId, tx.amount, tx.fee, nonce);
@@ -248,7 +339,7 @@ export function txDigest(
 
 /** Refuses amounts and fees that could never appear in a transaction (`AmountNotPackableError`). */
 function checkPackable(tx: UnsignedTx | L2Tx): void {
-  packAmount(tx.amount);
+  if (tx.type !== TxType.RegisterKey) packAmount(tx.amount);
   packFee(tx.fee);
 }
 

@@ -15,3 +15,5 @@ export * from "./eip712";
 export * from "./signature";
 export * from "./queue";
 export * from "./stf";
+export * from "./bls";
+export * from "./bls-chunk";

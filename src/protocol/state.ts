@@ -17,6 +17,24 @@ export interface Account {
   tokenId: number;
   balance: bigint;
   nonce: number;
+  /**
+   * The BLS public key the account registered (PROTOCOL.md §3.2), uncompressed
+   * `x ‖ y` (96 bytes, lowercase `0x` hex); absent until it registers one.
+   * The leaf commits to its keccak.
+   */
+  blsKey?: string;
+}
+
+/** `account` with a new balance and nonce, its owner, token and BLS key kept (the STF's writes). */
+export function withFunds(account: Readonly<Account>, balance: bigint, nonce: number): Account {
+  const next: Account = { owner: account.owner, tokenId: account.tokenId, balance, nonce };
+  if (account.blsKey !== undefined) next.blsKey = account.blsKey;
+  return next;
+}
+
+/** The keccak of an account's BLS key as its leaf commits to it, or undefined for an account without one. */
+export function blsKeyHashOf(account: Readonly<Account>): Uint8Array | undefined {
+  return account.blsKey === undefined ? undefined : keccak256(fromHex(account.blsKey, 96));
 }
 
 /** The four values a state root commits to. Hex values are `0x`-prefixed lowercase. */
@@ -34,15 +52,25 @@ export interface Withdrawal {
   amount: bigint;
 }
 
-const leafScratch = new Uint8Array(128);
+const leafScratch = new Uint8Array(160);
 const leafView = new DataView(leafScratch.buffer);
 
-/** `keccak(abi.encode(address owner, uint256 tokenId, uint256 balance, uint256 nonce))`. */
+/**
+ * `keccak(abi.encode(address owner, uint256 tokenId, uint256 balance, uint256 nonce))`, and for an account with a
+ * BLS key `keccak(abi.encode(owner, tokenId, balance, nonce, bytes32 keccak(blsKey)))` (§1.1).
+ */
 export function accountLeaf(account: Account): Uint8Array {
+  return accountLeafOf(account, blsKeyHashOf(account));
+}
+
+/** The leaf of an account's fields with the hash of its BLS key given (undefined or all zero: no key). */
+export function accountLeafOf(account: Omit<Account, "blsKey">, keyHash: Uint8Array | undefined): Uint8Array {
   writeAddressWord(leafScratch, 0, account.owner);
   writeUint32Word(leafScratch, leafView, 32, account.tokenId);
   writeUint256(leafView, 64, account.balance);
   writeUint32Word(leafScratch, leafView, 96, account.nonce);
+  if (keyHash === undefined || keyHash.every((b) => b === 0)) return keccak256(leafScratch.subarray(0, 128));
+  leafScratch.set(keyHash, 128);
   return keccak256(leafScratch);
 }
 
@@ -123,7 +151,14 @@ export function normalizeAccount(account: Account): Account {
   if (!isU32(account.nonce)) {
     throw invalid("INVALID_ACCOUNT", `nonce ${account.nonce} is not a u32`, { nonce: account.nonce });
   }
-  return { owner, tokenId: account.tokenId, balance: account.balance, nonce: account.nonce };
+  const normalized: Account = { owner, tokenId: account.tokenId, balance: account.balance, nonce: account.nonce };
+  if (account.blsKey !== undefined) {
+    if (typeof account.blsKey !== "string" || !/^0x[0-9a-fA-F]{192}$/.test(account.blsKey)) {
+      throw invalid("INVALID_ACCOUNT", "blsKey must be 96 bytes of hex", { blsKey: account.blsKey });
+    }
+    normalized.blsKey = account.blsKey.toLowerCase();
+  }
+  return normalized;
 }
 
 /** A validated copy of `withdrawal` with its recipient lowercased. */
@@ -313,6 +348,13 @@ export class L2State {
    */
   writeAccount(index: number, account: Account): void {
     this.accounts.set(index, account);
+    this.dirtyAccounts.add(index);
+  }
+
+  /** @internal STF undo: puts back what `getAccount(index)` returned before a write (`undefined`: an empty slot). */
+  restoreAccount(index: number, account: Account | undefined): void {
+    if (account === undefined) this.accounts.delete(index);
+    else this.accounts.set(index, account);
     this.dirtyAccounts.add(index);
   }
 

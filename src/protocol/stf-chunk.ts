@@ -1,4 +1,6 @@
+import { applyBlsChunk } from "./stf-bls";
 import {
+  BLS_CHUNK_MARKER,
   MAX_ACCOUNT_COUNT,
   MAX_NONCE,
   MAX_TXS_PER_CHUNK,
@@ -8,13 +10,14 @@ import {
   TxType,
   unreachableTxType,
 } from "./constants";
-import { readU32, txSizeOf } from "./codec";
+import { readU32, REGISTER_KEY_KEY_BYTES, txSizeOf } from "./codec";
 import { digestFields } from "./eip712";
 import { BilayerError } from "./errors";
-import { bytesEqualHex, toHex } from "./hash";
+import { bytesEqualHex, keccak256, toHex } from "./hash";
 import { readPackedAmount, readPackedFee } from "./packing";
 import { recoverCompactBytes } from "./signature";
-import { EMPTY_ACCOUNT, type Account, type L2State } from "./state";
+import { EMPTY_ACCOUNT, withFunds, type Account, type L2State } from "./state";
+import { isBlsKeyValid } from "./bls";
 import {
   addU256,
   checkContext,
@@ -118,6 +121,9 @@ export class ChunkExecutor {
       case TxType.TransferToNew:
         code = this.transferToNew(bytes, offset);
         break;
+      case TxType.RegisterKey:
+        code = this.registerKey(bytes, offset);
+        break;
       default:
         // A type with a size but no rule: tsc names this line when a type is added to TxType.
         return unreachableTxType(known);
@@ -137,12 +143,10 @@ export class ChunkExecutor {
       // Fees are only collected when the recipient existed at the start, so it exists now.
       this.witness?.account(this.feeRecipient);
       const recipient = this.read(this.feeRecipient);
-      this.state.writeAccount(this.feeRecipient, {
-        owner: recipient.owner,
-        tokenId: recipient.tokenId,
-        balance: addU256(recipient.balance, this.totalFees),
-        nonce: recipient.nonce,
-      });
+      this.state.writeAccount(
+        this.feeRecipient,
+        withFunds(recipient, addU256(recipient.balance, this.totalFees), recipient.nonce),
+      );
     }
     return finishStep(this.state, this.outcomes, this.witness);
   }
@@ -224,25 +228,10 @@ export class ChunkExecutor {
     }
     const nonce = sender.nonce + 1;
     if (to === from) {
-      this.state.writeAccount(from, {
-        owner: sender.owner,
-        tokenId: sender.tokenId,
-        balance: sender.balance - fee,
-        nonce,
-      });
+      this.state.writeAccount(from, withFunds(sender, sender.balance - fee, nonce));
     } else {
-      this.state.writeAccount(from, {
-        owner: sender.owner,
-        tokenId: sender.tokenId,
-        balance: sender.balance - amount - fee,
-        nonce,
-      });
-      this.state.writeAccount(to, {
-        owner: recipient.owner,
-        tokenId: recipient.tokenId,
-        balance: addU256(recipient.balance, amount),
-        nonce: recipient.nonce,
-      });
+      this.state.writeAccount(from, withFunds(sender, sender.balance - amount - fee, nonce));
+      this.state.writeAccount(to, withFunds(recipient, addU256(recipient.balance, amount), recipient.nonce));
     }
     this.totalFees += fee;
     return Outcome.Applied;
@@ -276,12 +265,7 @@ export class ChunkExecutor {
       return this.fail(Outcome.BadSignature, `not signed by ${sender.owner} over nonce ${sender.nonce}`);
     }
     this.witness?.withdrawal();
-    this.state.writeAccount(from, {
-      owner: sender.owner,
-      tokenId: sender.tokenId,
-      balance: sender.balance - amount - fee,
-      nonce: sender.nonce + 1,
-    });
+    this.state.writeAccount(from, withFunds(sender, sender.balance - amount - fee, sender.nonce + 1));
     this.state.pushWithdrawal({ recipient: sender.owner, tokenId: sender.tokenId, amount });
     this.totalFees += fee;
     return Outcome.Applied;
@@ -316,13 +300,42 @@ export class ChunkExecutor {
     }
     // Both entries prove against the tree at the start of the transaction: read the new slot before writing.
     this.witness?.account(count + 1);
-    this.state.writeAccount(from, {
-      owner: sender.owner,
-      tokenId: sender.tokenId,
-      balance: sender.balance - amount - fee,
-      nonce: sender.nonce + 1,
-    });
+    this.state.writeAccount(from, withFunds(sender, sender.balance - amount - fee, sender.nonce + 1));
     this.state.pushAccount({ owner: toHex(toAddress), tokenId: sender.tokenId, balance: amount, nonce: 0 });
+    this.totalFees += fee;
+    return Outcome.Applied;
+  }
+
+  private registerKey(bytes: Uint8Array, offset: number): Outcome {
+    const count = this.state.accountCount;
+    const from = readU32(bytes, offset + 1);
+    if (!inRange(from, count)) return this.senderMissing(from, count);
+    this.witness?.account(from);
+    const sender = this.read(from);
+    const fee = readPackedFee(bytes, offset + 5);
+    const funds = this.checkFunds(sender, 0n, fee);
+    if (funds !== undefined) return funds;
+    const key = bytes.subarray(offset + 7, offset + 7 + REGISTER_KEY_KEY_BYTES);
+    if (!isBlsKeyValid(key)) {
+      return this.fail(Outcome.BadKey, "not a G1 point in the subgroup (or infinity, or a coordinate not below p)");
+    }
+    const digest = digestFields(
+      this.domainSep,
+      TxType.RegisterKey,
+      from,
+      0,
+      keccak256(key),
+      sender.tokenId,
+      0n,
+      fee,
+      sender.nonce,
+    );
+    if (!this.signedBy(sender.owner, digest, bytes, offset + 7 + REGISTER_KEY_KEY_BYTES)) {
+      return this.fail(Outcome.BadSignature, `not signed by ${sender.owner} over nonce ${sender.nonce}`);
+    }
+    const next = withFunds(sender, sender.balance - fee, sender.nonce + 1);
+    next.blsKey = toHex(key);
+    this.state.writeAccount(from, next);
     this.totalFees += fee;
     return Outcome.Applied;
   }
@@ -333,6 +346,7 @@ export class ChunkExecutor {
  * keep the pre-state). Never throws on any chunk bytes.
  */
 export function applyChunk(state: L2State, chunk: Uint8Array, ctx: StepContext, opts: StepOptions = {}): StepResult {
+  if (chunk.length > 0 && chunk[0] === BLS_CHUNK_MARKER) return applyBlsChunk(state, chunk, ctx, opts);
   const executor = new ChunkExecutor(state, ctx, opts);
   let offset = 0;
   while (offset < chunk.length) {

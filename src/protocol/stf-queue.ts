@@ -1,7 +1,7 @@
 import { MAX_ACCOUNT_COUNT, MAX_QUEUE_ITEMS_PER_STEP, MAX_WITHDRAWAL_COUNT, Outcome, outcomeName } from "./constants";
 import { BilayerError } from "./errors";
 import { normalizeQueueItem, QueueKind, type QueueItem } from "./queue";
-import { EMPTY_ACCOUNT, type L2State } from "./state";
+import { EMPTY_ACCOUNT, withFunds, type L2State } from "./state";
 import {
   addU256,
   finishStep,
@@ -48,12 +48,7 @@ function deposit(state: L2State, item: QueueItem, witness: WitnessRecorder | und
     witness?.account(hint);
     const account = state.getAccount(hint) ?? EMPTY_ACCOUNT;
     if (account.owner === item.addr && account.tokenId === item.tokenId) {
-      state.writeAccount(hint, {
-        owner: account.owner,
-        tokenId: account.tokenId,
-        balance: addU256(account.balance, item.amount),
-        nonce: account.nonce,
-      });
+      state.writeAccount(hint, withFunds(account, addU256(account.balance, item.amount), account.nonce));
       return [Outcome.Credited, `${item.amount} to account ${hint}`];
     }
   }
@@ -86,6 +81,6 @@ function forcedExit(state: L2State, item: QueueItem, witness: WitnessRecorder | 
     tokenId: account.tokenId,
     amount: account.balance,
   });
-  state.writeAccount(index, { owner: account.owner, tokenId: account.tokenId, balance: 0n, nonce: account.nonce });
+  state.writeAccount(index, withFunds(account, 0n, account.nonce));
   return [Outcome.Exited, `${account.balance} to withdrawal ${withdrawalIndex}`];
 }

@@ -1,7 +1,9 @@
 import { MAX_UINT256, MAX_UINT32, type Outcome } from "./constants";
 import { BilayerError } from "./errors";
 import { fromHex, toHex } from "./hash";
-import { EMPTY_ACCOUNT, stateRootOf, type L2State, type StateHeader } from "./state";
+import { blsKeyHashOf, EMPTY_ACCOUNT, stateRootOf, type L2State, type StateHeader } from "./state";
+
+const ZERO_HASH = "0x" + "00".repeat(32);
 
 /*
  * What every step of the state-transition function shares (PROTOCOL.md §5,
@@ -42,7 +44,21 @@ export interface StepOptions {
    * keep its arguments or result.
    */
   recoverSigner?: SignerRecovery;
+  /**
+   * How a BLS chunk step checks its aggregate signature; the default is
+   * `blsVerifyAggregateRaw` (native blst). A replacement must answer exactly
+   * what the default answers for the same arguments (a sequencer that has
+   * checked each signature already can say so, for the chunk it built).
+   */
+  verifyAggregate?: AggregateCheck;
 }
+
+/** Whether `signature` (compressed) aggregates a signature by `keys[i]` (uncompressed) of `messages[i]` for each i. */
+export type AggregateCheck = (
+  messages: readonly Uint8Array[],
+  keys: readonly Uint8Array[],
+  signature: Uint8Array,
+) => boolean;
 
 /** The outcome of the transaction or queue item at `index` of the step. */
 export interface StepOutcome {
@@ -57,6 +73,8 @@ export interface WitnessAccount {
   tokenId: number;
   balance: bigint;
   nonce: number;
+  /** keccak of the account's BLS key (§1.1), or 32 zero bytes for an account without one (`0x` hex). */
+  blsKeyHash: string;
 }
 
 /** ABI shape of the Solidity `AccountWitness` struct: an account and its 32 siblings (`0x` hex). */
@@ -69,6 +87,10 @@ export interface AccountWitness {
 export interface StepWitness {
   accounts: AccountWitness[];
   withdrawals: string[][];
+  /** A BLS chunk step's keys: the uncompressed key (96 bytes) of each applied transfer's sender, in order. */
+  blsKeys: string;
+  /** A BLS chunk step's aggregate signature, decompressed, or the proof that it decompresses to nothing (§6). */
+  blsSignature: string;
 }
 
 export interface StepResult {
@@ -96,13 +118,22 @@ export function inRange(index: number, count: number): boolean {
 export class WitnessRecorder {
   readonly accounts: AccountWitness[] = [];
   readonly withdrawals: string[][] = [];
+  blsKeys = "0x";
+  blsSignature = "0x";
 
   constructor(private readonly state: L2State) {}
 
   account(index: number): void {
     const a = this.state.getAccount(index) ?? EMPTY_ACCOUNT;
+    const keyHash = blsKeyHashOf(a);
     this.accounts.push({
-      account: { owner: a.owner, tokenId: a.tokenId, balance: a.balance, nonce: a.nonce },
+      account: {
+        owner: a.owner,
+        tokenId: a.tokenId,
+        balance: a.balance,
+        nonce: a.nonce,
+        blsKeyHash: keyHash === undefined ? ZERO_HASH : toHex(keyHash),
+      },
       siblings: this.state.accountProof(index).map(toHex),
     });
   }
@@ -112,7 +143,12 @@ export class WitnessRecorder {
   }
 
   result(): StepWitness {
-    return { accounts: this.accounts, withdrawals: this.withdrawals };
+    return {
+      accounts: this.accounts,
+      withdrawals: this.withdrawals,
+      blsKeys: this.blsKeys,
+      blsSignature: this.blsSignature,
+    };
   }
 }
 

@@ -20,8 +20,10 @@ import { checkContext, type StepContext, type StepOptions, type StepResult } fro
 
 export { ChunkExecutor, applyChunk } from "./stf-chunk";
 export { applyQueueStep } from "./stf-queue";
+export { applyBlsChunk } from "./stf-bls";
 export type {
   AccountWitness,
+  AggregateCheck,
   SignerRecovery,
   StepContext,
   StepOptions,

@@ -110,6 +110,8 @@ export interface AccountJson {
   t: number;
   b: string;
   n: number;
+  /** The BLS key (96 bytes hex), for an account that registered one. */
+  k?: string;
 }
 
 export interface WithdrawalJson {
@@ -138,18 +140,16 @@ export interface ActionJson {
   at: number;
 }
 
-export const accountToJson = (a: Account): AccountJson => ({
-  o: a.owner,
-  t: a.tokenId,
-  b: a.balance.toString(),
-  n: a.nonce,
-});
-export const accountFromJson = (j: AccountJson): Account => ({
-  owner: j.o,
-  tokenId: j.t,
-  balance: BigInt(j.b),
-  nonce: j.n,
-});
+export const accountToJson = (a: Account): AccountJson => {
+  const j: AccountJson = { o: a.owner, t: a.tokenId, b: a.balance.toString(), n: a.nonce };
+  if (a.blsKey !== undefined) j.k = a.blsKey;
+  return j;
+};
+export const accountFromJson = (j: AccountJson): Account => {
+  const a: Account = { owner: j.o, tokenId: j.t, balance: BigInt(j.b), nonce: j.n };
+  if (j.k !== undefined) a.blsKey = j.k;
+  return a;
+};
 export const withdrawalToJson = (w: Withdrawal): WithdrawalJson => ({
   r: w.recipient,
   t: w.tokenId,

@@ -2,7 +2,7 @@ import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { AbiCoder, hexlify, keccak256, MaxUint256, randomBytes, Wallet, ZeroAddress, ZeroHash } from "ethers";
-import { accountLeaf, type Account, stateRoot, type StateHeader, withdrawalLeaf } from "./helpers/encoding";
+import { accountLeaf, type Account, stateRoot, type StateHeader, withdrawalLeaf, ZERO_HASH } from "./helpers/encoding";
 import { ZERO_HASHES } from "./helpers/tree";
 
 const abi = AbiCoder.defaultAbiCoder();
@@ -16,9 +16,9 @@ describe("StateHashing", function () {
   it("hashes an account as keccak(abi.encode(owner, tokenId, balance, nonce))", async function () {
     const { hashing } = await loadFixture(deploy);
     const accounts: Account[] = [
-      { owner: ZeroAddress, tokenId: 0n, balance: 0n, nonce: 0n },
-      { owner: Wallet.createRandom().address, tokenId: 3n, balance: 10n ** 18n, nonce: 7n },
-      { owner: "0x" + "ff".repeat(20), tokenId: U32_MAX, balance: MaxUint256, nonce: U32_MAX },
+      { owner: ZeroAddress, tokenId: 0n, balance: 0n, nonce: 0n, blsKeyHash: ZERO_HASH },
+      { owner: Wallet.createRandom().address, tokenId: 3n, balance: 10n ** 18n, nonce: 7n, blsKeyHash: ZERO_HASH },
+      { owner: "0x" + "ff".repeat(20), tokenId: U32_MAX, balance: MaxUint256, nonce: U32_MAX, blsKeyHash: ZERO_HASH },
     ];
     for (const a of accounts) {
       const expected = keccak256(

@@ -1,3 +1,4 @@
+import { ZERO_HASH } from "./helpers/encoding";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
 import { ethers } from "hardhat";
@@ -50,8 +51,9 @@ function report(name: string, m: Measured): void {
 
 /** Puts a filler account next to `index` so that even the path's lowest sibling is a non-empty word. */
 function putWithNeighbour(s: ModelState, index: bigint, owner: string, balance: bigint): void {
-  s.put(index, { owner, tokenId: TOKEN, balance, nonce: NONCE });
-  if (!s.data.has(index ^ 1n)) s.put(index ^ 1n, { owner, tokenId: TOKEN, balance: 1n, nonce: 1n });
+  s.put(index, { owner, tokenId: TOKEN, balance, nonce: NONCE, blsKeyHash: ZERO_HASH });
+  if (!s.data.has(index ^ 1n))
+    s.put(index ^ 1n, { owner, tokenId: TOKEN, balance: 1n, nonce: 1n, blsKeyHash: ZERO_HASH });
 }
 
 describe("StepExecutor gas", function () {
@@ -176,7 +178,13 @@ describe("StepExecutor gas", function () {
     const pre = new ModelState();
     const owners = wallets(64, "typical");
     for (let i = 0; i < 1024; i++) {
-      pre.addAccount({ owner: owners[i % 64].address, tokenId: 0n, balance: 10n ** 24n, nonce: BigInt(i % 7) });
+      pre.addAccount({
+        owner: owners[i % 64].address,
+        tokenId: 0n,
+        balance: 10n ** 24n,
+        nonce: BigInt(i % 7),
+        blsKeyHash: ZERO_HASH,
+      });
     }
     // Deterministic pseudo-random pairs (xorshift), distinct senders so each signs over its stored nonce.
     let x = 0x9e3779b9;

@@ -1,3 +1,4 @@
+import { ZERO_HASH, emptyWitness } from "./helpers/encoding";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
 import { ethers } from "hardhat";
@@ -20,11 +21,11 @@ const [alice, bob, carol, fees0, fees1, dave] = wallets(6);
 /** Accounts 1..5: alice (token 0), bob (token 0), carol (token 1), fees0 (token 0), fees1 (token 1); 2 withdrawals. */
 function baseState(): ModelState {
   const s = new ModelState();
-  s.addAccount({ owner: alice.address, tokenId: 0n, balance: 100n * ETH, nonce: 0n });
-  s.addAccount({ owner: bob.address, tokenId: 0n, balance: 5n * ETH, nonce: 3n });
-  s.addAccount({ owner: carol.address, tokenId: 1n, balance: 7n * ETH, nonce: 0n });
-  s.addAccount({ owner: fees0.address, tokenId: 0n, balance: 0n, nonce: 0n });
-  s.addAccount({ owner: fees1.address, tokenId: 1n, balance: 0n, nonce: 0n });
+  s.addAccount({ owner: alice.address, tokenId: 0n, balance: 100n * ETH, nonce: 0n, blsKeyHash: ZERO_HASH });
+  s.addAccount({ owner: bob.address, tokenId: 0n, balance: 5n * ETH, nonce: 3n, blsKeyHash: ZERO_HASH });
+  s.addAccount({ owner: carol.address, tokenId: 1n, balance: 7n * ETH, nonce: 0n, blsKeyHash: ZERO_HASH });
+  s.addAccount({ owner: fees0.address, tokenId: 0n, balance: 0n, nonce: 0n, blsKeyHash: ZERO_HASH });
+  s.addAccount({ owner: fees1.address, tokenId: 1n, balance: 0n, nonce: 0n, blsKeyHash: ZERO_HASH });
   s.addWithdrawal(dave.address, 0n, ETH);
   s.addWithdrawal(dave.address, 1n, ETH);
   return s;
@@ -127,7 +128,7 @@ describe("StepExecutor", function () {
     it("refuses to overdraw by one unit and allows spending the whole balance", async function () {
       const { harness, domain, ds } = await loadFixture(deploy);
       const pre = baseState();
-      pre.put(2n, { owner: bob.address, tokenId: 0n, balance: 5n * ETH + 1n, nonce: 3n });
+      pre.put(2n, { owner: bob.address, tokenId: 0n, balance: 5n * ETH + 1n, nonce: 3n, blsKeyHash: ZERO_HASH });
       const over = await tx(domain, pre, bob, { type: "transfer", from: 2n, to: 1n, amount: 5n * ETH, fee: 2n });
       await checkChunk(harness, pre, over, ds, 4n, [O.InsufficientBalance]);
       const all = await tx(domain, pre, bob, { type: "transfer", from: 2n, to: 1n, amount: 5n * ETH, fee: 1n });
@@ -139,10 +140,10 @@ describe("StepExecutor", function () {
     it("refuses a sender whose nonce is exhausted, even with a valid signature", async function () {
       const { harness, domain, ds } = await loadFixture(deploy);
       const pre = baseState();
-      pre.put(1n, { owner: alice.address, tokenId: 0n, balance: ETH, nonce: MAX_NONCE });
+      pre.put(1n, { owner: alice.address, tokenId: 0n, balance: ETH, nonce: MAX_NONCE, blsKeyHash: ZERO_HASH });
       const t = await tx(domain, pre, alice, { type: "transfer", from: 1n, to: 2n, amount: 1n, fee: 0n });
       await checkChunk(harness, pre, t, ds, 4n, [O.NonceExhausted]);
-      pre.put(1n, { owner: alice.address, tokenId: 0n, balance: ETH, nonce: MAX_NONCE - 1n });
+      pre.put(1n, { owner: alice.address, tokenId: 0n, balance: ETH, nonce: MAX_NONCE - 1n, blsKeyHash: ZERO_HASH });
       const last = await tx(domain, pre, alice, { type: "transfer", from: 1n, to: 2n, amount: 1n, fee: 0n });
       const { post } = await checkChunk(harness, pre, last, ds, 4n, [O.Applied]);
       expect(post.data.get(1n)?.nonce).to.equal(MAX_NONCE);
@@ -219,7 +220,13 @@ describe("StepExecutor", function () {
       ]);
       const { post } = await checkChunk(harness, pre, chunk, ds, 4n, [O.Applied, O.Applied, O.Applied]);
       expect(post.accountCount).to.equal(6n);
-      expect(post.data.get(6n)).to.deep.equal({ owner: dave.address, tokenId: 0n, balance: 3n * ETH, nonce: 1n });
+      expect(post.data.get(6n)).to.deep.equal({
+        owner: dave.address,
+        tokenId: 0n,
+        balance: 3n * ETH,
+        nonce: 1n,
+        blsKeyHash: ZERO_HASH,
+      });
       expect(post.data.get(1n)).to.deep.include({ balance: 97n * ETH - 10n ** 15n, nonce: 2n });
     });
 
@@ -252,7 +259,13 @@ describe("StepExecutor", function () {
       pre.accountCount = MAX_ACCOUNT_INDEX;
       const far = [1n << 31n, (1n << 31n) + 1n, MAX_ACCOUNT_INDEX - 1n, MAX_ACCOUNT_INDEX];
       far.forEach((i, k) =>
-        pre.put(i, { owner: [bob, carol, dave, alice][k].address, tokenId: 0n, balance: ETH, nonce: 0n }),
+        pre.put(i, {
+          owner: [bob, carol, dave, alice][k].address,
+          tokenId: 0n,
+          balance: ETH,
+          nonce: 0n,
+          blsKeyHash: ZERO_HASH,
+        }),
       );
       const chunk = concat([
         await tx(domain, pre, alice, { type: "transfer", from: 1n, to: (1n << 31n) + 1n, amount: 1n, fee: 1n }),
@@ -286,7 +299,7 @@ describe("StepExecutor", function () {
       const t = await tx(domain, pre, alice, { type: "transfer", from: 1n, to: 2n, amount: ETH, fee: 0n });
       const t2 = await tx(domain, pre, alice, { type: "transfer", from: 1n, to: 2n, amount: ETH, fee: 0n, nonce: 1n });
       await checkChunk(harness, pre, concat([t, "0x00", t2]), ds, 0n, [O.Applied, O.UnknownType]);
-      await checkChunk(harness, pre, concat([t, "0x04"]), ds, 0n, [O.Applied, O.UnknownType]);
+      await checkChunk(harness, pre, concat([t, "0x05"]), ds, 0n, [O.Applied, O.UnknownType]);
       await checkChunk(harness, pre, concat([t, dataSlice(t2, 0, 79)]), ds, 0n, [O.Applied, O.Truncated]);
       await checkChunk(harness, pre, "0x02", ds, 0n, [O.Truncated]);
     });
@@ -340,7 +353,13 @@ describe("StepExecutor", function () {
       const { post, witness } = await checkQueue(harness, pre, items, [C, R, R, R, R, C]);
       expect(post.accountCount).to.equal(9n);
       expect(post.data.get(1n)?.balance).to.equal(101n * ETH);
-      expect(post.data.get(7n)).to.deep.equal({ owner: alice.address, tokenId: 1n, balance: ETH, nonce: 0n });
+      expect(post.data.get(7n)).to.deep.equal({
+        owner: alice.address,
+        tokenId: 1n,
+        balance: ETH,
+        nonce: 0n,
+        blsKeyHash: ZERO_HASH,
+      });
       expect(post.data.get(8n)?.balance).to.equal(3n * ETH);
       expect(witness.accounts.length).to.equal(1 + 2 + 2 + 1 + 1 + 1);
     });
@@ -359,7 +378,7 @@ describe("StepExecutor", function () {
     it("exits an account's whole balance to its owner, once", async function () {
       const { harness } = await loadFixture(deploy);
       const pre = baseState();
-      pre.put(3n, { owner: carol.address, tokenId: 1n, balance: 7n * ETH, nonce: 9n });
+      pre.put(3n, { owner: carol.address, tokenId: 1n, balance: 7n * ETH, nonce: 9n, blsKeyHash: ZERO_HASH });
       const items = [
         exit(carol.address, 3n),
         exit(carol.address, 3n),
@@ -370,7 +389,13 @@ describe("StepExecutor", function () {
       ];
       const expected = [O.Exited, O.EmptyBalance, O.NotOwner, O.AccountMissing, O.AccountMissing, O.NotOwner];
       const { post } = await checkQueue(harness, pre, items, expected);
-      expect(post.data.get(3n)).to.deep.equal({ owner: carol.address, tokenId: 1n, balance: 0n, nonce: 9n });
+      expect(post.data.get(3n)).to.deep.equal({
+        owner: carol.address,
+        tokenId: 1n,
+        balance: 0n,
+        nonce: 9n,
+        blsKeyHash: ZERO_HASH,
+      });
       expect(post.withdrawals.leaf(2n)).to.equal(withdrawalLeaf(carol.address, 1n, 7n * ETH));
       expect(post.withdrawalCount).to.equal(3n);
     });
@@ -395,7 +420,7 @@ describe("StepExecutor", function () {
       const { harness } = await loadFixture(deploy);
       const pre = baseState();
       const items = Array.from({ length: 33 }, () => deposit(alice.address, 0n, 1n, 1n));
-      await expect(harness.executeQueue(pre.header(), items, { accounts: [], withdrawals: [] }))
+      await expect(harness.executeQueue(pre.header(), items, emptyWitness()))
         .to.be.revertedWithCustomError(harness, "StepExecutorTooManyItems")
         .withArgs(33, 32);
       await checkQueue(harness, pre, items.slice(0, 32), Array<number>(32).fill(O.Credited));
@@ -438,7 +463,7 @@ describe("StepExecutor", function () {
       [swapped.accounts[1], swapped.accounts[2]] = [swapped.accounts[2], swapped.accounts[1]];
       await expect(run(swapped)).to.be.revertedWithCustomError(harness, "StepExecutorInvalidWitness").withArgs(1, 1);
       const other = pre.clone();
-      other.put(5n, { owner: dave.address, tokenId: 1n, balance: 1n, nonce: 0n });
+      other.put(5n, { owner: dave.address, tokenId: 1n, balance: 1n, nonce: 0n, blsKeyHash: ZERO_HASH });
       await expect(run(witness, other.header()))
         .to.be.revertedWithCustomError(harness, "StepExecutorInvalidWitness")
         .withArgs(0, 4);
@@ -481,9 +506,10 @@ describe("StepExecutor", function () {
           .withArgs(0, 6);
       }
       // A queue step with a missing entry fails the same way as a chunk.
-      await expect(
-        harness.executeQueue(pre.header(), items, { accounts: [], withdrawals: [] }),
-      ).to.be.revertedWithCustomError(harness, "StepExecutorWitnessExhausted");
+      await expect(harness.executeQueue(pre.header(), items, emptyWitness())).to.be.revertedWithCustomError(
+        harness,
+        "StepExecutorWitnessExhausted",
+      );
     });
 
     it("reverts on an empty-slot entry with zero fields whose path does not lead to the pre-state root", async function () {

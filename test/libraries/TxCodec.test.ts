@@ -32,7 +32,8 @@ describe("TxCodec", function () {
     expect(await codec.txSize(1)).to.equal(80n);
     expect(await codec.txSize(2)).to.equal(76n);
     expect(await codec.txSize(3)).to.equal(96n);
-    for (const t of [0, 4, 0x81, 255]) expect(await codec.txSize(t)).to.equal(0n);
+    expect(await codec.txSize(4)).to.equal(167n);
+    for (const t of [0, 5, 0x10, 0x81, 255]) expect(await codec.txSize(t)).to.equal(0n);
   });
 
   it("decodes every type back to back at its offset, with unpacked amounts", async function () {
@@ -77,7 +78,7 @@ describe("TxCodec", function () {
 
   it("reports UnknownType for any other type byte, however long the rest", async function () {
     const { codec } = await loadFixture(deploy);
-    for (const type of ["0x00", "0x04", "0x80", "0xff"]) {
+    for (const type of ["0x00", "0x05", "0x10", "0x80", "0xff"]) {
       for (const rest of [0, 200]) {
         const [status, , next] = await codec.decode(concat([type, hexlify(randomBytes(rest))]), 0);
         expect(status).to.equal(UNKNOWN_TYPE);

@@ -1,5 +1,7 @@
 import { expect } from "chai";
 import { getAddress, Wallet } from "ethers";
+import { deriveBlsKey, blsRawPublicKey } from "../../src/protocol/bls";
+import { TxType } from "../../src/protocol/constants";
 import { eip712Domain, typedMessage } from "../../src/protocol/eip712";
 import { txHash } from "../../src/protocol/codec";
 import { fromHex, toHex } from "../../src/protocol/hash";
@@ -195,6 +197,36 @@ describe("JSON-RPC API", () => {
       ]);
       expect(a.result).to.include({ status: "pending", nonce });
       nonce++;
+    });
+
+    it("takes a key registration as typed fields signed by a wallet, and refuses a key that is no key", async () => {
+      // A sequencer of its own, where Carol's account (1) registers a BLS key derived from her wallet.
+      const own = await sequencer();
+      await fund(own, [carol], 100n);
+      const ownServer = apiServer(own);
+      const ownUrl = (await ownServer.start()).url;
+      const ownCall = async (method: string, params: unknown): Promise<Answer> => {
+        const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method, params });
+        const res = await fetch(ownUrl, { method: "POST", headers: { "content-type": "application/json" }, body });
+        return (await res.json()) as Answer;
+      };
+      try {
+        const wallet = new Wallet(toHex(carol.key));
+        const domain = eip712Domain(CHAIN_ID, INBOX);
+        const blsKey = toHex(blsRawPublicKey(await deriveBlsKey(wallet, domain)));
+        const send = async (key: string, n: number): Promise<Answer> => {
+          const message = typedMessage({ type: TxType.RegisterKey, from: 1, fee: 0n, blsKey: key }, 0, n);
+          const signature = await wallet.signTypedData(domain, message.types, message.message);
+          return ownCall("l2_sendTransaction", [{ type: "registerKey", from: 1, fee: "0", blsKey: key, signature }]);
+        };
+        expect((await send(blsKey, 0)).result).to.include({ status: "pending", from: 1, nonce: 0 });
+        expect((await ownCall("l2_getAccount", [1])).result).to.include({ index: 1, blsKey });
+        const infinity = await send("0x" + "00".repeat(96), 1);
+        expect(infinity.error?.data).to.include({ reason: "BadKey" });
+        expect((await ownCall("l2_getAccount", [1])).result).to.include({ nonce: 1, blsKey });
+      } finally {
+        await ownServer.stop();
+      }
     });
 
     it("answers malformed params with -32602", async () => {

@@ -177,7 +177,8 @@ describe("Sequencer", () => {
   });
 
   it("closes a batch by age, and by size before it would exceed the byte limit", async () => {
-    const h = await sequencer({ limits: { maxAgeMs: 1_000, maxBytes: 800 } });
+    // Room is kept for the largest transaction (a 167-byte RegisterKey): a batch closes over 871 − 167 = 704 bytes.
+    const h = await sequencer({ limits: { maxAgeMs: 1_000, maxBytes: 871 } });
     await fund(h, [a, b], ETH);
     for (let n = 0; n < 12; n++) await h.seq.submit(signed(a, transfer(1, 2, 1n), n));
     // 80-byte transfers: a batch takes 9 (720 bytes; a 10th might not fit)
@@ -193,14 +194,14 @@ describe("Sequencer", () => {
   });
 
   it("never exceeds the byte or chunk limit when the transaction that fills a batch releases a waiting one", async () => {
-    // 80-byte transfers, 200 bytes a batch: a batch closes once a 96-byte transaction might not fit (over 104 bytes).
-    const h = await sequencer({ limits: { maxBytes: 200 } });
+    // 80-byte transfers, 271 bytes a batch: a batch closes once a 167-byte transaction might not fit (over 104 bytes).
+    const h = await sequencer({ limits: { maxBytes: 271 } });
     await fund(h, [a, b], ETH);
     await h.seq.submit(signed(b, transfer(2, 1, 1n), 0)); // 80 bytes: the batch stays open
     expect(await h.seq.submit(signed(a, transfer(1, 2, 1n), 1), 1)).to.include({ status: "queued" });
     await h.seq.submit(signed(a, transfer(1, 2, 1n), 0)); // 160 bytes: full; it releases nonce 1
     await h.seq.flush();
-    for (let k = 0; k < h.seq.batchCount; k++) expect(h.seq.batch(k)?.bytes, `batch ${k}`).to.be.at.most(200);
+    for (let k = 0; k < h.seq.batchCount; k++) expect(h.seq.batch(k)?.bytes, `batch ${k}`).to.be.at.most(271);
     expect(h.seq.batch(1)).to.include({ bytes: 160 });
     // The same with the chunk limit: one chunk of 32 a batch.
     const c = await sequencer({ limits: { maxChunks: 1 } });

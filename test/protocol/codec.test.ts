@@ -69,9 +69,9 @@ describe("protocol/codec", () => {
     expect(bytes.length).to.equal(80);
   });
 
-  it("has the sizes 80, 76 and 96 and a 3,072-byte maximum chunk", () => {
-    expect(TX_SIZE).to.deep.equal({ 1: 80, 2: 76, 3: 96 });
-    expect(MAX_CHUNK_BYTES).to.equal(3072);
+  it("has the sizes 80, 76, 96 and 167 and a 5,344-byte maximum chunk", () => {
+    expect(TX_SIZE).to.deep.equal({ 1: 80, 2: 76, 3: 96, 4: 167 });
+    expect(MAX_CHUNK_BYTES).to.equal(5344);
     const w = encodeTx({ type: TxType.Withdraw, from: 7, amount: 1n, fee: 0n, signature: SIG });
     expect(toHex(w)).to.equal("0x02" + "00000007" + "0000000020" + "0000" + SIG.slice(2));
     const n = encodeTx({
@@ -111,7 +111,7 @@ describe("protocol/codec", () => {
 
   it("reports an unknown type byte and a truncated transaction", () => {
     expect(decodeTx(Uint8Array.of(0))).to.include({ ok: false, reason: Outcome.UnknownType });
-    expect(decodeTx(Uint8Array.of(4, 1, 2))).to.include({ ok: false, reason: Outcome.UnknownType });
+    expect(decodeTx(Uint8Array.of(5, 1, 2))).to.include({ ok: false, reason: Outcome.UnknownType });
     const bytes = encodeTx({
       type: TxType.TransferToNew,
       from: 1,

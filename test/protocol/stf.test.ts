@@ -44,7 +44,7 @@ const EXPECTED: Record<string, string[]> = {
   "last nonce then nonce exhausted": ["Applied", "NonceExhausted"],
   "zero amount transfer": ["Applied"],
   "unknown type byte 0x00 after a transaction": ["Applied", "UnknownType"],
-  "unknown type byte 0x04": ["UnknownType"],
+  "unknown type byte 0x05": ["UnknownType"],
   "unknown type byte 0xff": ["UnknownType"],
   "truncated transfer after a transaction": ["Applied", "Truncated"],
   "a single type byte is truncated": ["Truncated"],
@@ -110,6 +110,59 @@ const EXPECTED: Record<string, string[]> = {
   "forced exit of account 2^32-1": ["Exited"],
   "unknown queue kinds": ["UnknownKind", "UnknownKind", "Credited"],
   "empty queue step": [],
+  // BLS keys and BLS chunks (§3.2, §5.2 RegisterKey, §5.4)
+  "register a BLS key": ["Applied"],
+  "register a BLS key paying a fee": ["Applied"],
+  "replace a BLS key": ["Applied"],
+  "register a key: off the curve": ["BadKey"],
+  "register a key: outside the subgroup": ["BadKey"],
+  "register a key: infinity": ["BadKey"],
+  "register a key: a coordinate not below p": ["BadKey"],
+  "register a key signed by another wallet": ["BadSignature"],
+  "register a key: insufficient balance for its fee": ["InsufficientBalance"],
+  "BLS transfer applied": ["Applied"],
+  "BLS transfers with a fee credited to the fee recipient": ["Applied", "Applied"],
+  "BLS transfer to self pays only the fee": ["Applied"],
+  "BLS transfers from one sender take consecutive nonces": ["Applied", "Applied", "Applied"],
+  "BLS transfers from two accounts of one wallet and key": ["Applied", "Applied"],
+  "BLS transfer with 1-byte indices": ["Applied"],
+  "40 BLS transfers with 4-byte indices: the largest BLS chunk": [...Array<string>(40).fill("Applied")],
+  "BLS transfer from the fee recipient's funds": ["Applied", "Applied"],
+  "BLS transfers skipped by each rule, the rest applied": [
+    "SenderMissing",
+    "RecipientMissing",
+    "TokenMismatch",
+    "InsufficientBalance",
+    "NonceExhausted",
+    "KeyMissing",
+    "Applied",
+  ],
+  "BLS fee in a token the fee recipient does not hold": ["FeeRecipientMismatch", "Applied"],
+  "BLS fee with no fee recipient": ["FeeRecipientMismatch"],
+  "a skipped BLS transfer takes no nonce": ["InsufficientBalance", "Applied"],
+  "an account without a key sends no BLS transfer": ["KeyMissing"],
+  "BLS chunk with one signature by another key: every transfer undone": [
+    "BadSignature",
+    "BadSignature",
+    "BadSignature",
+  ],
+  "BLS transfer signed over the wrong nonce": ["BadSignature"],
+  "BLS transfer signed over another amount": ["BadSignature"],
+  "BLS transfer signed for another rollup": ["BadSignature"],
+  "BLS aggregate not marked compressed": ["BadSignature"],
+  "BLS aggregate marked infinity": ["BadSignature"],
+  "BLS aggregate naming no point": ["BadSignature", "BadSignature"],
+  "BLS aggregate outside the subgroup": ["BadSignature"],
+  "BLS aggregate unchecked when no transfer applies": ["KeyMissing", "SenderMissing"],
+  "BLS transfer after its sender's key changed, signed with the new key": ["Applied"],
+  "BLS transfer after its sender's key changed, signed with the old key": ["BadSignature"],
+  "BLS chunk that is only its header": [],
+  "BLS chunk header truncated": ["Truncated"],
+  "BLS chunk with index width 0": ["UnknownType"],
+  "BLS chunk with index width 5": ["UnknownType"],
+  "BLS chunk with index width 255": ["UnknownType"],
+  "BLS chunk with a truncated last transfer: the aggregate no longer holds": ["BadSignature", "Truncated"],
+  "BLS chunk with bytes after its 40th transfer": [...Array<string>(40).fill("Applied"), "Trailing"],
 };
 
 function state(): L2State {
@@ -253,7 +306,8 @@ describe("protocol/stf", () => {
             if (t.type === TxType.Transfer) builder.add({ ...t, type: t.type, to: t.to });
             else if (t.type === TxType.Withdraw)
               builder.add({ type: t.type, from: t.from, amount: t.amount, fee: t.fee });
-            else builder.add({ type: t.type, from: t.from, to: t.recipient, amount: t.amount, fee: t.fee });
+            else if (t.type === TxType.TransferToNew)
+              builder.add({ type: t.type, from: t.from, to: t.recipient, amount: t.amount, fee: t.fee });
           }
           const post = pre.clone();
           applyChunk(post, builder.bytes(), { domainSeparator: DS, feeRecipient });

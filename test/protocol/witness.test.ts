@@ -126,7 +126,13 @@ describe("protocol/witness", () => {
       { witness: true },
     );
     const [slot] = (witness as StepWitness).accounts;
-    expect(slot.account).to.deep.equal({ owner: "0x" + "00".repeat(20), tokenId: 0, balance: 0n, nonce: 0 });
+    expect(slot.account).to.deep.equal({
+      owner: "0x" + "00".repeat(20),
+      tokenId: 0,
+      balance: 0n,
+      nonce: 0,
+      blsKeyHash: "0x" + "00".repeat(32),
+    });
     expect(
       SparseMerkleTree.verify(
         pre.accountsRoot(),
@@ -165,13 +171,16 @@ describe("protocol/witness", () => {
     const vector = namedEdgeVectors().find((v) => v.name === "every transaction type in one chunk") as StepVector;
     const tamper = (witness: StepWitness): StepVector => ({ ...vector, witness });
     const { accounts, withdrawals } = vector.witness;
-    expect(() => replayVector(tamper({ accounts: accounts.slice(1), withdrawals }))).to.throw(WitnessError);
-    expect(() => replayVector(tamper({ accounts: [...accounts, accounts[0]], withdrawals }))).to.throw(WitnessError);
-    expect(() => replayVector(tamper({ accounts, withdrawals: [] }))).to.throw(WitnessError);
+    const bls = { blsKeys: "0x", blsSignature: "0x" };
+    expect(() => replayVector(tamper({ ...bls, accounts: accounts.slice(1), withdrawals }))).to.throw(WitnessError);
+    expect(() => replayVector(tamper({ ...bls, accounts: [...accounts, accounts[0]], withdrawals }))).to.throw(
+      WitnessError,
+    );
+    expect(() => replayVector(tamper({ ...bls, accounts, withdrawals: [] }))).to.throw(WitnessError);
     const bumped = accounts.map((a, i) =>
       i === 1 ? { ...a, account: { ...a.account, balance: a.account.balance + 1n } } : a,
     );
-    expect(() => replayVector(tamper({ accounts: bumped, withdrawals }))).to.throw(WitnessError);
+    expect(() => replayVector(tamper({ ...bls, accounts: bumped, withdrawals }))).to.throw(WitnessError);
     expect(() => new WitnessReplay(vector.pre, vector.witness)).to.not.throw();
   });
 });

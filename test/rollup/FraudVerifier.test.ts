@@ -416,7 +416,7 @@ describe("FraudVerifier", function () {
       forged.accounts[1].account.balance += 1n;
       await expect(verifier.proveChunkStep(batch, step, roots, pre, bytes, proof, forged)).to.be.reverted;
       const [qBatch, qStep, qRoots, qPre, items, qWitness] = queue;
-      const short = { accounts: qWitness.accounts.slice(0, 1), withdrawals: qWitness.withdrawals };
+      const short = { ...qWitness, accounts: qWitness.accounts.slice(0, 1) };
       await expect(verifier.proveQueueStep(qBatch, qStep, qRoots, qPre, items, short)).to.be.reverted;
     });
   });

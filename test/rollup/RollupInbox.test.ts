@@ -10,6 +10,7 @@ import {
   MAX_L1_TX_BYTES,
   MAX_QUEUE_ITEMS_PER_BATCH,
 } from "../../src/l1/batch";
+import { MAX_CHUNK_BYTES } from "../../src/protocol/constants";
 import { domainSeparator } from "../../src/protocol/eip712";
 import { EthRejecter__factory } from "../../typechain-types";
 import { fillQueue, FORCED_INCLUSION_DELAY_SECONDS, loadRollup } from "./helpers/fixtures";
@@ -140,13 +141,13 @@ describe("RollupInbox", function () {
       await expect(inbox.connect(sequencer).appendBatch(tooMany, 0, 0))
         .to.be.revertedWithCustomError(inbox, "RollupInboxTooManyChunks")
         .withArgs(MAX_CHUNKS_PER_BATCH + 1, MAX_CHUNKS_PER_BATCH);
-      await expect(inbox.connect(sequencer).appendBatch(["0x01", nonZeroBytes(3073, 3)], 0, 0))
+      await expect(inbox.connect(sequencer).appendBatch(["0x01", nonZeroBytes(MAX_CHUNK_BYTES + 1, 3)], 0, 0))
         .to.be.revertedWithCustomError(inbox, "RollupInboxChunkTooLarge")
-        .withArgs(1, 3073, 3072);
-      // 39 full chunks and one more of 1,393 bytes: one byte over the limit.
-      const full = Math.floor(MAX_BATCH_BYTES / 3072);
+        .withArgs(1, MAX_CHUNK_BYTES + 1, MAX_CHUNK_BYTES);
+      // Full chunks and one more: one byte over the limit.
+      const full = Math.floor(MAX_BATCH_BYTES / MAX_CHUNK_BYTES);
       const chunks = Array.from({ length: full + 1 }, (_, i) =>
-        nonZeroBytes(i < full ? 3072 : MAX_BATCH_BYTES - full * 3072 + 1, i),
+        nonZeroBytes(i < full ? MAX_CHUNK_BYTES : MAX_BATCH_BYTES - full * MAX_CHUNK_BYTES + 1, i),
       );
       await expect(inbox.connect(sequencer).appendBatch(chunks, 0, 0))
         .to.be.revertedWithCustomError(inbox, "RollupInboxBatchTooLarge")

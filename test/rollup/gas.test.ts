@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { Wallet } from "ethers";
 import { MAX_CHUNKS_PER_BATCH, MAX_L1_TX_BYTES, MAX_QUEUE_ITEMS_PER_BATCH } from "../../src/l1/batch";
-import { MAX_CHUNK_BYTES, Outcome, TxType } from "../../src/protocol/constants";
+import { MAX_TXS_PER_CHUNK, Outcome, TX_SIZE, TxType } from "../../src/protocol/constants";
 import { fillQueue, loadRollup } from "./helpers/fixtures";
 import { widestSignedSize } from "./helpers/mempool";
 import { ChunkBuilder, garbageRoot } from "./helpers/model";
@@ -42,7 +42,8 @@ describe("Rollup gas", function () {
       });
     }
     const worstChunk = builder.build();
-    expect(worstChunk.length).to.equal(MAX_CHUNK_BYTES);
+    // The most gas of a chunk of signed transactions (the longest RegisterKeys write one account, not two).
+    expect(worstChunk.length).to.equal(MAX_TXS_PER_CHUNK * TX_SIZE[TxType.TransferToNew]);
     const chunks = [worstChunk, ...Array.from({ length: MAX_CHUNKS_PER_BATCH - 1 }, () => new Uint8Array(0))];
     await model.append(sequencer, chunks, MAX_QUEUE_ITEMS_PER_BATCH, 2);
     await model.propose(proposer, 0);

@@ -1,5 +1,5 @@
 import { getAddress } from "ethers";
-import { TxType, unreachableTxType } from "../../protocol/constants";
+import { MAX_TX_SIZE, TxType, unreachableTxType } from "../../protocol/constants";
 import { encodeTx, type L2Tx } from "../../protocol/codec";
 import { BilayerError } from "../../protocol/errors";
 import { SECP256K1_HALF_N, toCompactSignature } from "../../protocol/signature";
@@ -57,29 +57,31 @@ function accountJson(seq: Sequencer, index: number): AccountJsonView {
 }
 
 /** The largest packed transaction, with a little slack for a future type. */
-const MAX_TX_BYTES = 128;
+const MAX_TX_BYTES = MAX_TX_SIZE;
 
 const TYPE_NAMES: Readonly<Record<string, TxType>> = {
   transfer: TxType.Transfer,
   withdraw: TxType.Withdraw,
   transfertonew: TxType.TransferToNew,
+  registerkey: TxType.RegisterKey,
   "1": TxType.Transfer,
   "2": TxType.Withdraw,
   "3": TxType.TransferToNew,
+  "4": TxType.RegisterKey,
 };
 
 /** A typed transaction (`{ type, from, to, amount, fee, signature, nonce? }`) as packed bytes. */
 function encodeTyped(value: Record<string, unknown>): { bytes: Uint8Array; nonce: number | undefined } {
   for (const key of Object.keys(value)) {
-    if (!["type", "from", "to", "amount", "fee", "signature", "nonce"].includes(key)) {
+    if (!["type", "from", "to", "amount", "fee", "blsKey", "signature", "nonce"].includes(key)) {
       throw invalidParams(`invalid params: unknown transaction field "${key}"`);
     }
   }
   const type = TYPE_NAMES[String(value.type).toLowerCase()];
   if (type === undefined)
-    throw invalidParams('invalid params: tx.type must be "transfer", "withdraw" or "transferToNew"');
+    throw invalidParams('invalid params: tx.type must be "transfer", "withdraw", "transferToNew" or "registerKey"');
   const from = parseUint(value.from, "tx.from");
-  const amount = parseAmount(value.amount, "tx.amount");
+  const amount = type === TxType.RegisterKey ? 0n : parseAmount(value.amount, "tx.amount");
   const fee = value.fee === undefined ? 0n : parseAmount(value.fee, "tx.fee");
   const nonce = parseOptionalUint(value.nonce, "tx.nonce");
   if (typeof value.signature !== "string")
@@ -113,6 +115,11 @@ function encodeTyped(value: Record<string, unknown>): { bytes: Uint8Array; nonce
       break;
     case TxType.TransferToNew:
       tx = { type, from, to: parseAddress(value.to, "tx.to"), amount, fee, signature };
+      break;
+    case TxType.RegisterKey:
+      if (value.to !== undefined || value.amount !== undefined)
+        throw invalidParams("invalid params: a key registration has no tx.to and no tx.amount");
+      tx = { type, from, fee, blsKey: toHex(parseHexBytes(value.blsKey, "tx.blsKey", 96, 96)), signature };
       break;
     default:
       return unreachableTxType(type);

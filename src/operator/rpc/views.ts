@@ -23,6 +23,8 @@ export interface AccountJsonView {
   nonce: number;
   /** Nonces of transactions signed ahead, waiting for the gap before them to fill. */
   waitingNonces: number[];
+  /** The BLS key the account registered (x ‖ y, 96 bytes hex), if it did (PROTOCOL.md §3.2). */
+  blsKey?: string;
 }
 
 /** Where a withdrawal stands: in the open batch, in a closed one, proposed, final (claimable), claimed on L1. */
@@ -60,6 +62,7 @@ export function accountView(index: number, a: Readonly<Account>, waitingNonces: 
     balance: a.balance.toString(),
     nonce: a.nonce,
     waitingNonces,
+    ...(a.blsKey === undefined ? {} : { blsKey: a.blsKey }),
   };
 }
 

@@ -2,7 +2,8 @@ import { MAX_NONCE, Outcome, outcomeName, TxType, unreachableTxType } from "../.
 import { decodeTx, txHash, type L2Tx } from "../../protocol/codec";
 import { txDigest } from "../../protocol/eip712";
 import { isBilayerError } from "../../protocol/errors";
-import { toHex } from "../../protocol/hash";
+import { isBlsKeyValid } from "../../protocol/bls";
+import { fromHex, toHex } from "../../protocol/hash";
 import type { Account, L2State } from "../../protocol/state";
 import { Mempool, MempoolFullError, type WaitingTx } from "../mempool";
 import { copyPresigned, recoverPresigned, type Presigned } from "../presign";
@@ -82,9 +83,12 @@ export function admissionCheck(
       break;
     case TxType.Withdraw:
       break; // its own rule (the tree's room) comes after the common ones
+    case TxType.RegisterKey:
+      break; // its own rule (a valid key) comes after the common ones
     default:
       return unreachableTxType(tx);
   }
+  const amount = tx.type === TxType.RegisterKey ? 0n : tx.amount;
   if (tx.fee > 0n) {
     const feeAccount = feeRecipient >= 1 && feeRecipient <= count ? state.getAccount(feeRecipient) : undefined;
     if (!feeAccount || feeAccount.tokenId !== sender.tokenId) {
@@ -97,18 +101,25 @@ export function admissionCheck(
       );
     }
   }
-  if (tx.amount + tx.fee > sender.balance) {
+  if (amount + tx.fee > sender.balance) {
     return no(
       "INSUFFICIENT_BALANCE",
       Outcome.InsufficientBalance,
-      `insufficient balance: amount ${tx.amount} + fee ${tx.fee} > balance ${sender.balance} of account ${tx.from}`,
-      { balance: sender.balance.toString(), amount: tx.amount.toString(), fee: tx.fee.toString() },
+      `insufficient balance: amount ${amount} + fee ${tx.fee} > balance ${sender.balance} of account ${tx.from}`,
+      { balance: sender.balance.toString(), amount: amount.toString(), fee: tx.fee.toString() },
     );
   }
   if (sender.nonce === MAX_NONCE)
     return no("WOULD_BE_SKIPPED", Outcome.NonceExhausted, "the sender's nonce is exhausted");
   if (tx.type === TxType.Withdraw && state.withdrawalCount >= BigInt(U32)) {
     return no("WOULD_BE_SKIPPED", Outcome.WithdrawalLimit, "the withdrawal tree is full");
+  }
+  if (tx.type === TxType.RegisterKey && !isBlsKeyValid(fromHex(tx.blsKey, 96))) {
+    return no(
+      "WOULD_BE_SKIPPED",
+      Outcome.BadKey,
+      "not a BLS public key: x ‖ y must be a G1 point in the subgroup, each coordinate below p, not infinity",
+    );
   }
   return undefined;
 }

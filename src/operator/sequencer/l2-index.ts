@@ -163,7 +163,7 @@ export class L2Index {
     const a = this.account(index);
     if (!a) return undefined;
     const waitingNonces = this.p.admission.mempool.forAccount(index).map((w) => w.nonce);
-    return { index, owner: a.owner, tokenId: a.tokenId, balance: a.balance, nonce: a.nonce, waitingNonces };
+    return { ...a, index, waitingNonces };
   }
 
   /** The indices of the accounts owned by `owner` (lower-case address). */

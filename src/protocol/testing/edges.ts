@@ -1,4 +1,5 @@
 import type { UnsignedTx } from "../codec";
+import { blsEdgeVectors } from "./bls-edges";
 import { MAX_ACCOUNT_COUNT, MAX_NONCE, MAX_TXS_PER_CHUNK, MAX_WITHDRAWAL_COUNT, TxType } from "../constants";
 import { txDigest } from "../eip712";
 import { fromHex } from "../hash";
@@ -196,7 +197,7 @@ export function namedEdgeVectors(opts: { domainSeparator?: string } = {}): StepV
     b.add(transfer(1, 2, E18, 5n));
     b.raw(fromHex("0x00ffee"));
   });
-  chunk("unknown type byte 0x04", baseState(), FEE0, (b) => b.raw(fromHex("0x04" + "01".repeat(79))));
+  chunk("unknown type byte 0x05", baseState(), FEE0, (b) => b.raw(fromHex("0x05" + "01".repeat(79))));
   chunk("unknown type byte 0xff", baseState(), FEE0, (b) => b.raw(fromHex("0xff")));
   chunk("truncated transfer after a transaction", baseState(), FEE0, (b) => {
     const bytes = b.add(withdraw(1, E18, 2n));
@@ -323,5 +324,6 @@ export function namedEdgeVectors(opts: { domainSeparator?: string } = {}): StepV
     deposit(A[0], 0, E18, 1),
   ]);
   queue("empty queue step", baseState(), []);
+  vectors.push(...blsEdgeVectors(domainSep));
   return vectors;
 }

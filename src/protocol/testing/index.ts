@@ -9,3 +9,5 @@ export * from "./testkit";
 export * from "./scenarios";
 export * from "./states";
 export * from "./edges";
+export * from "./bls-vectors";
+export * from "./bls-edges";

@@ -1,10 +1,20 @@
 import type { UnsignedTx } from "../codec";
+import { blsBadAggregate, blsMalformed, blsMixed, registerKeys } from "./bls-scenarios";
 import { MAX_NONCE, MAX_TXS_PER_CHUNK, TxType } from "../constants";
 import { floorToPackableAmount } from "../packing";
 import { QueueKind, type QueueItem } from "../queue";
 import { applyQueueStep } from "../stf";
 import type { Account, L2State } from "../state";
-import { BAD_SIG_MODES, builtChunkVector, ChunkBuilder, queueVector, type SigMode, type StepVector } from "./testkit";
+import { toHex } from "../hash";
+import {
+  BAD_SIG_MODES,
+  builtChunkVector,
+  ChunkBuilder,
+  queueVector,
+  vectorBlsKey,
+  type SigMode,
+  type StepVector,
+} from "./testkit";
 import {
   A,
   genState,
@@ -106,6 +116,8 @@ class ChunkPlan {
       tx = { type, from, to, amount, fee };
     } else if (type === TxType.Withdraw) {
       tx = { type, from, amount, fee };
+    } else if (type === TxType.RegisterKey) {
+      tx = { type, from, fee, blsKey: toHex(vectorBlsKey(c.int(0, 7)).raw) };
     } else {
       const to =
         typeof choice.to === "string"
@@ -255,7 +267,7 @@ function malformed(truncated: boolean): Scenario {
     const n = c.int(0, 3);
     for (let i = 0; i < n; i++) plan.add(c);
     if (!truncated) {
-      const type = pick(c, [0, 4, 5, 0x10, 0x80, 0xff]);
+      const type = pick(c, [0, 5, 0x11, 0x80, 0xff]); // 0x10 starts a BLS chunk; inside one it is unknown too
       plan.builder.raw(Uint8Array.of(type, ...randomBytes(c, c.int(0, 100))));
     } else {
       const type = pick(c, [TxType.Transfer, TxType.Withdraw, TxType.TransferToNew]);
@@ -442,5 +454,9 @@ export const SCENARIOS: readonly [string, Scenario][] = [
   ["deposits", deposits],
   ["queueMixed", queueMixed],
   ["queueLimits", queueLimits],
+  ["registerKeys", registerKeys],
+  ["blsMixed", blsMixed],
+  ["blsBadAggregate", blsBadAggregate],
+  ["blsMalformed", blsMalformed],
   ["mixed", mixed],
 ];

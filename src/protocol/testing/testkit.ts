@@ -1,4 +1,5 @@
 import secp256k1 from "secp256k1";
+import { blsKeyFromSeed, blsRawPublicKey, type BlsKeyPair } from "../bls";
 import type { UnsignedTx } from "../codec";
 import { encodeTx } from "../codec";
 import { TxType } from "../constants";
@@ -50,6 +51,24 @@ export const VECTOR_KEYS: readonly Uint8Array[] = Array.from({ length: 6 }, (_, 
 /** Lowercase addresses of `VECTOR_KEYS`. */
 export const VECTOR_ADDRESSES: readonly string[] = VECTOR_KEYS.map((k) => privateKeyToAddress(k));
 const KEY_OF_ADDRESS = new Map(VECTOR_ADDRESSES.map((a, i) => [a, i]));
+
+/** A deterministic BLS key pair for vectors, and its uncompressed key (what a RegisterKey carries). */
+export interface VectorBlsKey {
+  pair: BlsKeyPair;
+  raw: Uint8Array;
+}
+const vectorBlsKeys = new Map<number, VectorBlsKey>();
+
+/** BLS key `i` of the vectors: from the seed `keccak("bilayer/test-vectors/bls-key/<i>")`. */
+export function vectorBlsKey(i: number): VectorBlsKey {
+  let key = vectorBlsKeys.get(i);
+  if (key === undefined) {
+    const pair = blsKeyFromSeed(nativeKeccak256(new TextEncoder().encode(`bilayer/test-vectors/bls-key/${i}`)));
+    key = { pair, raw: blsRawPublicKey(pair) };
+    vectorBlsKeys.set(i, key);
+  }
+  return key;
+}
 
 /** How a test signature is made: valid, or broken in one specific way. */
 export type SigMode =
@@ -166,7 +185,9 @@ export function makeSignature(
     case "otherDomain":
       return sign(key, domainSeparator(1n, "0x" + "ab".repeat(20)), tx, tokenId, nonce);
     case "otherAmount":
-      return sign(key, domainSep, { ...tx, amount: tx.amount + 1n }, tokenId, nonce);
+      return tx.type === TxType.RegisterKey
+        ? sign(key, domainSep, { ...tx, fee: tx.fee + 1n }, tokenId, nonce)
+        : sign(key, domainSep, { ...tx, amount: tx.amount + 1n }, tokenId, nonce);
     case "otherToken":
       return sign(key, domainSep, tx, (tokenId + 1) % 2 ** 32, nonce);
     case "flippedParity": {
@@ -207,11 +228,12 @@ export function makeSignature(
   }
 }
 
-/** Byte offset of the packed amount in each transaction type. */
+/** Byte offset of the packed amount in each transaction type that has one (-1: none). */
 export const AMOUNT_OFFSET: Readonly<Record<TxType, number>> = {
   [TxType.Transfer]: 9,
   [TxType.Withdraw]: 5,
   [TxType.TransferToNew]: 25,
+  [TxType.RegisterKey]: -1,
 };
 
 /**
@@ -226,6 +248,7 @@ export function withNonCanonicalAmount(encoded: Uint8Array, amount: bigint): Uin
   const packed = ((mantissa / 10n) << 5n) | (exponent + 1n);
   const out = encoded.slice();
   const offset = AMOUNT_OFFSET[out[0] as TxType];
+  if (offset < 0) return encoded;
   for (let i = 0; i < 5; i++) out[offset + i] = Number((packed >> BigInt(8 * (4 - i))) & 0xffn);
   return out;
 }
@@ -259,7 +282,7 @@ export class ChunkBuilder {
     const keyIndex = KEY_OF_ADDRESS.get(sender.owner) ?? 0;
     const signature = opts.signature ?? makeSignature(mode, keyIndex, this.domainSep, tx, sender.tokenId, sender.nonce);
     let bytes = encodeTx({ ...tx, signature });
-    if (opts.nonCanonical === true) bytes = withNonCanonicalAmount(bytes, tx.amount);
+    if (opts.nonCanonical === true && tx.type !== TxType.RegisterKey) bytes = withNonCanonicalAmount(bytes, tx.amount);
     if (!this.executor.isEnded) this.executor.next(bytes);
     this.parts.push(bytes);
     return bytes;

@@ -8,6 +8,8 @@ export interface Account {
   tokenId: bigint;
   balance: bigint;
   nonce: bigint;
+  /** keccak of the account's BLS key, or the zero hash for none (§1.1). */
+  blsKeyHash: string;
 }
 
 export interface StateHeader {
@@ -34,12 +36,44 @@ export interface AccountWitness {
 export interface StepWitness {
   accounts: AccountWitness[];
   withdrawals: string[][];
+  blsKeys: string;
+  blsSignature: string;
 }
 
-export const EMPTY_ACCOUNT: Account = { owner: "0x" + "00".repeat(20), tokenId: 0n, balance: 0n, nonce: 0n };
+export const ZERO_HASH = "0x" + "00".repeat(32);
+
+export const EMPTY_ACCOUNT: Account = {
+  owner: "0x" + "00".repeat(20),
+  tokenId: 0n,
+  balance: 0n,
+  nonce: 0n,
+  blsKeyHash: ZERO_HASH,
+};
+
+/** An account without a BLS key. */
+export const account = (owner: string, tokenId: bigint, balance: bigint, nonce: bigint): Account => ({
+  owner,
+  tokenId,
+  balance,
+  nonce,
+  blsKeyHash: ZERO_HASH,
+});
+
+/** An empty witness. */
+export const emptyWitness = (): StepWitness => ({ accounts: [], withdrawals: [], blsKeys: "0x", blsSignature: "0x" });
 
 export function accountLeaf(a: Account): string {
-  return keccak256(abi.encode(["address", "uint256", "uint256", "uint256"], [a.owner, a.tokenId, a.balance, a.nonce]));
+  if (BigInt(a.blsKeyHash) === 0n) {
+    return keccak256(
+      abi.encode(["address", "uint256", "uint256", "uint256"], [a.owner, a.tokenId, a.balance, a.nonce]),
+    );
+  }
+  return keccak256(
+    abi.encode(
+      ["address", "uint256", "uint256", "uint256", "bytes32"],
+      [a.owner, a.tokenId, a.balance, a.nonce, a.blsKeyHash],
+    ),
+  );
 }
 
 export function withdrawalLeaf(recipient: string, tokenId: bigint, amount: bigint): string {

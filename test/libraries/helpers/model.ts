@@ -1,3 +1,4 @@
+import { ZERO_HASH, emptyWitness } from "./encoding";
 // A plain reference of the step rules of PROTOCOL §5 that records the witness of §6 as it goes. It is the tests'
 // own yardstick for the Solidity executor (independent of src/protocol) and builds the gas-test witnesses.
 import { concat, getBytes, hexlify, keccak256, recoverAddress, toBigInt, TypedDataEncoder, ZeroAddress } from "ethers";
@@ -100,7 +101,7 @@ export interface StepResult {
 }
 
 class Recorder {
-  readonly witness: StepWitness = { accounts: [], withdrawals: [] };
+  readonly witness: StepWitness = emptyWitness();
   constructor(readonly s: ModelState) {}
 
   read(index: bigint): Account {
@@ -236,7 +237,13 @@ export function runChunk(s: ModelState, chunk: string, domainSeparator: string, 
       rec.readEmpty(count + 1n);
       debit();
       rec.write(from, sender);
-      rec.write(count + 1n, { owner: toAddress, tokenId: sender.tokenId, balance: amount, nonce: 0n });
+      rec.write(count + 1n, {
+        owner: toAddress,
+        tokenId: sender.tokenId,
+        balance: amount,
+        nonce: 0n,
+        blsKeyHash: ZERO_HASH,
+      });
       s.accountCount = count + 1n;
       return O.Applied;
     })();
@@ -266,7 +273,13 @@ export function runQueue(s: ModelState, items: readonly QueueItem[]): StepResult
       if (s.accountCount < MAX_ACCOUNT_INDEX) {
         const index = s.accountCount + 1n;
         rec.readEmpty(index);
-        rec.write(index, { owner: item.addr, tokenId: item.tokenId, balance: item.amount, nonce: 0n });
+        rec.write(index, {
+          owner: item.addr,
+          tokenId: item.tokenId,
+          balance: item.amount,
+          nonce: 0n,
+          blsKeyHash: ZERO_HASH,
+        });
         s.accountCount = index;
         return O.Created;
       }

@@ -8,8 +8,17 @@
  * proven against the right roots.
  */
 import {
-  accountLeaf,
+  accountLeafOf,
+  BLS_CHUNK_MARKER,
+  BLS_P,
+  decodeBlsSignature,
+  g2CurveRhs,
+  blsTransferDigest,
+  blsVerifyAggregateRaw,
+  decodeBlsChunk,
   decodeChunk,
+  isBlsKeyValid,
+  keccak256,
   fromHex,
   hashPair,
   MAX_ACCOUNT_COUNT,
@@ -34,6 +43,16 @@ import {
 
 export class WitnessError extends Error {}
 
+/** Checks a no-point certificate r against the compressed x it is for: r² = −norm(x³ + 4(1 + u)) mod p. */
+function checkNoPoint(signature: Uint8Array, certificate: Uint8Array): void {
+  const big = (b: Uint8Array): bigint => BigInt(toHex(b));
+  const x1Bytes = signature.slice(0, 48);
+  x1Bytes[0] &= 0x1f;
+  const [z0, z1] = g2CurveRhs(big(signature.subarray(48)), big(x1Bytes));
+  const r = big(certificate);
+  if ((((r * r + z0 * z0 + z1 * z1) % BLS_P) + BLS_P) % BLS_P !== 0n) throw new WitnessError("a wrong certificate");
+}
+
 interface Read {
   index: number;
   account: WitnessAccount;
@@ -41,6 +60,9 @@ interface Read {
 }
 
 const ZERO_OWNER = "0x" + "00".repeat(20);
+const ZERO_HASH = "0x" + "00".repeat(32);
+
+const leafOf = (a: WitnessAccount): Uint8Array => accountLeafOf(a, fromHex(a.blsKeyHash, 32));
 
 function wrap(value: bigint): bigint {
   return value > MAX_UINT256 ? value - (MAX_UINT256 + 1n) : value;
@@ -84,10 +106,13 @@ export class WitnessReplay {
     if (entry.siblings.length !== 32) throw new WitnessError("an account entry has 32 siblings");
     const siblings = entry.siblings.map((s) => fromHex(s, 32));
     const a = entry.account;
-    if (empty && (a.owner !== ZERO_OWNER || a.tokenId !== 0 || a.balance !== 0n || a.nonce !== 0)) {
+    if (
+      empty &&
+      (a.owner !== ZERO_OWNER || a.tokenId !== 0 || a.balance !== 0n || a.nonce !== 0 || a.blsKeyHash !== ZERO_HASH)
+    ) {
       throw new WitnessError(`empty-slot entry for ${index} has non-zero fields`);
     }
-    const leaf = empty ? ZERO_HASHES[0] : accountLeaf(a);
+    const leaf = empty ? ZERO_HASHES[0] : leafOf(a);
     if (!SparseMerkleTree.verify(this.accountsRoot, leaf, index, siblings)) {
       throw new WitnessError(`account entry #${this.nextAccount - 1} for ${index} does not prove against the root`);
     }
@@ -95,7 +120,7 @@ export class WitnessReplay {
   }
 
   private write(read: Read, account: WitnessAccount): Uint8Array[] {
-    const nodes = pathNodes(accountLeaf(account), read.index, read.siblings);
+    const nodes = pathNodes(leafOf(account), read.index, read.siblings);
     this.accountsRoot = nodes[32];
     return nodes;
   }
@@ -143,6 +168,7 @@ export class WitnessReplay {
 
   /** Re-executes a chunk step; returns the post header and the outcome codes. */
   chunk(bytes: Uint8Array, domainSep: string, feeRecipient: number): { post: StateHeader; outcomes: number[] } {
+    if (bytes.length > 0 && bytes[0] === BLS_CHUNK_MARKER) return this.blsChunk(bytes, domainSep, feeRecipient);
     let feeToken = -1;
     if (this.inRange(feeRecipient)) feeToken = this.read(feeRecipient).account.tokenId;
     let totalFees = 0n;
@@ -176,14 +202,18 @@ export class WitnessReplay {
       if (count === MAX_ACCOUNT_COUNT) return Outcome.AccountLimit;
     }
     if (tx.fee > 0n && feeToken !== s.tokenId) return Outcome.FeeRecipientMismatch;
-    if (tx.amount + tx.fee > s.balance) return Outcome.InsufficientBalance;
+    const amount = tx.type === TxType.RegisterKey ? 0n : tx.amount;
+    if (amount + tx.fee > s.balance) return Outcome.InsufficientBalance;
     if (s.nonce === MAX_NONCE) return Outcome.NonceExhausted;
+    if (tx.type === TxType.RegisterKey && !isBlsKeyValid(fromHex(tx.blsKey, 96))) return Outcome.BadKey;
     if (tx.type === TxType.Withdraw && this.withdrawalCount === MAX_WITHDRAWAL_COUNT) return Outcome.WithdrawalLimit;
     if (recoverCompact(txDigest(domainSep, tx, s.tokenId, s.nonce), fromHex(tx.signature, 64)) !== s.owner) {
       return Outcome.BadSignature;
     }
-    const debited = { ...s, balance: s.balance - tx.amount - tx.fee, nonce: s.nonce + 1 };
-    if (tx.type === TxType.Transfer) {
+    const debited = { ...s, balance: s.balance - amount - tx.fee, nonce: s.nonce + 1 };
+    if (tx.type === TxType.RegisterKey) {
+      this.write(sender, { ...debited, blsKeyHash: toHex(keccak256(fromHex(tx.blsKey, 96))) });
+    } else if (tx.type === TxType.Transfer) {
       if (recipient === undefined) this.write(sender, { ...s, balance: s.balance - tx.fee, nonce: s.nonce + 1 });
       else {
         const r = recipient.account;
@@ -194,10 +224,81 @@ export class WitnessReplay {
       this.write(sender, debited);
     } else {
       const slot = this.read(count + 1, true);
-      this.writeTwo(sender, debited, slot, { owner: tx.to, tokenId: s.tokenId, balance: tx.amount, nonce: 0 });
+      const created = { owner: tx.to, tokenId: s.tokenId, balance: tx.amount, nonce: 0, blsKeyHash: ZERO_HASH };
+      this.writeTwo(sender, debited, slot, created);
       this.accountCount += 1;
     }
     return Outcome.Applied;
+  }
+
+  /** Re-executes a BLS chunk step (§5.4) from the witness, keys and signature included (§6). */
+  private blsChunk(
+    bytes: Uint8Array,
+    domainSep: string,
+    feeRecipient: number,
+  ): { post: StateHeader; outcomes: number[] } {
+    let feeToken = -1;
+    if (this.inRange(feeRecipient)) feeToken = this.read(feeRecipient).account.tokenId;
+    const decoded = decodeBlsChunk(bytes);
+    const preRoot = this.accountsRoot;
+    const outcomes: number[] = [];
+    const applied: number[] = [];
+    const messages: Uint8Array[] = [];
+    const keys: Uint8Array[] = [];
+    const witnessKeys = fromHex(this.witness.blsKeys);
+    let totalFees = 0n;
+    const fee = decoded.header?.fee ?? 0n;
+    for (const { from, to, amount } of decoded.header === undefined ? [] : decoded.transfers) {
+      const code = ((): Outcome => {
+        if (!this.inRange(from)) return Outcome.SenderMissing;
+        const sender = this.read(from);
+        if (!this.inRange(to)) return Outcome.RecipientMissing;
+        const recipient = to === from ? undefined : this.read(to);
+        const s = sender.account;
+        if ((recipient?.account.tokenId ?? s.tokenId) !== s.tokenId) return Outcome.TokenMismatch;
+        if (fee > 0n && feeToken !== s.tokenId) return Outcome.FeeRecipientMismatch;
+        if (amount + fee > s.balance) return Outcome.InsufficientBalance;
+        if (s.nonce === MAX_NONCE) return Outcome.NonceExhausted;
+        if (s.blsKeyHash === ZERO_HASH) return Outcome.KeyMissing;
+        const key = witnessKeys.subarray(96 * keys.length, 96 * keys.length + 96);
+        if (key.length !== 96 || toHex(keccak256(key)) !== s.blsKeyHash)
+          throw new WitnessError("a BLS key does not fit");
+        keys.push(key);
+        messages.push(blsTransferDigest(domainSep, { from, to, amount, fee }, s.tokenId, s.nonce));
+        const debited = { ...s, balance: s.balance - amount - fee, nonce: s.nonce + 1 };
+        if (recipient === undefined) this.write(sender, { ...s, balance: s.balance - fee, nonce: s.nonce + 1 });
+        else {
+          const r = recipient.account;
+          this.writeTwo(sender, debited, recipient, { ...r, balance: wrap(r.balance + amount) });
+        }
+        totalFees += fee;
+        return Outcome.Applied;
+      })();
+      if (code === Outcome.Applied) applied.push(outcomes.length);
+      outcomes.push(code);
+    }
+    if (decoded.end !== undefined) outcomes.push(decoded.end.reason);
+    if (keys.length * 96 !== witnessKeys.length) throw new WitnessError("unused BLS keys");
+    const given = fromHex(this.witness.blsSignature);
+    if (applied.length > 0) {
+      const signature = (decoded.header as { signature: Uint8Array }).signature;
+      const d = decodeBlsSignature(signature);
+      const expected = d.kind === "point" ? d.point : d.kind === "noPoint" ? d.certificate : new Uint8Array(0);
+      if (toHex(given) !== toHex(expected)) throw new WitnessError("the BLS signature witness does not fit");
+      if (d.kind === "noPoint") checkNoPoint(signature, given);
+      if (!blsVerifyAggregateRaw(messages, keys, signature)) {
+        this.accountsRoot = preRoot;
+        for (const k of applied) outcomes[k] = Outcome.BadSignature;
+        totalFees = 0n;
+      }
+    } else if (given.length !== 0) {
+      throw new WitnessError("a BLS signature witness where none is needed");
+    }
+    if (totalFees > 0n) {
+      const r = this.read(feeRecipient);
+      this.write(r, { ...r.account, balance: wrap(r.account.balance + totalFees) });
+    }
+    return { post: this.header(), outcomes };
   }
 
   /** Re-executes a queue step; returns the post header and the outcome codes. */
@@ -221,7 +322,13 @@ export class WitnessReplay {
     }
     if (this.accountCount < MAX_ACCOUNT_COUNT) {
       const slot = this.read(this.accountCount + 1, true);
-      this.write(slot, { owner: item.addr, tokenId: item.tokenId, balance: item.amount, nonce: 0 });
+      this.write(slot, {
+        owner: item.addr,
+        tokenId: item.tokenId,
+        balance: item.amount,
+        nonce: 0,
+        blsKeyHash: ZERO_HASH,
+      });
       this.accountCount += 1;
       return Outcome.Created;
     }
