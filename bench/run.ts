@@ -6,7 +6,7 @@
  *   npm run bench -- --report-only         the report from bench/results/latest.json, nothing measured
  *   npm run bench -- --no-report           measure, do not write the report
  *
- * The suites are `protocol`, `rollup`, `sequencer`, `restart`, `verifier` and `channel`
+ * The suites are `protocol`, `rollup`, `sequencer`, `restart`, `verifier`, `bls` and `channel`
  * (table `SUITES` below). A suite is a list of parts; a part is an exported
  * function of a module under bench/ that returns its figures, numbers (or, for
  * a series, a list of rows of numbers), and each part files them under one
@@ -86,6 +86,10 @@ const SUITES: Record<string, Suite> = {
   verifier: {
     description: "verifier: transfers rebuilt per second from L1 alone",
     parts: [{ label: "sync from L1", file: "suites/verifier.ts" }],
+  },
+  bls: {
+    description: "BLS aggregate transfers: bytes and L1 gas per transfer in a full batch, verifier replay, checks/s",
+    parts: [{ label: "full BLS batches, verifier sync, signature checks", file: "suites/bls.ts" }],
   },
   channel: {
     description: "channel adjudicator gas (happy and dispute paths), payments/s and payment latency between processes",
