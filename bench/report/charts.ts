@@ -210,6 +210,11 @@ export function costBars(results: Results): Bar[] {
     "rollup",
     num(results, "rollup.gasPerTransfer"),
   );
+  add(
+    `rollup: BLS, full batch (${compact(num(results, "bls.batchSize") ?? 0)})`,
+    "rollup",
+    num(results, "bls.gasPerTransfer"),
+  );
   const happy = num(results, "channel.happyPathGas");
   for (const n of [1, 100, 10_000]) {
     add(
@@ -254,6 +259,12 @@ export function throughputBars(results: Results): Bar[] {
   add("rollup: STF on one core (protocol)", "rollup", num(results, "protocol.transfersPerSecond"), "measured");
   add("rollup: sequencer, durable, via JSON-RPC", "rollup", num(results, "sequencer.transfersPerSecond"), "measured");
   add("rollup: verifier, rebuilt from L1", "rollup", num(results, "verifier.transfersPerSecond"), "measured");
+  add(
+    "rollup: verifier, BLS transfers rebuilt from L1",
+    "rollup",
+    num(results, "bls.verifierTransfersPerSecond"),
+    "measured",
+  );
   add("channel: one channel, two processes, durable", "channel", num(results, "channel.paymentsPerSecond"), "measured");
   return bars;
 }

@@ -262,6 +262,38 @@ export function verdicts(results: Results): Verdict[] {
     loadNote(results, "verifier", { key: "verifier.transfersPerCpuSecond", label: "transfers" }, 5_000),
   );
   upper(
+    "bls.bytesPerTransfer",
+    12,
+    "bytes per BLS transfer ≤ 12, its share of the aggregate included",
+    () => {
+      const chunk = num(results, "bls.transferBytes");
+      return `${fmt(chunk, 2)} bytes of chunk (2-byte indices, 16-bit amount, 96-byte aggregate per 40) plus the ABI framing`;
+    },
+    false,
+  );
+  upper(
+    "bls.gasPerTransfer",
+    500,
+    "L1 gas per BLS transfer ≤ 500 in a full batch",
+    () => {
+      const append = num(results, "bls.appendGasPerTransfer");
+      const propose = num(results, "bls.proposeGasPerTransfer");
+      return `append ${fmt(append, 1)} + propose ${fmt(propose, 1)}; ${fmt(num(results, "bls.batchSize"), 0)} transfers a batch`;
+    },
+    false,
+  );
+  lower("bls.verifierTransfersPerSecond", 5_000, "verifier ≥ 5,000 BLS transfers/s", () => {
+    const check = num(results, "bls.verifyMicrosPerSignature");
+    return `each aggregate is checked with blst on one core: ${fmt(check, 0)} µs per message (hash to G2 and a Miller loop)`;
+  });
+  lower(
+    "bls.signaturesPerSecondPerCore",
+    2_500,
+    "what a sequencer of 5,000 BLS transfers/s on 2 cores needs: ≥ 2,500 signature checks/s per core",
+    () =>
+      `one signature check per transfer, 40 at a time (blst, randomized batch): ${fmt(num(results, "bls.verifyMicrosPerSignature"), 0)} µs each; the operator does not sequence BLS transfers yet`,
+  );
+  upper(
     "channel.happyPathGas",
     180_000,
     "channel happy path (open, fund, cooperative close) < 180,000 gas",
