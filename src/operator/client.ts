@@ -1,5 +1,6 @@
 import http from "node:http";
 import type { Signer } from "ethers";
+import { blsRawPublicKey, type BlsKeyPair } from "../protocol/bls";
 import { TxType } from "../protocol/constants";
 import { encodeTx, type UnsignedTx } from "../protocol/codec";
 import { signTx } from "../protocol/eip712";
@@ -29,6 +30,8 @@ export interface AccountView {
   nonce: number;
   /** Nonces of transactions signed ahead, waiting for the gap before them to fill. */
   waitingNonces: number[];
+  /** The BLS key the account registered (x ‖ y, 96 bytes hex), if it did. */
+  blsKey?: string;
 }
 
 /** A withdrawal of `l2_getWithdrawals`, its amount as a bigint. */
@@ -217,4 +220,13 @@ export function transferTx(from: number, to: number | string, amount: bigint, fe
 /** A withdrawal of `amount` from account `from` to its owner's L1 address. */
 export function withdrawTx(from: number, amount: bigint, fee = 0n): UnsignedTx {
   return { type: TxType.Withdraw, from, amount, fee };
+}
+
+/**
+ * A key registration binding `key` to account `from` (PROTOCOL.md §3.2); sign it with the account owner's wallet
+ * (`signL2Transaction`). The key is the wallet's own, from `deriveBlsKey(wallet, eip712Domain(chainId, inbox))`, so
+ * the wallet alone recovers it.
+ */
+export function registerKeyTx(from: number, key: BlsKeyPair, fee = 0n): UnsignedTx {
+  return { type: TxType.RegisterKey, from, fee, blsKey: toHex(blsRawPublicKey(key)) };
 }

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { getAddress, Wallet } from "ethers";
-import { deriveBlsKey, blsRawPublicKey } from "../../src/protocol/bls";
+import { blsKeyFromSeed, blsRawPublicKey, deriveBlsKey } from "../../src/protocol/bls";
+import { registerKeyTx, signL2Transaction } from "../../src/operator/client";
 import { TxType } from "../../src/protocol/constants";
 import { eip712Domain, typedMessage } from "../../src/protocol/eip712";
 import { txHash } from "../../src/protocol/codec";
@@ -224,6 +225,12 @@ describe("JSON-RPC API", () => {
         const infinity = await send("0x" + "00".repeat(96), 1);
         expect(infinity.error?.data).to.include({ reason: "BadKey" });
         expect((await ownCall("l2_getAccount", [1])).result).to.include({ nonce: 1, blsKey });
+        // A rotation, packed by the client library and signed by the same wallet.
+        const next = blsKeyFromSeed(new Uint8Array(32).fill(7));
+        const ctx = { chainId: CHAIN_ID, inbox: INBOX, tokenId: 0, nonce: 1 };
+        const packed = await signL2Transaction(wallet, registerKeyTx(1, next), ctx);
+        expect((await ownCall("l2_sendTransaction", [packed])).result).to.include({ status: "pending", nonce: 1 });
+        expect((await ownCall("l2_getAccount", [1])).result).to.include({ blsKey: toHex(blsRawPublicKey(next)) });
       } finally {
         await ownServer.stop();
       }
