@@ -102,7 +102,7 @@ export function blsIndexWidth(transfers: readonly BlsTransferFields[]): number {
 
 /**
  * The bytes of a BLS chunk. `header.width` defaults to the narrowest that
- * fits. Throws for more than 32 transfers, an index the width cannot hold,
+ * fits. Throws for more than 40 transfers, an index the width cannot hold,
  * an amount or fee the 16-bit packed form cannot represent exactly
  * (`AMOUNT_NOT_PACKABLE`), or a signature that is not 96 bytes.
  */
