@@ -85,13 +85,7 @@ library BlsChunkExecutor {
             for (uint256 i = 0; i < r.applied; ++i) outcomes[r.appliedAt[i]] = OUTCOME_BAD_SIGNATURE;
             r.totalFees = 0;
         }
-        if (r.totalFees != 0) {
-            StepState.Slot memory recipient = StepState.readAccount(s, witness, feeRecipient);
-            unchecked {
-                recipient.balance += r.totalFees;
-            }
-            StepState.write(s, witness, recipient);
-        }
+        StepState.creditFees(s, witness, feeRecipient, r.totalFees);
         post = StepState.end(s, witness);
     }
 

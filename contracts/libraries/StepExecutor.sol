@@ -129,24 +129,8 @@ library StepExecutor {
             mstore(outcomes, count)
         }
 
-        _creditFees(s, witness, c.feeRecipient, c.totalFees);
+        StepState.creditFees(s, witness, c.feeRecipient, c.totalFees);
         post = StepState.end(s, witness);
-    }
-
-    /// @dev Credits a chunk's fees to its fee recipient, read against the root after the last transaction (so it
-    /// sees the chunk's own changes to it).
-    function _creditFees(
-        StepState.Step memory s,
-        StepWitness calldata w,
-        uint256 feeRecipient,
-        uint256 totalFees
-    ) private pure {
-        if (totalFees == 0) return;
-        StepState.Slot memory recipient = StepState.readAccount(s, w, feeRecipient);
-        unchecked {
-            recipient.balance += totalFees;
-        }
-        StepState.write(s, w, recipient);
     }
 
     /// @notice Re-executes a queue step (§5.1).

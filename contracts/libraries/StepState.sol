@@ -176,4 +176,15 @@ library StepState {
         );
         s.withdrawalCount = index + 1;
     }
+
+    /// @dev Credits a chunk's fees to its fee recipient, read against the root after the last transaction (so it
+    /// sees the chunk's own changes to it).
+    function creditFees(Step memory s, StepWitness calldata w, uint256 feeRecipient, uint256 totalFees) internal pure {
+        if (totalFees == 0) return;
+        Slot memory recipient = readAccount(s, w, feeRecipient);
+        unchecked {
+            recipient.balance += totalFees;
+        }
+        write(s, w, recipient);
+    }
 }

@@ -5,14 +5,15 @@ import type { UnsignedTx } from "../codec";
 import { toHex } from "../hash";
 import { L2State, type Account } from "../state";
 import { applyChunk } from "../stf";
+import { buildBlsChunk, NO_POINT_SIGNATURE, type BlsAggregateMode, type BlsVectorTransfer } from "./bls-vectors";
 import {
-  blsChunkVector,
-  buildBlsChunk,
-  NO_POINT_SIGNATURE,
-  type BlsAggregateMode,
-  type BlsVectorTransfer,
-} from "./bls-vectors";
-import { builtChunkVector, ChunkBuilder, VECTOR_ADDRESSES, vectorBlsKey, type StepVector } from "./testkit";
+  builtChunkVector,
+  ChunkBuilder,
+  chunkVector,
+  VECTOR_ADDRESSES,
+  vectorBlsKey,
+  type StepVector,
+} from "./testkit";
 
 /*
  * Named vectors of BLS keys and BLS chunks (PROTOCOL.md §3.2, §5.2
@@ -89,10 +90,10 @@ export function blsEdgeVectors(domainSep: string): StepVector[] {
   ): void => {
     const feeRecipient = opts.feeRecipient ?? FEE;
     const chunk = buildBlsChunk(pre, domainSep, feeRecipient, opts.fee ?? 0n, transfers, opts);
-    vectors.push(blsChunkVector(name, pre, chunk, feeRecipient, domainSep));
+    vectors.push(chunkVector(name, pre, chunk, feeRecipient, domainSep));
   };
   const raw = (name: string, pre: L2State, chunk: Uint8Array): void => {
-    vectors.push(blsChunkVector(name, pre, chunk, FEE, domainSep));
+    vectors.push(chunkVector(name, pre, chunk, FEE, domainSep));
   };
 
   // Keys -------------------------------------------------------------------

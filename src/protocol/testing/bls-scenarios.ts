@@ -3,7 +3,6 @@ import { BLS_CHUNK_MARKER, MAX_NONCE, MAX_BLS_TRANSFERS_PER_CHUNK, TxType } from
 import { toHex } from "../hash";
 import type { L2State } from "../state";
 import {
-  blsChunkVector,
   buildBlsChunk,
   NO_POINT_SIGNATURE,
   type BlsAggregateMode,
@@ -11,7 +10,7 @@ import {
   type BlsVectorTransfer,
 } from "./bls-vectors";
 import { genState, missingIndex, pick, randomBytes, type Chooser, type GenState } from "./states";
-import { builtChunkVector, ChunkBuilder, vectorBlsKey, type StepVector } from "./testkit";
+import { builtChunkVector, ChunkBuilder, chunkVector, vectorBlsKey, type StepVector } from "./testkit";
 
 /*
  * Random BLS scenarios for the agreement tests (PROTOCOL.md §5.4): states
@@ -74,7 +73,7 @@ export const blsMixed: Scenario = (c, domainSep, name) => {
   const fr = feeRecipient(c, gen);
   const list = transfers(c, gen, pre, c.int(1, MAX_BLS_TRANSFERS_PER_CHUNK), c.int(0, 1) === 0 ? 0 : 40);
   const chunk = buildBlsChunk(pre, domainSep, fr, pick(c, FEES), list, { width: c.int(0, 2) === 0 ? 4 : undefined });
-  return blsChunkVector(name, pre, chunk, fr, domainSep);
+  return chunkVector(name, pre, chunk, fr, domainSep);
 };
 
 /**
@@ -87,7 +86,7 @@ export const blsBadAggregate: Scenario = (c, domainSep, name) => {
   const fr = feeRecipient(c, gen);
   const list = [{ from: keyless, to: keyless, amount: 0n }, ...transfers(c, gen, pre, c.int(1, 8), 0)];
   const chunk = buildBlsChunk(pre, domainSep, fr, 0n, list, { aggregate: pick(c, AGGREGATE_MODES) });
-  return blsChunkVector(name, pre, chunk, fr, domainSep);
+  return chunkVector(name, pre, chunk, fr, domainSep);
 };
 
 /** Malformed BLS chunks: a short header, a bad width, a truncated transfer, trailing bytes. */
@@ -115,7 +114,7 @@ export const blsMalformed: Scenario = (c, domainSep, name) => {
       chunk = Uint8Array.of(...full, ...randomBytes(c, c.int(1, 20)));
     }
   }
-  return blsChunkVector(name, pre, chunk, fr, domainSep);
+  return chunkVector(name, pre, chunk, fr, domainSep);
 };
 
 /** Key registrations, valid and not (off the curve, infinity, a coordinate not below p), with other traffic. */

@@ -5,8 +5,7 @@ import { blsTransferDigest } from "../eip712";
 import { toHex } from "../hash";
 import type { L2State } from "../state";
 import { applyChunk } from "../stf";
-import type { StepWitness } from "../stf-step";
-import { vectorBlsKey, type StepVector } from "./testkit";
+import { vectorBlsKey } from "./testkit";
 import { Outcome } from "../constants";
 
 /*
@@ -161,28 +160,4 @@ export function buildBlsChunk(
     { fee, width: opts.width, signature: aggregateBytes(opts.aggregate ?? "aggregate", signatures) },
     transfers,
   );
-}
-
-/** Runs a BLS chunk step on a copy of `pre` with witnesses and packages it as a vector. */
-export function blsChunkVector(
-  name: string,
-  pre: L2State,
-  chunk: Uint8Array,
-  feeRecipient: number,
-  domainSep: string,
-): StepVector {
-  const post = pre.clone();
-  const result = applyChunk(post, chunk, { domainSeparator: domainSep, feeRecipient }, { witness: true });
-  return {
-    name,
-    pre: pre.header(),
-    kind: "chunk",
-    chunk: toHex(chunk),
-    domainSeparator: domainSep,
-    feeRecipient,
-    witness: result.witness as StepWitness,
-    post: result.header,
-    postRoot: result.postRoot,
-    outcomes: result.outcomes.map((o) => o.code),
-  };
 }
