@@ -4,10 +4,13 @@
  *
  * Deploys the contracts, starts the operator in this process (its JSON-RPC
  * API on a free local port), deposits from several wallets, sends a few
- * hundred signed L2 transfers and some withdrawals through the API, waits for
- * the batches and their proposals, moves L1 time past the challenge window,
- * claims the withdrawals on L1, and prints what it cost: L1 gas per L2
- * transfer next to a plain L1 ETH transfer, the batches, final balances.
+ * hundred signed L2 transfers through the API, registers a BLS key derived
+ * from each wallet and sends a few hundred BLS transfers (in batches of their
+ * own, so each kind's cost is read from the chain), then some withdrawals;
+ * waits for the batches and their proposals, moves L1 time past the challenge
+ * window, claims the withdrawals on L1, and prints what it cost: L1 gas per
+ * signed and per BLS transfer next to a plain L1 ETH transfer, the batches,
+ * final balances.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -17,7 +20,17 @@ import { HDNodeWallet, type Provider, type Wallet } from "ethers";
 import { deployRollup } from "./deploy";
 import { BondState } from "../src/operator/bonds";
 import { defaultConfig } from "../src/operator/config";
-import { L2Client, signL2Transaction, transferTx, withdrawTx, type AccountView } from "../src/operator/client";
+import {
+  L2Client,
+  registerKeyTx,
+  signBlsTransfer,
+  signL2Transaction,
+  transferTx,
+  withdrawTx,
+  type AccountView,
+} from "../src/operator/client";
+import { deriveBlsKey, type BlsKeyPair } from "../src/protocol/bls";
+import { eip712Domain } from "../src/protocol/eip712";
 import { claimWithdrawal } from "../src/operator/l1-user";
 import { createLogger } from "../src/operator/log";
 import { Operator } from "../src/operator/operator";
@@ -25,6 +38,7 @@ import { formatAmount, operatorWallet } from "../tasks/lib";
 
 const USERS = 6;
 const TRANSFERS = 300;
+const BLS_TRANSFERS = 400;
 const WITHDRAWALS_PER_USER = 1;
 const DEPOSIT = 10n ** 19n; // 10 ETH
 const FEE = 10n ** 12n; // 0.000001 ETH per L2 transaction, to the operator's account
@@ -140,6 +154,42 @@ async function main(): Promise<void> {
       }),
     );
 
+    step("registering a BLS key for each account: derived from its wallet's signature, authorized by its wallet");
+    const ctxOf = (u: number) => ({
+      chainId: dep.chainId,
+      inbox: dep.contracts.rollupInbox,
+      tokenId: 0,
+      nonce: nonces[u]++,
+    });
+    const blsKeys: BlsKeyPair[] = [];
+    for (let u = 0; u < USERS; u++) {
+      blsKeys.push(await deriveBlsKey(users[u], eip712Domain(dep.chainId, dep.contracts.rollupInbox)));
+      const tx = await signL2Transaction(users[u], registerKeyTx(l2[u].index, blsKeys[u], FEE), ctxOf(u));
+      hashes.push((await client.sendTransaction(tx)).hash);
+    }
+    // The signed transactions close their batches here, so the BLS transfers' batches hold nothing else.
+    await operator.closeBatch();
+    const firstBlsBatch = (await client.getStatus()).batches.closed;
+
+    step(`sending ${BLS_TRANSFERS} BLS transfers (no signature of their own on L1: one aggregate per chunk)`);
+    sent = 0;
+    await Promise.all(
+      users.map(async (_u, u) => {
+        for (let i = u; i < BLS_TRANSFERS; i += USERS) {
+          const to = l2[(u + 1 + (i % (USERS - 1))) % USERS].index;
+          const envelope = signBlsTransfer(
+            blsKeys[u],
+            { from: l2[u].index, to, amount: 10n ** 15n * BigInt(1 + (i % 7)), fee: FEE },
+            ctxOf(u),
+          );
+          hashes.push((await client.sendTransaction(envelope)).hash);
+          progress("BLS transfers", ++sent, BLS_TRANSFERS);
+        }
+      }),
+    );
+    await operator.closeBatch();
+    const endBlsBatch = (await client.getStatus()).batches.closed;
+
     step(`sending ${USERS * WITHDRAWALS_PER_USER} withdrawals of 1 ETH`);
     const withdrawals: { index: number; recipient: string }[] = [];
     for (let u = 0; u < USERS; u++) {
@@ -196,14 +246,42 @@ async function main(): Promise<void> {
     );
     let appendGas = 0n;
     let proposeGas = 0n;
-    for (const e of appended) appendGas += (await provider.getTransactionReceipt(e.transactionHash))?.gasUsed ?? 0n;
-    for (const e of proposed) proposeGas += (await provider.getTransactionReceipt(e.transactionHash))?.gasUsed ?? 0n;
+    // Each kind's batches: their appendBatch and propose gas over their transactions.
+    const kinds = { signed: { gas: 0n, txs: 0 }, bls: { gas: 0n, txs: 0 } };
+    // Batches of deposits alone (no transaction) count for neither kind.
+    const txsOf = new Map<number, number>();
+    for (const e of appended) {
+      const k = Number(e.args.batchIndex);
+      txsOf.set(k, Number((await client.getBatch(k))?.transactionCount ?? 0));
+    }
+    const kindOf = (batch: number) =>
+      (txsOf.get(batch) ?? 0) === 0
+        ? undefined
+        : batch >= firstBlsBatch && batch < endBlsBatch
+          ? kinds.bls
+          : kinds.signed;
+    for (const e of appended) {
+      const gas = (await provider.getTransactionReceipt(e.transactionHash))?.gasUsed ?? 0n;
+      appendGas += gas;
+      const k = kindOf(Number(e.args.batchIndex));
+      if (!k) continue;
+      k.gas += gas;
+      k.txs += txsOf.get(Number(e.args.batchIndex)) ?? 0;
+    }
+    for (const e of proposed) {
+      const gas = (await provider.getTransactionReceipt(e.transactionHash))?.gasUsed ?? 0n;
+      proposeGas += gas;
+      const k = kindOf(Number(e.args.batchIndex));
+      if (k) k.gas += gas;
+    }
     const l2Txs = hashes.length;
     const plain = await (await signers[0].sendTransaction({ to: signers[1].address, value: 1n })).wait();
     const plainGas = plain?.gasUsed ?? 0n;
 
     console.log("\n=== summary ===");
-    console.log(`L2 transactions          ${l2Txs} (${TRANSFERS} transfers, ${withdrawals.length} withdrawals)`);
+    console.log(
+      `L2 transactions          ${l2Txs} (${TRANSFERS} signed transfers, ${USERS} key registrations, ${BLS_TRANSFERS} BLS transfers, ${withdrawals.length} withdrawals)`,
+    );
     console.log(
       `batches                  ${appended.length} appended, ${proposed.length} proposed, ${status.heads.final} final`,
     );
@@ -221,6 +299,15 @@ async function main(): Promise<void> {
     console.log(
       `L1 gas, plain ETH send   ${plainGas}  (an L2 transaction here costs ${(Number(plainGas) / (Number(appendGas + proposeGas) / l2Txs)).toFixed(1)}x less L1 gas)`,
     );
+    for (const [name, k] of [
+      ["signed (ECDSA)", kinds.signed],
+      ["BLS", kinds.bls],
+    ] as const) {
+      const per = k.txs === 0 ? 0 : Number(k.gas) / k.txs;
+      console.log(
+        `  per ${name.padEnd(15)} ${per.toFixed(0).padStart(6)} L1 gas  (${k.txs} txs in their own batches; ${(Number(plainGas) / per).toFixed(1)}x less than a plain send)`,
+      );
+    }
     console.log("final balances:");
     for (let u = 0; u < USERS; u++) {
       const a = await client.getAccount(l2[u].index);

@@ -337,6 +337,86 @@ addSendParams(
   }
 });
 
+/** The signer's BLS key for this deployment, derived from its wallet alone (PROTOCOL.md §3.2). */
+async function walletBlsKey(hre: HardhatRuntimeEnvironment, signerIndex: number) {
+  const { deriveBlsKey } = await import("../src/protocol/bls");
+  const { eip712Domain } = await import("../src/protocol/eip712");
+  const dep = await deployment(hre);
+  return deriveBlsKey(await signerAt(hre, signerIndex), eip712Domain(dep.chainId, dep.contracts.rollupInbox));
+}
+
+task(
+  "register-key",
+  "Registers the signer's BLS key (derived from its wallet) for an L2 account, to send BLS transfers",
+)
+  .addOptionalParam("fee", "Fee, in ETH or whole tokens", "0")
+  .addOptionalParam("from", "L2 account (default: the signer's first account of the token)", 0, types.int)
+  .addOptionalParam("token", "ERC-20 address (default: ETH)", "")
+  .addOptionalParam("signer", "Index of the L1 signer that owns the account", 0, types.int)
+  .addOptionalParam("rpc", "Operator JSON-RPC URL", DEFAULT_L2_RPC)
+  .setAction(async (args: Omit<SendArgs, "amount">, hre) => {
+    const { registerKeyTx } = await import("../src/operator/client");
+    const { blsPublicKeyHex } = await import("../src/protocol/bls");
+    const { parseAmount } = await import("./lib");
+    const key = await walletBlsKey(hre, args.signer);
+    const { sent } = await sendSigned(hre, args, (from, d) => registerKeyTx(from, key, parseAmount(args.fee, d)));
+    console.log(`register-key ${sent.hash}: ${sent.status} (account ${sent.from}, nonce ${sent.nonce})`);
+    console.log(`BLS key ${blsPublicKeyHex(key)} (derived from the wallet: the wallet alone recovers it)`);
+  });
+
+addSendParams(
+  task("bls-transfer", "Sends a BLS transfer (~9 bytes on L1) from an account with a registered key").addParam(
+    "to",
+    "Recipient: an existing L2 account index",
+  ),
+  "Sender L2 account",
+).setAction(async (args: SendArgs & { to: string }, hre) => {
+  const { L2Client, signBlsTransfer } = await import("../src/operator/client");
+  const { blsRawPublicKey } = await import("../src/protocol/bls");
+  const { toHex } = await import("../src/protocol/hash");
+  const { floorToPackableFee, isPackableFee } = await import("../src/protocol/packing");
+  const { parseAmount } = await import("./lib");
+  const to = Number(args.to);
+  if (!Number.isInteger(to) || to < 1)
+    throw new BilayerError("CLI", `--to must be an L2 account index, got ${args.to}`);
+  const dep = await deployment(hre);
+  const signer = await signerAt(hre, args.signer);
+  const key = await walletBlsKey(hre, args.signer);
+  const client = new L2Client(args.rpc);
+  try {
+    const info = await tokenInfo(hre, dep.contracts.bridge, args.token);
+    const account = await senderAccount(client, await signer.getAddress(), args.from, info.tokenId);
+    if (account.blsKey !== toHex(blsRawPublicKey(key))) {
+      throw new BilayerError(
+        "CLI",
+        `account ${account.index} has ${account.blsKey ? "another" : "no"} BLS key: run \`npx hardhat register-key\` first`,
+      );
+    }
+    const amount = parseAmount(args.amount, info.decimals);
+    const fee = parseAmount(args.fee, info.decimals);
+    for (const [name, v] of [
+      ["amount", amount],
+      ["fee", fee],
+    ] as const) {
+      if (!isPackableFee(v)) {
+        throw new BilayerError(
+          "CLI",
+          `--${name} ${v} (base units) does not pack into a BLS transfer's 16 bits; the nearest below is ${floorToPackableFee(v)}`,
+        );
+      }
+    }
+    const envelope = signBlsTransfer(
+      key,
+      { from: account.index, to, amount, fee },
+      { chainId: dep.chainId, inbox: dep.contracts.rollupInbox, tokenId: account.tokenId, nonce: account.nonce },
+    );
+    const sent = await client.sendTransaction(envelope);
+    console.log(`bls-transfer ${sent.hash}: ${sent.status} (account ${sent.from}, nonce ${sent.nonce})`);
+  } finally {
+    client.close();
+  }
+});
+
 task("claim", "Claims withdrawals on L1 against a final state root (one by index, or all of the signer's)")
   .addOptionalParam(
     "index",

@@ -258,6 +258,7 @@ export function throughputBars(results: Results): Bar[] {
   );
   add("rollup: STF on one core (protocol)", "rollup", num(results, "protocol.transfersPerSecond"), "measured");
   add("rollup: sequencer, durable, via JSON-RPC", "rollup", num(results, "sequencer.transfersPerSecond"), "measured");
+  add("rollup: sequencer, BLS, via JSON-RPC", "rollup", num(results, "sequencer.blsTransfersPerSecond"), "measured");
   add("rollup: verifier, rebuilt from L1", "rollup", num(results, "verifier.transfersPerSecond"), "measured");
   add(
     "rollup: verifier, BLS transfers rebuilt from L1",

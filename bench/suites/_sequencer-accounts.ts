@@ -1,4 +1,5 @@
 /** Deterministic accounts shared by the `sequencer` bench's client and server processes. */
+import { blsKeyFromSeed, type BlsKeyPair } from "../../src/protocol/bls";
 import { keccak256, toHex } from "../../src/protocol/hash";
 import { privateKeyToAddress } from "../../src/protocol/signature";
 
@@ -23,4 +24,9 @@ export function benchAccounts(n: number): BenchAccount[] {
     out.push({ index: i + 1, key, address: privateKeyToAddress(toHex(key)) });
   }
   return out;
+}
+
+/** Account `index`'s BLS key in the bench (seed `keccak("bilayer-bench-bls-" ‖ index)`). */
+export function benchBlsKey(index: number): BlsKeyPair {
+  return blsKeyFromSeed(keccak256(new TextEncoder().encode(`bilayer-bench-bls-${index}`)));
 }

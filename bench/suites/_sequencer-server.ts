@@ -6,13 +6,19 @@
  * funded accounts. The L1 side (follower, batcher, proposer) is not started:
  * this process measures acceptance, not L1.
  *
+ * With BENCH_BLS=1 every account also registers its BLS key (a RegisterKey
+ * signed by its owner, through the sequencer) before it serves.
+ *
  * Prints one JSON line `{ "url": ... }` on stdout once it serves.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { domainSeparator } from "../../src/protocol/eip712";
-import { initHashing } from "../../src/protocol/hash";
+import { blsRawPublicKey } from "../../src/protocol/bls";
+import { encodeTx } from "../../src/protocol/codec";
+import { TxType } from "../../src/protocol/constants";
+import { domainSeparator, signTxWithKey } from "../../src/protocol/eip712";
+import { initHashing, toHex } from "../../src/protocol/hash";
 import { silentLogger } from "../../src/operator/log";
 import { OperatorMetrics } from "../../src/operator/metrics";
 import { createApi, mapApiError, type L1Status } from "../../src/operator/rpc/api";
@@ -20,7 +26,7 @@ import { JsonRpcServer } from "../../src/common/json-rpc-server";
 import { ThreadedJsonRpcServer } from "../../src/operator/rpc/threaded";
 import { Sequencer } from "../../src/operator/sequencer";
 import { LevelStore } from "../../src/common/store";
-import { benchAccounts, BENCH_CHAIN_ID, BENCH_INBOX, DEPOSIT } from "./_sequencer-accounts";
+import { benchAccounts, benchBlsKey, BENCH_CHAIN_ID, BENCH_INBOX, DEPOSIT } from "./_sequencer-accounts";
 
 async function main(): Promise<void> {
   await initHashing();
@@ -59,6 +65,18 @@ async function main(): Promise<void> {
   // Batches of queue items (1,024 at most each), closed at once rather than after their age.
   while (sequencer.status().queue.sequenced < accounts) {
     sequencer.tick();
+    await sequencer.flush();
+  }
+  if (process.env.BENCH_BLS === "1") {
+    for (const a of benchAccounts(accounts)) {
+      const tx = {
+        type: TxType.RegisterKey,
+        from: a.index,
+        fee: 0n,
+        blsKey: toHex(blsRawPublicKey(benchBlsKey(a.index))),
+      } as const;
+      await sequencer.submit(encodeTx({ ...tx, signature: signTxWithKey(a.key, separator, tx, 0, 0) }));
+    }
     await sequencer.flush();
   }
   const l1Status = (): L1Status => ({

@@ -17,6 +17,11 @@
  *   transfer of each side (the machine's two cores are shared by both)
  * - batchedTransfersPerSecond, batchedRequestLatencyMsP50/P99: the same
  *   transfers again on a fresh server, 8 per JSON-RPC batch request
+ * - blsTransfersPerSecond, blsSendLatencyMsP50/P99, blsServerCpuMicrosPerTransfer:
+ *   BLS transfers (envelopes, PROTOCOL.md §5.4) on a fresh server whose
+ *   accounts registered their keys, one per request: each signature checked
+ *   by the HTTP thread's pool in one batch per turn before the sequencer
+ *   applies it (BLS_ROUNDS rounds of every account)
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -26,10 +31,12 @@ import path from "node:path";
 import readline from "node:readline";
 import { TxType } from "../../src/protocol/constants";
 import { encodeTx } from "../../src/protocol/codec";
-import { domainSeparator, signTxWithKey } from "../../src/protocol/eip712";
+import { blsTransferDigest, domainSeparator, signTxWithKey } from "../../src/protocol/eip712";
 import { initHashing, toHex } from "../../src/protocol/hash";
 import { runStandalone } from "./_helpers";
-import { benchAccounts, BENCH_CHAIN_ID, BENCH_INBOX } from "./_sequencer-accounts";
+import { benchAccounts, benchBlsKey, BENCH_CHAIN_ID, BENCH_INBOX, type BenchAccount } from "./_sequencer-accounts";
+import { blsSign } from "../../src/protocol/bls";
+import { encodeBlsEnvelope } from "../../src/protocol/bls-chunk";
 
 export const description = "operator: durable signed transfers/s through the JSON-RPC API, send latency p50/p99";
 
@@ -39,12 +46,15 @@ const CONNECTIONS = 64;
 /** Transfers per JSON-RPC batch request in the batched phase. */
 const BATCH = 8;
 
-function startServer(): Promise<{ child: ChildProcess; url: string }> {
+/** Rounds of BLS transfers (each signed here beforehand at ~0.45 ms). */
+const BLS_ROUNDS = 10;
+
+function startServer(env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
     ["-r", "ts-node/register/transpile-only", path.join(__dirname, "_sequencer-server.ts")],
     {
-      env: { ...process.env, BENCH_ACCOUNTS: String(ACCOUNTS) },
+      env: { ...process.env, BENCH_ACCOUNTS: String(ACCOUNTS), ...env },
       stdio: ["ignore", "pipe", "inherit"],
     },
   );
@@ -193,11 +203,12 @@ interface Phase {
  * per HTTP request (1: one `l2_sendTransaction` each; more: a JSON-RPC batch),
  * and checks that the server applied them all.
  */
-async function phase(lanes: string[][], perRequest: number): Promise<Phase> {
+async function phase(lanes: string[][], perRequest: number, env: Record<string, string> = {}): Promise<Phase> {
   const total = lanes.reduce((n, l) => n + l.length, 0);
   // BENCH_SEQUENCER_URL: measure a server started by hand (e.g. under a profiler) instead.
   const external = process.env.BENCH_SEQUENCER_URL;
-  const { child, url } = external ? { child: undefined, url: external } : await startServer();
+  const { child, url } = external ? { child: undefined, url: external } : await startServer(env);
+  const before = external ? 0 : await transactionCount(url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
   const target = new URL(url);
   const bodies = lanes.map((lane) => {
@@ -243,8 +254,8 @@ async function phase(lanes: string[][], perRequest: number): Promise<Phase> {
     ) as {
       result: { l2: { transactions: number } };
     };
-    if (status.result.l2.transactions !== total) {
-      throw new Error(`the server applied ${status.result.l2.transactions} transfers, expected ${total}`);
+    if (status.result.l2.transactions - before !== total) {
+      throw new Error(`the server applied ${status.result.l2.transactions - before} transfers, expected ${total}`);
     }
     latencies.sort();
     return {
@@ -264,6 +275,36 @@ async function phase(lanes: string[][], perRequest: number): Promise<Phase> {
     agent.destroy();
     if (child) await stopServer(child);
   }
+}
+
+/** Transactions the server has applied (the key registrations of a BLS phase are there before it starts). */
+async function transactionCount(url: string): Promise<number> {
+  const agent = new http.Agent({ keepAlive: false });
+  try {
+    const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "l2_getStatus", params: [] });
+    return (JSON.parse(await post(agent, new URL(url), body)) as { result: { l2: { transactions: number } } }).result.l2
+      .transactions;
+  } finally {
+    agent.destroy();
+  }
+}
+
+/** Lane i's BLS transfers: round after round, one of each of its accounts (nonce 1 on: 0 went to the key). */
+function blsLanes(accounts: BenchAccount[], domain: string): string[][] {
+  const lanes: string[][] = Array.from({ length: CONNECTIONS }, () => []);
+  const keys = accounts.map((a) => benchBlsKey(a.index));
+  for (let round = 0; round < BLS_ROUNDS; round++) {
+    for (const [i, a] of accounts.entries()) {
+      const to = ((a.index + round * 7) % ACCOUNTS) + 1;
+      const transfer = { from: a.index, to, amount: 10n ** 12n * BigInt(1 + (round % 9)), fee: 0n };
+      const signature = blsSign(keys[i], blsTransferDigest(domain, transfer, 0, round + 1));
+      const hex = toHex(encodeBlsEnvelope({ ...transfer, signature }));
+      lanes[a.index % CONNECTIONS].push(
+        JSON.stringify({ jsonrpc: "2.0", id: 1, method: "l2_sendTransaction", params: [hex] }),
+      );
+    }
+  }
+  return lanes;
 }
 
 export async function run(): Promise<Record<string, number>> {
@@ -293,6 +334,7 @@ export async function run(): Promise<Record<string, number>> {
   const single = await phase(lanes, 1);
   if (process.env.BENCH_SEQUENCER_URL) return { transfersPerSecond: single.transfersPerSecond }; // one phase per server
   const batched = await phase(lanes, BATCH);
+  const bls = await phase(blsLanes(accounts, domain), 1, { BENCH_BLS: "1" });
   return {
     transfersPerSecond: single.transfersPerSecond,
     sendLatencyMsP50: single.latencyMsP50,
@@ -310,6 +352,16 @@ export async function run(): Promise<Record<string, number>> {
     transfers: ACCOUNTS * ROUNDS,
     connections: CONNECTIONS,
     transfersPerBatchedRequest: BATCH,
+    blsTransfersPerSecond: bls.transfersPerSecond,
+    blsSendLatencyMsP50: bls.latencyMsP50,
+    blsSendLatencyMsP99: bls.latencyMsP99,
+    ...(bls.serverCpuMicrosPerTransfer !== undefined
+      ? { blsServerCpuMicrosPerTransfer: bls.serverCpuMicrosPerTransfer }
+      : {}),
+    ...(bls.serverMainThreadCpuMicrosPerTransfer !== undefined
+      ? { blsServerMainThreadCpuMicrosPerTransfer: bls.serverMainThreadCpuMicrosPerTransfer }
+      : {}),
+    blsTransfers: ACCOUNTS * BLS_ROUNDS,
   };
 }
 

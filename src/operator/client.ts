@@ -1,9 +1,10 @@
 import http from "node:http";
 import type { Signer } from "ethers";
-import { blsRawPublicKey, type BlsKeyPair } from "../protocol/bls";
+import { blsRawPublicKey, blsSign, type BlsKeyPair } from "../protocol/bls";
+import { encodeBlsEnvelope } from "../protocol/bls-chunk";
 import { TxType } from "../protocol/constants";
 import { encodeTx, type UnsignedTx } from "../protocol/codec";
-import { signTx } from "../protocol/eip712";
+import { blsTransferDigest, domainSeparator, signTx } from "../protocol/eip712";
 import { BilayerError } from "../protocol/errors";
 import { toHex } from "../protocol/hash";
 import type { L1Status } from "./rpc/api";
@@ -229,4 +230,24 @@ export function withdrawTx(from: number, amount: bigint, fee = 0n): UnsignedTx {
  */
 export function registerKeyTx(from: number, key: BlsKeyPair, fee = 0n): UnsignedTx {
   return { type: TxType.RegisterKey, from, fee, blsKey: toHex(blsRawPublicKey(key)) };
+}
+
+/**
+ * A BLS transfer from `from` to the existing account `to`, signed with the account's BLS key over its token and
+ * nonce (PROTOCOL.md §3.2), as the envelope `l2_sendTransaction` takes (0x hex, 109 bytes). Amount and fee must
+ * each pack into 16 bits (`floorToPackableFee` rounds down to the nearest that does).
+ */
+export function signBlsTransfer(
+  key: BlsKeyPair,
+  transfer: { from: number; to: number; amount: bigint; fee?: bigint },
+  ctx: SigningContext,
+): string {
+  const fee = transfer.fee ?? 0n;
+  const message = blsTransferDigest(
+    domainSeparator(ctx.chainId, ctx.inbox),
+    { ...transfer, fee },
+    ctx.tokenId,
+    ctx.nonce,
+  );
+  return toHex(encodeBlsEnvelope({ ...transfer, fee, signature: blsSign(key, message) }));
 }

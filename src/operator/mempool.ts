@@ -1,4 +1,4 @@
-import type { Presigned } from "./presign";
+import type { Prechecked } from "./presign";
 import { BilayerError } from "../protocol/errors";
 
 /**
@@ -19,7 +19,7 @@ export interface WaitingTx {
   /** Milliseconds since the epoch when it was accepted. */
   receivedAt: number;
   /** Its signer as recovered on the HTTP thread (in memory only; see ./presign.ts). */
-  presigned?: Presigned;
+  presigned?: Prechecked;
 }
 
 /** The mempool cannot take another waiting transaction (for this account, or at all). */

@@ -1,6 +1,10 @@
+import { blsVerifyAggregateRaw, blsVerifyEachRaw } from "../protocol/bls";
+import { decodeBlsEnvelope, isBlsEnvelope, type BlsTransferEnvelope } from "../protocol/bls-chunk";
 import { decodeTx } from "../protocol/codec";
-import { txDigest } from "../protocol/eip712";
+import { blsTransferDigestFields, txDigest } from "../protocol/eip712";
+import { fromHex } from "../protocol/hash";
 import { recoverCompactBytes } from "../protocol/signature";
+import type { Account } from "../protocol/state";
 
 /*
  * Signature recovery ahead of the sequencer. Recovering a transaction's
@@ -30,6 +34,63 @@ export interface Presigned {
 }
 
 /**
+ * A BLS transfer's signature checked ahead of time: whether `signature`
+ * (compressed) by the uncompressed `key` holds on `message`.
+ */
+export interface BlsPrechecked {
+  message: Uint8Array;
+  key: Uint8Array;
+  signature: Uint8Array;
+  holds: boolean;
+}
+
+/** What a call may bring along checked ahead: an ECDSA recovery, or a BLS signature's verdict. */
+export type Prechecked = Presigned | BlsPrechecked;
+
+function isBlsPrechecked(p: Prechecked | undefined): p is BlsPrechecked {
+  return p !== undefined && "holds" in p;
+}
+
+/** The message of BLS transfer `e` from `sender` at its current nonce (§3.2). */
+export function blsMessageOf(
+  domainSeparator: string,
+  e: BlsTransferEnvelope,
+  tokenId: number,
+  nonce: number,
+): Uint8Array {
+  return blsTransferDigestFields(fromHex(domainSeparator, 32), e.from, e.to, tokenId, e.amount, e.fee, nonce);
+}
+
+/**
+ * Whether the BLS transfer `e` is signed by `sender`'s key over its token and current nonce: answered from
+ * `p` when it checked this very message, key and signature (the same function of the same bytes), natively
+ * otherwise. `onAnswer` learns which.
+ */
+export function blsSignatureHolds(
+  p: Prechecked | undefined,
+  domainSeparator: string,
+  e: BlsTransferEnvelope,
+  sender: Readonly<Account>,
+  onAnswer?: (prechecked: boolean) => void,
+  nonce = sender.nonce,
+): boolean {
+  if (sender.blsKey === undefined) return false;
+  const message = blsMessageOf(domainSeparator, e, sender.tokenId, nonce);
+  const key = fromHex(sender.blsKey, 96);
+  if (
+    isBlsPrechecked(p) &&
+    sameBytes(p.message, message, 0, 32) &&
+    sameBytes(p.key, key, 0, 96) &&
+    sameBytes(p.signature, e.signature, 0, 96)
+  ) {
+    onAnswer?.(true);
+    return p.holds;
+  }
+  onAnswer?.(false);
+  return blsVerifyAggregateRaw([message], [key], e.signature);
+}
+
+/**
  * What the sequencer tells the HTTP thread about senders: each listed
  * account's token (fixed for the account's life) and current nonce.
  */
@@ -38,6 +99,8 @@ export interface SenderHints {
   reset: boolean;
   /** `[index, tokenId, nonce]` triples. */
   entries: Uint32Array;
+  /** The BLS keys (uncompressed, 96 bytes) of accounts that registered one or changed it since the last hints. */
+  keys?: [number, Uint8Array][];
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array, bOffset: number, length: number): boolean {
@@ -48,13 +111,14 @@ function sameBytes(a: Uint8Array, b: Uint8Array, bOffset: number, length: number
 
 /** Whether `p` is for exactly this digest and the 64 signature bytes at `bytes[sigOffset..]`. */
 export function presignedFor(
-  p: Presigned | undefined,
+  p: Prechecked | undefined,
   digest: Uint8Array,
   bytes: Uint8Array,
   sigOffset: number,
 ): p is Presigned {
   return (
     p !== undefined &&
+    !isBlsPrechecked(p) &&
     (p.signer === null || (p.signer instanceof Uint8Array && p.signer.length === 20)) &&
     p.digest instanceof Uint8Array &&
     p.signature instanceof Uint8Array &&
@@ -69,7 +133,7 @@ export function presignedFor(
  * {@link presignedFor}), natively otherwise. `onAnswer` learns which.
  */
 export function recoverPresigned(
-  p: Presigned | undefined,
+  p: Prechecked | undefined,
   digest: Uint8Array,
   bytes: Uint8Array,
   sigOffset: number,
@@ -83,36 +147,60 @@ export function recoverPresigned(
   return recoverCompactBytes(digest, bytes, sigOffset);
 }
 
-/** A recovery to do: the digest and the signature bytes (`signer` still unknown). */
-export type PresignJob = Omit<Presigned, "signer">;
+/** A check to do: a recovery (its digest and signature bytes), or a BLS signature (its message, key, signature). */
+export type PresignJob = Omit<Presigned, "signer"> | Omit<BlsPrechecked, "holds">;
 
 /*
- * Recoveries travel between threads packed, one record per transaction:
- * digest (32 bytes) ‖ signature (64) ‖ state (1: 0 not recovered, 1 an
- * address, 2 null) ‖ signer (20).
+ * Checks travel between threads packed, one record of RECORD_BYTES per
+ * transaction, its kind in the last byte:
+ *   recovery (0):  digest (32) ‖ signature (64) ‖ state (1: 0 not recovered,
+ *                  1 an address, 2 null) ‖ signer (20)
+ *   BLS (1):       message (32) ‖ signature (96) ‖ key (96) ‖ state (1: 0 not
+ *                  checked, 1 holds, 2 fails)
  */
 
 /** Bytes of one packed record. */
-export const RECORD_BYTES = 117;
+export const RECORD_BYTES = 226;
+const KIND = 225;
+const KIND_BLS = 1;
 const STATE = 96;
+const BLS_STATE = 224;
 const RECOVERED = 1;
 const RECOVERED_NULL = 2;
+const HOLDS = 1;
+const FAILS = 2;
 
-/** The jobs as packed records, not yet recovered. */
+/** The jobs as packed records, not yet checked. */
 export function packJobs(jobs: readonly PresignJob[]): Uint8Array {
   const out = new Uint8Array(jobs.length * RECORD_BYTES);
   jobs.forEach((j, i) => {
-    out.set(j.digest, i * RECORD_BYTES);
-    out.set(j.signature, i * RECORD_BYTES + 32);
+    const at = i * RECORD_BYTES;
+    if ("key" in j) {
+      out.set(j.message, at);
+      out.set(j.signature, at + 32);
+      out.set(j.key, at + 128);
+      out[at + KIND] = KIND_BLS;
+    } else {
+      out.set(j.digest, at);
+      out.set(j.signature, at + 32);
+    }
   });
   return out;
 }
 
-/** Recovers every packed record in place: its signer is `recoverCompactBytes(digest, signature)`. */
+/**
+ * Checks every packed record in place: a recovery's signer is `recoverCompactBytes(digest, signature)`; the BLS
+ * signatures are checked in one randomized batch, halved to find the bad ones when the batch fails.
+ */
 export function recoverRecords(records: Uint8Array): void {
   const n = Math.floor(records.length / RECORD_BYTES);
+  const bls: number[] = [];
   for (let i = 0; i < n; i++) {
     const at = i * RECORD_BYTES;
+    if (records[at + KIND] === KIND_BLS) {
+      bls.push(at);
+      continue;
+    }
     const signer = recoverCompactBytes(records.subarray(at, at + 32), records, at + 32);
     if (signer === null) records[at + STATE] = RECOVERED_NULL;
     else {
@@ -120,24 +208,56 @@ export function recoverRecords(records: Uint8Array): void {
       records.set(signer, at + STATE + 1);
     }
   }
+  if (bls.length > 0) checkBlsRecords(records, bls);
 }
 
-/** Record `i` of packed records, as views into them; `undefined` if it is missing or was not recovered. */
-export function presignedAt(records: Uint8Array, i: number): Presigned | undefined {
+function checkBlsRecords(records: Uint8Array, ats: readonly number[]): void {
+  const part = (at: number, from: number, to: number): Uint8Array => records.subarray(at + from, at + to);
+  const holds =
+    ats.length === 1
+      ? blsVerifyAggregateRaw([part(ats[0], 0, 32)], [part(ats[0], 128, 224)], part(ats[0], 32, 128))
+      : blsVerifyEachRaw(
+          ats.map((at) => part(at, 0, 32)),
+          ats.map((at) => part(at, 128, 224)),
+          ats.map((at) => part(at, 32, 128)),
+        );
+  if (holds || ats.length === 1) {
+    for (const at of ats) records[at + BLS_STATE] = holds ? HOLDS : FAILS;
+    return;
+  }
+  const half = ats.length >> 1;
+  checkBlsRecords(records, ats.slice(0, half));
+  checkBlsRecords(records, ats.slice(half));
+}
+
+/** Record `i` of packed records, as views into them; `undefined` if it is missing or was not checked. */
+export function presignedAt(records: Uint8Array, i: number): Prechecked | undefined {
   const at = i * RECORD_BYTES;
   if (!Number.isInteger(i) || i < 0 || at + RECORD_BYTES > records.length) return undefined;
+  if (records[at + KIND] === KIND_BLS) {
+    const state = records[at + BLS_STATE];
+    if (state !== HOLDS && state !== FAILS) return undefined;
+    return {
+      message: records.subarray(at, at + 32),
+      signature: records.subarray(at + 32, at + 128),
+      key: records.subarray(at + 128, at + 224),
+      holds: state === HOLDS,
+    };
+  }
   const state = records[at + STATE];
   if (state !== RECOVERED && state !== RECOVERED_NULL) return undefined;
   return {
     digest: records.subarray(at, at + 32),
     signature: records.subarray(at + 32, at + 96),
-    signer: state === RECOVERED ? records.subarray(at + STATE + 1, at + RECORD_BYTES) : null,
+    signer: state === RECOVERED ? records.subarray(at + STATE + 1, at + STATE + 21) : null,
   };
 }
 
 /** A copy of `p` that holds no view into a larger buffer (for keeping it a while). */
-export function copyPresigned(p: Presigned): Presigned {
-  return { digest: p.digest.slice(), signature: p.signature.slice(), signer: p.signer && p.signer.slice() };
+export function copyPresigned<T extends Prechecked>(p: T): T {
+  if (isBlsPrechecked(p))
+    return { message: p.message.slice(), key: p.key.slice(), signature: p.signature.slice(), holds: p.holds } as T;
+  return { digest: p.digest.slice(), signature: p.signature.slice(), signer: p.signer && p.signer.slice() } as T;
 }
 
 /**
@@ -148,6 +268,7 @@ export function copyPresigned(p: Presigned): Presigned {
 export class Presigner {
   private tokenIds: number[] = [];
   private nonces: number[] = [];
+  private keys = new Map<number, Uint8Array>();
 
   constructor(private readonly domainSeparator: string) {}
 
@@ -156,7 +277,9 @@ export class Presigner {
     if (hints.reset) {
       this.tokenIds = [];
       this.nonces = [];
+      this.keys = new Map();
     }
+    for (const [index, key] of hints.keys ?? []) this.keys.set(index, key);
     const e = hints.entries;
     for (let i = 0; i + 2 < e.length; i += 3) {
       this.tokenIds[e[i]] = e[i + 1];
@@ -181,6 +304,7 @@ export class Presigner {
     nonce?: number,
     guess?: (from: number) => number | undefined,
   ): { job: PresignJob; from: number; nonce: number } | undefined {
+    if (isBlsEnvelope(bytes)) return this.blsJob(bytes, nonce, guess);
     const decoded = decodeTx(bytes, 0);
     if (!decoded.ok || decoded.size !== bytes.length) return undefined;
     const from = decoded.tx.from;
@@ -192,9 +316,29 @@ export class Presigner {
     return { job: { digest, signature: bytes.slice(bytes.length - 64) }, from, nonce: used };
   }
 
-  /** {@link job} and its recovery, on this thread. */
-  presign(bytes: Uint8Array, nonce?: number): Presigned | undefined {
+  /** {@link job} for a BLS transfer's envelope: its message over the sender's key, token and nonce. */
+  private blsJob(
+    bytes: Uint8Array,
+    nonce: number | undefined,
+    guess: ((from: number) => number | undefined) | undefined,
+  ): { job: PresignJob; from: number; nonce: number } | undefined {
+    const d = decodeBlsEnvelope(bytes);
+    if (!d.ok) return undefined;
+    const e = d.envelope;
+    const sender = this.sender(e.from);
+    const key = this.keys.get(e.from);
+    if (sender === undefined || key === undefined) return undefined;
+    const used = nonce ?? guess?.(e.from) ?? sender.nonce;
+    const message = blsMessageOf(this.domainSeparator, e, sender.tokenId, used);
+    return { job: { message, key, signature: e.signature }, from: e.from, nonce: used };
+  }
+
+  /** {@link job} and its check, on this thread. */
+  presign(bytes: Uint8Array, nonce?: number): Prechecked | undefined {
     const j = this.job(bytes, nonce)?.job;
-    return j && { ...j, signer: recoverCompactBytes(j.digest, j.signature, 0) };
+    if (!j) return undefined;
+    const records = packJobs([j]);
+    recoverRecords(records);
+    return presignedAt(records, 0);
   }
 }

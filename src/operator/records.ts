@@ -196,6 +196,16 @@ export interface BatchRecord {
   commitment: string;
   openedAt: number;
   closedAt: number;
+  /** Its BLS chunks' aggregates and index widths, which their transfers' records do not hold (absent: none). */
+  bls?: BlsChunkRecord[];
+}
+
+/** A BLS chunk of a closed batch: what, with its transfers' records, rebuilds its bytes. */
+export interface BlsChunkRecord {
+  /** Its position among the batch's chunks. */
+  chunk: number;
+  /** Its 100-byte header (marker, index width, fee, aggregate signature), 0x hex. */
+  header: string;
 }
 
 /** The protocol's queue item of a stored one. */

@@ -150,3 +150,67 @@ function writeIndex(out: Uint8Array, at: number, width: number, index: number): 
   }
   for (let i = width - 1, v = index; i >= 0; i--, v = Math.floor(v / 256)) out[at + i] = v % 256;
 }
+
+/*
+ * A BLS transfer as its sender hands it to a sequencer (off chain; the chunk
+ * keeps only `from ‖ to ‖ amount`, and the fee and the aggregate once per
+ * chunk): 0x10 ‖ from (4) ‖ to (4) ‖ amount (2, packed as a fee) ‖ fee (2,
+ * packed) ‖ signature (96, compressed G2) = 109 bytes. Its id is the keccak
+ * of these bytes, as a transaction's is of its packed bytes.
+ */
+
+/** Bytes of a BLS transfer's envelope. */
+export const BLS_ENVELOPE_BYTES = 109;
+const ENVELOPE_SIGNATURE = 13;
+
+/** A BLS transfer with its fee and its sender's single signature (§3.2). */
+export interface BlsTransferEnvelope extends BlsTransferFields {
+  fee: bigint;
+  /** The sender's signature of the transfer's message, compressed (96 bytes). */
+  signature: Uint8Array;
+}
+
+/** Whether `bytes` is a BLS transfer's envelope rather than a packed transaction (its first byte says). */
+export function isBlsEnvelope(bytes: Uint8Array): boolean {
+  return bytes[0] === BLS_CHUNK_MARKER;
+}
+
+/**
+ * The envelope of a BLS transfer. Throws `AMOUNT_NOT_PACKABLE` for an amount
+ * or fee the 16-bit packed form cannot hold exactly, `INVALID_TX` for an
+ * index that is not a u32, `INVALID_BLS_SIGNATURE` for a signature that is not 96 bytes.
+ */
+export function encodeBlsEnvelope(e: BlsTransferEnvelope): Uint8Array {
+  if (e.signature.length !== BLS_SIGNATURE_BYTES) {
+    throw new BilayerError("INVALID_BLS_SIGNATURE", "a BLS signature is 96 bytes compressed", {
+      context: { length: e.signature.length },
+    });
+  }
+  const out = new Uint8Array(BLS_ENVELOPE_BYTES);
+  out[0] = BLS_CHUNK_MARKER;
+  writeIndex(out, 1, 4, e.from);
+  writeIndex(out, 5, 4, e.to);
+  writeU16(out, 9, packFee(e.amount));
+  writeU16(out, 11, packFee(e.fee));
+  out.set(e.signature, ENVELOPE_SIGNATURE);
+  return out;
+}
+
+/** The envelope in `bytes`, or why they are not one. */
+export function decodeBlsEnvelope(
+  bytes: Uint8Array,
+): { ok: true; envelope: BlsTransferEnvelope } | { ok: false; message: string } {
+  if (bytes.length !== BLS_ENVELOPE_BYTES || bytes[0] !== BLS_CHUNK_MARKER) {
+    return { ok: false, message: `a BLS transfer is 0x10 and ${BLS_ENVELOPE_BYTES - 1} bytes, got ${bytes.length}` };
+  }
+  return {
+    ok: true,
+    envelope: {
+      from: readIndex(bytes, 1, 4),
+      to: readIndex(bytes, 5, 4),
+      amount: readPackedFee(bytes, 9),
+      fee: readPackedFee(bytes, 11),
+      signature: bytes.slice(ENVELOPE_SIGNATURE, BLS_ENVELOPE_BYTES),
+    },
+  };
+}

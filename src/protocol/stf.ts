@@ -20,7 +20,7 @@ import { checkContext, type StepContext, type StepOptions, type StepResult } fro
 
 export { ChunkExecutor, applyChunk } from "./stf-chunk";
 export { applyQueueStep } from "./stf-queue";
-export { applyBlsChunk } from "./stf-bls";
+export { applyBlsChunk, BlsChunkExecutor } from "./stf-bls";
 export type {
   AccountWitness,
   AggregateCheck,

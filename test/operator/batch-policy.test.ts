@@ -9,12 +9,20 @@ describe("batch policy", () => {
     closedChunks: 0,
     chunkTxs: 0,
     chunkReads: undefined,
+    chunkCapacity: 32,
     openedAt: 0,
     ...s,
   });
 
   it("closes a chunk at its 32nd read, skipped attempts included", () => {
-    expect([0, 1, 31, 32, 33].map(chunkIsFull)).to.deep.equal([false, false, false, true, true]);
+    expect([0, 1, 31, 32, 33].map((r) => chunkIsFull(r))).to.deep.equal([false, false, false, true, true]);
+  });
+
+  it("closes a BLS chunk at its 40th transfer", () => {
+    expect([32, 39, 40].map((r) => chunkIsFull(r, 40))).to.deep.equal([false, false, true]);
+    const last = { closedChunks: 2, chunkTxs: 32, chunkReads: 32 };
+    expect(batchIsFull(shape({ ...last, chunkCapacity: 40 }), limits)).to.equal(false);
+    expect(batchIsFull(shape({ ...last, chunkReads: 40, chunkTxs: 40, chunkCapacity: 40 }), limits)).to.equal(true);
   });
 
   const full: [string, Partial<OpenBatchShape>, boolean][] = [

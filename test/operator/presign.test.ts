@@ -1,3 +1,4 @@
+import { blsKeyFromSeed, blsRawPublicKey, blsSign } from "../../src/protocol/bls";
 import { expect } from "chai";
 import { txHash } from "../../src/protocol/codec";
 import { txDigest } from "../../src/protocol/eip712";
@@ -14,6 +15,7 @@ import {
   RECORD_BYTES,
   recoverPresigned,
   recoverRecords,
+  type BlsPrechecked,
   type Presigned,
   type SenderHints,
 } from "../../src/operator/presign";
@@ -35,7 +37,7 @@ function presignedFor(bytes: Uint8Array, from: number, nonce: number, tokenId = 
   p.update(hints(true, from, tokenId, nonce));
   const out = p.presign(bytes);
   if (!out) throw new Error("not presigned");
-  return out;
+  return out as Presigned;
 }
 
 async function rejectsWith(p: Promise<unknown>, code: number): Promise<void> {
@@ -59,7 +61,7 @@ describe("signature recovery ahead of the sequencer (presign)", () => {
       const p = new Presigner(DOMAIN);
       p.update(hints(true, 1, 0, 5, 2, 3, 9));
       const bytes = signed(alice, transfer(1, 2, 10n), 5);
-      const job = p.job(bytes);
+      const job = p.job(bytes) as { job: Omit<Presigned, "signer">; from: number; nonce: number } | undefined;
       expect(job?.from).to.equal(1);
       expect(job?.nonce).to.equal(5);
       expect(toHex(job?.job.digest ?? new Uint8Array())).to.equal(toHex(txDigest(DOMAIN, transfer(1, 2, 10n), 0, 5)));
@@ -67,8 +69,10 @@ describe("signature recovery ahead of the sequencer (presign)", () => {
       expect(p.job(bytes, 8)?.nonce).to.equal(8);
       expect(p.job(bytes, undefined, () => 6)?.nonce).to.equal(6);
       const w = signed(bob, withdraw(2, 1n), 9, 3);
-      expect(toHex(p.job(w)?.job.digest ?? new Uint8Array())).to.equal(toHex(txDigest(DOMAIN, withdraw(2, 1n), 3, 9)));
-      const presigned = p.presign(bytes);
+      expect(toHex((p.job(w)?.job as Omit<Presigned, "signer">).digest)).to.equal(
+        toHex(txDigest(DOMAIN, withdraw(2, 1n), 3, 9)),
+      );
+      const presigned = p.presign(bytes) as Presigned | undefined;
       expect(presigned && toHex(presigned.signer ?? new Uint8Array())).to.equal(alice.address);
     });
 
@@ -104,17 +108,41 @@ describe("signature recovery ahead of the sequencer (presign)", () => {
       expect(presignedAt(records, 0)).to.equal(undefined); // not recovered yet
       recoverRecords(records);
       jobs.forEach((j, i) => {
-        const p = presignedAt(records, i);
+        const p = presignedAt(records, i) as Presigned | undefined;
         expect(toHex(p?.digest ?? new Uint8Array())).to.equal(toHex(j.digest));
         expect(toHex(p?.signature ?? new Uint8Array())).to.equal(toHex(j.signature));
         const expected = recoverCompactBytes(j.digest, j.signature, 0);
         expect(p?.signer && toHex(p.signer)).to.equal(expected && toHex(expected));
       });
-      expect(presignedAt(records, 1)?.signer).to.equal(null);
+      expect((presignedAt(records, 1) as Presigned).signer).to.equal(null);
       expect(presignedAt(records, 2)).to.equal(undefined);
       expect(presignedAt(records, -1)).to.equal(undefined);
       const copy = copyPresigned(presignedAt(records, 0) as Presigned);
       expect(copy.digest.buffer.byteLength).to.equal(32);
+    });
+
+    it("check BLS signatures in one batch, halving it to find the bad ones, on this thread or the pool's", async () => {
+      const keys = [1, 2, 3, 4, 5].map((i) => blsKeyFromSeed(new Uint8Array(32).fill(i)));
+      const jobs = keys.map((key, i) => {
+        const message = keccak256(Uint8Array.of(i));
+        // The fourth is signed by another key.
+        const signature = blsSign(i === 3 ? keys[0] : key, message);
+        return { message, key: blsRawPublicKey(key), signature };
+      });
+      // Recoveries and BLS checks mix in one message.
+      const bytes = signed(alice, transfer(1, 2, 1n), 0);
+      const mixed = [...jobs, { digest: txDigest(DOMAIN, transfer(1, 2, 1n), 0, 0), signature: bytes.slice(-64) }];
+      const inline = packJobs(mixed);
+      recoverRecords(inline);
+      const verdicts = jobs.map((_, i) => (presignedAt(inline, i) as BlsPrechecked).holds);
+      expect(verdicts).to.deep.equal([true, true, true, false, true]);
+      expect(toHex((presignedAt(inline, 5) as Presigned).signer ?? new Uint8Array())).to.equal(alice.address);
+      const pool = new PresignPool(2);
+      try {
+        expect(toHex(await pool.recover(packJobs(mixed)))).to.equal(toHex(inline));
+      } finally {
+        await pool.stop();
+      }
     });
 
     it("are recovered by a pool of threads as on this thread, in order, and on this thread once it stops", async () => {

@@ -1,3 +1,6 @@
+import { blsKeyFromSeed, blsRawPublicKey } from "../../src/protocol/bls";
+import { TxType } from "../../src/protocol/constants";
+import { signBlsTransfer } from "../../src/operator/client";
 import { expect } from "chai";
 import { toHex } from "../../src/protocol/hash";
 import { RpcCode } from "../../src/operator/errors";
@@ -6,7 +9,7 @@ import { createApi, mapApiError, type L1Status } from "../../src/operator/rpc/ap
 import type { Worker } from "node:worker_threads";
 import type { RpcHandler } from "../../src/common/json-rpc-server";
 import { ThreadedJsonRpcServer, type ThreadedRpcOptions, type ThreadFailure } from "../../src/operator/rpc/threaded";
-import { DOMAIN, fund, sequencer, signed, transfer, users, type Harness } from "./fixtures";
+import { CHAIN_ID, DOMAIN, fund, INBOX, sequencer, signed, transfer, users, type Harness } from "./fixtures";
 
 const l1Status = (): L1Status => ({
   chainId: "31337",
@@ -163,7 +166,39 @@ describe("JSON-RPC API with signatures recovered ahead by the HTTP thread's pool
     expect(h.seq.getAccount(1)?.nonce).to.equal(5);
     expect(h.seq.getAccount(1)?.balance).to.equal(1000n - 50n + 10n);
   });
+
+  it("checks BLS transfers' signatures ahead too, in one batch per turn, once the HTTP thread knows the keys", async () => {
+    const [ka, kb] = [blsKeyFromSeed(new Uint8Array(32).fill(7)), blsKeyFromSeed(new Uint8Array(32).fill(8))];
+    const register = (u: typeof alice, from: number, key: typeof ka, nonce: number) =>
+      toHex(signed(u, { type: TxType.RegisterKey, from, fee: 0n, blsKey: toHex(blsRawPublicKey(key)) }, nonce));
+    await call([send(10, [register(alice, 1, ka, 5)]), send(11, [register(bob, 2, kb, 2)])]);
+    const before = await recoveries();
+    const envelope = (key: typeof ka, from: number, to: number, amount: bigint, nonce: number) =>
+      signBlsTransfer(key, { from, to, amount }, { chainId: CHAIN_ID, inbox: INBOX, tokenId: 0, nonce });
+    // A turn of four from alice and one forged (bob's account, alice's key) between them.
+    const turn = [
+      ...[6, 7].map((n, i) => send(20 + i, [envelope(ka, 1, 2, 5n, n)])),
+      send(22, [envelope(ka, 2, 1, 5n, 3)]),
+      ...[8, 9].map((n, i) => send(23 + i, [envelope(ka, 1, 2, 5n, n)])),
+    ];
+    const answers = (await call(turn)) as { result?: { status: string }; error?: { code: number } }[];
+    expect(answers.map((a) => a.result?.status ?? a.error?.code)).to.deep.equal([
+      "pending",
+      "pending",
+      RpcCode.BadSignature,
+      "pending",
+      "pending",
+    ]);
+    expect(h.seq.getAccount(1)?.nonce).to.equal(10);
+    const after = await recoveries();
+    // Every BLS check answered ahead (the forged one too: its verdict came from the batch, halved to find it).
+    expect(after.presigned - before.presigned).to.be.at.least(5);
+    expect(after.native - before.native).to.equal(explainProbes);
+  });
 });
+
+/** The BLS checks the refusal of a bad signature makes on the main thread (probing 3 nonces on each side of the account's). */
+const explainProbes = 6;
 
 /** `n` arrays, one inside the other, around `1`, as JSON text. */
 const nestedText = (n: number): string => `${"[".repeat(n)}1${"]".repeat(n)}`;

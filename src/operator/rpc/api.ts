@@ -9,7 +9,9 @@ import { RefusedError, type Refusal } from "../refusals";
 import type { ProvenLie } from "../driver";
 import type { HealthReport } from "../health";
 import type { BatchRecord } from "../records";
-import type { Presigned } from "../presign";
+import type { Prechecked } from "../presign";
+import { encodeBlsEnvelope } from "../../protocol/bls-chunk";
+import { floorToPackableFee, isPackableFee } from "../../protocol/packing";
 import type { Sequencer } from "../sequencer";
 import {
   parseAddress,
@@ -77,9 +79,13 @@ function encodeTyped(value: Record<string, unknown>): { bytes: Uint8Array; nonce
       throw invalidParams(`invalid params: unknown transaction field "${key}"`);
     }
   }
+  if (String(value.type).toLowerCase() === "blstransfer") return encodeBlsTyped(value);
   const type = TYPE_NAMES[String(value.type).toLowerCase()];
-  if (type === undefined)
-    throw invalidParams('invalid params: tx.type must be "transfer", "withdraw", "transferToNew" or "registerKey"');
+  if (type === undefined) {
+    throw invalidParams(
+      'invalid params: tx.type must be "transfer", "withdraw", "transferToNew", "registerKey" or "blsTransfer"',
+    );
+  }
   const from = parseUint(value.from, "tx.from");
   const amount = type === TxType.RegisterKey ? 0n : parseAmount(value.amount, "tx.amount");
   const fee = value.fee === undefined ? 0n : parseAmount(value.fee, "tx.fee");
@@ -125,6 +131,33 @@ function encodeTyped(value: Record<string, unknown>): { bytes: Uint8Array; nonce
       return unreachableTxType(type);
   }
   return { bytes: encodeTx(tx), nonce };
+}
+
+/**
+ * A typed BLS transfer (`{ type: "blsTransfer", from, to, amount, fee, signature, nonce? }`, the signature 96
+ * bytes compressed) as its envelope (`../../protocol/bls-chunk.ts`). Its amount and fee must each pack exactly
+ * into 16 bits (PROTOCOL.md §5.4).
+ */
+function encodeBlsTyped(value: Record<string, unknown>): { bytes: Uint8Array; nonce: number | undefined } {
+  if (value.blsKey !== undefined) throw invalidParams("invalid params: a BLS transfer has no tx.blsKey");
+  const from = parseUint(value.from, "tx.from");
+  const to = parseUint(value.to, "tx.to");
+  const amount = parseAmount(value.amount, "tx.amount");
+  const fee = value.fee === undefined ? 0n : parseAmount(value.fee, "tx.fee");
+  const nonce = parseOptionalUint(value.nonce, "tx.nonce");
+  const signature = parseHexBytes(value.signature, "tx.signature", 96, 96);
+  for (const [name, v] of [
+    ["tx.amount", amount],
+    ["tx.fee", fee],
+  ] as const) {
+    if (!isPackableFee(v)) {
+      throw invalidParams(
+        `invalid params: ${name} ${v} does not pack into a BLS transfer's 16 bits (11-bit mantissa, power of ten); the nearest below is ${floorToPackableFee(v)}`,
+        { param: name },
+      );
+    }
+  }
+  return { bytes: encodeBlsEnvelope({ from, to, amount, fee, signature }), nonce };
 }
 
 /**
@@ -261,7 +294,7 @@ export function createApi(backend: ApiBackend): Record<string, RpcHandler> {
   return {
     l2_sendTransaction: async (params: RpcParams, context?: CallContext) => {
       const { bytes, nonce } = parseSendTransaction(params);
-      return seq.submit(bytes, nonce, context?.presigned as Presigned | undefined);
+      return seq.submit(bytes, nonce, context?.presigned as Prechecked | undefined);
     },
 
     l2_getAccount: (params: RpcParams) =>

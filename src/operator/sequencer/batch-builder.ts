@@ -1,11 +1,24 @@
 import { batchCommitment, chunksRoot } from "../../l1/batch";
-import { MAX_QUEUE_ITEMS_PER_STEP, Outcome, TxType } from "../../protocol/constants";
+import {
+  BLS_CHUNK_HEADER_BYTES,
+  BLS_CHUNK_MARKER,
+  BLS_MAX_INDEX_WIDTH,
+  blsTransferSize,
+  MAX_BLS_TRANSFERS_PER_CHUNK,
+  MAX_QUEUE_ITEMS_PER_STEP,
+  MAX_TXS_PER_CHUNK,
+  Outcome,
+  TxType,
+} from "../../protocol/constants";
 import { readU32 } from "../../protocol/codec";
+import { blsAggregate } from "../../protocol/bls";
+import { blsIndexWidth, decodeBlsEnvelope, isBlsEnvelope, type BlsTransferFields } from "../../protocol/bls-chunk";
 import { concatBytes, toHex } from "../../protocol/hash";
-import { applyQueueStep, ChunkExecutor, type SignerRecovery } from "../../protocol/stf";
-import { recoverPresigned, type Presigned } from "../presign";
-import { headerToJson, queueItemOf, type BatchRecord, type StoredTx } from "../records";
+import { applyQueueStep, BlsChunkExecutor, ChunkExecutor, type SignerRecovery } from "../../protocol/stf";
+import { blsSignatureHolds, recoverPresigned, type Prechecked } from "../presign";
+import { headerToJson, queueItemOf, type BatchRecord, type BlsChunkRecord, type StoredTx } from "../records";
 import { batchIsDue, batchIsFull, chunkIsFull, type OpenBatchShape } from "./batch-policy";
+import { blsChunkOfEnvelopes } from "./chunks";
 import type { DeltaStart } from "./history";
 import type { SequencerParts } from "./parts";
 
@@ -23,14 +36,35 @@ export interface OpenBatch {
   chunkRoots: string[];
   chunks: Uint8Array[];
   bytes: number;
-  /** The chunk being filled: its executor (created at its first transaction) and its transactions' bytes. */
+  /** The chunk being filled, if of signed transactions: its executor (created at its first) and their bytes. */
   executor: ChunkExecutor | undefined;
   current: Uint8Array[];
+  /** The chunk being filled, if of BLS transfers (at most one of `executor` and `bls` is set). */
+  bls: BlsFill | undefined;
+  /** The aggregate and index width of each BLS chunk closed (for the batch record). */
+  blsChunks: BlsChunkRecord[];
   txCount: number;
   header: BatchRecord["header"] | undefined;
   /** The counts before the batch (its journal is open while it is). */
   before: DeltaStart;
 }
+
+/** A BLS chunk being filled: its executor, its fee, its transfers and their senders' signatures. */
+export interface BlsFill {
+  executor: BlsChunkExecutor;
+  fee: bigint;
+  transfers: BlsTransferFields[];
+  signatures: Uint8Array[];
+  /** The transfers' envelopes (the chunk copies its transfers from them). */
+  envelopes: Uint8Array[];
+}
+
+/**
+ * Bytes a BLS chunk of `n` transfers is counted for while it fills: at the widest index width, so the batch's
+ * byte count never falls short of what the chunk is once closed (at its narrowest width).
+ */
+const blsChunkAllowance = (n: number): number =>
+  n === 0 ? 0 : BLS_CHUNK_HEADER_BYTES + n * blsTransferSize(BLS_MAX_INDEX_WIDTH);
 
 /** Who sent a transaction being sequenced, over which nonce, received when. */
 export interface SequencedEntry {
@@ -45,10 +79,21 @@ function shapeOf(open: OpenBatch): OpenBatchShape {
   return {
     bytes: open.bytes,
     closedChunks: open.chunks.length,
-    chunkTxs: open.current.length,
-    chunkReads: open.executor?.transactionCount,
+    chunkTxs: open.current.length + (open.bls?.transfers.length ?? 0),
+    chunkReads: open.executor?.transactionCount ?? open.bls?.executor.transactionCount,
+    chunkCapacity: open.bls ? MAX_BLS_TRANSFERS_PER_CHUNK : MAX_TXS_PER_CHUNK,
     openedAt: open.openedAt,
   };
+}
+
+/** Whether the open batch's chunk being filled holds transactions and cannot take `bytes` (another kind or fee). */
+function needsOtherChunk(open: OpenBatch, bytes: Uint8Array): boolean {
+  if (isBlsEnvelope(bytes)) {
+    if (open.current.length > 0) return true;
+    const fee = decodeBlsEnvelope(bytes);
+    return open.bls !== undefined && open.bls.transfers.length > 0 && fee.ok && fee.envelope.fee !== open.bls.fee;
+  }
+  return open.bls !== undefined && open.bls.transfers.length > 0;
 }
 
 /**
@@ -62,7 +107,7 @@ export class BatchBuilder {
   /** The sequence number the next applied transaction gets. */
   nextSeq = 0;
   /** The recovery handed in with the transaction being executed, if any (see ../presign.ts). */
-  private presigned: Presigned | undefined;
+  private presigned: Prechecked | undefined;
   readonly countRecovery = (presigned: boolean): void => this.p.opts.metrics.recovered(presigned);
   /** The chunk executors' signer recovery: the presigned one when it is for the same digest and signature. */
   private readonly recoverSigner: SignerRecovery = (digest, bytes, sigOffset) =>
@@ -81,9 +126,14 @@ export class BatchBuilder {
     return this.open ? this.open.queueEnd : this.p.history.lastQueueEnd;
   }
 
-  /** Runs one transaction through the open chunk's executor (`presigned`: see `Sequencer.submit`). */
-  execute(bytes: Uint8Array, presigned?: Presigned): Outcome {
+  /**
+   * Runs one transaction (or BLS transfer) through the open chunk's executor, first closing a chunk of the other
+   * kind or, for a BLS transfer, of another fee or full (`presigned`: see `Sequencer.submit`).
+   */
+  execute(bytes: Uint8Array, presigned?: Prechecked): Outcome {
     const open = this.open as OpenBatch;
+    if (isBlsEnvelope(bytes)) return this.executeBls(open, bytes, presigned);
+    if (open.bls) this.closeChunk();
     open.executor ??= this.newExecutor(open.feeRecipient);
     this.presigned = presigned;
     let code: Outcome;
@@ -93,6 +143,50 @@ export class BatchBuilder {
       this.presigned = undefined;
     }
     if (code === Outcome.Applied) this.p.index.senderMoved(readU32(bytes, 1));
+    return code;
+  }
+
+  /**
+   * A BLS transfer: its sender's signature is checked here, over the message the STF will check it by (the
+   * sender's key, token and nonce now), so the aggregate of the chunk's signatures holds by construction;
+   * then the chunk's executor applies the transfer by the STF's rules.
+   */
+  private executeBls(open: OpenBatch, bytes: Uint8Array, presigned: Prechecked | undefined): Outcome {
+    const decoded = decodeBlsEnvelope(bytes);
+    if (!decoded.ok) return Outcome.Truncated;
+    const e = decoded.envelope;
+    const fill = open.bls;
+    if (
+      open.executor ||
+      (fill && (fill.fee !== e.fee || fill.executor.transactionCount >= MAX_BLS_TRANSFERS_PER_CHUNK))
+    )
+      this.closeChunk();
+    const state = this.p.state;
+    const sender = e.from >= 1 && e.from <= state.accountCount ? state.getAccount(e.from) : undefined;
+    if (sender?.blsKey !== undefined) {
+      const holds = blsSignatureHolds(presigned, this.p.ctx.domainSeparator, e, sender, this.countRecovery);
+      if (!holds) return Outcome.BadSignature;
+    }
+    open.bls ??= {
+      executor: new BlsChunkExecutor(
+        state,
+        { domainSeparator: this.p.ctx.domainSeparator, feeRecipient: open.feeRecipient },
+        e.fee,
+        // Each transfer's signature was checked above: the aggregate of them holds.
+        { verifyAggregate: () => true },
+      ),
+      fee: e.fee,
+      transfers: [],
+      signatures: [],
+      envelopes: [],
+    };
+    const code = open.bls.executor.next(e).code;
+    if (code === Outcome.Applied) {
+      open.bls.transfers.push({ from: e.from, to: e.to, amount: e.amount });
+      open.bls.signatures.push(e.signature);
+      open.bls.envelopes.push(bytes);
+      this.p.index.senderMoved(e.from);
+    }
     return code;
   }
 
@@ -111,7 +205,10 @@ export class BatchBuilder {
    * (before anything else is sequenced, so no batch ever exceeds its limits). Skipped, nothing is recorded: the
    * caller explains or drops it. Returns the STF's outcome.
    */
-  sequenceOne(bytes: Uint8Array, entry: SequencedEntry, presigned?: Presigned): Outcome {
+  sequenceOne(bytes: Uint8Array, entry: SequencedEntry, presigned?: Prechecked): Outcome {
+    // In the batch's last chunk, a transaction of another kind (or fee) needs a chunk the batch has no room for.
+    const open = this.open;
+    if (open && needsOtherChunk(open, bytes) && open.chunks.length + 1 >= this.p.limits.maxChunks) this.closeBatch();
     this.ensureOpen();
     const code = this.execute(bytes, presigned);
     if (code !== Outcome.Applied) {
@@ -151,9 +248,14 @@ export class BatchBuilder {
   /** Book-keeping after an applied transaction. */
   afterApplied(bytes: Uint8Array): void {
     const open = this.open as OpenBatch;
-    open.current.push(bytes);
     open.txCount++;
-    open.bytes += bytes.length;
+    if (open.bls && isBlsEnvelope(bytes)) {
+      const n = open.bls.transfers.length;
+      open.bytes += blsChunkAllowance(n) - blsChunkAllowance(n - 1);
+    } else {
+      open.current.push(bytes);
+      open.bytes += bytes.length;
+    }
     this.p.index.indexNew();
     this.closeChunkIfFull();
   }
@@ -161,12 +263,14 @@ export class BatchBuilder {
   private closeChunkIfFull(): void {
     const open = this.open;
     if (open?.executor && chunkIsFull(open.executor.transactionCount)) this.closeChunk();
+    if (open?.bls && chunkIsFull(open.bls.executor.transactionCount, MAX_BLS_TRANSFERS_PER_CHUNK)) this.closeChunk();
   }
 
   /** Ends the chunk being filled: credits its fees and records its root (`keepEmpty`: an empty chunk of L1's). */
   closeChunk(keepEmpty = false): void {
     const open = this.open;
     if (!open) return;
+    if (open.bls) return this.closeBlsChunk(open, open.bls);
     if (keepEmpty && !open.executor && open.current.length === 0) open.executor = this.newExecutor(open.feeRecipient);
     if (!open.executor) return;
     if (open.current.length === 0 && !keepEmpty) {
@@ -176,10 +280,45 @@ export class BatchBuilder {
     }
     const result = open.executor.finish();
     open.executor = undefined;
+    const chunk = concatBytes(...open.current);
+    open.current = [];
+    this.recordChunk(open, chunk, result, 0);
+  }
+
+  /** Ends a BLS chunk: aggregates its signatures, encodes it at its narrowest width, records its root. */
+  private closeBlsChunk(open: OpenBatch, fill: BlsFill): void {
+    open.bls = undefined;
+    const n = fill.transfers.length;
+    // Only skipped attempts: they changed nothing, so the chunk is simply dropped.
+    if (n === 0) return;
+    // Each was verified before it was applied (../presign.ts, `executeBls`).
+    const signature = blsAggregate(fill.signatures, { checked: true });
+    const result = fill.executor.finish(signature);
+    const header = new Uint8Array(BLS_CHUNK_HEADER_BYTES);
+    header[0] = BLS_CHUNK_MARKER;
+    header[1] = blsIndexWidth(fill.transfers);
+    header.set(fill.envelopes[0].subarray(11, 13), 2); // the fee, as the first transfer packed it (all equal)
+    header.set(signature, 4);
+    this.recordChunk(open, blsChunkOfEnvelopes(header, fill.envelopes), result, blsChunkAllowance(n));
+  }
+
+  /**
+   * Records a closed chunk of the open batch: its bytes, its root and where it ends. A BLS chunk replaces the
+   * bytes it was counted for while it filled (`allowance`) with its own and keeps its aggregate and width.
+   */
+  recordChunk(
+    open: OpenBatch,
+    chunk: Uint8Array,
+    result: { postRoot: string; header: Parameters<typeof headerToJson>[0] },
+    allowance: number,
+  ): void {
+    if (isBlsEnvelope(chunk)) {
+      open.bytes += chunk.length - allowance;
+      open.blsChunks.push({ chunk: open.chunks.length, header: toHex(chunk.subarray(0, BLS_CHUNK_HEADER_BYTES)) });
+    }
     open.chunkRoots.push(result.postRoot);
     open.chunkEnds.push(this.nextSeq);
-    open.chunks.push(concatBytes(...open.current));
-    open.current = [];
+    open.chunks.push(chunk);
     open.header = headerToJson(result.header);
     this.p.index.indexNew();
   }
@@ -226,6 +365,8 @@ export class BatchBuilder {
       bytes: 0,
       executor: undefined,
       current: [],
+      bls: undefined,
+      blsChunks: [],
       txCount: 0,
       header: undefined,
       before: this.p.history.beginDelta(),
@@ -311,6 +452,7 @@ export class BatchBuilder {
       }),
       openedAt: open.openedAt,
       closedAt: Date.now(),
+      ...(open.blsChunks.length > 0 ? { bls: open.blsChunks } : {}),
     };
     this.p.history.add(rec, open.chunks, open.before);
     this.open = undefined;
@@ -341,7 +483,7 @@ export class BatchBuilder {
     const open = this.open;
     const queueLength = this.p.history.queueLength;
     const waitingItems = queueLength > this.queueSequenced();
-    if (open && open.txCount === 0 && open.executor === undefined && waitingItems) {
+    if (open && open.txCount === 0 && open.executor === undefined && open.bls === undefined && waitingItems) {
       const room = open.queueStart + this.p.limits.maxQueueItems;
       const end = Math.min(queueLength, room);
       if (end > open.queueEnd) {

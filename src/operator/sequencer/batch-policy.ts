@@ -43,6 +43,8 @@ export interface OpenBatchShape {
    * its 32); `undefined` when no chunk is being filled.
    */
   chunkReads: number | undefined;
+  /** Transactions the chunk being filled reads at most: 32 signed ones, or 40 BLS transfers. */
+  chunkCapacity: number;
   /** When the batch opened (ms). */
   openedAt: number;
 }
@@ -50,9 +52,9 @@ export interface OpenBatchShape {
 /** The limits the policy keeps. */
 export type BatchPolicyLimits = Pick<BatchLimits, "maxAgeMs" | "maxChunks" | "maxBytes">;
 
-/** The chunk being filled takes no more transactions (PROTOCOL.md §5.2 reads at most 32). */
-export function chunkIsFull(reads: number): boolean {
-  return reads >= MAX_TXS_PER_CHUNK;
+/** The chunk being filled takes no more transactions (PROTOCOL.md §5.2 reads at most 32; §5.4 40 BLS transfers). */
+export function chunkIsFull(reads: number, capacity = MAX_TXS_PER_CHUNK): boolean {
+  return reads >= capacity;
 }
 
 /**
@@ -62,7 +64,7 @@ export function chunkIsFull(reads: number): boolean {
 export function batchIsFull(b: OpenBatchShape, limits: BatchPolicyLimits): boolean {
   if (b.bytes + MAX_TX_SIZE > limits.maxBytes) return true;
   const chunksAfter = b.closedChunks + (b.chunkTxs > 0 ? 1 : 0);
-  const chunkFull = b.chunkReads === undefined || chunkIsFull(b.chunkReads);
+  const chunkFull = b.chunkReads === undefined || chunkIsFull(b.chunkReads, b.chunkCapacity);
   return chunksAfter >= limits.maxChunks && chunkFull;
 }
 

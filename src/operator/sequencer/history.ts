@@ -1,6 +1,6 @@
 import type { StoreOp } from "../../common/store";
 import { BilayerError } from "../../protocol/errors";
-import { concatBytes, fromHex } from "../../protocol/hash";
+import { fromHex } from "../../protocol/hash";
 import type { Account, L2State } from "../../protocol/state";
 import { applyStep, stepInputs, type BatchData, type BatchUndo } from "../../verifier/replica";
 import {
@@ -28,6 +28,7 @@ import {
   type SnapshotMeta,
   type StoredReceipt,
 } from "../snapshot";
+import { chunkOfRecords } from "./chunks";
 import type { SequencerParts } from "./parts";
 
 /** The counts before a batch, while its journal of changed accounts is open. */
@@ -201,14 +202,14 @@ export class BatchHistory {
     const store = this.p.opts.store;
     const chunks: Uint8Array[] = [];
     let seq = b.firstSeq;
-    for (const end of b.chunkEnds) {
+    for (const [i, end] of b.chunkEnds.entries()) {
       const parts: Uint8Array[] = [];
       for (; seq < end; seq++) {
         const text = await store.get(txKey(seq));
         if (text === undefined) throw this.p.corrupt(`transaction ${seq} is missing`);
         parts.push(fromHex(decodeTx(text).bytes));
       }
-      chunks.push(concatBytes(...parts));
+      chunks.push(chunkOfRecords(b, i, parts));
     }
     return chunks;
   }

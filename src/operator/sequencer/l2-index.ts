@@ -1,3 +1,4 @@
+import { fromHex } from "../../protocol/hash";
 import { Outcome, outcomeName } from "../../protocol/constants";
 import type { Account, Withdrawal } from "../../protocol/state";
 import type { SenderHints } from "../presign";
@@ -77,6 +78,8 @@ export class L2Index {
   /** Accounts whose nonce may have changed, or that are new, since {@link senderHints} last ran; undefined until it does. */
   private hintsDirty: Set<number> | undefined;
   private hintsReset = false;
+  /** The BLS key last told the HTTP thread for each account (told again only when it changes). */
+  private readonly hintedKeys = new Map<number, string>();
 
   constructor(private readonly p: SequencerParts) {}
 
@@ -197,6 +200,8 @@ export class L2Index {
       size = this.hintsDirty.size;
     }
     const entries = new Uint32Array(size * 3);
+    if (reset) this.hintedKeys.clear();
+    const keys: [number, Uint8Array][] = [];
     let k = 0;
     for (const i of indices) {
       const a = this.account(i);
@@ -204,9 +209,17 @@ export class L2Index {
       entries[k++] = i;
       entries[k++] = a.tokenId;
       entries[k++] = a.nonce;
+      if (a.blsKey !== undefined && this.hintedKeys.get(i) !== a.blsKey) {
+        this.hintedKeys.set(i, a.blsKey);
+        keys.push([i, fromHex(a.blsKey, 96)]);
+      }
     }
     this.hintsDirty.clear();
-    return { reset, entries: k === entries.length ? entries : entries.slice(0, k) };
+    return {
+      reset,
+      entries: k === entries.length ? entries : entries.slice(0, k),
+      ...(keys.length > 0 ? { keys } : {}),
+    };
   }
 
   // ---------------------------------------------------------------------------

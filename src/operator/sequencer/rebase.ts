@@ -1,6 +1,16 @@
 import type { StoreOp } from "../../common/store";
-import { Outcome, outcomeName, TX_SIZE } from "../../protocol/constants";
-import { decodeChunk, decodeTx as decodeL2Tx, txHash } from "../../protocol/codec";
+import {
+  BLS_CHUNK_HEADER_BYTES,
+  BLS_CHUNK_MARKER,
+  blsTransferSize,
+  Outcome,
+  outcomeName,
+  TX_SIZE,
+} from "../../protocol/constants";
+import { decodeChunk, txHash } from "../../protocol/codec";
+import { decodeBlsChunk, encodeBlsEnvelope } from "../../protocol/bls-chunk";
+import { blsMessageOf } from "../presign";
+import { applyBlsChunk } from "../../protocol/stf";
 import { BilayerError } from "../../protocol/errors";
 import { fromHex } from "../../protocol/hash";
 import type { WaitingTx } from "../mempool";
@@ -78,14 +88,13 @@ export async function rebase(
       if (appliedOnL1.has(t.hash)) continue; // applied by an adopted batch (a stale append of ours): it stands there
       const bytes = fromHex(t.bytes);
       const w: WaitingTx = { hash: t.hash, from: t.from, nonce: t.nonce, bytes, receivedAt: t.acceptedAt };
-      const decoded = decodeL2Tx(bytes, 0);
       const sender = p.index.account(t.from);
-      if (!decoded.ok || !sender) {
+      if (!sender) {
         admission.drop(w, Outcome.SenderMissing, `re-sequenced after L1 batch ${fromBatch}: its sender is gone`);
         dropped++;
         continue;
       }
-      const rejection = admission.check(decoded.tx, sender);
+      const rejection = admission.checkBytes(bytes, sender);
       if (rejection) {
         admission.drop(w, rejection.outcome, `re-sequenced after L1 batch ${fromBatch}: ${rejection.message}`);
         dropped++;
@@ -129,6 +138,10 @@ function adopt(p: SequencerParts, b: AdoptedBatch): string[] {
   const now = Date.now();
   const open = builder.startBatch(b.index, b.queueStart, b.queueEnd, builder.nextSeq, now, b.feeRecipient);
   b.chunks.forEach((chunk, i) => {
+    if (chunk[0] === BLS_CHUNK_MARKER) {
+      for (const a of adoptBlsChunk(p, b, i, chunk, now)) applied.push(a);
+      return;
+    }
     const decoded = decodeChunk(chunk);
     if (decoded.end) {
       throw new BilayerError(
@@ -160,5 +173,52 @@ function adopt(p: SequencerParts, b: AdoptedBatch): string[] {
       `L1 batch ${b.index} re-executes to commitment ${rec?.commitment}, L1 has ${b.commitment}`,
     );
   }
+  return applied;
+}
+
+/**
+ * Adopts BLS chunk `i` of L1 batch `b` into the open batch: applies it by the STF (its aggregate checked), and
+ * records each transfer with its outcome. A transfer of another sequencer's chunk has no signature of its own:
+ * its record's signature field holds its message (then zeros), which makes its id unique (two transfers from
+ * one sender differ in nonce). Returns the ids of the transfers applied.
+ */
+function adoptBlsChunk(p: SequencerParts, b: AdoptedBatch, i: number, chunk: Uint8Array, now: number): string[] {
+  const { builder } = p;
+  const decoded = decodeBlsChunk(chunk);
+  if (decoded.end || !decoded.header) {
+    const why = decoded.end ? outcomeName(decoded.end.reason) : "no header";
+    throw new BilayerError("UNADOPTABLE_BATCH", `BLS chunk ${i} of L1 batch ${b.index} does not parse whole (${why})`);
+  }
+  builder.closeChunk();
+  const open = builder.open as NonNullable<typeof builder.open>;
+  const ctx = { domainSeparator: p.ctx.domainSeparator, feeRecipient: b.feeRecipient };
+  // Each transfer's message is over its sender's nonce at its turn: the nonce before the chunk, plus the sender's
+  // transfers applied before it in the chunk.
+  const before = decoded.transfers.map((t) => {
+    const a = p.state.getAccount(t.from);
+    return { tokenId: a?.tokenId ?? 0, nonce: a?.nonce ?? 0 };
+  });
+  const result = applyBlsChunk(p.state, chunk, ctx);
+  const width = decoded.header.width;
+  const amountAt = (k: number): number => BLS_CHUNK_HEADER_BYTES + k * blsTransferSize(width) + 2 * width;
+  const moved = new Map<number, number>();
+  const applied: string[] = [];
+  decoded.transfers.forEach((t, k) => {
+    const code = result.outcomes[k].code;
+    const nonce = before[k].nonce + (moved.get(t.from) ?? 0);
+    const e = { ...t, fee: decoded.header?.fee ?? 0n, signature: new Uint8Array(96) };
+    e.signature.set(blsMessageOf(p.ctx.domainSeparator, e, before[k].tokenId, nonce));
+    const bytes = encodeBlsEnvelope(e);
+    bytes.set(chunk.subarray(amountAt(k), amountAt(k) + 2), 9); // the amount's bytes as the chunk has them
+    const hash = txHash(bytes);
+    builder.accept(builder.nextSeq++, hash, bytes, t.from, nonce, now, code);
+    if (code === Outcome.Applied) {
+      applied.push(hash);
+      moved.set(t.from, (moved.get(t.from) ?? 0) + 1);
+    }
+    open.txCount++;
+  });
+  p.index.indexNew();
+  builder.recordChunk(open, chunk, result, 0);
   return applied;
 }

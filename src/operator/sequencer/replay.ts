@@ -1,5 +1,5 @@
 import { Outcome, outcomeName } from "../../protocol/constants";
-import { concatBytes, fromHex } from "../../protocol/hash";
+import { fromHex } from "../../protocol/hash";
 import { applyChunk, type StepContext } from "../../protocol/stf";
 import { JournaledState } from "../../verifier/replica";
 import {
@@ -18,6 +18,7 @@ import {
   type StoredTx,
 } from "../records";
 import { readSnapshot } from "../snapshot";
+import { chunkOfRecords } from "./chunks";
 import type { SequencerParts } from "./parts";
 
 /**
@@ -72,7 +73,7 @@ export async function replayStore(
     const chunks: Uint8Array[] = [];
     let seq = b.firstSeq;
     const ctx: StepContext = { domainSeparator: p.ctx.domainSeparator, feeRecipient: b.feeRecipient };
-    for (const end of b.chunkEnds) {
+    for (const [i, end] of b.chunkEnds.entries()) {
       const parts: Uint8Array[] = [];
       const expected: number[] = [];
       for (; seq < end; seq++) {
@@ -81,7 +82,7 @@ export async function replayStore(
         parts.push(fromHex(t.bytes));
         expected.push(t.outcome ?? Outcome.Applied);
       }
-      const chunk = concatBytes(...parts);
+      const chunk = chunkOfRecords(b, i, parts);
       const result = applyChunk(p.state, chunk, ctx);
       const bad = result.outcomes.find((x, i) => x.code !== expected[i]);
       if (bad) throw p.corrupt(`batch ${b.index} replays with another outcome: ${bad.reason}`);

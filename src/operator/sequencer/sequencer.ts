@@ -1,6 +1,6 @@
 import type { Account, L2State } from "../../protocol/state";
 import type { BatchData } from "../../verifier/replica";
-import type { Presigned, SenderHints } from "../presign";
+import type { Prechecked, SenderHints } from "../presign";
 import type { BatchRecord, StoredQueueItem } from "../records";
 import type { SubmitResult } from "./admission";
 import type { BatchLimits } from "./batch-policy";
@@ -94,7 +94,7 @@ export class Sequencer {
    * `presigned`: the signer recovered ahead of time by the HTTP thread; used
    * only if it is for the very digest and signature checked (../presign.ts).
    */
-  submit(bytes: Uint8Array, nonce?: number, presigned?: Presigned): Promise<SubmitResult> {
+  submit(bytes: Uint8Array, nonce?: number, presigned?: Prechecked): Promise<SubmitResult> {
     return this.p.admission.submit(bytes, nonce, presigned);
   }
 
