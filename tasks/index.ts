@@ -356,12 +356,15 @@ task(
   .addOptionalParam("rpc", "Operator JSON-RPC URL", DEFAULT_L2_RPC)
   .setAction(async (args: Omit<SendArgs, "amount">, hre) => {
     const { registerKeyTx } = await import("../src/operator/client");
-    const { blsPublicKeyHex } = await import("../src/protocol/bls");
+    const { blsRawPublicKey } = await import("../src/protocol/bls");
+    const { toHex } = await import("../src/protocol/hash");
     const { parseAmount } = await import("./lib");
     const key = await walletBlsKey(hre, args.signer);
     const { sent } = await sendSigned(hre, args, (from, d) => registerKeyTx(from, key, parseAmount(args.fee, d)));
     console.log(`register-key ${sent.hash}: ${sent.status} (account ${sent.from}, nonce ${sent.nonce})`);
-    console.log(`BLS key ${blsPublicKeyHex(key)} (derived from the wallet: the wallet alone recovers it)`);
+    console.log(
+      `BLS key ${toHex(blsRawPublicKey(key))} (x ‖ y, as l2_getAccount shows it; derived from the wallet, which alone recovers it)`,
+    );
   });
 
 addSendParams(

@@ -20,6 +20,7 @@ task("verifier", "Runs the verifier: rebuilds L2 from L1 alone, proves wrong pro
   .addOptionalParam("confirmations", "L1 confirmation depth (default 1 on dev chains, 3 elsewhere)", 0, types.int)
   .addOptionalParam("poll", "L1 poll interval in ms (default 250 on dev chains)", 0, types.int)
   .addOptionalParam("logRange", "Blocks per eth_getLogs and per checkpoint", 0, types.int)
+  .addOptionalParam("aggregateThreads", "Threads checking BLS aggregates (-1: one per core, at most 4)", -1, types.int)
   .addOptionalParam("account", "Index of the challenger among the network's accounts", 9, types.int)
   .addOptionalParam("logLevel", "pino log level", process.env.LOG_LEVEL ?? "info")
   .addFlag("noChallenge", "Watch and report only")
@@ -33,6 +34,7 @@ task("verifier", "Runs the verifier: rebuilds L2 from L1 alone, proves wrong pro
         confirmations: number;
         poll: number;
         logRange: number;
+        aggregateThreads: number;
         account: number;
         logLevel: string;
         noChallenge: boolean;
@@ -63,6 +65,7 @@ task("verifier", "Runs the verifier: rebuilds L2 from L1 alone, proves wrong pro
           ...(args.confirmations > 0 ? { confirmations: args.confirmations } : {}),
           ...(args.poll > 0 ? { pollMs: args.poll } : {}),
           ...(args.logRange > 0 ? { logRange: args.logRange } : {}),
+          ...(args.aggregateThreads >= 0 ? { aggregateThreads: args.aggregateThreads } : {}),
           logLevel: args.logLevel,
         },
         provider,

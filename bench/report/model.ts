@@ -283,18 +283,23 @@ export function verdicts(results: Results): Verdict[] {
     false,
   );
   lower("bls.verifierTransfersPerSecond", 5_000, "verifier ≥ 5,000 BLS transfers/s", () => {
-    const check = num(results, "bls.verifyMicrosPerSignature");
-    return `each aggregate is checked with blst on one core: ${fmt(check, 0)} µs per message (hash to G2 and a Miller loop)`;
+    const check = num(results, "bls.aggregateCpuMicrosPerMessage");
+    const cores = Number(results.machine?.cores ?? 0);
+    if (check === undefined) return "";
+    return (
+      `aggregates checked on ${cores} threads while each batch replays; a check costs ${fmt(check, 0)} µs of CPU per ` +
+      `message (hash to G2 and a Miller loop): ${cores} cores allow at most ${fmt((cores * 1e6) / check, 0)}/s`
+    );
   });
   lower("sequencer.blsTransfersPerSecond", 5_000, "sequencer ≥ 5,000 BLS transfers/s through the API", () => {
     const server = num(results, "sequencer.blsServerCpuMicrosPerTransfer");
     const main = num(results, "sequencer.blsServerMainThreadCpuMicrosPerTransfer");
-    const check = num(results, "bls.verifyMicrosPerSignature");
+    const check = num(results, "bls.verifyCpuMicrosPerSignature");
     const cores = Number(results.machine?.cores ?? 0);
     if (server === undefined || main === undefined) return "";
     return (
       `the server used ${fmt(server, 0)} µs of CPU per BLS transfer, ${fmt(main, 0)} µs of it on the thread that applies ` +
-      `them; most of the rest is the signature check (${fmt(check, 0)} µs each in a batch): ${cores} cores at that cost ` +
+      `them; most of the rest is the signature check (${fmt(check, 0)} µs of CPU each, in a batch): ${cores} cores at that cost ` +
       `allow at most ${fmt((cores * 1e6) / server, 0)}/s`
     );
   });
@@ -303,7 +308,7 @@ export function verdicts(results: Results): Verdict[] {
     2_500,
     "what a sequencer of 5,000 BLS transfers/s on 2 cores needs: ≥ 2,500 signature checks/s per core",
     () =>
-      `one signature check per transfer, 40 at a time (blst, randomized batch): ${fmt(num(results, "bls.verifyMicrosPerSignature"), 0)} µs each`,
+      `one signature check per transfer, 40 at a time (blst, randomized batch): ${fmt(num(results, "bls.verifyCpuMicrosPerSignature"), 0)} µs of CPU each`,
   );
   upper(
     "channel.happyPathGas",

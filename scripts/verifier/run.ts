@@ -46,6 +46,7 @@ export interface VerifierProcessOptions {
   confirmations?: number;
   pollMs?: number;
   logRange?: number;
+  aggregateThreads?: number;
   account?: number;
   logLevel?: string;
 }
@@ -106,6 +107,9 @@ export function parseArgs(
       case "--log-range":
         opts.logRange = int(arg, value());
         break;
+      case "--aggregate-threads":
+        opts.aggregateThreads = int(arg, value());
+        break;
       case "--account":
         opts.account = int(arg, value());
         break;
@@ -154,6 +158,7 @@ export async function runVerifier(
     confirmations: opts.confirmations ?? defaults.confirmations,
     pollMs: opts.pollMs ?? defaults.pollMs,
     logRange: opts.logRange ?? defaults.logRange,
+    aggregateThreads: opts.aggregateThreads ?? defaults.aggregateThreads,
   };
   if (signer === undefined) logger.warn("no challenger key (VERIFIER_PRIVATE_KEY): watching and reporting only");
   return Verifier.start({ config, provider, signer, deployment, logger });

@@ -358,6 +358,23 @@ export class L2State {
     this.dirtyAccounts.add(index);
   }
 
+  /**
+   * @internal Undo of a replay: drops the accounts after `accountCount` and
+   * the withdrawals after `withdrawalCount`, their slots empty again.
+   */
+  truncate(accountCount: number, withdrawalCount: bigint): void {
+    for (let i = accountCount + 1; i <= this._accountCount; i++) {
+      this.accounts.delete(i);
+      this.dirtyAccounts.add(i);
+    }
+    this._accountCount = Math.min(this._accountCount, accountCount);
+    for (let w = Number(withdrawalCount); w < Number(this._withdrawalCount); w++) {
+      this.withdrawals.delete(w);
+      this.withdrawalTree.setLeafUnchecked(w, ZERO_HASHES[0]);
+    }
+    if (withdrawalCount < this._withdrawalCount) this._withdrawalCount = withdrawalCount;
+  }
+
   /** @internal STF fast path: creates account `accountCount + 1` from a valid record. */
   pushAccount(account: Account): number {
     const index = this._accountCount + 1;

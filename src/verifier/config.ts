@@ -1,3 +1,4 @@
+import { DEFAULT_AGGREGATE_THREADS } from "./aggregate-pool";
 import { BilayerError } from "../protocol/errors";
 
 /** When the verifier proposes the roots it computed, with its own bond. */
@@ -30,6 +31,8 @@ export interface VerifierConfig {
   returnBonds: boolean;
   /** Log catch-up progress at most this often, in ms. */
   progressEveryMs: number;
+  /** Threads that check BLS chunks' aggregates while a batch replays (0: on the replay's own thread). */
+  aggregateThreads: number;
 }
 
 /** Defaults; `confirmations` is 1 on a local development chain (ids 31337, 1337) and 3 elsewhere. */
@@ -46,6 +49,7 @@ export function defaultVerifierConfig(chainId: bigint, dataDir: string): Verifie
     propose: "after-fraud",
     returnBonds: true,
     progressEveryMs: 2000,
+    aggregateThreads: DEFAULT_AGGREGATE_THREADS,
   };
 }
 
@@ -63,6 +67,7 @@ export function validateVerifierConfig(c: VerifierConfig): VerifierConfig {
   int(c.pollMs, "pollMs", 10);
   int(c.logRange, "logRange", 1);
   int(c.progressEveryMs, "progressEveryMs", 0);
+  int(c.aggregateThreads, "aggregateThreads", 0, 64);
   if (!["off", "after-fraud", "all"].includes(c.propose))
     bad("propose", `must be off, after-fraud or all, got ${c.propose}`);
   return c;

@@ -11,6 +11,7 @@ import type { VerifierConfig } from "./config";
 import type { Logger } from "./log";
 import type { VerifierMetrics } from "./metrics";
 import type { VerifierStore } from "./store";
+import type { AggregatePool } from "./aggregate-pool";
 
 /** The handles the parts of the verifier share (`replay.ts`, `challenge.ts`, `proposer.ts`, `queries.ts`). */
 export interface VerifierContext {
@@ -36,6 +37,8 @@ export interface VerifierContext {
   readonly bond: bigint;
   /** Whether stop() was called: a long tick checks it between block ranges. */
   readonly stopping: () => boolean;
+  /** Threads that check BLS aggregates while a batch replays; undefined: checked on the replay's thread. */
+  readonly aggregates: AggregatePool | undefined;
 }
 
 /** The verifier cannot go on: its data disagrees with L1 or with itself. */

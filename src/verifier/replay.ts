@@ -153,7 +153,7 @@ export class L1Replay {
     if (block === null) throw new BilayerError("L1_NO_BLOCK", `the L1 node has no block ${to}`);
     const wb = new WriteBatch();
     let transactions = 0;
-    for (const event of events) transactions += this.apply(event, wb);
+    for (const event of events) transactions += await this.apply(event, wb);
     this.settle(block.timestamp, wb);
     const cursor: Cursor = {
       ...this.cursor,
@@ -173,7 +173,7 @@ export class L1Replay {
   }
 
   /** Applies one event to the in-memory state and the checkpoint; returns the L2 transactions replayed. */
-  private apply(event: RollupEvent, wb: WriteBatch): number {
+  private async apply(event: RollupEvent, wb: WriteBatch): Promise<number> {
     switch (event.kind) {
       case "queue": {
         if (event.index !== this.cursor.queueLength) {
@@ -215,7 +215,7 @@ export class L1Replay {
     }
   }
 
-  private replayBatch(event: BatchEvent, wb: WriteBatch): number {
+  private async replayBatch(event: BatchEvent, wb: WriteBatch): Promise<number> {
     if (event.index !== this.replica.replayed) {
       throw new VerifierHaltedError(`batch ${event.index} follows ${this.replica.replayed - 1}`, {
         batch: event.index,
@@ -231,7 +231,11 @@ export class L1Replay {
       queueItems,
     };
     const started = performance.now();
-    const replayed = this.replica.replay(data, this.c.domain);
+    // BLS aggregates checked on the pool's threads while the batch replays (the result is the same either way).
+    const pool = this.c.aggregates;
+    const replayed = pool
+      ? await this.replica.replayChecked(data, this.c.domain, (m, k, s) => pool.check(m, k, s))
+      : this.replica.replay(data, this.c.domain);
     const seconds = (performance.now() - started) / 1000;
     if (replayed.stepRoots.length !== event.stepCount) {
       throw new VerifierHaltedError(

@@ -10,7 +10,7 @@ import { BilayerError } from "../protocol/errors";
 import { toHex } from "../protocol/hash";
 import type { QueueItem } from "../protocol/queue";
 import { L2State, type Account, type StateHeader, type Withdrawal } from "../protocol/state";
-import { applyChunk, applyQueueStep, type StepResult, type StepWitness } from "../protocol/stf";
+import { applyChunk, applyQueueStep, type AggregateCheck, type StepResult, type StepWitness } from "../protocol/stf";
 
 /** Everything needed to re-execute a batch: what the inbox recorded, its chunks and its queue items. */
 export interface BatchData {
@@ -42,17 +42,26 @@ export function stepInputs(batch: BatchData): StepInput[] {
   return inputs;
 }
 
-/** Applies one step of `batch` to `state` (mutated), honestly. */
+/** Applies one step of `batch` to `state` (mutated), honestly (`verifyAggregate`: see `StepOptions`). */
 export function applyStep(
   state: L2State,
   batch: BatchData,
   input: StepInput,
   domainSeparator: string,
   witness = false,
+  verifyAggregate?: AggregateCheck,
 ): StepResult {
   if (input.kind === "queue") return applyQueueStep(state, input.items, { witness });
-  return applyChunk(state, input.chunk, { domainSeparator, feeRecipient: batch.feeRecipient }, { witness });
+  const opts = verifyAggregate === undefined ? { witness } : { witness, verifyAggregate };
+  return applyChunk(state, input.chunk, { domainSeparator, feeRecipient: batch.feeRecipient }, opts);
 }
+
+/** Whether a BLS chunk's aggregate holds, answered elsewhere (another thread): the STF's check, asynchronously. */
+export type AsyncAggregateCheck = (
+  messages: readonly Uint8Array[],
+  keys: readonly Uint8Array[],
+  signature: Uint8Array,
+) => Promise<boolean>;
 
 /** What a batch changed, so that it can be undone: every account it wrote, as it was before, and both counts. */
 export interface BatchUndo {
@@ -229,8 +238,36 @@ export class Replica {
     return this.undos.get(batch);
   }
 
-  /** Replays the next batch on the tip and returns its step roots and what it changed. */
-  replay(batch: BatchData, domainSeparator: string): ReplayedBatch {
+  /**
+   * {@link replay} with the batch's BLS aggregates checked by `check` (on other threads) while the batch replays:
+   * each is taken to hold when it is met, and once every answer is in, the replay stands if they all hold; if one
+   * does not, the batch is undone and replayed again with every aggregate checked here, in turn. Either way the
+   * result is exactly the one {@link replay} gives. Until it resolves the tip holds the batch as first replayed.
+   */
+  async replayChecked(batch: BatchData, domainSeparator: string, check: AsyncAggregateCheck): Promise<ReplayedBatch> {
+    const verdicts: Promise<boolean>[] = [];
+    const result = this.replay(batch, domainSeparator, (messages, keys, signature) => {
+      verdicts.push(check(messages, keys, signature));
+      return true;
+    });
+    if ((await Promise.all(verdicts)).every(Boolean)) return result;
+    this.undoLast(result.undo);
+    return this.replay(batch, domainSeparator);
+  }
+
+  /** Takes the last batch replayed back off the tip (its undo record `undo`). */
+  private undoLast(undo: BatchUndo): void {
+    for (const [index, before] of undo.accounts) this.state.restoreAccount(index, before ?? undefined);
+    this.state.truncate(undo.accountCount, undo.withdrawalCount);
+    this.undos.delete(undo.batch);
+    this.replayedCount--;
+  }
+
+  /**
+   * Replays the next batch on the tip and returns its step roots and what it changed (`verifyAggregate`: how a BLS
+   * chunk's aggregate is checked, see `StepOptions`).
+   */
+  replay(batch: BatchData, domainSeparator: string, verifyAggregate?: AggregateCheck): ReplayedBatch {
     if (batch.index !== this.replayedCount) {
       throw new BilayerError("REPLAY_OUT_OF_ORDER", `batch ${batch.index} replayed after ${this.replayedCount - 1}`, {
         context: { batch: batch.index, expected: this.replayedCount },
@@ -251,7 +288,7 @@ export class Replica {
     let applied = 0;
     try {
       for (const input of stepInputs(batch)) {
-        const result = applyStep(state, batch, input, domainSeparator);
+        const result = applyStep(state, batch, input, domainSeparator, false, verifyAggregate);
         stepRoots.push(result.postRoot);
         if (input.kind === "chunk") {
           for (const outcome of result.outcomes) {

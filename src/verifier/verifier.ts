@@ -25,6 +25,7 @@
 import fs from "node:fs";
 import type { Provider, Signer } from "ethers";
 import { PollLoop } from "../common/poll-loop";
+import { AggregatePool } from "./aggregate-pool";
 import { checkDeployment, claimDataDir } from "../l1/startup";
 import { connectRollup } from "../l1/contracts";
 import type { RollupDeployment } from "../l1/deployments";
@@ -110,6 +111,8 @@ export class Verifier {
       challengerAddress: parts.challenger,
       bond: parts.bond,
       stopping: () => this.loop.stopping,
+      aggregates:
+        opts.config.aggregateThreads > 0 ? new AggregatePool(opts.config.aggregateThreads, parts.logger) : undefined,
     };
     this.replay = new L1Replay(this.c);
     this.actions = new ActionLog(parts.store);
@@ -135,6 +138,7 @@ export class Verifier {
     try {
       const verifier = new Verifier({ ...opts, config }, { store, domain, bond, challenger, logger });
       await verifier.restore(chainId);
+      await verifier.c.aggregates?.ready();
       return verifier;
     } catch (err) {
       await store.close();
@@ -213,6 +217,7 @@ export class Verifier {
 
   private async close(): Promise<void> {
     await this.server?.stop();
+    await this.c.aggregates?.stop();
     await this.c.store.close();
   }
 

@@ -11,7 +11,7 @@ import { stepRootsHash } from "../../src/l1/batch";
 import { pendingTx } from "../rollup/helpers/mempool";
 import { L2RpcError, transferTx, withdrawTx } from "../../src/operator/client";
 import { claimWithdrawal } from "../../src/operator/l1-user";
-import { stop, stopAll, tail, type Proc } from "./processes";
+import { runTask, stop, stopAll, tail, type Proc } from "./processes";
 import { devWallet, ETH, Stack, timeTravelPastWindow, until } from "./stack";
 
 /** The whole life cycle, driven through JSON-RPC and L1 only. */
@@ -405,6 +405,46 @@ async function frontRunLie(stack: Stack): Promise<void> {
   expect(balance - operatorBefore + gas).to.equal(bond / 2n + BigInt(returned - posted) * bond);
 }
 
+/**
+ * A user with the CLI alone: `register-key` binds the key its wallet derives, `bls-transfer` sends BLS
+ * transfers (one whose amount does not pack is refused with the nearest that does); they reach L1 and are proposed.
+ */
+async function cliBls(stack: Stack): Promise<void> {
+  const { client, provider } = stack;
+  const [user, other] = [12, 13].map((i) => devWallet(i, provider));
+  const [account, otherAccount] = await stack.deposit([user, other], ETH);
+  const signer = String((await provider.listAccounts()).findIndex((a) => a.address === user.address));
+  const cli = (args: string[], name: string) =>
+    runTask(
+      [...args, "--network", "localhost", "--signer", signer, "--rpc", `http://127.0.0.1:${stack.port}`],
+      stack.env,
+      stack.dir,
+      name,
+    );
+  const registered = await cli(["register-key", "--from", String(account.index)], "register-key");
+  expect(registered).to.match(/register-key 0x[0-9a-f]{64}: pending/);
+  const key = /BLS key (0x[0-9a-f]+)/.exec(registered)?.[1];
+  expect((await client.getAccount(account.index)).blsKey).to.equal(key);
+  const hashes: string[] = [];
+  for (const amount of ["0.1", "0.02"]) {
+    const out = await cli(["bls-transfer", "--to", String(otherAccount.index), "--amount", amount], `bls-${amount}`);
+    const hash = /bls-transfer (0x[0-9a-f]{64}): pending/.exec(out)?.[1];
+    expect(hash, out).to.not.equal(undefined);
+    hashes.push(hash as string);
+  }
+  const refused = await cli(
+    ["bls-transfer", "--to", String(otherAccount.index), "--amount", "0.1234567"],
+    "bls-odd",
+  ).then(
+    () => "",
+    (err: Error) => err.message,
+  );
+  expect(refused).to.match(/does not pack into a BLS transfer's 16 bits; the nearest below is 123400000000000000/);
+  await stack.waitProposed(hashes);
+  expect((await client.getAccount(otherAccount.index)).balance).to.equal(ETH + (12n * ETH) / 100n);
+  for (const h of hashes) expect(await client.getReceipt(h)).to.include({ outcome: "Applied" });
+}
+
 describe("operator end to end (real processes)", function () {
   this.timeout(240_000);
 
@@ -431,6 +471,10 @@ describe("operator end to end (real processes)", function () {
 
     it("proves a lie that front-ran its proposal, proposes the right roots, and loses no bond", async () => {
       await frontRunLie(stack);
+    });
+
+    it("registers a wallet's BLS key and sends BLS transfers with the CLI alone, onto L1", async () => {
+      await cliBls(stack);
     });
 
     it("answers requests nested 4,000 to 20,000 levels deep with errors while every concurrent transfer is acknowledged", async () => {

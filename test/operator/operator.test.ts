@@ -8,7 +8,12 @@ import { deployRollup, type DeployedRollup } from "../../scripts/deploy";
 import { stepRootsHash } from "../../src/l1/batch";
 import { pendingTx } from "../rollup/helpers/mempool";
 import { BondState } from "../../src/operator/bonds";
-import { L2Client, signL2Transaction, transferTx } from "../../src/operator/client";
+import { L2Client, registerKeyTx, signBlsTransfer, signL2Transaction, transferTx } from "../../src/operator/client";
+import { blsRawPublicKey, deriveBlsKey } from "../../src/protocol/bls";
+import { eip712Domain } from "../../src/protocol/eip712";
+import { toHex } from "../../src/protocol/hash";
+import { defaultVerifierConfig } from "../../src/verifier/config";
+import { Verifier } from "../../src/verifier/verifier";
 import { defaultConfig } from "../../src/operator/config";
 import { createLogger, silentLogger } from "../../src/operator/log";
 import { Operator } from "../../src/operator/operator";
@@ -153,6 +158,50 @@ describe("Operator (in-process L1)", () => {
     expect(metrics).to.match(/bilayer_transfers_accepted_total 10\b/);
     await op.stop();
     client.close();
+  });
+
+  it("sequences BLS transfers from wallet-derived keys onto L1, and a verifier from L1 alone finds every proposal right", async () => {
+    const { op, client } = await start();
+    for (const u of users) await (await dep.handles.bridge.connect(u).depositEth(u.address, 0, { value: ETH })).wait();
+    const [a, b] = await Promise.all(
+      users.map((u) => until("an account", async () => (await client.getAccountsOf(u.address).catch(() => []))[0])),
+    );
+    const ctx = (nonce: number) => ({ chainId: dep.chainId, inbox: dep.contracts.rollupInbox, tokenId: 0, nonce });
+    const domain = eip712Domain(dep.chainId, dep.contracts.rollupInbox);
+    const keys = await Promise.all(users.map((u) => deriveBlsKey(u, domain)));
+    await client.sendTransaction(await signL2Transaction(users[0], registerKeyTx(a.index, keys[0]), ctx(0)));
+    await client.sendTransaction(await signL2Transaction(users[1], registerKeyTx(b.index, keys[1]), ctx(0)));
+    expect((await client.getAccount(a.index)).blsKey).to.equal(toHex(blsRawPublicKey(keys[0])));
+    const amount = 10n ** 15n;
+    for (let n = 1; n <= 45; n++)
+      await client.sendTransaction(signBlsTransfer(keys[0], { from: a.index, to: b.index, amount }, ctx(n)));
+    // A signed transfer between them, then BLS again: the chunks follow the kinds.
+    await client.sendTransaction(await signL2Transaction(users[1], transferTx(b.index, a.index, amount), ctx(1)));
+    for (let n = 2; n <= 6; n++)
+      await client.sendTransaction(signBlsTransfer(keys[1], { from: b.index, to: a.index, amount }, ctx(n)));
+    await op.closeBatch();
+    const done = await until("the proposals", async () => {
+      const s = await client.getStatus();
+      return s.heads.proposed === s.batches.closed && s.batches.open === undefined ? s : undefined;
+    });
+    expect((await client.getAccount(a.index)).balance).to.equal(ETH - 45n * amount + 6n * amount);
+
+    const v = await Verifier.start({
+      config: { ...defaultVerifierConfig(dep.chainId, path.join(dir, "verifier")), port: 0, pollMs: 20 },
+      provider,
+      signer: wallet(13),
+      deployment: dep,
+      logger: testLogger(),
+    });
+    try {
+      const s = await v.waitFor((x) => x.batches.replayed === done.batches.closed && !x.syncing);
+      expect(s.proposals.length).to.equal(done.batches.closed);
+      for (const p of s.proposals) expect(p.verdict, `batch ${p.batchIndex}`).to.equal("right");
+    } finally {
+      await v.stop();
+      await op.stop();
+      client.close();
+    }
   });
 
   it("proves a lie that front-ran its proposal, proposes the right roots after the rollback, and loses no bond", async () => {
