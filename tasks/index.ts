@@ -388,11 +388,18 @@ addSendParams(
   const client = new L2Client(args.rpc);
   try {
     const info = await tokenInfo(hre, dep.contracts.bridge, args.token);
-    const account = await senderAccount(client, await signer.getAddress(), args.from, info.tokenId);
-    if (account.blsKey !== toHex(blsRawPublicKey(key))) {
+    const owner = await signer.getAddress();
+    const keyHex = toHex(blsRawPublicKey(key));
+    // Without --from: the signer's first account of the token that holds this wallet's key.
+    const keyed =
+      args.from > 0
+        ? undefined
+        : (await client.getAccountsOf(owner)).find((a) => a.tokenId === info.tokenId && a.blsKey === keyHex);
+    const account = keyed ?? (await senderAccount(client, owner, args.from, info.tokenId));
+    if (account.blsKey !== keyHex) {
       throw new BilayerError(
         "CLI",
-        `account ${account.index} has ${account.blsKey ? "another" : "no"} BLS key: run \`npx hardhat register-key\` first`,
+        `account ${account.index} has ${account.blsKey ? "another" : "no"} BLS key: run \`npx hardhat register-key --from ${account.index}\` first`,
       );
     }
     const amount = parseAmount(args.amount, info.decimals);
