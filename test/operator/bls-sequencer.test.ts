@@ -6,40 +6,29 @@ import { LevelStore } from "../../src/common/store";
 import { batchCommitment, chunksRoot } from "../../src/l1/batch";
 import { signBlsTransfer } from "../../src/operator/client";
 import { RpcCode, type RpcError } from "../../src/operator/errors";
-import { queueItemOf } from "../../src/operator/records";
 import { RefusedError } from "../../src/operator/refusals";
 import { mapApiError, parseSendTransaction } from "../../src/operator/rpc/api";
-import type { Sequencer } from "../../src/operator/sequencer";
 import { blsAggregate, blsKeyFromSeed, blsRawPublicKey, blsSign, type BlsKeyPair } from "../../src/protocol/bls";
 import { decodeBlsChunk, encodeBlsChunk } from "../../src/protocol/bls-chunk";
 import { txHash } from "../../src/protocol/codec";
-import { BLS_CHUNK_MARKER, Outcome, TxType } from "../../src/protocol/constants";
+import { BLS_CHUNK_MARKER, TxType } from "../../src/protocol/constants";
 import { blsTransferDigest } from "../../src/protocol/eip712";
 import { fromHex, toHex } from "../../src/protocol/hash";
-import { L2State } from "../../src/protocol/state";
-import { applyBatch } from "../../src/protocol/stf";
-import { CHAIN_ID, DOMAIN, fund, INBOX, sequencer, signed, transfer, users, type Harness, type User } from "./fixtures";
+import {
+  CHAIN_ID,
+  checkAgainstStf,
+  DOMAIN,
+  fund,
+  INBOX,
+  sequencer,
+  signed,
+  transfer,
+  users,
+  type Harness,
+  type User,
+} from "./fixtures";
 
 const ETH = 10n ** 18n;
-
-/** Re-executes every closed batch with `applyBatch` (every aggregate checked natively) and checks its step roots. */
-async function checkAgainstStf(seq: Sequencer): Promise<void> {
-  const state = new L2State();
-  for (let k = 0; k < seq.batchCount; k++) {
-    const b = seq.batch(k);
-    if (!b) throw new Error(`no batch ${k}`);
-    const { stepRoots, steps } = applyBatch(state, {
-      queueItems: seq.queueItems(b.queueStart, b.queueEnd).map(queueItemOf),
-      chunks: await seq.chunksOf(k),
-      feeRecipient: b.feeRecipient,
-      domainSeparator: DOMAIN,
-    });
-    expect(stepRoots, `step roots of batch ${k}`).to.deep.equal(b.stepRoots);
-    for (const step of steps.slice(stepRoots.length - b.chunkEnds.length)) {
-      for (const o of step.outcomes) expect(o.code, o.reason).to.equal(Outcome.Applied);
-    }
-  }
-}
 
 async function refused(p: Promise<unknown>): Promise<RpcError> {
   try {

@@ -1,10 +1,13 @@
 /** Shared set-up of the operator unit tests: a sequencer on a store, funded accounts, signed transactions. */
-import { TxType } from "../../src/protocol/constants";
+import { expect } from "chai";
+import { Outcome, TxType } from "../../src/protocol/constants";
 import { encodeTx, type UnsignedTx } from "../../src/protocol/codec";
 import { domainSeparator, signTxWithKey } from "../../src/protocol/eip712";
 import { initHashing, keccak256, toHex, ZERO_BYTES32 } from "../../src/protocol/hash";
 import { nextQueueAcc, queueItemHash } from "../../src/protocol/queue";
 import { privateKeyToAddress } from "../../src/protocol/signature";
+import { L2State } from "../../src/protocol/state";
+import { applyBatch } from "../../src/protocol/stf";
 import { silentLogger } from "../../src/operator/log";
 import { OperatorMetrics } from "../../src/operator/metrics";
 import { queueItemOf, type StoredQueueItem } from "../../src/operator/records";
@@ -123,4 +126,27 @@ export function withdraw(from: number, amount: bigint, fee = 0n): UnsignedTx {
 
 export function transferToNew(from: number, to: string, amount: bigint, fee = 0n): UnsignedTx {
   return { type: TxType.TransferToNew, from, to: to.toLowerCase(), amount, fee };
+}
+
+/**
+ * Re-executes every closed batch with `applyBatch` from genesis (every BLS aggregate checked natively), checks its
+ * step roots and that every transaction in it applied; returns the state after them.
+ */
+export async function checkAgainstStf(seq: Sequencer): Promise<L2State> {
+  const state = new L2State();
+  for (let k = 0; k < seq.batchCount; k++) {
+    const b = seq.batch(k);
+    if (!b) throw new Error(`no batch ${k}`);
+    const { stepRoots, steps } = applyBatch(state, {
+      queueItems: seq.queueItems(b.queueStart, b.queueEnd).map(queueItemOf),
+      chunks: await seq.chunksOf(k),
+      feeRecipient: b.feeRecipient,
+      domainSeparator: DOMAIN,
+    });
+    expect(stepRoots, `step roots of batch ${k}`).to.deep.equal(b.stepRoots);
+    for (const step of steps.slice(stepRoots.length - b.chunkEnds.length)) {
+      for (const o of step.outcomes) expect(o.code, o.reason).to.equal(Outcome.Applied);
+    }
+  }
+  return state;
 }

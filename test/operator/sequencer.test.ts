@@ -3,9 +3,6 @@ import os from "node:os";
 import path from "node:path";
 import { expect } from "chai";
 import { txHash } from "../../src/protocol/codec";
-import { Outcome } from "../../src/protocol/constants";
-import { L2State } from "../../src/protocol/state";
-import { applyBatch } from "../../src/protocol/stf";
 import { SparseMerkleTree } from "../../src/protocol/tree";
 import { fromHex } from "../../src/protocol/hash";
 import { withdrawalLeaf } from "../../src/protocol/state";
@@ -13,13 +10,12 @@ import { RpcCode, type RpcError } from "../../src/operator/errors";
 import { RefusedError } from "../../src/operator/refusals";
 import { mapApiError } from "../../src/operator/rpc/api";
 import { queueItemOf } from "../../src/operator/records";
-import type { Sequencer } from "../../src/operator/sequencer";
 import { LevelStore } from "../../src/common/store";
 import { batchCommitment, chunksRoot } from "../../src/l1/batch";
 import { nextQueueAcc, queueItemHash } from "../../src/protocol/queue";
 import {
+  checkAgainstStf,
   deposits,
-  DOMAIN,
   fund,
   sequencer,
   signed,
@@ -31,26 +27,6 @@ import {
 } from "./fixtures";
 
 const ETH = 10n ** 18n;
-
-/** Re-executes every closed batch with `applyBatch` from genesis and checks its step roots. */
-async function checkAgainstStf(seq: Sequencer): Promise<L2State> {
-  const state = new L2State();
-  for (let k = 0; k < seq.batchCount; k++) {
-    const b = seq.batch(k);
-    if (!b) throw new Error(`no batch ${k}`);
-    const { stepRoots, steps } = applyBatch(state, {
-      queueItems: seq.queueItems(b.queueStart, b.queueEnd).map(queueItemOf),
-      chunks: await seq.chunksOf(k),
-      feeRecipient: b.feeRecipient,
-      domainSeparator: DOMAIN,
-    });
-    expect(stepRoots, `step roots of batch ${k}`).to.deep.equal(b.stepRoots);
-    for (const step of steps.slice(stepRoots.length - b.chunkEnds.length)) {
-      for (const o of step.outcomes) expect(o.code, o.reason).to.equal(Outcome.Applied);
-    }
-  }
-  return state;
-}
 
 async function rejectsWith(p: Promise<unknown>, code: number): Promise<RpcError> {
   try {
