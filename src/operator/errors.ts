@@ -26,7 +26,7 @@ export const RpcCode = {
   MempoolFull: -32009,
   /** The requested withdrawal does not exist, or is not in a batch yet. */
   WithdrawalNotFound: -32010,
-  /** The sequencer is not accepting transactions right now (starting, recovering or stopping). */
+  /** The sequencer is not accepting transactions right now (starting, recovering or stopping), or not this one now (`data.reason` CHECK_LIMIT: send it again). */
   Unavailable: -32011,
 } as const;
 

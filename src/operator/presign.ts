@@ -1,4 +1,4 @@
-import { blsVerifyAggregateRaw, blsVerifyEachRaw } from "../protocol/bls";
+import { blsCheckOf, blsVerifyAggregateRaw, blsVerifyChecks, type BlsCheck } from "../protocol/bls";
 import { decodeBlsEnvelope, isBlsEnvelope, type BlsTransferEnvelope } from "../protocol/bls-chunk";
 import { decodeTx } from "../protocol/codec";
 import { blsTransferDigestFields, txDigest } from "../protocol/eip712";
@@ -63,8 +63,9 @@ export function blsMessageOf(
 
 /**
  * Whether the BLS transfer `e` is signed by `sender`'s key over its token and current nonce: answered from
- * `p` when it checked this very message, key and signature (the same function of the same bytes), natively
- * otherwise. `onAnswer` learns which.
+ * `p` when it checked this very message, key and signature (the same function of the same bytes), or found the
+ * same key's same signature to hold on another message (then `false`: `sk·H(m)` holds on one message of a
+ * key's, but for a hash collision); natively otherwise. `onAnswer` learns whether `p` answered.
  */
 export function blsSignatureHolds(
   p: Prechecked | undefined,
@@ -77,17 +78,30 @@ export function blsSignatureHolds(
   if (sender.blsKey === undefined) return false;
   const message = blsMessageOf(domainSeparator, e, sender.tokenId, nonce);
   const key = fromHex(sender.blsKey, 96);
-  if (
-    isBlsPrechecked(p) &&
-    sameBytes(p.message, message, 0, 32) &&
-    sameBytes(p.key, key, 0, 96) &&
-    sameBytes(p.signature, e.signature, 0, 96)
-  ) {
-    onAnswer?.(true);
-    return p.holds;
+  if (isBlsPrechecked(p) && sameBytes(p.key, key, 0, 96) && sameBytes(p.signature, e.signature, 0, 96)) {
+    const sameMessage = sameBytes(p.message, message, 0, 32);
+    if (sameMessage || p.holds) {
+      onAnswer?.(true);
+      return sameMessage && p.holds;
+    }
   }
   onAnswer?.(false);
   return blsVerifyAggregateRaw([message], [key], e.signature);
+}
+
+/**
+ * Whether {@link blsSignatureHolds} would check `e` natively although `p` came with it: `p` found the same key's
+ * same signature to fail over another message (the HTTP thread's nonce guess is not the account's now).
+ */
+export function blsNeedsRecheck(
+  p: Prechecked | undefined,
+  domainSeparator: string,
+  e: BlsTransferEnvelope,
+  sender: Readonly<Account>,
+): boolean {
+  if (!isBlsPrechecked(p) || p.holds || sender.blsKey === undefined) return false;
+  if (!sameBytes(p.key, fromHex(sender.blsKey, 96), 0, 96) || !sameBytes(p.signature, e.signature, 0, 96)) return false;
+  return !sameBytes(p.message, blsMessageOf(domainSeparator, e, sender.tokenId, sender.nonce), 0, 32);
 }
 
 /**
@@ -211,23 +225,44 @@ export function recoverRecords(records: Uint8Array): void {
   if (bls.length > 0) checkBlsRecords(records, bls);
 }
 
+/**
+ * Checks the BLS records at offsets `ats`: one that cannot hold (its key or signature not a point of the subgroup)
+ * fails at once; the rest are checked in one batch, and a batch that fails is halved to find the bad ones. Where
+ * both halves of a failing batch fail, the bad ones are dense there and its records are checked one by one, so
+ * even a turn of bad signatures costs a few checks' worth each, not one per halving.
+ */
 function checkBlsRecords(records: Uint8Array, ats: readonly number[]): void {
-  const part = (at: number, from: number, to: number): Uint8Array => records.subarray(at + from, at + to);
-  const holds =
-    ats.length === 1
-      ? blsVerifyAggregateRaw([part(ats[0], 0, 32)], [part(ats[0], 128, 224)], part(ats[0], 32, 128))
-      : blsVerifyEachRaw(
-          ats.map((at) => part(at, 0, 32)),
-          ats.map((at) => part(at, 128, 224)),
-          ats.map((at) => part(at, 32, 128)),
-        );
-  if (holds || ats.length === 1) {
-    for (const at of ats) records[at + BLS_STATE] = holds ? HOLDS : FAILS;
-    return;
+  const checks: { at: number; check: BlsCheck }[] = [];
+  for (const at of ats) {
+    const check = blsCheckOf(
+      records.subarray(at, at + 32),
+      records.subarray(at + 128, at + 224),
+      records.subarray(at + 32, at + 128),
+    );
+    if (check === undefined) records[at + BLS_STATE] = FAILS;
+    else checks.push({ at, check });
   }
-  const half = ats.length >> 1;
-  checkBlsRecords(records, ats.slice(0, half));
-  checkBlsRecords(records, ats.slice(half));
+  const mark = (part: readonly { at: number }[], holds: boolean): void => {
+    for (const { at } of part) records[at + BLS_STATE] = holds ? HOLDS : FAILS;
+  };
+  const oneByOne = (part: readonly { at: number; check: BlsCheck }[]): void => {
+    for (const c of part) mark([c], blsVerifyChecks([c.check]));
+  };
+  // `part` is known to fail (and holds more than one).
+  const bisect = (part: readonly { at: number; check: BlsCheck }[]): void => {
+    const halves = [part.slice(0, part.length >> 1), part.slice(part.length >> 1)];
+    const fails = halves.map((h) => h.length > 1 && !blsVerifyChecks(h.map((c) => c.check)));
+    if (fails[0] && fails[1]) return halves.forEach(oneByOne);
+    halves.forEach((h, i) => {
+      if (h.length === 1) oneByOne(h);
+      else if (fails[i]) bisect(h);
+      else mark(h, true);
+    });
+  };
+  if (checks.length === 0) return;
+  if (blsVerifyChecks(checks.map((c) => c.check))) mark(checks, true);
+  else if (checks.length === 1) mark(checks, false);
+  else bisect(checks);
 }
 
 /** Record `i` of packed records, as views into them; `undefined` if it is missing or was not checked. */

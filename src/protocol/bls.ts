@@ -146,19 +146,51 @@ export function blsVerifyEach(
   publicKeys: readonly Uint8Array[],
   signatures: readonly Uint8Array[],
 ): boolean {
+  return eachHolds(messages, publicKeys, signatures, blsPublicKey);
+}
+
+/** One signature to check, its key and signature decoded and validated once (see {@link blsCheckOf}). */
+export type BlsCheck = blst.SignatureSet;
+
+/**
+ * `signature` (compressed) by the uncompressed `rawKey` (96 bytes, as the state holds keys: validated when
+ * registered, so not checked again here) on `message`, ready for {@link blsVerifyChecks}; `undefined` when the
+ * signature is not a point of its subgroup or the key's bytes do not decode (it cannot hold).
+ */
+export function blsCheckOf(message: Uint8Array, rawKey: Uint8Array, signature: Uint8Array): BlsCheck | undefined {
+  const sig = signatureOf(signature);
+  if (sig === undefined) return undefined;
+  try {
+    return { msg: message, pk: blst.PublicKey.fromBytes(rawKey, false), sig };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether every one of `checks` holds, in one randomized batch (see {@link blsVerifyEach}); false for none. */
+export function blsVerifyChecks(checks: readonly BlsCheck[]): boolean {
+  return checks.length > 0 && blst.verifyMultipleAggregateSignatures([...checks], false, false);
+}
+
+function eachHolds(
+  messages: readonly Uint8Array[],
+  keys: readonly Uint8Array[],
+  signatures: readonly Uint8Array[],
+  keyOf: (bytes: Uint8Array) => blst.PublicKey,
+): boolean {
   const n = messages.length;
-  if (n === 0 || publicKeys.length !== n || signatures.length !== n) return false;
-  const sets: blst.SignatureSet[] = [];
+  if (n === 0 || keys.length !== n || signatures.length !== n) return false;
+  const sets: BlsCheck[] = [];
   for (let i = 0; i < n; i++) {
     const sig = signatureOf(signatures[i]);
     if (sig === undefined) return false;
     try {
-      sets.push({ msg: messages[i], pk: blsPublicKey(publicKeys[i]), sig });
+      sets.push({ msg: messages[i], pk: keyOf(keys[i]), sig });
     } catch {
       return false;
     }
   }
-  return blst.verifyMultipleAggregateSignatures(sets, false, false);
+  return blsVerifyChecks(sets);
 }
 
 // EIP-2537 layout. blst serializes uncompressed G1 as x ‖ y (48 bytes each)
@@ -375,29 +407,4 @@ export function blsVerifyAggregateRaw(
     }
   }
   return blst.aggregateVerify([...messages], keys, sig, false, false);
-}
-
-/**
- * {@link blsVerifyEach} with uncompressed keys (96 bytes, as the state holds
- * them): whether each `signatures[i]` by `rawKeys[i]` on `messages[i]` holds,
- * in one randomized batch.
- */
-export function blsVerifyEachRaw(
-  messages: readonly Uint8Array[],
-  rawKeys: readonly Uint8Array[],
-  signatures: readonly Uint8Array[],
-): boolean {
-  const n = messages.length;
-  if (n === 0 || rawKeys.length !== n || signatures.length !== n) return false;
-  const sets: blst.SignatureSet[] = [];
-  for (let i = 0; i < n; i++) {
-    const sig = signatureOf(signatures[i]);
-    if (sig === undefined) return false;
-    try {
-      sets.push({ msg: messages[i], pk: blst.PublicKey.fromBytes(rawKeys[i], false), sig });
-    } catch {
-      return false;
-    }
-  }
-  return blst.verifyMultipleAggregateSignatures(sets, false, false);
 }

@@ -8,8 +8,17 @@ import { signBlsTransfer } from "../../src/operator/client";
 import { RpcCode, type RpcError } from "../../src/operator/errors";
 import { RefusedError } from "../../src/operator/refusals";
 import { mapApiError, parseSendTransaction } from "../../src/operator/rpc/api";
-import { blsAggregate, blsKeyFromSeed, blsRawPublicKey, blsSign, type BlsKeyPair } from "../../src/protocol/bls";
-import { decodeBlsChunk, encodeBlsChunk } from "../../src/protocol/bls-chunk";
+import {
+  blsAggregate,
+  blsKeyFromSeed,
+  blsRawPublicKey,
+  blsSign,
+  blsVerifyAggregateRaw,
+  type BlsKeyPair,
+} from "../../src/protocol/bls";
+import { blsMessageOf } from "../../src/operator/presign";
+import { decodeTx, PREFIX_TX } from "../../src/operator/records";
+import { decodeBlsChunk, decodeBlsEnvelope, encodeBlsChunk } from "../../src/protocol/bls-chunk";
 import { txHash } from "../../src/protocol/codec";
 import { BLS_CHUNK_MARKER, TxType } from "../../src/protocol/constants";
 import { blsTransferDigest } from "../../src/protocol/eip712";
@@ -81,6 +90,73 @@ describe("Sequencer: BLS transfers", () => {
     const b = h.seq.batch(k);
     expect(b?.bytes).to.equal(chunks.reduce((n, c) => n + c.length, 0));
     expect(b?.bls?.map((x) => x.chunk)).to.deep.equal([1, 2, 4, 5]);
+    await checkAgainstStf(h.seq);
+  });
+
+  it("cuts nothing short for a refused signature: not the chunk being filled, nor the batch in its last chunk", async () => {
+    const h = await sequencer({ limits: { maxChunks: 2 } });
+    await withKeys(h, people.slice(0, 2), keys.slice(0, 2));
+    await h.seq.flush();
+    const batches = h.seq.batchCount;
+    const forgedBls = () => refused(h.seq.submit(bls(keys[1], 1, 2, 1n, 1))); // account 1, account 2's key
+    const forgedSigned = () => refused(h.seq.submit(signed(people[0], transfer(2, 1, 1n), 2))); // account 2, 1's owner
+    await h.seq.submit(signed(people[1], transfer(2, 1, 1n), 1));
+    expect((await forgedBls()).rpcCode).to.equal(RpcCode.BadSignature); // in a signed chunk
+    await h.seq.submit(bls(keys[0], 1, 2, 1n, 1)); // the batch's second (and last) chunk
+    expect((await forgedSigned()).rpcCode).to.equal(RpcCode.BadSignature); // in a BLS chunk, the last one
+    expect((await refused(h.seq.submit(bls(keys[0], 1, 2, 1n, 3)))).rpcCode).to.equal(RpcCode.BadSignature);
+    await h.seq.submit(bls(keys[0], 1, 2, 1n, 2));
+    expect((await forgedSigned()).rpcCode).to.equal(RpcCode.BadSignature);
+    await h.seq.flush();
+    expect(h.seq.batchCount).to.equal(batches + 1);
+    const chunks = await h.seq.chunksOf(batches);
+    expect(
+      chunks.map((c) => (c[0] === BLS_CHUNK_MARKER ? `bls:${decodeBlsChunk(c).transfers.length}` : "signed")),
+    ).to.deep.equal(["signed", "bls:2"]);
+    await checkAgainstStf(h.seq);
+  });
+
+  it("checks again a BLS transfer checked ahead over another nonce, within a budget of such checks", async () => {
+    const h = await sequencer({ checkBudget: { perSecond: 0, burst: 2 } });
+    await withKeys(h, people.slice(0, 2), keys.slice(0, 2));
+    await h.seq.flush();
+    const native = async (): Promise<number> =>
+      (await h.metrics.signatureRecoveries.get()).values.find((v) => v.labels.source === "native")?.value ?? 0;
+    /** What the HTTP thread would hand in for `bytes` had it guessed `nonce`. */
+    const aheadAt = (bytes: Uint8Array, nonce: number) => {
+      const d = decodeBlsEnvelope(bytes);
+      if (!d.ok) throw new Error(d.message);
+      const message = blsMessageOf(DOMAIN, d.envelope, 0, nonce);
+      const key = blsRawPublicKey(keys[0]);
+      return {
+        message,
+        key,
+        signature: d.envelope.signature,
+        holds: blsVerifyAggregateRaw([message], [key], d.envelope.signature),
+      };
+    };
+    const start = await native();
+    // Held over nonce 5: it cannot hold over the account's 1 — refused with no check and nothing spent.
+    const early = bls(keys[0], 1, 2, 1n, 5);
+    expect((await refused(h.seq.submit(early, undefined, aheadAt(early, 5)))).rpcCode).to.equal(RpcCode.BadSignature);
+    expect(await native()).to.equal(start);
+    // Failed over a stale guess (0): checked again, and applied.
+    const first = bls(keys[0], 1, 2, 1n, 1);
+    expect((await h.seq.submit(first, undefined, aheadAt(first, 0))).status).to.equal("pending");
+    const forged = bls(keys[1], 1, 2, 1n, 2);
+    expect((await refused(h.seq.submit(forged, undefined, aheadAt(forged, 3)))).rpcCode).to.equal(RpcCode.BadSignature);
+    expect(await native()).to.equal(start + 2);
+    // The budget spent: refused, to be sent again, with no check.
+    const second = bls(keys[0], 1, 2, 1n, 2);
+    const limited = await refused(h.seq.submit(second, undefined, aheadAt(second, 0)));
+    expect(limited.rpcCode).to.equal(RpcCode.Unavailable);
+    expect(limited.data).to.include({ reason: "CHECK_LIMIT", nonce: 2 });
+    expect(await native()).to.equal(start + 2);
+    expect((await h.seq.submit(second, undefined, aheadAt(second, 2))).status).to.equal("pending");
+    // A refused signed transaction is not tried over other nonces either: one signed ahead is not found and queued.
+    const ahead = await refused(h.seq.submit(signed(people[1], transfer(2, 1, 1n), 2)));
+    expect(ahead.rpcCode).to.equal(RpcCode.BadSignature);
+    expect(ahead.message).to.match(/other nonces not tried/);
     await checkAgainstStf(h.seq);
   });
 
@@ -170,6 +246,84 @@ describe("Sequencer: BLS transfers", () => {
       await checkAgainstStf(r.seq);
       await r.store.close();
     });
+  });
+
+  it("adopts its own BLS chunk appended late (after another's batch) with its transfers applied where they are", async () => {
+    const h = await sequencer();
+    await withKeys(h, people.slice(0, 2), keys.slice(0, 2));
+    await h.seq.flush(); // batch 1: the registrations
+    const mine = [];
+    for (let n = 1; n <= 3; n++) mine.push((await h.seq.submit(bls(keys[0], 1, 2, 10n, n))).hash);
+    await h.seq.flush(); // our batch 2, sent to L1 — where another batch 2 lands first, and ours after it as 3
+    const ours = await h.seq.chunksOf(2);
+    const message = blsTransferDigest(DOMAIN, { from: 2, to: 1, amount: 5n, fee: 0n }, 0, 1);
+    const theirs = encodeBlsChunk({ fee: 0n, signature: blsAggregate([blsSign(keys[1], message)]) }, [
+      { from: 2, to: 1, amount: 5n },
+    ]);
+    const q = h.seq.queueLength;
+    const onL1 = (index: number, chunks: Uint8Array[]) => ({
+      index,
+      queueStart: q,
+      queueEnd: q,
+      chunks,
+      feeRecipient: 0,
+      commitment: batchCommitment({
+        chunksRoot: chunksRoot(chunks),
+        queueStart: BigInt(q),
+        queueEnd: BigInt(q),
+        feeRecipient: 0,
+        stepCount: chunks.length,
+      }),
+    });
+    const result = await h.seq.rebase(2, [onL1(2, [theirs]), onL1(3, ours)]);
+    expect(result).to.deep.equal({ resequenced: 0, dropped: 0 });
+    for (const hash of mine) expect(await h.seq.receipt(hash)).to.include({ outcome: "Applied", batchIndex: 3 });
+    expect(h.seq.getAccount(1)).to.include({ nonce: 4, balance: ETH - 30n + 5n });
+    await checkAgainstStf(h.seq);
+  });
+
+  it("adopts its own BLS chunk appended late that now fails, and re-sequences its transfers after it", async () => {
+    const h = await sequencer();
+    await withKeys(h, people.slice(0, 2), keys.slice(0, 2));
+    await h.seq.flush();
+    const mine = [];
+    for (let n = 1; n <= 3; n++) mine.push((await h.seq.submit(bls(keys[0], 1, 2, 10n, n))).hash);
+    await h.seq.flush();
+    const ours = await h.seq.chunksOf(2);
+    // Another batch 2 lands first with a transfer of account 1's at nonce 1 (its key's: the same message as our
+    // first, but for the amount): our chunk's messages are then over nonces one behind, and its aggregate fails.
+    const message = blsTransferDigest(DOMAIN, { from: 1, to: 2, amount: 7n, fee: 0n }, 0, 1);
+    const theirs = encodeBlsChunk({ fee: 0n, signature: blsAggregate([blsSign(keys[0], message)]) }, [
+      { from: 1, to: 2, amount: 7n },
+    ]);
+    const q = h.seq.queueLength;
+    const onL1 = (index: number, chunks: Uint8Array[]) => ({
+      index,
+      queueStart: q,
+      queueEnd: q,
+      chunks,
+      feeRecipient: 0,
+      commitment: batchCommitment({
+        chunksRoot: chunksRoot(chunks),
+        queueStart: BigInt(q),
+        queueEnd: BigInt(q),
+        feeRecipient: 0,
+        stepCount: chunks.length,
+      }),
+    });
+    const result = await h.seq.rebase(2, [onL1(2, [theirs]), onL1(3, ours)]);
+    // Our first is over a nonce now used; the other two apply after the adopted batches.
+    expect(result).to.deep.equal({ resequenced: 2, dropped: 1 });
+    expect(await h.seq.receipt(mine[0])).to.include({ status: "skipped" });
+    for (const hash of mine.slice(1))
+      expect(await h.seq.receipt(hash)).to.include({ status: "pending", outcome: "Applied" });
+    expect(h.seq.getAccount(1)).to.include({ nonce: 4, balance: ETH - 7n - 20n });
+    // Every transfer stored has an id of its own: the skipped ones of the adopted chunk are not ours.
+    const ids: string[] = [];
+    for await (const [, v] of h.store.entries(PREFIX_TX)) ids.push(decodeTx(v).hash);
+    expect(new Set(ids).size).to.equal(ids.length);
+    await h.seq.flush();
+    await checkAgainstStf(h.seq, [3]);
   });
 
   it("adopts another sequencer's BLS chunk from L1, and re-sequences its own transfers after it", async () => {

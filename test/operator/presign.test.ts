@@ -145,6 +145,25 @@ describe("signature recovery ahead of the sequencer (presign)", () => {
       }
     });
 
+    it("find every bad BLS signature where most are bad, and fail one that is no point without a check", () => {
+      const keys = Array.from({ length: 12 }, (_, i) => blsKeyFromSeed(new Uint8Array(32).fill(i + 1)));
+      const good = new Set([2, 7]);
+      const jobs = keys.map((key, i) => {
+        const message = keccak256(Uint8Array.of(i));
+        return {
+          message,
+          key: blsRawPublicKey(key),
+          signature: blsSign(good.has(i) ? key : keys[(i + 1) % 12], message),
+        };
+      });
+      jobs[5] = { ...jobs[5], signature: new Uint8Array(96).fill(0xff) }; // not a point
+      jobs[9] = { ...jobs[9], key: new Uint8Array(96).fill(1) }; // not a key
+      const records = packJobs(jobs);
+      recoverRecords(records);
+      const verdicts = jobs.map((_, i) => (presignedAt(records, i) as BlsPrechecked).holds);
+      expect(verdicts).to.deep.equal(jobs.map((_, i) => good.has(i)));
+    });
+
     it("are recovered by a pool of threads as on this thread, in order, and on this thread once it stops", async () => {
       const jobs = Array.from({ length: 7 }, (_, i) => {
         const bytes = signed(i % 2 === 0 ? alice : bob, transfer(1, 2, BigInt(i + 1)), i);

@@ -196,6 +196,27 @@ describe("JSON-RPC API with signatures recovered ahead by the HTTP thread's pool
     // And none on this thread: the forged one is refused on the verdict made ahead, with no nonces tried.
     expect(after.native - before.native).to.equal(0);
   });
+
+  it("checks a turn of bad BLS envelopes from one account ahead, and again on this thread where the guess was off", async () => {
+    const kb = blsKeyFromSeed(new Uint8Array(32).fill(10));
+    const nonce = h.seq.getAccount(1)?.nonce ?? -1;
+    const before = await recoveries();
+    // Signed with a key not account 1's: the HTTP thread guesses a nonce for each after the one before; the
+    // account stays where it is, and every guess but the first is off (each checked again: ./check-budget.ts).
+    const bad = [1n, 2n, 3n, 4n].map((amount, i) =>
+      send(31 + i, [
+        signBlsTransfer(kb, { from: 1, to: 2, amount }, { chainId: CHAIN_ID, inbox: INBOX, tokenId: 0, nonce }),
+      ]),
+    );
+    const answers = (await call(bad)) as { error?: { code: number } }[];
+    expect(answers.map((a) => a.error?.code)).to.deep.equal(bad.map(() => RpcCode.BadSignature));
+    expect(h.seq.getAccount(1)?.nonce).to.equal(nonce);
+    const after = await recoveries();
+    expect({ presigned: after.presigned - before.presigned, native: after.native - before.native }).to.deep.equal({
+      presigned: 1,
+      native: 3,
+    });
+  });
 });
 
 /** `n` arrays, one inside the other, around `1`, as JSON text. */

@@ -7,8 +7,9 @@ import { decodeBlsEnvelope, isBlsEnvelope, type BlsTransferEnvelope } from "../.
 import { fromHex, toHex } from "../../protocol/hash";
 import type { Account, L2State } from "../../protocol/state";
 import { Mempool, MempoolFullError, type WaitingTx } from "../mempool";
-import { blsSignatureHolds, copyPresigned, recoverPresigned, type Prechecked } from "../presign";
+import { blsNeedsRecheck, blsSignatureHolds, copyPresigned, recoverPresigned, type Prechecked } from "../presign";
 import { isRefusal, reject, type Refusal } from "../refusals";
+import { CheckBudget } from "./check-budget";
 import type { TxStatus } from "./l2-index";
 import type { SequencerParts } from "./parts";
 
@@ -173,6 +174,8 @@ interface Candidate {
    * ~0.7 ms each on the sequencer's thread for anyone sending bad signatures (sign one ahead with `nonce`).
    */
   probes: number;
+  /** Whether checking it now would redo, natively, a check made ahead over another nonce (a BLS transfer's). */
+  recheck?(sender: Readonly<Account>, presigned: Prechecked | undefined): boolean;
 }
 
 /**
@@ -183,9 +186,12 @@ interface Candidate {
  */
 export class Admission {
   mempool: Mempool;
+  /** Signature work on refusal paths and stale guesses, a second (./check-budget.ts). */
+  private readonly checks: CheckBudget;
 
   constructor(private readonly p: SequencerParts) {
     this.mempool = new Mempool(p.opts.mempool);
+    this.checks = new CheckBudget(p.opts.checkBudget);
   }
 
   /** Empties the mempool (the state is being rebuilt; the waiting transactions are read back from the store). */
@@ -232,6 +238,7 @@ export class Admission {
         signedOver: (sender, nonce, presigned) =>
           blsSignatureHolds(presigned, ctx.domainSeparator, e, sender, this.p.builder.countRecovery, nonce),
         probes: 0,
+        recheck: (sender, presigned) => blsNeedsRecheck(presigned, ctx.domainSeparator, e, sender),
         signerName: (sender) =>
           `the BLS key of account ${e.from}${sender.blsKey === undefined ? " (none registered)" : ""}`,
       };
@@ -291,6 +298,13 @@ export class Admission {
     }
     const r = c.rules(sender);
     if (r) reject(r.refusal, r.message, r.data, r.outcome);
+    if (c.recheck?.(sender, presigned) && !this.checks.take()) {
+      reject(
+        "NOT_ACCEPTING",
+        `the signature was checked ahead over another nonce than account ${from}'s (${sender.nonce}), where it does not hold, and the sequencer is at its limit of checks made again: send it again, or name its nonce`,
+        { reason: "CHECK_LIMIT", nonce: sender.nonce },
+      );
+    }
 
     const usedNonce = sender.nonce;
     const code = this.p.builder.sequenceOne(bytes, { hash, from, nonce: usedNonce, at: Date.now() }, presigned);
@@ -345,7 +359,8 @@ export class Admission {
     // Signed over a nearby nonce? A few checks, on this error path only (each costs ~0.1 ms, a BLS one ~0.6 ms).
     // Checked here: a check made ahead was for another message than the one checked (or it would have applied).
     const signed = (n: number): boolean => c.signedOver(sender, n, undefined);
-    for (let d = 1; d <= c.probes; d++) {
+    const probes = c.probes > 0 && this.checks.take() ? c.probes : 0;
+    for (let d = 1; d <= probes; d++) {
       const ahead = sender.nonce + d;
       if (d <= this.mempool.limits.maxNonceGap && ahead <= MAX_NONCE && signed(ahead)) {
         return this.enqueueWaiting(c, sender, ahead, undefined);
@@ -359,10 +374,15 @@ export class Admission {
         );
       }
     }
-    reject("BAD_SIGNATURE", `bad signature: not signed by ${c.signerName(sender)} over nonce ${sender.nonce}`, {
-      owner: sender.owner,
-      nonce: sender.nonce,
-    });
+    const untried = probes < c.probes ? " (other nonces not tried: the sequencer is at its limit of such checks)" : "";
+    reject(
+      "BAD_SIGNATURE",
+      `bad signature: not signed by ${c.signerName(sender)} over nonce ${sender.nonce}${untried}`,
+      {
+        owner: sender.owner,
+        nonce: sender.nonce,
+      },
+    );
   }
 
   /** Stores a transaction signed over a future nonce until its turn. */

@@ -10,17 +10,24 @@ import {
   Outcome,
   TxType,
 } from "../../protocol/constants";
-import { readU32 } from "../../protocol/codec";
+import { decodeTx, readU32 } from "../../protocol/codec";
+import { txDigest } from "../../protocol/eip712";
 import { blsAggregate } from "../../protocol/bls";
 import { blsIndexWidth, decodeBlsEnvelope, isBlsEnvelope, type BlsTransferFields } from "../../protocol/bls-chunk";
-import { concatBytes, toHex } from "../../protocol/hash";
+import { bytesEqualHex, concatBytes, fromHex, toHex } from "../../protocol/hash";
 import { applyQueueStep, BlsChunkExecutor, ChunkExecutor, type SignerRecovery } from "../../protocol/stf";
-import { blsSignatureHolds, recoverPresigned, type Prechecked } from "../presign";
+import { blsMessageOf, blsSignatureHolds, recoverPresigned, type Prechecked } from "../presign";
 import { headerToJson, queueItemOf, type BatchRecord, type BlsChunkRecord, type StoredTx } from "../records";
 import { batchIsDue, batchIsFull, chunkIsFull, type OpenBatchShape } from "./batch-policy";
 import { blsChunkOfEnvelopes } from "./chunks";
 import type { DeltaStart } from "./history";
 import type { SequencerParts } from "./parts";
+
+/** A signature checked ahead of execution (see `BatchBuilder.signatureAhead`). */
+interface Ahead {
+  holds: boolean;
+  checked: Prechecked | undefined;
+}
 
 /** The batch being filled. */
 export interface OpenBatch {
@@ -111,7 +118,11 @@ export class BatchBuilder {
   readonly countRecovery = (presigned: boolean): void => this.p.opts.metrics.recovered(presigned);
   /** The chunk executors' signer recovery: the presigned one when it is for the same digest and signature. */
   private readonly recoverSigner: SignerRecovery = (digest, bytes, sigOffset) =>
-    recoverPresigned(this.presigned, digest, bytes, sigOffset, this.countRecovery);
+    recoverPresigned(this.presigned, digest, bytes, sigOffset, this.countNative);
+  /** Counts only the checks made again natively (the one ahead of execution was counted: see `signatureAhead`). */
+  private readonly countNative = (presigned: boolean): void => {
+    if (!presigned) this.countRecovery(false);
+  };
 
   constructor(private readonly p: SequencerParts) {}
 
@@ -164,7 +175,7 @@ export class BatchBuilder {
     const state = this.p.state;
     const sender = e.from >= 1 && e.from <= state.accountCount ? state.getAccount(e.from) : undefined;
     if (sender?.blsKey !== undefined) {
-      const holds = blsSignatureHolds(presigned, this.p.ctx.domainSeparator, e, sender, this.countRecovery);
+      const holds = blsSignatureHolds(presigned, this.p.ctx.domainSeparator, e, sender, this.countNative);
       if (!holds) return Outcome.BadSignature;
     }
     open.bls ??= {
@@ -206,11 +217,15 @@ export class BatchBuilder {
    * caller explains or drops it. Returns the STF's outcome.
    */
   sequenceOne(bytes: Uint8Array, entry: SequencedEntry, presigned?: Prechecked): Outcome {
+    // A bad signature is refused before anything is closed or read for it: bad transactions cannot cut batches
+    // or chunks short, nor use up a chunk's reads.
+    const ahead = this.signatureAhead(bytes, presigned);
+    if (!ahead.holds) return Outcome.BadSignature;
     // In the batch's last chunk, a transaction of another kind (or fee) needs a chunk the batch has no room for.
     const open = this.open;
     if (open && needsOtherChunk(open, bytes) && open.chunks.length + 1 >= this.p.limits.maxChunks) this.closeBatch();
     this.ensureOpen();
-    const code = this.execute(bytes, presigned);
+    const code = this.execute(bytes, ahead.checked);
     if (code !== Outcome.Applied) {
       this.closeChunkIfFull();
       return code;
@@ -219,6 +234,34 @@ export class BatchBuilder {
     this.afterApplied(bytes);
     this.closeIfFull();
     return code;
+  }
+
+  /**
+   * The signature check of `bytes` against the pending state, as the STF will make it if nothing moves the sender
+   * first: `holds` false when it fails; else `checked`, the check's answer for the executor to reuse (a batch
+   * opened in between may apply queue items that change the sender: the executor then checks again). A sender
+   * that does not exist or has no key is left to the executor, whose outcome names it.
+   */
+  private signatureAhead(bytes: Uint8Array, presigned: Prechecked | undefined): Ahead {
+    const state = this.p.state;
+    const domainSeparator = this.p.ctx.domainSeparator;
+    const senderOf = (from: number) => (from >= 1 && from <= state.accountCount ? state.getAccount(from) : undefined);
+    if (isBlsEnvelope(bytes)) {
+      const d = decodeBlsEnvelope(bytes);
+      const sender = d.ok ? senderOf(d.envelope.from) : undefined;
+      if (!d.ok || sender?.blsKey === undefined) return { holds: true, checked: presigned };
+      const e = d.envelope;
+      const holds = blsSignatureHolds(presigned, domainSeparator, e, sender, this.countRecovery);
+      const message = blsMessageOf(domainSeparator, e, sender.tokenId, sender.nonce);
+      return { holds, checked: { message, key: fromHex(sender.blsKey, 96), signature: e.signature, holds } };
+    }
+    const d = decodeTx(bytes, 0);
+    const sender = d.ok && d.size === bytes.length ? senderOf(d.tx.from) : undefined;
+    if (!d.ok || !sender) return { holds: true, checked: presigned };
+    const digest = txDigest(domainSeparator, d.tx, sender.tokenId, sender.nonce);
+    const signature = bytes.subarray(bytes.length - 64);
+    const signer = recoverPresigned(presigned, digest, bytes, bytes.length - 64, this.countRecovery);
+    return { holds: signer !== null && bytesEqualHex(signer, sender.owner), checked: { digest, signature, signer } };
   }
 
   /** Records an executed transaction under sequence number `seq` (`outcome` other than Applied: adopted from L1). */

@@ -9,6 +9,7 @@ import type { BatchRecord } from "../records";
 import { Admission } from "./admission";
 import { Availability } from "./availability";
 import { BatchBuilder } from "./batch-builder";
+import type { CheckBudgetLimits } from "./check-budget";
 import { DEFAULT_BATCH_LIMITS, type BatchLimits } from "./batch-policy";
 import { BatchHistory } from "./history";
 import { Journal } from "./journal";
@@ -21,6 +22,8 @@ export interface SequencerOptions {
   feeRecipient: number;
   limits?: Partial<BatchLimits>;
   mempool?: Partial<MempoolLimits>;
+  /** The budget of signature work on refusal paths (./check-budget.ts; default `DEFAULT_CHECK_BUDGET`). */
+  checkBudget?: CheckBudgetLimits;
   logger: Logger;
   metrics: OperatorMetrics;
 }

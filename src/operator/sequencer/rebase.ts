@@ -8,7 +8,13 @@ import {
   TX_SIZE,
 } from "../../protocol/constants";
 import { decodeChunk, txHash } from "../../protocol/codec";
-import { decodeBlsChunk, encodeBlsEnvelope } from "../../protocol/bls-chunk";
+import {
+  decodeBlsChunk,
+  decodeBlsEnvelope,
+  encodeBlsEnvelope,
+  isBlsEnvelope,
+  type BlsTransferFields,
+} from "../../protocol/bls-chunk";
 import { blsMessageOf } from "../presign";
 import { applyBlsChunk } from "../../protocol/stf";
 import { BilayerError } from "../../protocol/errors";
@@ -80,7 +86,8 @@ export async function rebase(
     await reload(history.knownQueue, { stayUnavailable: true });
 
     const appliedOnL1 = new Set<string>();
-    for (const b of adopted) for (const h of adopt(p, b)) appliedOnL1.add(h);
+    const ours = ownBlsTransfers(redo);
+    for (const b of adopted) for (const h of adopt(p, b, ours)) appliedOnL1.add(h);
     let resequenced = 0;
     let dropped = 0;
     for (const t of redo) {
@@ -124,7 +131,7 @@ export async function rebase(
  * Closes batch `b.index` exactly as L1 holds it (its queue range, chunks
  * and fee recipient); returns the hashes of the transactions it applied.
  */
-function adopt(p: SequencerParts, b: AdoptedBatch): string[] {
+function adopt(p: SequencerParts, b: AdoptedBatch, ours: Map<string, StoredTx>): string[] {
   const { builder, history } = p;
   const applied: string[] = [];
   if (builder.open) builder.closeBatch();
@@ -139,7 +146,7 @@ function adopt(p: SequencerParts, b: AdoptedBatch): string[] {
   const open = builder.startBatch(b.index, b.queueStart, b.queueEnd, builder.nextSeq, now, b.feeRecipient);
   b.chunks.forEach((chunk, i) => {
     if (chunk[0] === BLS_CHUNK_MARKER) {
-      for (const a of adoptBlsChunk(p, b, i, chunk, now)) applied.push(a);
+      for (const a of adoptBlsChunk(p, b, i, chunk, now, ours)) applied.push(a);
       return;
     }
     const decoded = decodeChunk(chunk);
@@ -178,11 +185,19 @@ function adopt(p: SequencerParts, b: AdoptedBatch): string[] {
 
 /**
  * Adopts BLS chunk `i` of L1 batch `b` into the open batch: applies it by the STF (its aggregate checked), and
- * records each transfer with its outcome. A transfer of another sequencer's chunk has no signature of its own:
- * its record's signature field holds its message (then zeros), which makes its id unique (two transfers from
- * one sender differ in nonce). Returns the ids of the transfers applied.
+ * records each transfer with its outcome. A transfer found in `ours` (one of our own envelopes, as a stale append
+ * of ours carries them) is recorded as that envelope, under its id, so it stands as applied where it was. Any
+ * other has no signature of its own: its record's signature field holds its message, then the batch, chunk and
+ * position it is at, which makes its id unique. Returns the ids of the transfers applied.
  */
-function adoptBlsChunk(p: SequencerParts, b: AdoptedBatch, i: number, chunk: Uint8Array, now: number): string[] {
+function adoptBlsChunk(
+  p: SequencerParts,
+  b: AdoptedBatch,
+  i: number,
+  chunk: Uint8Array,
+  now: number,
+  ours: Map<string, StoredTx>,
+): string[] {
   const { builder } = p;
   const decoded = decodeBlsChunk(chunk);
   if (decoded.end || !decoded.header) {
@@ -207,10 +222,25 @@ function adoptBlsChunk(p: SequencerParts, b: AdoptedBatch, i: number, chunk: Uin
     const code = result.outcomes[k].code;
     const nonce = before[k].nonce + (moved.get(t.from) ?? 0);
     const e = { ...t, fee: decoded.header?.fee ?? 0n, signature: new Uint8Array(96) };
-    e.signature.set(blsMessageOf(p.ctx.domainSeparator, e, before[k].tokenId, nonce));
-    const bytes = encodeBlsEnvelope(e);
-    bytes.set(chunk.subarray(amountAt(k), amountAt(k) + 2), 9); // the amount's bytes as the chunk has them
-    const hash = txHash(bytes);
+    // Only an applied one is surely ours: its message, over this nonce, is in the aggregate that held.
+    const key = ownKey(e, nonce);
+    const mine = code === Outcome.Applied ? ours.get(key) : undefined;
+    let bytes: Uint8Array;
+    let hash: string;
+    if (mine) {
+      ours.delete(key);
+      bytes = fromHex(mine.bytes);
+      hash = mine.hash;
+    } else {
+      e.signature.set(blsMessageOf(p.ctx.domainSeparator, e, before[k].tokenId, nonce));
+      const where = new DataView(e.signature.buffer, 32);
+      where.setUint32(0, b.index);
+      where.setUint16(4, i);
+      where.setUint16(6, k);
+      bytes = encodeBlsEnvelope(e);
+      bytes.set(chunk.subarray(amountAt(k), amountAt(k) + 2), 9); // the amount's bytes as the chunk has them
+      hash = txHash(bytes);
+    }
     builder.accept(builder.nextSeq++, hash, bytes, t.from, nonce, now, code);
     if (code === Outcome.Applied) {
       applied.push(hash);
@@ -221,4 +251,24 @@ function adoptBlsChunk(p: SequencerParts, b: AdoptedBatch, i: number, chunk: Uin
   p.index.indexNew();
   builder.recordChunk(open, chunk, result, 0);
   return applied;
+}
+
+function ownKey(e: BlsTransferFields & { fee: bigint }, nonce: number): string {
+  return `${e.from}:${nonce}:${e.to}:${e.amount}:${e.fee}`;
+}
+
+/**
+ * Our applied BLS transfers among `redo`, by what an adopted chunk tells of each of its transfers (sender, nonce,
+ * recipient, amount, fee: the message it signs, less what is the same for all) — it carries no signature of one.
+ */
+function ownBlsTransfers(redo: readonly StoredTx[]): Map<string, StoredTx> {
+  const ours = new Map<string, StoredTx>();
+  for (const t of redo) {
+    if (t.outcome !== undefined && t.outcome !== Outcome.Applied) continue;
+    const bytes = fromHex(t.bytes);
+    if (!isBlsEnvelope(bytes)) continue;
+    const d = decodeBlsEnvelope(bytes);
+    if (d.ok) ours.set(ownKey(d.envelope, t.nonce), t);
+  }
+  return ours;
 }
