@@ -6,6 +6,8 @@ import type { NetworksUserConfig } from "hardhat/types";
 import "@nomicfoundation/hardhat-toolbox";
 import "./tasks";
 import "./tasks/verifier";
+import "./tasks/explorer";
+import "./tasks/demo";
 import "./tasks/channels";
 
 // The compiler is the pinned npm `solc` package: Hardhat never downloads one,

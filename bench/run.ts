@@ -6,7 +6,7 @@
  *   npm run bench -- --report-only         the report from bench/results/latest.json, nothing measured
  *   npm run bench -- --no-report           measure, do not write the report
  *
- * The suites are `protocol`, `rollup`, `sequencer`, `restart`, `verifier`, `bls` and `channel`
+ * The suites are `protocol`, `rollup`, `sequencer`, `restart`, `verifier`, `bls`, `explorer` and `channel`
  * (table `SUITES` below). A suite is a list of parts; a part is an exported
  * function of a module under bench/ that returns its figures, numbers (or, for
  * a series, a list of rows of numbers), and each part files them under one
@@ -90,6 +90,10 @@ const SUITES: Record<string, Suite> = {
   bls: {
     description: "BLS aggregate transfers: bytes and L1 gas per transfer in a full batch, verifier replay, checks/s",
     parts: [{ label: "full BLS batches, verifier sync, signature checks", file: "suites/bls.ts" }],
+  },
+  explorer: {
+    description: "explorer: 100,000 L2 transactions indexed from L1, then a transaction and an address page",
+    parts: [{ label: "index from L1, pages", file: "suites/explorer.ts" }],
   },
   channel: {
     description: "channel adjudicator gas (happy and dispute paths), payments/s and payment latency between processes",

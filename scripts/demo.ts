@@ -18,6 +18,7 @@ import path from "node:path";
 import hre from "hardhat";
 import { HDNodeWallet, type Provider, type Wallet } from "ethers";
 import { deployRollup } from "./deploy";
+import { exploreDemo, screenshotExplorer } from "./demo-explore";
 import { BondState } from "../src/operator/bonds";
 import { defaultConfig } from "../src/operator/config";
 import {
@@ -68,7 +69,11 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
-async function main(): Promise<void> {
+/**
+ * The demo; with `explore`, its chain, operator and the explorer are left running until Ctrl-C; with `screenshots`,
+ * the explorer's overview and risks pages are saved there as PNG.
+ */
+export async function runDemo(opts: { explore?: boolean; screenshots?: string } = {}): Promise<void> {
   const provider = hre.ethers.provider as unknown as Provider;
   const signers = await hre.ethers.getSigners();
   // The operator has a key of its own (the last development account): nobody else spends its nonces.
@@ -318,16 +323,13 @@ async function main(): Promise<void> {
     const fees = await client.getAccount(1);
     console.log(`  operator fee account 1 ${formatAmount(fees.balance)} ETH`);
     step("done");
+    if (opts.screenshots) {
+      for (const f of await screenshotExplorer(provider, dep, operator.url, opts.screenshots)) step(`wrote ${f}`);
+    }
+    if (opts.explore) await exploreDemo(hre.network.provider, provider, dep, operator.url);
   } finally {
     client.close();
     await operator.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
-
-main()
-  .then(() => process.exit(0))
-  .catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });

@@ -20,7 +20,7 @@ const README_FILE = path.join(ROOT, "README.md");
 const README_START = "<!-- bench:figures:start";
 const README_END = "<!-- bench:figures:end -->";
 
-const SECTION_ORDER = ["l1", "rollup", "protocol", "sequencer", "verifier", "bls", "channel"];
+const SECTION_ORDER = ["l1", "rollup", "protocol", "sequencer", "verifier", "bls", "explorer", "channel"];
 
 function table(header: string[], body: string[][]): string {
   const line = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, "\\|")).join(" | ")} |`;

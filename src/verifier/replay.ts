@@ -13,7 +13,7 @@ import type { QueueItem } from "../protocol/queue";
 import { GENESIS_STATE_ROOT } from "../protocol/state";
 import { VerifierHaltedError, type VerifierContext } from "./context";
 import { ProposalBook } from "./proposal-book";
-import { Replica, type BatchData } from "./replica";
+import { Replica, type BatchData, type ReplayedBatch } from "./replica";
 import {
   accountFromJson,
   accountKey,
@@ -50,8 +50,19 @@ export interface BatchState {
   transactions: number;
 }
 
+/**
+ * Told of every rollup event as the replay applies it (a batch with what its replay gave), and of each block
+ * range once it is checkpointed: how an explorer builds its index on the verifier's replay. It must not throw.
+ */
+export interface ReplayObserver {
+  onEvent(event: RollupEvent, replayed?: ReplayedBatch): void;
+  onRange?(toBlock: number, timestamp: number): void;
+}
+
 export class L1Replay {
   private readonly reader: L1Reader;
+  /** Told of each event applied (see {@link ReplayObserver}). */
+  observer: ReplayObserver | undefined;
   replica: Replica;
   cursor: Cursor;
   /** The queue items of unsettled and future batches. */
@@ -77,6 +88,16 @@ export class L1Replay {
       transactions: 0,
       settledRoot: GENESIS_STATE_ROOT,
     };
+  }
+
+  /** Tells the observer, if any; what it throws is logged, never the replay's failure. */
+  private tell(f: (o: ReplayObserver) => void): void {
+    if (!this.observer) return;
+    try {
+      f(this.observer);
+    } catch (err) {
+      this.c.logger.error({ err }, "the replay's observer failed on an event");
+    }
   }
 
   /** Restores the state of the last checkpoint from the store; false when the store holds none. */
@@ -153,7 +174,10 @@ export class L1Replay {
     if (block === null) throw new BilayerError("L1_NO_BLOCK", `the L1 node has no block ${to}`);
     const wb = new WriteBatch();
     let transactions = 0;
-    for (const event of events) transactions += await this.apply(event, wb);
+    for (const event of events) {
+      transactions += await this.apply(event, wb);
+      if (event.kind !== "batch") this.tell((o) => o.onEvent(event));
+    }
     this.settle(block.timestamp, wb);
     const cursor: Cursor = {
       ...this.cursor,
@@ -165,6 +189,7 @@ export class L1Replay {
     wb.put(KEY_CURSOR, cursor);
     await this.c.store.write(wb.toOps());
     this.cursor = cursor;
+    this.tell((o) => o.onRange?.(to, block.timestamp));
     this.c.metrics.blocksRead.inc(to - from + 1);
     this.c.metrics.l1Processed.set(to);
     this.c.metrics.syncLag.set(Math.max(0, head - this.c.config.confirmations + 1 - to));
@@ -253,6 +278,7 @@ export class L1Replay {
       transactions: replayed.transactions,
     };
     this.batches.set(event.index, state);
+    this.tell((o) => o.onEvent(event, replayed));
     const json: BatchJson = {
       index: event.index,
       queueStart: event.queueStart,

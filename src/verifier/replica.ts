@@ -10,7 +10,14 @@ import { BilayerError } from "../protocol/errors";
 import { toHex } from "../protocol/hash";
 import type { QueueItem } from "../protocol/queue";
 import { L2State, type Account, type StateHeader, type Withdrawal } from "../protocol/state";
-import { applyChunk, applyQueueStep, type AggregateCheck, type StepResult, type StepWitness } from "../protocol/stf";
+import {
+  applyChunk,
+  applyQueueStep,
+  type AggregateCheck,
+  type StepOutcome,
+  type StepResult,
+  type StepWitness,
+} from "../protocol/stf";
 
 /** Everything needed to re-execute a batch: what the inbox recorded, its chunks and its queue items. */
 export interface BatchData {
@@ -86,6 +93,8 @@ export interface ReplayedBatch {
   written: [number, Account][];
   /** The withdrawals appended, with their indices. */
   withdrawals: [number, Withdrawal][];
+  /** Each chunk's outcomes, one per transaction read, in chunk order (what an explorer shows). */
+  chunkOutcomes: StepOutcome[][];
 }
 
 /** An L2 state that remembers the previous value of every account written while a journal is open. */
@@ -286,11 +295,13 @@ export class Replica {
     const stepRoots: string[] = [];
     let transactions = 0;
     let applied = 0;
+    const chunkOutcomes: StepOutcome[][] = [];
     try {
       for (const input of stepInputs(batch)) {
         const result = applyStep(state, batch, input, domainSeparator, false, verifyAggregate);
         stepRoots.push(result.postRoot);
         if (input.kind === "chunk") {
+          chunkOutcomes.push(result.outcomes);
           for (const outcome of result.outcomes) {
             if (outcome.code === Outcome.UnknownType || outcome.code === Outcome.Truncated) continue;
             if (outcome.code === Outcome.Trailing) continue;
@@ -323,6 +334,7 @@ export class Replica {
       undo,
       written,
       withdrawals,
+      chunkOutcomes,
     };
   }
 

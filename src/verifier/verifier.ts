@@ -44,7 +44,7 @@ import { VerifierMetrics } from "./metrics";
 import { VerifierProposer } from "./proposer";
 import { StateQueries } from "./queries";
 import type { Replica } from "./replica";
-import { L1Replay } from "./replay";
+import { L1Replay, type ReplayObserver } from "./replay";
 import { statusOf, statusServer, type VerifierStatus } from "./status";
 import { KEY_META, VerifierStore, type Cursor, type OwnBondJson, type VerifierMeta } from "./store";
 
@@ -316,6 +316,16 @@ export class Verifier {
     for (const p of this.replay.proposals.byBatch.values())
       if (p.wrongStep >= 0 && p.batchIndex >= this.cursor.settled) invalid++;
     this.metrics.openInvalid.set(invalid);
+  }
+
+  /** Why it stopped following L1, if it did (see `/status.halted`). */
+  get haltedReason(): string | undefined {
+    return this.halted;
+  }
+
+  /** Has `observer` told of every event replayed from now on (an explorer's index: see `src/explorer`). */
+  observe(observer: ReplayObserver): void {
+    this.replay.observer = observer;
   }
 
   /** What the verifier knows, as `/status` serves it. */

@@ -206,3 +206,44 @@ export async function startOperator(
   }
   return proc;
 }
+
+/** Starts the verifier process (scripts/verifier/run.ts) and waits for its /health. */
+export async function startVerifier(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  logDir: string,
+  port: number,
+): Promise<Proc> {
+  const proc = start(
+    "verifier",
+    process.execPath,
+    ["-r", "ts-node/register/transpile-only", "scripts/verifier/run.ts", "--port", String(port), ...args],
+    env,
+    logDir,
+  );
+  await waitUntil(
+    "the verifier's /health",
+    proc,
+    async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok,
+    60_000,
+  );
+  return proc;
+}
+
+/** Starts the explorer task and waits until its overview page answers. */
+export async function startExplorer(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  logDir: string,
+  port: number,
+): Promise<Proc> {
+  const proc = start(
+    "explorer",
+    process.execPath,
+    [HARDHAT_CLI, "explorer", "--port", String(port), ...args],
+    env,
+    logDir,
+  );
+  await waitUntil("the explorer's overview", proc, async () => (await fetch(`http://127.0.0.1:${port}/`)).ok, 90_000);
+  return proc;
+}

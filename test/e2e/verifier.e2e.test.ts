@@ -10,7 +10,6 @@
  * finalized, every user claims exactly what they own, and the thief gets
  * nothing but its own bonds back.
  */
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -26,7 +25,7 @@ import { domainSeparator } from "../../src/protocol/eip712";
 import { initHashing, toHex } from "../../src/protocol/hash";
 import { L2State } from "../../src/protocol/state";
 import { applyBatch } from "../../src/protocol/stf";
-import { freePort, ROOT, runTask, startL1, startOperator, stop, tail, type Proc } from "./processes";
+import { freePort, runTask, startL1, startOperator, startVerifier, stop, type Proc } from "./processes";
 
 const MNEMONIC = "test test test test test test test test test test test junk";
 const CHALLENGE_WINDOW = 600;
@@ -45,28 +44,6 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 150));
   }
-}
-
-/** Starts the verifier process (scripts/verifier/run.ts) and waits for its /health. */
-async function startVerifier(args: string[], env: NodeJS.ProcessEnv, logDir: string, port: number): Promise<Proc> {
-  const log = path.join(logDir, "verifier.log");
-  const out = fs.openSync(log, "a");
-  const child = spawn(
-    process.execPath,
-    ["-r", "ts-node/register/transpile-only", "scripts/verifier/run.ts", "--port", String(port), ...args],
-    { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", out, out] },
-  );
-  fs.closeSync(out);
-  const proc: Proc = { child, name: "verifier", log };
-  await until(
-    "the verifier's /health",
-    async () => {
-      if (child.exitCode !== null) throw new Error(`the verifier exited (${child.exitCode})\n${tail(proc)}`);
-      return (await fetch(`http://127.0.0.1:${port}/health`)).ok ? true : undefined;
-    },
-    60_000,
-  );
-  return proc;
 }
 
 /** The honest state and step roots of every batch L1 holds, rebuilt here with src/protocol (not the verifier). */
