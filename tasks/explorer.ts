@@ -11,6 +11,7 @@ task("explorer", "Serves the explorer: batches, windows, withdrawals, disputes, 
   .addOptionalParam("poll", "L1 poll interval in ms (default: 250 on dev chains)", 0, types.int)
   .addOptionalParam("logLevel", "pino log level", process.env.LOG_LEVEL ?? "info")
   .setAction(async (args: { host: string; port: number; operator: string; poll: number; logLevel: string }, hre) => {
+    await hre.run("compile", { quiet: true }); // the contracts' types, on a fresh clone
     const { readChannelDeployment, readRollupDeployment } = await import("../src/l1/deployments");
     const { Explorer } = await import("../src/explorer/explorer");
     const { createVerifierLogger } = await import("../src/verifier/log");
