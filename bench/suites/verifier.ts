@@ -20,25 +20,14 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Provider } from "ethers";
-import { MAX_BATCH_BYTES } from "../../src/l1/batch";
-import { TxType } from "../../src/protocol/constants";
-import { encodeTx } from "../../src/protocol/codec";
-import { signTxWithKey } from "../../src/protocol/eip712";
-import { concatBytes, initHashing, keccak256 } from "../../src/protocol/hash";
-import { privateKeyToAddress } from "../../src/protocol/signature";
-import { L2State } from "../../src/protocol/state";
-import { applyBatch } from "../../src/protocol/stf";
-import { deployBenchRollup, queueItems, rng } from "./_helpers";
+import { initHashing } from "../../src/protocol/hash";
+import { signedTransferHistory, TRANSFERS_PER_BATCH } from "./_helpers";
 
 export const description = "Verifier replay from L1: transfers rebuilt per second (logs, calldata, STF, roots, store)";
 
 const ACCOUNTS = 256;
-const TXS_PER_CHUNK = 32;
-/** Full chunks of transfers in a batch at the inbox's byte limit. */
-const CHUNKS_PER_BATCH = Math.floor(MAX_BATCH_BYTES / (TXS_PER_CHUNK * 80));
-/** About 32,000 transfers, as before the byte limit was lowered. */
-const BATCHES = Math.ceil(32_000 / (CHUNKS_PER_BATCH * TXS_PER_CHUNK));
+/** About 32,000 transfers in full batches, as before the byte limit was lowered. */
+const BATCHES = Math.ceil(32_000 / TRANSFERS_PER_BATCH);
 
 export async function run(): Promise<Record<string, number>> {
   // Loaded lazily so that importing this module does not start Hardhat.
@@ -49,46 +38,12 @@ export async function run(): Promise<Record<string, number>> {
   const { Verifier } = await import("../../src/verifier/verifier");
   await initHashing();
 
-  const provider = hre.ethers.provider as unknown as Provider;
-  const [deployer, sequencer, proposer] = await hre.ethers.getSigners();
-  const dep = await deployBenchRollup(deployer, sequencer.address, 10n ** 17n);
-  const { bridge, inbox, stateCommitmentChain: chain } = dep.handles;
-  const domain = (await inbox.domainSeparator()).toLowerCase();
-
-  const keys = Array.from({ length: ACCOUNTS }, (_, i) => keccak256(new TextEncoder().encode(`bench-verifier-${i}`)));
-  for (const key of keys) {
-    await (await bridge.connect(deployer).depositEth(privateKeyToAddress(key), 0, { value: 10n ** 18n })).wait();
-  }
-  const queue = await queueItems(bridge);
-
-  // The mirror: the honest roots the proposer posts.
-  const state = new L2State();
-  const propose = async (k: number, queueItems: typeof queue, chunks: Uint8Array[]): Promise<void> => {
-    const { stepRoots } = applyBatch(state, { queueItems, chunks, feeRecipient: 0, domainSeparator: domain });
-    await (await chain.connect(proposer).propose(k, stepRoots, { value: 10n ** 17n })).wait();
-  };
-  await (await inbox.connect(sequencer).appendBatch([], ACCOUNTS, 0)).wait();
-  await propose(0, queue, []);
-
-  const random = rng(7);
-  const nonces = new Array<number>(ACCOUNTS + 1).fill(0);
-  let transfers = 0;
-  for (let b = 1; b <= BATCHES; b++) {
-    const chunks: Uint8Array[] = [];
-    for (let c = 0; c < CHUNKS_PER_BATCH; c++) {
-      const txs: Uint8Array[] = [];
-      for (let t = 0; t < TXS_PER_CHUNK; t++) {
-        const from = 1 + Math.floor(random() * ACCOUNTS);
-        const to = 1 + ((from + Math.floor(random() * (ACCOUNTS - 1))) % ACCOUNTS);
-        const tx = { type: TxType.Transfer as const, from, to, amount: 10n ** 12n * BigInt(1 + (t % 9)), fee: 0n };
-        txs.push(encodeTx({ ...tx, signature: signTxWithKey(keys[from - 1], domain, tx, 0, nonces[from]++) }));
-      }
-      chunks.push(concatBytes(...txs));
-      transfers += txs.length;
-    }
-    await (await inbox.connect(sequencer).appendBatch(chunks, 0, 0)).wait();
-    await propose(b, [], chunks);
-  }
+  const { provider, dep, state, transfers } = await signedTransferHistory(hre, {
+    label: "bench-verifier",
+    accounts: ACCOUNTS,
+    transfers: BATCHES * TRANSFERS_PER_BATCH,
+    seed: 7,
+  });
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bilayer-bench-verifier-"));
   try {
