@@ -20,6 +20,7 @@ import { connectRollup } from "../l1/contracts";
 import type { RollupDeployment } from "../l1/deployments";
 import "./errors";
 import { BilayerError } from "../protocol/errors";
+import { claimWithdrawalArgs } from "../operator/l1-user";
 import type { TxReceipt } from "../operator/sequencer/l2-index";
 import type { AccountJsonView, WithdrawalJsonView } from "../operator/rpc/views";
 import { defaultVerifierConfig } from "../verifier/config";
@@ -256,20 +257,7 @@ export class Explorer {
         `withdrawal ${index} is not in a final batch yet (batch ${proof.batchIndex})`,
       );
     }
-    const data = Bridge__factory.createInterface().encodeFunctionData("claimWithdrawal", [
-      proof.batchIndex,
-      {
-        accountsRoot: proof.header.accountsRoot,
-        accountCount: proof.header.accountCount,
-        withdrawalsRoot: proof.header.withdrawalsRoot,
-        withdrawalCount: BigInt(proof.header.withdrawalCount),
-      },
-      proof.withdrawalIndex,
-      proof.recipient,
-      proof.tokenId,
-      proof.amount,
-      proof.siblings,
-    ]);
+    const data = Bridge__factory.createInterface().encodeFunctionData("claimWithdrawal", claimWithdrawalArgs(proof));
     const chainId = "0x" + this.opts.deployment.chainId.toString(16);
     return { to: this.opts.deployment.contracts.bridge, data, batchIndex: proof.batchIndex, chainId };
   }

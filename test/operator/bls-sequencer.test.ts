@@ -65,6 +65,24 @@ async function withKeys(h: Harness, who: User[], keys: BlsKeyPair[]): Promise<vo
   }
 }
 
+/** Batch `index` as L1 holds it: `chunks`, no queue items (the queue at `q`), no fee recipient. */
+function onL1(q: number, index: number, chunks: Uint8Array[]) {
+  return {
+    index,
+    queueStart: q,
+    queueEnd: q,
+    chunks,
+    feeRecipient: 0,
+    commitment: batchCommitment({
+      chunksRoot: chunksRoot(chunks),
+      queueStart: BigInt(q),
+      queueEnd: BigInt(q),
+      feeRecipient: 0,
+      stepCount: chunks.length,
+    }),
+  };
+}
+
 describe("Sequencer: BLS transfers", () => {
   const people = users(3, "bls-seq");
   const keys = people.map((_, i) => keyOf(i));
@@ -261,21 +279,7 @@ describe("Sequencer: BLS transfers", () => {
       { from: 2, to: 1, amount: 5n },
     ]);
     const q = h.seq.queueLength;
-    const onL1 = (index: number, chunks: Uint8Array[]) => ({
-      index,
-      queueStart: q,
-      queueEnd: q,
-      chunks,
-      feeRecipient: 0,
-      commitment: batchCommitment({
-        chunksRoot: chunksRoot(chunks),
-        queueStart: BigInt(q),
-        queueEnd: BigInt(q),
-        feeRecipient: 0,
-        stepCount: chunks.length,
-      }),
-    });
-    const result = await h.seq.rebase(2, [onL1(2, [theirs]), onL1(3, ours)]);
+    const result = await h.seq.rebase(2, [onL1(q, 2, [theirs]), onL1(q, 3, ours)]);
     expect(result).to.deep.equal({ resequenced: 0, dropped: 0 });
     for (const hash of mine) expect(await h.seq.receipt(hash)).to.include({ outcome: "Applied", batchIndex: 3 });
     expect(h.seq.getAccount(1)).to.include({ nonce: 4, balance: ETH - 30n + 5n });
@@ -297,21 +301,7 @@ describe("Sequencer: BLS transfers", () => {
       { from: 1, to: 2, amount: 7n },
     ]);
     const q = h.seq.queueLength;
-    const onL1 = (index: number, chunks: Uint8Array[]) => ({
-      index,
-      queueStart: q,
-      queueEnd: q,
-      chunks,
-      feeRecipient: 0,
-      commitment: batchCommitment({
-        chunksRoot: chunksRoot(chunks),
-        queueStart: BigInt(q),
-        queueEnd: BigInt(q),
-        feeRecipient: 0,
-        stepCount: chunks.length,
-      }),
-    });
-    const result = await h.seq.rebase(2, [onL1(2, [theirs]), onL1(3, ours)]);
+    const result = await h.seq.rebase(2, [onL1(q, 2, [theirs]), onL1(q, 3, ours)]);
     // Our first is over a nonce now used; the other two apply after the adopted batches.
     expect(result).to.deep.equal({ resequenced: 2, dropped: 1 });
     expect(await h.seq.receipt(mine[0])).to.include({ status: "skipped" });
@@ -336,17 +326,7 @@ describe("Sequencer: BLS transfers", () => {
     const chunk = encodeBlsChunk({ fee: 0n, signature: blsAggregate([blsSign(keys[1], message)]) }, [
       { from: 2, to: 1, amount: 5n },
     ]);
-    const q = h.seq.queueLength;
-    const commitment = batchCommitment({
-      chunksRoot: chunksRoot([chunk]),
-      queueStart: BigInt(q),
-      queueEnd: BigInt(q),
-      feeRecipient: 0,
-      stepCount: 1,
-    });
-    const result = await h.seq.rebase(2, [
-      { index: 2, queueStart: q, queueEnd: q, chunks: [chunk], feeRecipient: 0, commitment },
-    ]);
+    const result = await h.seq.rebase(2, [onL1(h.seq.queueLength, 2, [chunk])]);
     expect(result).to.deep.equal({ resequenced: 1, dropped: 0 });
     expect(h.seq.getAccount(2)).to.include({ nonce: 2 });
     expect(h.seq.getAccount(1)).to.include({ nonce: 2, balance: ETH - 10n + 5n });
