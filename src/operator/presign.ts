@@ -62,10 +62,33 @@ export function blsMessageOf(
 }
 
 /**
- * Whether the BLS transfer `e` is signed by `sender`'s key over its token and current nonce: answered from
- * `p` when it checked this very message, key and signature (the same function of the same bytes), or found the
- * same key's same signature to hold on another message (then `false`: `sk·H(m)` holds on one message of a
- * key's, but for a hash collision); natively otherwise. `onAnswer` learns whether `p` answered.
+ * What `p` says of BLS transfer `e` by key `blsKey` over token `tokenId` and `nonce`: `true` or `false` when it answers — it checked
+ * this very message, key and signature (the same function of the same bytes), or found the same key's same
+ * signature to hold on another message (then `false`: `sk·H(m)` holds on one message of a key's, but for a hash
+ * collision) — `"stale"` when it found that signature to fail on another message (the HTTP thread's nonce guess is
+ * not the account's now), `undefined` when it is about something else; with the message and key it judged by.
+ */
+function blsVerdict(
+  p: Prechecked | undefined,
+  domainSeparator: string,
+  e: BlsTransferEnvelope,
+  tokenId: number,
+  blsKey: string,
+  nonce: number,
+): { verdict: boolean | "stale" | undefined; message: Uint8Array; key: Uint8Array } {
+  const message = blsMessageOf(domainSeparator, e, tokenId, nonce);
+  const key = fromHex(blsKey, 96);
+  if (!isBlsPrechecked(p) || !sameBytes(p.key, key, 0, 96) || !sameBytes(p.signature, e.signature, 0, 96)) {
+    return { verdict: undefined, message, key };
+  }
+  const sameMessage = sameBytes(p.message, message, 0, 32);
+  const verdict = sameMessage || p.holds ? sameMessage && p.holds : "stale";
+  return { verdict, message, key };
+}
+
+/**
+ * Whether the BLS transfer `e` is signed by `sender`'s key over its token and current nonce: answered from `p`
+ * where it answers (see {@link blsVerdict}), natively otherwise. `onAnswer` learns whether `p` answered.
  */
 export function blsSignatureHolds(
   p: Prechecked | undefined,
@@ -76,14 +99,10 @@ export function blsSignatureHolds(
   nonce = sender.nonce,
 ): boolean {
   if (sender.blsKey === undefined) return false;
-  const message = blsMessageOf(domainSeparator, e, sender.tokenId, nonce);
-  const key = fromHex(sender.blsKey, 96);
-  if (isBlsPrechecked(p) && sameBytes(p.key, key, 0, 96) && sameBytes(p.signature, e.signature, 0, 96)) {
-    const sameMessage = sameBytes(p.message, message, 0, 32);
-    if (sameMessage || p.holds) {
-      onAnswer?.(true);
-      return sameMessage && p.holds;
-    }
+  const { verdict, message, key } = blsVerdict(p, domainSeparator, e, sender.tokenId, sender.blsKey, nonce);
+  if (typeof verdict === "boolean") {
+    onAnswer?.(true);
+    return verdict;
   }
   onAnswer?.(false);
   return blsVerifyAggregateRaw([message], [key], e.signature);
@@ -99,9 +118,8 @@ export function blsNeedsRecheck(
   e: BlsTransferEnvelope,
   sender: Readonly<Account>,
 ): boolean {
-  if (!isBlsPrechecked(p) || p.holds || sender.blsKey === undefined) return false;
-  if (!sameBytes(p.key, fromHex(sender.blsKey, 96), 0, 96) || !sameBytes(p.signature, e.signature, 0, 96)) return false;
-  return !sameBytes(p.message, blsMessageOf(domainSeparator, e, sender.tokenId, sender.nonce), 0, 32);
+  if (sender.blsKey === undefined) return false;
+  return blsVerdict(p, domainSeparator, e, sender.tokenId, sender.blsKey, sender.nonce).verdict === "stale";
 }
 
 /**
